@@ -1,0 +1,33 @@
+# twinbed: `make up` runs the testbed, `make test` passes the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: up down status test install clean
+
+# Create the virtualenv and install the package. torch is pinned to the local CPU wheel
+# (2.13.0) and installed first so nothing pulls a CUDA build.
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/twinbed up
+
+down:
+	@test -x $(VENV)/bin/twinbed && $(VENV)/bin/twinbed down || echo "nothing to stop"
+
+status: $(STAMP)
+	$(VENV)/bin/twinbed status
+
+test: $(STAMP)
+	$(PY) -m pytest -ra
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,86 @@
+"""REST: the twin store (list, one twin, its history, a server-sent-event feed of updates)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from twinbed.twins import Twin, TwinStore
+from twinbed_services.common import State
+
+router = APIRouter(prefix="/twins", tags=["twins"])
+
+
+def store(state: State) -> TwinStore:
+    return TwinStore(state.redis, state.settings.history_len)
+
+
+Store = Annotated[TwinStore, Depends(store)]
+
+
+async def existing(twin_id: str, twins: Store) -> Twin:
+    twin = await twins.get(twin_id)
+    if twin is None:
+        raise HTTPException(status_code=404, detail=f"no twin {twin_id!r}")
+    return twin
+
+
+@router.get("")
+async def list_twins(
+    twins: Store,
+    run_id: Annotated[str | None, Query(description="only the twins of this run")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+) -> list[Twin]:
+    out = []
+    for tid in await twins.ids(run_id, limit):
+        t = await twins.get(tid)
+        if t is not None:
+            out.append(t)
+    return out
+
+
+@router.get("/{twin_id}")
+async def get_twin(twin: Annotated[Twin, Depends(existing)]) -> Twin:
+    return twin
+
+
+@router.get("/{twin_id}/history")
+async def twin_history(
+    twin: Annotated[Twin, Depends(existing)],
+    twins: Store,
+    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+) -> list[Twin]:
+    """Every kept version, oldest first (capped at TWINBED_HISTORY_LEN per twin)."""
+    return await twins.history(twin.id, count=limit)
+
+
+@router.get("/{twin_id}/events", response_class=EventSourceResponse)
+async def twin_events(
+    twin: Annotated[Twin, Depends(existing)],
+    twins: Store,
+    replay: Annotated[bool, Query(description="send the kept history first")] = False,
+    max_events: Annotated[int | None, Query(ge=1, description="end after this many")] = None,
+    idle_timeout_s: Annotated[float, Query(gt=0, le=3600)] = 300.0,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: one ``twin`` event per update (id = history entry id)."""
+    cursor = last_event_id or ("0" if replay else "$")
+    sent = 0
+    idle_ms = 0.0
+    while max_events is None or sent < max_events:
+        batch = await twins.follow(twin.id, cursor, block_ms=1000)
+        if not batch:
+            idle_ms += 1000
+            if idle_ms >= idle_timeout_s * 1000:
+                return
+            continue
+        idle_ms = 0.0
+        for t in batch:
+            cursor = t.entry_id or cursor
+            yield ServerSentEvent(data=t.model_dump(mode="json"), event="twin", id=t.entry_id)
+            sent += 1
+            if max_events is not None and sent >= max_events:
+                return

@@ -1,0 +1,229 @@
+"""What every service shares: the app factory, health, metrics, auth, and the role's stream worker.
+
+A service is ``create_service(role, routers=..., generic_handlers=..., tasks=...)``: a FastAPI
+app whose lifespan connects to Redis, starts a :class:`twinbed.bus.Worker` over the role's
+stream of every active run, and any background tasks (the controller's run driver). Messages
+are dispatched to the run's scenario handlers for this role (``scenarios/<name>/roles.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from twinbed import keys
+from twinbed.bus import Bus, Effects, Envelope, Worker
+from twinbed.config import Settings, get_settings
+from twinbed.messages import Message
+from twinbed.runs import RunStore
+from twinbed.runtime import RoleHandler, RunContext
+from twinbed.scenarios import get_scenario, scenario_names
+
+__all__ = ["ServiceState", "create_service", "require_token", "state_of"]
+
+log = logging.getLogger("twinbed.service")
+
+
+@dataclass
+class ServiceState:
+    role: str
+    settings: Settings
+    redis: aioredis.Redis
+    bus: Bus
+    runs: RunStore
+    worker: Worker | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    started_wall: float = field(default_factory=time.time)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def state_of(request: Request) -> ServiceState:
+    return request.app.state.svc
+
+
+State = Annotated[ServiceState, Depends(state_of)]
+
+
+def require_token(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Mutating endpoints: ``Authorization: Bearer <TWINBED_API_TOKEN>`` when a token is set."""
+    token = state_of(request).settings.api_token
+    if not token:
+        return
+    if not authorization or not secrets.compare_digest(authorization, f"Bearer {token}"):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong bearer token (send 'Authorization: Bearer <TWINBED_API_TOKEN>')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+Authorized = Depends(require_token)
+
+
+class RoleDispatcher:
+    """Routes a message to this role's handler in the run's scenario."""
+
+    def __init__(self, state: ServiceState, generic: Mapping[type[Message], RoleHandler]) -> None:
+        self.state = state
+        self.generic = dict(generic)
+        self._contexts: dict[str, RunContext] = {}
+
+    async def context(self, run_id: str) -> RunContext:
+        ctx = self._contexts.get(run_id)
+        if ctx is None:
+            cfg = await self.state.runs.config(run_id)
+            if cfg is None:
+                raise LookupError(f"unknown run {run_id!r}")
+            spec = get_scenario(cfg.scenario)
+            ctx = RunContext(run=cfg, params=spec.params_model.model_validate(cfg.params),
+                             bus=self.state.bus, settings=self.state.settings,
+                             role=self.state.role)
+            self._contexts[run_id] = ctx
+        return ctx
+
+    async def __call__(self, env: Envelope, fx: Effects) -> None:
+        expected = keys.stream(env.msg.run_id, self.state.role)
+        if env.stream != expected:
+            raise ValueError(f"message for run {env.msg.run_id!r} arrived on {env.stream!r}")
+        ctx = await self.context(env.msg.run_id)
+        handler = self.generic.get(type(env.msg))
+        if handler is None:
+            handler = get_scenario(ctx.run.scenario).handlers.get(self.state.role, {}).get(
+                type(env.msg))
+        if handler is None:
+            raise LookupError(f"{self.state.role} has no handler for {env.msg.TYPE!r} in "
+                              f"scenario {ctx.run.scenario!r}")
+        await handler(ctx, env, fx)
+
+
+class _WorkerCollector(Collector):
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+
+    def collect(self):  # noqa: ANN201 - prometheus collector protocol
+        role = self.state.role
+        stats = self.state.worker.stats if self.state.worker else None
+        handled = CounterMetricFamily("twinbed_messages_handled", "bus messages handled",
+                                      labels=["role", "type"])
+        for t, n in (stats.by_type.items() if stats else []):
+            handled.add_metric([role, t], n)
+        yield handled
+        for name, attr, text in (
+            ("twinbed_messages_dead", "dead", "messages sent to the dead-letter stream"),
+            ("twinbed_messages_duplicate", "duplicates", "replayed messages skipped"),
+            ("twinbed_messages_reclaimed", "reclaimed", "entries reclaimed from dead consumers"),
+            ("twinbed_bus_batches", "batches", "committed read batches"),
+            ("twinbed_handler_seconds", "handle_s", "wall time spent in handlers"),
+        ):
+            c = CounterMetricFamily(name, text, labels=["role"])
+            c.add_metric([role], getattr(stats, attr) if stats else 0)
+            yield c
+        up = GaugeMetricFamily("twinbed_uptime_seconds", "seconds since start", labels=["role"])
+        up.add_metric([role], time.time() - self.state.started_wall)
+        yield up
+
+
+Task = Callable[[ServiceState], Awaitable[None]]
+
+
+def create_service(
+    role: str,
+    *,
+    routers: Sequence[APIRouter] = (),
+    generic_handlers: Mapping[type[Message], RoleHandler] | None = None,
+    tasks: Sequence[Task] = (),
+    settings: Settings | None = None,
+    metrics: Sequence[Callable[[ServiceState], Collector]] = (),
+) -> FastAPI:
+    """The FastAPI app of one role."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        s = settings or get_settings()
+        scenario_names()  # import every scenario, so their message types are registered
+        logging.basicConfig(level=s.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        r = aioredis.Redis.from_url(s.redis_url, socket_keepalive=True,
+                                    health_check_interval=30)
+        consumer = s.consumer_name(role)
+        bus = Bus(r, sender=consumer)
+        state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r))
+        app.state.svc = state
+        registry.register(_WorkerCollector(state))
+        for make in metrics:
+            registry.register(make(state))
+
+        active_cache: dict[str, Any] = {"at": 0.0, "streams": []}
+
+        async def streams() -> list[str]:
+            now = time.monotonic()
+            if now - active_cache["at"] > 0.25:
+                runs = await r.smembers(keys.ACTIVE_RUNS)
+                active_cache["streams"] = sorted(keys.stream(x.decode(), role) for x in runs)
+                active_cache["at"] = now
+            return active_cache["streams"]
+
+        state.worker = Worker(
+            bus, group=role, consumer=consumer, streams=streams,
+            handler=RoleDispatcher(state, generic_handlers or {}),
+            count=s.read_count, block_ms=s.read_block_ms, reclaim_idle_s=s.reclaim_idle_s,
+        )
+        running = [asyncio.create_task(state.worker.run(state.stop), name=f"{role}-worker")]
+        running += [asyncio.create_task(t(state), name=f"{role}-{t.__name__}") for t in tasks]
+        log.info("%s up (consumer %s, redis %s)", role, consumer, s.redis_url)
+        try:
+            yield
+        finally:
+            state.stop.set()
+            for t in running:
+                t.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            await r.aclose()
+
+    registry = CollectorRegistry()
+    app = FastAPI(title=f"twinbed {role}", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return JSONResponse(status_code=422, content={"detail": summary, "errors": errors})
+
+    @app.get("/health", tags=["ops"])
+    async def health(state: State) -> JSONResponse:
+        """200 when the process is alive and Redis answers; 503 otherwise."""
+        try:
+            ok = bool(await asyncio.wait_for(state.redis.ping(), timeout=2.0))
+        except Exception as exc:  # any Redis failure means "not healthy", with the reason
+            return JSONResponse(status_code=503, content={
+                "status": "unhealthy", "role": role, "redis": False, "error": str(exc)})
+        return JSONResponse(content={"status": "ok" if ok else "unhealthy", "role": role,
+                                     "redis": ok, "consumer": state.bus.sender})
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics_endpoint() -> Response:
+        """Prometheus text format."""
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,127 @@
+"""The controller's side of a run: drive rounds, answer decision requests, collect reports.
+
+The driver is restartable: everything it knows is in Redis. A round's start is published once
+(guarded by SET NX), so a restarted controller resumes a running run where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from twinbed import keys
+from twinbed.bus import Effects, Envelope
+from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
+from twinbed.runtime import RunContext
+from twinbed.scenarios import get_scenario
+from twinbed_services.common import ServiceState
+
+log = logging.getLogger("twinbed.controller")
+POLL_S = 0.005
+
+
+def reports_key(run_id: str, round_: int) -> str:
+    return keys.run_key(run_id, f"reports:{round_}")
+
+
+async def on_decision_request(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    msg = env.msg
+    assert isinstance(msg, DecisionRequest)
+    spec = get_scenario(ctx.run.scenario)
+    t0 = time.perf_counter()
+    decision = spec.decide(ctx.params, ctx.run.algorithm, msg.state)
+    fx.publish(keys.stream(msg.run_id, msg.reply_to), Decision(
+        run_id=msg.run_id, round=msg.round, algorithm=ctx.run.algorithm, decision=decision,
+        solve_s=time.perf_counter() - t0))
+
+
+async def on_round_report(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    msg = env.msg
+    assert isinstance(msg, RoundReport)
+    fx.hset(reports_key(msg.run_id, msg.round), msg.party, json.dumps(msg.metrics))
+
+
+GENERIC_HANDLERS = {DecisionRequest: on_decision_request, RoundReport: on_round_report}
+
+
+async def drive(state: ServiceState, run_id: str) -> None:
+    """Play every remaining round of a run, then record how it ended."""
+    runs, r = state.runs, state.redis
+    cfg = await runs.config(run_id)
+    if cfg is None:
+        return
+    spec = get_scenario(cfg.scenario)
+    params = spec.params_model.model_validate(cfg.params)
+    expected = spec.parties(params)
+    done = await runs.rounds(run_id)
+    modeled = sum(rec.get("T_max_s") or 0.0 for rec in done)
+    try:
+        for rnd in range(len(done), cfg.rounds):
+            st = await runs.status(run_id)
+            if st is None or st.stop_requested:
+                await runs.finish(run_id, "stopped")
+                return
+            start_key = keys.run_key(run_id, f"started:{rnd}")
+            if await r.set(start_key, repr(time.time()), nx=True):
+                await state.bus.publish(keys.stream(run_id, spec.first_role),
+                                        RoundStart(run_id=run_id, round=rnd, modeled_start_s=modeled))
+            started = float(await r.get(start_key))
+            deadline = started + cfg.deadline_s
+            while await r.hlen(reports_key(run_id, rnd)) < len(expected) and time.time() < deadline:
+                if (await runs.status(run_id) or st).stop_requested:
+                    break
+                await asyncio.sleep(POLL_S)
+            raw = await r.hgetall(reports_key(run_id, rnd))
+            reports = {k.decode(): json.loads(v) for k, v in raw.items()}
+            missing = [p for p in expected if p not in reports]
+            record: dict[str, Any] = {"round": rnd, **spec.summarize(params, rnd, reports, missing)}
+            record["modeled_start_s"] = modeled
+            record["wall_s"] = time.time() - started
+            await runs.append_round(run_id, record)
+            modeled += record.get("T_max_s") or 0.0
+            if missing:
+                log.warning("run %s round %d closed with %d missing: %s", run_id, rnd,
+                            len(missing), ", ".join(missing[:10]))
+        await runs.finish(run_id, "completed")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        await runs.finish(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        await _save_record(state, run_id)
+
+
+async def _save_record(state: ServiceState, run_id: str) -> None:
+    """Write the run record under TWINBED_DATA_DIR/runs/ (the artifact people keep)."""
+    cfg, st = await state.runs.config(run_id), await state.runs.status(run_id)
+    if cfg is None or st is None:
+        return
+    out = Path(state.settings.data_dir) / "runs"
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"config": cfg.model_dump(mode="json"), "status": st.model_dump(mode="json"),
+              "rounds": await state.runs.rounds(run_id)}
+    tmp = out / f"{run_id}.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(out / f"{run_id}.json")
+
+
+async def supervise(state: ServiceState) -> None:
+    """Start a driver for every running run (new ones, and those a restart interrupted)."""
+    tasks: dict[str, asyncio.Task[None]] = {}
+    while not state.stop.is_set():
+        try:
+            for run_id in await state.runs.running_ids():
+                if run_id not in tasks or tasks[run_id].done():
+                    st = await state.runs.status(run_id)
+                    if st and st.status == "running":
+                        tasks[run_id] = asyncio.create_task(drive(state, run_id), name=run_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run supervisor: retrying")
+        await asyncio.sleep(0.1)

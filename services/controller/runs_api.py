@@ -1,0 +1,114 @@
+"""REST: start, list, inspect and stop runs."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from twinbed.runs import RunConfig, RunStatus, new_run_id
+from twinbed.scenarios import UnknownScenarioError, get_scenario, scenario_names
+from twinbed_services.common import State, require_token
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+class RunCreate(BaseModel):
+    """Body of ``POST /runs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str = Field(examples=["compression"])
+    algorithm: str = Field(examples=["fixed-bf"])
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    rounds: int = Field(10, ge=1, le=100_000)
+    params: dict[str, Any] = Field(default_factory=dict, description="parameter overrides")
+    deadline_s: float | None = Field(None, gt=0, le=3600,
+                                     description="round deadline; default TWINBED_ROUND_DEADLINE_S")
+
+
+class RunView(BaseModel):
+    config: RunConfig
+    status: RunStatus
+    rounds: list[dict[str, Any]] | None = None
+
+
+def _unprocessable(msg: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=msg)
+
+
+@router.post("", status_code=201, dependencies=[Depends(require_token)])
+async def create_run(body: RunCreate, state: State) -> RunView:
+    try:
+        spec = get_scenario(body.scenario)
+    except UnknownScenarioError as exc:
+        raise _unprocessable(str(exc)) from None
+    if body.algorithm not in spec.algorithms:
+        raise _unprocessable(f"unknown algorithm {body.algorithm!r} for scenario "
+                             f"{body.scenario!r}; known: {', '.join(spec.algorithms)}")
+    try:
+        params = spec.params_model.model_validate(body.params)
+    except ValidationError as exc:
+        known = ", ".join(spec.params_model.model_fields)
+        problems = []
+        for e in exc.errors():
+            name = ".".join(map(str, e["loc"])) or "params"
+            if e["type"] == "extra_forbidden":
+                problems.append(f"unknown parameter {name!r}")
+            else:
+                problems.append(f"parameter {name!r}: {e['msg']}")
+        raise _unprocessable(f"{'; '.join(problems)} (scenario {body.scenario!r} "
+                             f"parameters: {known})") from None
+    cfg = RunConfig(
+        id=new_run_id(), scenario=body.scenario, algorithm=body.algorithm, seed=body.seed,
+        rounds=body.rounds, params=params.model_dump(mode="json"), overrides=body.params,
+        deadline_s=body.deadline_s or state.settings.round_deadline_s, created_wall=time.time(),
+    )
+    await state.runs.create(cfg)
+    status = await state.runs.status(cfg.id)
+    assert status is not None
+    return RunView(config=cfg, status=status)
+
+
+@router.get("")
+async def list_runs(state: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[RunView]:
+    out = []
+    for run_id in await state.runs.list_ids(limit):
+        cfg, st = await state.runs.config(run_id), await state.runs.status(run_id)
+        if cfg and st:
+            out.append(RunView(config=cfg, status=st))
+    return out
+
+
+@router.get("/scenarios", tags=["runs"])
+async def scenarios() -> dict[str, Any]:
+    """Every scenario with its algorithms and parameter defaults."""
+    out = {}
+    for name in scenario_names():
+        spec = get_scenario(name)
+        out[name] = {"algorithms": list(spec.algorithms),
+                     "params": spec.params_model().model_dump(mode="json")}
+    return out
+
+
+@router.get("/{run_id}")
+async def get_run(run_id: str, state: State) -> RunView:
+    cfg, st = await state.runs.config(run_id), await state.runs.status(run_id)
+    if cfg is None or st is None:
+        raise HTTPException(status_code=404, detail=f"no run {run_id!r}")
+    return RunView(config=cfg, status=st, rounds=await state.runs.rounds(run_id))
+
+
+@router.post("/{run_id}/stop", dependencies=[Depends(require_token)])
+async def stop_run(run_id: str, state: State) -> RunStatus:
+    st = await state.runs.status(run_id)
+    if st is None:
+        raise HTTPException(status_code=404, detail=f"no run {run_id!r}")
+    if st.status != "running":
+        raise HTTPException(status_code=409, detail=f"run {run_id!r} is already {st.status}")
+    await state.runs.request_stop(run_id)
+    st = await state.runs.status(run_id)
+    assert st is not None
+    return st

@@ -1,0 +1,5 @@
+import sys
+
+from twinbed.cli import main
+
+sys.exit(main())

@@ -1,0 +1,403 @@
+"""Redis-stream transport: at-least-once delivery with exactly-once effects.
+
+Each role reads its streams through a consumer group. A batch of entries is read at once
+(``XREADGROUP ... COUNT n``), every entry is decoded into its versioned pydantic model and handed
+to a handler together with an :class:`Effects` recorder. The handler reads what it needs from
+Redis and *records* the writes that make up its effect (store a twin, publish the next message).
+Then one ``MULTI/EXEC`` transaction applies, for the whole batch:
+
+- the recorded effects of every handler that succeeded,
+- the ``(sender, seq)`` marks of those messages in the group's seen-set,
+- the dead letters of the entries that failed validation or handling (with the error),
+- ``XACK`` of every entry of the batch.
+
+So an entry is acknowledged exactly when its effect is stored; a crash before ``EXEC`` leaves
+the whole batch pending, to be re-read by the restarted consumer (its own pending entries first)
+or reclaimed by another one with ``XAUTOCLAIM`` once idle, and the seen-set makes the replay a
+no-op for anything that did commit. A failing entry never stops the worker.
+
+Wire format of one stream entry (all values bytes):
+``t`` type, ``v`` version, ``s`` sender, ``q`` seq, ``b`` JSON body, ``w`` wall time sent,
+and, when there is a binary payload, ``p`` the bytes and ``h`` their SHA-256 hex digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import ResponseError
+
+from twinbed import keys
+from twinbed.messages import Message, lookup
+
+__all__ = [
+    "Bus",
+    "ChecksumError",
+    "Effects",
+    "Envelope",
+    "Handler",
+    "Worker",
+    "decode_entry",
+    "encode",
+]
+
+log = logging.getLogger(__name__)
+
+STREAM_MAXLEN = 100_000  # approximate cap per stream (XADD MAXLEN ~)
+
+
+class ChecksumError(ValueError):
+    """The payload bytes do not match the checksum that travelled with them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A decoded stream entry."""
+
+    msg: Message
+    sender: str
+    seq: int
+    payload: bytes | None
+    stream: str
+    entry_id: str
+    sent_wall: float
+
+
+def encode(msg: Message, sender: str, seq: int, payload: bytes | None = None) -> dict[str, Any]:
+    """The stream-entry fields of ``msg`` (see the module docstring)."""
+    fields: dict[str, Any] = {
+        "t": msg.TYPE,
+        "v": msg.VERSION,
+        "s": sender,
+        "q": seq,
+        "b": msg.model_dump_json(),
+        "w": repr(time.time()),
+    }
+    if payload is not None:
+        fields["p"] = payload
+        fields["h"] = hashlib.sha256(payload).hexdigest()
+    return fields
+
+
+def _text(fields: dict[bytes, bytes], name: str) -> str:
+    try:
+        return fields[name.encode()].decode()
+    except KeyError:
+        raise ValueError(f"stream entry has no field {name!r}") from None
+
+
+def decode_entry(stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Envelope:
+    """Validate one raw entry. Raises ValueError (or a subclass) saying what is wrong."""
+    cls = lookup(_text(fields, "t"), int(_text(fields, "v")))
+    msg = cls.model_validate_json(fields.get(b"b", b""))
+    payload = fields.get(b"p")
+    if payload is not None or b"h" in fields:
+        digest = _text(fields, "h")
+        if payload is None:
+            raise ValueError("entry has a checksum but no payload")
+        if hashlib.sha256(payload).hexdigest() != digest:
+            raise ChecksumError(f"payload checksum mismatch ({len(payload)} bytes)")
+    return Envelope(
+        msg=msg,
+        sender=_text(fields, "s"),
+        seq=int(_text(fields, "q")),
+        payload=payload,
+        stream=stream,
+        entry_id=entry_id,
+        sent_wall=float(fields.get(b"w", b"0")),
+    )
+
+
+class Effects:
+    """Records Redis write commands to be applied atomically when the batch commits.
+
+    Any redis-py command method works: ``fx.hset(key, mapping=...)``, ``fx.xadd(...)``,
+    ``fx.evalsha(...)``. Nothing is sent until the bus commits; a handler that raises leaves
+    no trace. ``fx.publish(...)`` records an outgoing bus message.
+    """
+
+    def __init__(self, bus: "Bus") -> None:
+        self._bus = bus
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def record(*args: Any, **kwargs: Any) -> None:
+            self.calls.append((name, args, kwargs))
+
+        return record
+
+    def publish(
+        self, stream: str, msg: Message, payload: bytes | None = None, seq: int | None = None
+    ) -> None:
+        fields = encode(msg, self._bus.sender, self._bus.next_seq() if seq is None else seq, payload)
+        self.calls.append(
+            ("xadd", (stream, fields), {"maxlen": STREAM_MAXLEN, "approximate": True})
+        )
+
+    def apply(self, pipe: Any) -> None:
+        for name, args, kwargs in self.calls:
+            getattr(pipe, name)(*args, **kwargs)
+
+
+class Bus:
+    """A sender on the bus: publishes messages with its name and a per-process sequence.
+
+    Sequence numbers start from the wall clock in nanoseconds, so a restarted sender never
+    reuses one; ``(sender, seq)`` identifies a message for idempotent handling.
+    """
+
+    def __init__(self, redis: aioredis.Redis, sender: str) -> None:
+        self.redis = redis
+        self.sender = sender
+        self._seq = itertools.count(time.time_ns())
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def effects(self) -> Effects:
+        return Effects(self)
+
+    async def publish(self, stream: str, msg: Message, payload: bytes | None = None) -> str:
+        entry_id = await self.redis.xadd(
+            stream, encode(msg, self.sender, self.next_seq(), payload),
+            maxlen=STREAM_MAXLEN, approximate=True,
+        )
+        return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+    async def publish_many(self, items: Iterable[tuple[str, Message, bytes | None]]) -> None:
+        """Publish many messages in one pipelined round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, msg, payload in items:
+                pipe.xadd(stream, encode(msg, self.sender, self.next_seq(), payload),
+                          maxlen=STREAM_MAXLEN, approximate=True)
+            await pipe.execute()
+
+
+Handler = Callable[[Envelope, Effects], Awaitable[None]]
+
+
+@dataclass
+class WorkerStats:
+    handled: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    reclaimed: int = 0
+    batches: int = 0
+    handle_s: float = 0.0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """Consumes streams through a consumer group; see the module docstring for the guarantees.
+
+    ``streams`` returns the stream names to read now (it is re-evaluated every loop, so new
+    runs are picked up); ``handler`` gets every valid, not-yet-seen message.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        group: str,
+        consumer: str,
+        streams: Callable[[], Awaitable[Sequence[str]]],
+        handler: Handler,
+        *,
+        count: int = 256,
+        block_ms: int = 200,
+        reclaim_idle_s: float = 10.0,
+        on_commit: Callable[[WorkerStats], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.redis = bus.redis
+        self.group = group
+        self.consumer = consumer
+        self._streams = streams
+        self.handler = handler
+        self.count = count
+        self.block_ms = block_ms
+        self.reclaim_idle_ms = int(reclaim_idle_s * 1000)
+        self.stats = WorkerStats()
+        self._groups: set[str] = set()
+        self._backlog_done: set[str] = set()  # streams whose own pending entries were re-read
+        self._last_reclaim = 0.0
+        self._on_commit = on_commit
+
+    # -- setup ---------------------------------------------------------------------------
+    async def ensure_group(self, stream: str) -> None:
+        if stream in self._groups:
+            return
+        try:
+            await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:  # only "group exists" is expected; anything else is real
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(stream)
+
+    def seen_key(self, stream: str) -> str:
+        return f"{stream}:seen:{self.group}"
+
+    # -- the loop ------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set. Errors talking to Redis are retried with backoff."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                await self.step()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis down or restarting: keep the worker alive
+                log.exception("worker %s/%s: step failed; retrying in %.1fs",
+                              self.group, self.consumer, backoff)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                except asyncio.TimeoutError:
+                    pass
+                backoff = min(backoff * 2, 5.0)
+
+    async def step(self, block_ms: int | None = None) -> int:
+        """One read-handle-commit cycle. Returns how many entries it took."""
+        streams = list(await self._streams())
+        if not streams:
+            await asyncio.sleep((block_ms if block_ms is not None else self.block_ms) / 1000)
+            return 0
+        for s in streams:
+            await self.ensure_group(s)
+        # After a (re)start, first re-read this consumer's own pending entries ("0"), then new.
+        ids = {s: ("0" if s not in self._backlog_done else ">") for s in streams}
+        block = None if any(v == "0" for v in ids.values()) else (
+            block_ms if block_ms is not None else self.block_ms)
+        reply = await self.redis.xreadgroup(
+            self.group, self.consumer, ids, count=self.count, block=block
+        )
+        entries: list[tuple[str, str, dict[bytes, bytes]]] = []
+        for stream_b, items in reply or []:
+            stream = stream_b.decode() if isinstance(stream_b, bytes) else stream_b
+            if ids[stream] == "0" and not items:
+                self._backlog_done.add(stream)
+            for entry_id, fields in items:
+                if fields:  # a pending entry deleted by XTRIM comes back with no fields
+                    entries.append((stream, _s(entry_id), fields))
+                else:
+                    await self.redis.xack(stream, self.group, entry_id)
+        if time.monotonic() - self._last_reclaim > self.reclaim_idle_ms / 2000:
+            entries += await self.reclaim(streams)
+        if entries:
+            await self.process(entries)
+        return len(entries)
+
+    async def reclaim(self, streams: Sequence[str]) -> list[tuple[str, str, dict[bytes, bytes]]]:
+        """Take over entries that another (dead) consumer left pending for too long."""
+        self._last_reclaim = time.monotonic()
+        out: list[tuple[str, str, dict[bytes, bytes]]] = []
+        for stream in streams:
+            start = "0-0"
+            while True:
+                res = await self.redis.xautoclaim(
+                    stream, self.group, self.consumer, self.reclaim_idle_ms,
+                    start_id=start, count=self.count,
+                )
+                start, claimed = _s(res[0]), res[1]
+                for entry_id, fields in claimed:
+                    if fields:
+                        out.append((stream, _s(entry_id), fields))
+                if start == "0-0" or not claimed:
+                    break
+        self.stats.reclaimed += len(out)
+        return out
+
+    async def process(self, entries: Sequence[tuple[str, str, dict[bytes, bytes]]]) -> None:
+        """Decode, dedupe, handle and commit one batch (see the module docstring)."""
+        self.stats.batches += 1
+        envelopes: list[Envelope | None] = []
+        dead: list[tuple[str, str, dict[bytes, bytes], str]] = []
+        for stream, entry_id, fields in entries:
+            try:
+                envelopes.append(decode_entry(stream, entry_id, fields))
+            except (ValueError, ValidationError) as exc:
+                envelopes.append(None)
+                dead.append((stream, entry_id, fields, f"invalid message: {_one_line(exc)}"))
+
+        # One round trip tells which (sender, seq) this group has already applied.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for env in envelopes:
+                if env is not None:
+                    pipe.sismember(self.seen_key(env.stream), f"{env.sender}:{env.seq}")
+            seen_flags = iter(await pipe.execute())
+
+        fx_all: list[Effects] = []
+        marks: list[tuple[str, str]] = []
+        batch_seen: set[tuple[str, str, int]] = set()
+        for (stream, entry_id, fields), env in zip(entries, envelopes):
+            if env is None:
+                continue
+            key = (env.stream, env.sender, env.seq)
+            if next(seen_flags) or key in batch_seen:
+                self.stats.duplicates += 1
+                continue
+            batch_seen.add(key)
+            fx = self.bus.effects()
+            t0 = time.perf_counter()
+            try:
+                await self.handler(env, fx)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("handler failed on %s %s: %s", stream, entry_id, exc)
+                dead.append((stream, entry_id, fields, f"handler error: {_one_line(exc)}\n"
+                             + "".join(traceback.format_exception(exc)[-3:])))
+                continue
+            finally:
+                self.stats.handle_s += time.perf_counter() - t0
+            fx_all.append(fx)
+            marks.append((self.seen_key(env.stream), f"{env.sender}:{env.seq}"))
+            self.stats.by_type[env.msg.TYPE] = self.stats.by_type.get(env.msg.TYPE, 0) + 1
+
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for fx in fx_all:
+                fx.apply(pipe)
+            for key, member in marks:
+                pipe.sadd(key, member)
+            for stream, entry_id, fields, error in dead:
+                letter = dict(fields)
+                letter.update({b"dl_stream": stream, b"dl_id": entry_id, b"dl_group": self.group,
+                               b"dl_error": error[:4000]})
+                pipe.xadd(keys.dead_letter(stream), letter, maxlen=STREAM_MAXLEN, approximate=True)
+            by_stream: dict[str, list[str]] = {}
+            for stream, entry_id, _ in entries:
+                by_stream.setdefault(stream, []).append(entry_id)
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, self.group, *ids)
+            await pipe.execute()
+        self.stats.handled += len(fx_all)
+        self.stats.dead += len(dead)
+        if self._on_commit is not None:
+            self._on_commit(self.stats)
+
+
+def _s(x: bytes | str) -> str:
+    return x.decode() if isinstance(x, bytes) else x
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().replace("\n", "; ")
+    return f"{type(exc).__name__}: {text}"[:1000]
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON used for stored records."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)

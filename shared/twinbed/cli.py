@@ -1,0 +1,261 @@
+"""The ``twinbed`` command.
+
+    twinbed up [--detach]            start Redis + the five services locally (what `make up` runs)
+    twinbed down                     stop what `twinbed up` started
+    twinbed status [--json]          what is running and healthy
+    twinbed serve ROLE               run one service (what each container runs)
+    twinbed run SCENARIO ...         start a live run through the controller and follow it
+    twinbed simulate SCENARIO ...    the same rounds in-process, no services
+    twinbed bench NAME               run a benchmark from bench/
+
+Errors are one line on stderr and exit code 2 (bad input) or 1 (failure), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from twinbed.config import ROLES, get_settings
+
+__all__ = ["main"]
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+    def __init__(self, msg: str, code: int = 2) -> None:
+        super().__init__(msg)
+        self.code = code
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise CliError(f"--param expects NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+# -- stack ---------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    from twinbed.stack import Stack, StackError
+
+    stack = Stack(args.data_dir)
+    print("starting redis and the services ...", flush=True)
+    try:
+        info = stack.start()
+    except StackError as exc:
+        raise CliError(str(exc), 1) from None
+    print("\ntwinbed is up")
+    for role in ("controller", "cloud", "basestation", "edge", "sensor"):
+        print(f"  {role:<12} {info.url(role)}   (docs: {info.url(role)}/docs)")
+    print(f"  redis        {info.redis_url}")
+    print(f"\n  API token    {info.token}")
+    print(f"  logs         {Path(info.data_dir) / 'logs'}")
+    print(f"\n  start a run: curl -X POST {info.url('controller')}/runs "
+          f"-H 'Authorization: Bearer {info.token}' -H 'Content-Type: application/json' "
+          "-d '{\"scenario\": \"compression\", \"algorithm\": \"fixed-bf\", \"rounds\": 5}'")
+    print(f"  twins:       curl {info.url('cloud')}/twins")
+    if args.detach:
+        print("\n  stop with:   make down   (or: twinbed down)")
+        return 0
+    print("\n  stop with:   Ctrl-C here, or `make down` from another shell", flush=True)
+    stopping = {"now": False}
+
+    def _stop(*_: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping["now"] and stack.state_file.exists():
+            time.sleep(0.5)
+    finally:
+        stopped = stack.stop()
+        if stopped:
+            print(f"\nstopped: {', '.join(stopped)}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from twinbed.stack import Stack
+
+    stopped = Stack(args.data_dir).stop()
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from twinbed.stack import Stack
+
+    rows = Stack(args.data_dir).status()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif not rows:
+        print(f"no local stack recorded in {Path(args.data_dir) / 'stack.json'}")
+    else:
+        for name, row in rows.items():
+            alive = "running" if row["alive"] else "DOWN"
+            print(f"{name:<12} pid {row['pid']!s:<8} {alive:<8} {row.get('health', '')!s:<12} "
+                  f"{row['url']}")
+    healthy = bool(rows) and all(
+        r["alive"] and r.get("health", "ok") == "ok" for r in rows.values())
+    return 0 if healthy else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    s = get_settings()
+    uvicorn.run(f"twinbed_services.{args.role}.main:create", factory=True,
+                host=args.host or s.host, port=args.port or s.port_for(args.role),
+                log_level=s.log_level, access_log=False)
+    return 0
+
+
+# -- runs ----------------------------------------------------------------------------------
+def _stack_url_token(args: argparse.Namespace) -> tuple[str, str]:
+    from twinbed.stack import Stack
+
+    if args.url:
+        return args.url.rstrip("/"), args.token or get_settings().api_token
+    info = Stack(args.data_dir).load()
+    if info is None:
+        raise CliError("no local stack is running (start one with `make up`), or pass --url", 1)
+    return info.url("controller"), args.token or info.token
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import httpx
+    from tqdm import tqdm
+
+    url, token = _stack_url_token(args)
+    body = {"scenario": args.scenario, "algorithm": args.algorithm, "seed": args.seed,
+            "rounds": args.rounds, "params": dict(_parse_param(p) for p in args.param)}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        resp = httpx.post(f"{url}/runs", json=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise CliError(f"controller unreachable at {url}: {exc}", 1) from None
+    if resp.status_code >= 400:
+        raise CliError(f"controller refused the run ({resp.status_code}): "
+                       f"{resp.json().get('detail', resp.text)}")
+    run_id = resp.json()["config"]["id"]
+    print(f"run {run_id} started: {url}/runs/{run_id}", flush=True)
+    with tqdm(total=args.rounds, unit="round", disable=not sys.stderr.isatty()) as bar:
+        while True:
+            view = httpx.get(f"{url}/runs/{run_id}", timeout=30).json()
+            bar.update(view["status"]["rounds_done"] - bar.n)
+            if view["status"]["status"] != "running":
+                break
+            time.sleep(0.2)
+    status = view["status"]["status"]
+    rounds = view["rounds"] or []
+    print(f"run {run_id}: {status}, {len(rounds)} rounds")
+    for rec in rounds[-5:]:
+        print(f"  round {rec['round']:>4}: T_max {rec.get('T_max_s')!s:<22} "
+              f"wall {rec.get('wall_s', 0):.3f}s missing {len(rec.get('missing', []))}")
+    return 0 if status == "completed" else 1
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    if args.scenario != "compression":
+        raise CliError(f"simulate knows only 'compression' so far, got {args.scenario!r}")
+    from twinbed.scenarios.compression import ALGORITHMS, CompressionParams, simulate
+
+    if args.algorithm not in ALGORITHMS:
+        raise CliError(f"unknown algorithm {args.algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    try:
+        p = CompressionParams(**dict(_parse_param(x) for x in args.param))
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise CliError(f"parameter {'.'.join(map(str, e['loc']))}: {e['msg']}") from None
+    recs = simulate(p, args.algorithm, args.seed, args.rounds)
+    if args.json:
+        print(json.dumps(recs))
+    else:
+        for rec in recs:
+            print(f"round {rec['round']:>4}: T_max {rec['T_max_s']:.6f}s  "
+                  f"beta {['%.3f' % b for b in rec['beta']]}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import runpy
+
+    root = Path(__file__).resolve().parents[2] / "bench"
+    script = root / f"bench_{args.name}.py"
+    if not script.exists():
+        known = sorted(p.stem.removeprefix("bench_") for p in root.glob("bench_*.py"))
+        raise CliError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'}")
+    sys.argv = [str(script), *args.rest]
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="twinbed", description=__doc__.split("\n")[0])
+    ap.add_argument("--data-dir", default=os.environ.get("TWINBED_DATA_DIR", "data"),
+                    help="where the local stack keeps Redis data, logs and artifacts")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("up", help="start Redis and the five services locally")
+    p.add_argument("--detach", action="store_true", help="return once everything is healthy")
+    p.set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="stop the local stack").set_defaults(fn=cmd_down)
+    p = sub.add_parser("status", help="what is running and healthy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser("serve", help="run one service in the foreground")
+    p.add_argument("role", choices=ROLES)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(fn=cmd_serve)
+
+    for name, fn, help_ in (("run", cmd_run, "start a live run and follow it"),
+                            ("simulate", cmd_simulate, "run the rounds in-process")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("scenario")
+        p.add_argument("--algorithm", default="fixed-bf")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--rounds", type=int, default=5)
+        p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+        if name == "run":
+            p.add_argument("--url", help="controller URL (default: the local stack's)")
+            p.add_argument("--token", help="API token (default: the local stack's)")
+        else:
+            p.add_argument("--json", action="store_true")
+        p.set_defaults(fn=fn)
+
+    p = sub.add_parser("bench", help="run a benchmark (bench/bench_NAME.py)")
+    p.add_argument("name")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_bench)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except CliError as exc:
+        print(f"twinbed: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

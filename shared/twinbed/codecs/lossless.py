@@ -1,0 +1,266 @@
+"""Real lossless codecs behind one interface, named by setting strings.
+
+A *setting* is a string such as ``"zstd-3"`` or ``"delta16+zlib-6"``; :func:`get_codec` turns it
+into a :class:`LosslessCodec` with ``encode``/``decode``. Every codec is an existing library
+(stdlib ``zlib``/``bz2``/``lzma``, ``zstandard``, ``lz4.frame``); nothing here compresses by hand.
+
+Base settings (``<library>-<level>``)::
+
+    raw                                 identity, ratio exactly 1
+    lz4-0, lz4-9                        lz4 frame, fast mode / high-compression (HC) mode
+    zlib-1, zlib-6, zlib-9              deflate in a zlib wrapper (2-byte header, 4-byte Adler-32)
+    zstd-1, zstd-3, zstd-9, zstd-19     zstandard frame (content size stored, no checksum)
+    bz2-9                               bzip2, 900 kB blocks
+    lzma-6                              raw LZMA2 stream, preset 6 (no .xz container)
+
+Payloads in the testbed are small (a 4 kbit round is 500 bytes), so container overhead counts:
+lz4 frames omit the optional content size and lzma uses its raw format, because the xz
+container alone costs about 60 bytes. The transport frames and checksums every payload anyway.
+
+Pre-filtered settings ``delta16+<base>`` (every base except ``raw``) are meant for 16-bit
+little-endian integer samples (see :mod:`twinbed.physical.signal`). Before the base codec they
+
+1. replace each int16 sample by its difference from the previous one (the first sample is kept;
+   int16 arithmetic wraps, so the step is exactly invertible for any input), then
+2. shuffle byte planes: all low bytes, then all high bytes, so the mostly-constant high bytes
+   form long runs the base codec can exploit.
+
+Data of odd length is handled, not rejected: the trailing byte is not part of any sample and is
+appended unchanged after the shuffled planes. Decoding sees an odd length and peels it off again.
+
+Measured ratios: :func:`calibrate` encodes a sample payload with each setting and returns
+(ratio, encode time) points; :func:`closest_setting` picks the point nearest a target ratio.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import lz4.frame
+import numpy as np
+import zstandard
+
+__all__ = [
+    "BASE_SETTINGS",
+    "DELTA16_PREFIX",
+    "LADDER",
+    "CodecPoint",
+    "LosslessCodec",
+    "UnknownCodecError",
+    "calibrate",
+    "closest_setting",
+    "delta16_forward",
+    "delta16_inverse",
+    "get_codec",
+]
+
+Transform = Callable[[bytes], bytes]
+
+DELTA16_PREFIX = "delta16+"
+
+
+class UnknownCodecError(ValueError):
+    """A codec setting name that is not in :data:`LADDER`."""
+
+
+@dataclass(frozen=True)
+class LosslessCodec:
+    """One codec setting: ``decode(encode(data)) == data`` for every ``bytes`` value."""
+
+    name: str
+    _encode: Transform = field(repr=False, compare=False)
+    _decode: Transform = field(repr=False, compare=False)
+
+    def encode(self, data: bytes) -> bytes:
+        """Compress ``data``; the result is only meaningful to :meth:`decode` of this setting."""
+        return self._encode(_as_bytes(data))
+
+    def decode(self, blob: bytes) -> bytes:
+        """Invert :meth:`encode` exactly; raises the library's error on corrupt input."""
+        return self._decode(_as_bytes(blob))
+
+
+def _as_bytes(data: bytes) -> bytes:
+    # Accept any bytes-like object, but not e.g. an int (bytes(5) would be five zero bytes).
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected bytes, got {type(data).__name__}")
+    return bytes(data)
+
+
+# --- base codecs ----------------------------------------------------------------------------
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def _lz4(level: int) -> tuple[Transform, Transform]:
+    def encode(data: bytes) -> bytes:
+        return lz4.frame.compress(data, compression_level=level, store_size=False)
+
+    return encode, lz4.frame.decompress
+
+
+def _zlib(level: int) -> tuple[Transform, Transform]:
+    return (lambda data: zlib.compress(data, level)), zlib.decompress
+
+
+def _zstd(level: int) -> tuple[Transform, Transform]:
+    # zstandard (de)compressor objects are reusable but not thread-safe: one per thread.
+    local = threading.local()
+
+    def encode(data: bytes) -> bytes:
+        if not hasattr(local, "compressor"):
+            local.compressor = zstandard.ZstdCompressor(level=level)
+        return local.compressor.compress(data)
+
+    def decode(blob: bytes) -> bytes:
+        if not hasattr(local, "decompressor"):
+            local.decompressor = zstandard.ZstdDecompressor()
+        return local.decompressor.decompress(blob)
+
+    return encode, decode
+
+
+def _bz2(level: int) -> tuple[Transform, Transform]:
+    return (lambda data: bz2.compress(data, level)), bz2.decompress
+
+
+def _lzma(preset: int) -> tuple[Transform, Transform]:
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": preset}]
+
+    def encode(data: bytes) -> bytes:
+        return lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters)
+
+    def decode(blob: bytes) -> bytes:
+        return lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=filters)
+
+    return encode, decode
+
+
+_BASES: dict[str, tuple[Transform, Transform]] = {
+    "raw": (_identity, _identity),
+    "lz4-0": _lz4(0),
+    "lz4-9": _lz4(9),
+    "zlib-1": _zlib(1),
+    "zlib-6": _zlib(6),
+    "zlib-9": _zlib(9),
+    "zstd-1": _zstd(1),
+    "zstd-3": _zstd(3),
+    "zstd-9": _zstd(9),
+    "zstd-19": _zstd(19),
+    "bz2-9": _bz2(9),
+    "lzma-6": _lzma(6),
+}
+
+BASE_SETTINGS: tuple[str, ...] = tuple(_BASES)
+
+# --- the delta16 pre-filter -----------------------------------------------------------------
+
+
+def delta16_forward(data: bytes) -> bytes:
+    """int16 first differences, then byte-plane shuffle; a trailing odd byte is kept last."""
+    n_even = len(data) - len(data) % 2
+    x = np.frombuffer(data, dtype="<i2", count=n_even // 2).astype(np.int16)
+    d = np.empty_like(x)
+    d[:1] = x[:1]
+    np.subtract(x[1:], x[:-1], out=d[1:])  # int16 arithmetic: wraps, exactly invertible
+    planes = d.astype("<i2").view(np.uint8).reshape(-1, 2).T  # row 0: low bytes, row 1: high
+    return planes.tobytes() + data[n_even:]
+
+
+def delta16_inverse(data: bytes) -> bytes:
+    """Invert :func:`delta16_forward`."""
+    n_even = len(data) - len(data) % 2
+    planes = np.frombuffer(data, dtype=np.uint8, count=n_even).reshape(2, -1)
+    d = np.ascontiguousarray(planes.T).view("<i2").ravel().astype(np.int16)
+    x = np.cumsum(d, dtype=np.int16)  # wrapping running sum undoes the wrapping differences
+    return x.astype("<i2").tobytes() + data[n_even:]
+
+
+# --- the setting registry -------------------------------------------------------------------
+
+
+def _build_registry() -> dict[str, LosslessCodec]:
+    registry = {name: LosslessCodec(name, enc, dec) for name, (enc, dec) in _BASES.items()}
+    for base in BASE_SETTINGS:
+        if base == "raw":  # the filter alone never shrinks data: not a useful setting
+            continue
+        enc, dec = _BASES[base]
+        name = DELTA16_PREFIX + base
+        registry[name] = LosslessCodec(
+            name,
+            lambda data, enc=enc: enc(delta16_forward(data)),
+            lambda blob, dec=dec: delta16_inverse(dec(blob)),
+        )
+    return registry
+
+
+_REGISTRY: dict[str, LosslessCodec] = _build_registry()
+
+LADDER: tuple[str, ...] = tuple(_REGISTRY)
+"""Every setting name: ``raw``, the other base settings, then the ``delta16+`` variants."""
+
+
+def get_codec(name: str) -> LosslessCodec:
+    """The (shared, cached) codec of setting ``name``; raises :class:`UnknownCodecError`."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UnknownCodecError(
+            f"unknown codec setting {name!r}; known settings: {', '.join(LADDER)}"
+        ) from None
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodecPoint:
+    """A measured setting: ``ratio`` = raw bytes / encoded bytes, ``encode_s`` in seconds."""
+
+    name: str
+    ratio: float
+    encode_s: float
+
+
+def calibrate(
+    sample: bytes, names: Sequence[str] = LADDER, repeats: int = 3
+) -> list[CodecPoint]:
+    """Measure each setting on ``sample``; points sorted by ratio, ascending.
+
+    ``encode_s`` is the best (minimum) wall time over ``repeats`` encodes, measured with
+    :func:`time.perf_counter`, in seconds. Each setting's output is decoded once and checked,
+    so a calibration also proves the round trip on this payload (``RuntimeError`` otherwise).
+    Ties in ratio keep the order of ``names``.
+    """
+    if not sample:
+        raise ValueError("expected a non-empty sample, got 0 bytes")
+    if repeats < 1:
+        raise ValueError(f"expected repeats >= 1, got {repeats}")
+    sample = bytes(sample)
+    points = []
+    for name in names:
+        codec = get_codec(name)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            encoded = codec.encode(sample)
+            best = min(best, time.perf_counter() - start)
+        if codec.decode(encoded) != sample:
+            raise RuntimeError(f"codec setting {name!r} failed to round-trip the sample")
+        points.append(CodecPoint(name, len(sample) / len(encoded), best))
+    return sorted(points, key=lambda p: p.ratio)
+
+
+def closest_setting(points: Sequence[CodecPoint], target_ratio: float) -> CodecPoint:
+    """The point whose ratio is nearest ``target_ratio``; on a tie, the faster encoder."""
+    if not points:
+        raise ValueError("expected at least one CodecPoint, got none")
+    return min(points, key=lambda p: (abs(p.ratio - target_ratio), p.encode_s))

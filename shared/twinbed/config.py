@@ -1,0 +1,82 @@
+"""The one settings model: every knob is a ``TWINBED_*`` environment variable.
+
+Nothing reads the environment anywhere else. Services get their settings through the cached
+:func:`get_settings` (tests call ``get_settings.cache_clear()`` after changing the environment).
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ROLES", "Role", "Settings", "get_settings", "DEFAULT_PORTS"]
+
+Role = Literal["cloud", "controller", "basestation", "edge", "sensor"]
+ROLES: tuple[str, ...] = ("cloud", "controller", "basestation", "edge", "sensor")
+
+# Default HTTP port of each role when several run on one host (``make up``).
+DEFAULT_PORTS: dict[str, int] = {
+    "controller": 8000,
+    "cloud": 8001,
+    "basestation": 8002,
+    "edge": 8003,
+    "sensor": 8004,
+}
+
+
+class Settings(BaseSettings):
+    """Settings of a twinbed process. Field ``x`` is read from ``TWINBED_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="TWINBED_", extra="ignore")
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis server that carries the bus and the stores"
+    )
+    api_token: str = Field(
+        "", description="Bearer token required by mutating endpoints; empty disables the check"
+    )
+    host: str = Field("127.0.0.1", description="interface the HTTP server binds")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="HTTP port; default: the role's entry in DEFAULT_PORTS"
+    )
+    data_dir: Path = Field(Path("data"), description="artifacts: run records, figures, models")
+    time_scale: float = Field(
+        0.0, ge=0.0, description="wall seconds per modeled second the BS holds forwarding (0: none)"
+    )
+    consumer: str = Field(
+        "", description="consumer name in the stream groups; default: role@hostname"
+    )
+    reclaim_idle_s: float = Field(
+        10.0, gt=0, description="pending entries idle this long are reclaimed from dead consumers"
+    )
+    read_count: int = Field(256, ge=1, description="stream entries fetched per read")
+    read_block_ms: int = Field(200, ge=1, description="how long one blocking read waits")
+    round_deadline_s: float = Field(
+        60.0, gt=0, description="a round closes after this many wall seconds, missing parties noted"
+    )
+    history_len: int = Field(1000, ge=1, description="twin history entries kept per twin")
+    log_level: str = Field("info", description="uvicorn/python log level")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.lower()
+        if v not in {"critical", "error", "warning", "info", "debug"}:
+            raise ValueError(f"expected one of critical/error/warning/info/debug, got {v!r}")
+        return v
+
+    def port_for(self, role: str) -> int:
+        return self.port if self.port is not None else DEFAULT_PORTS[role]
+
+    def consumer_name(self, role: str) -> str:
+        return self.consumer or f"{role}@{socket.gethostname()}"
+
+
+@functools.lru_cache
+def get_settings() -> Settings:
+    return Settings()

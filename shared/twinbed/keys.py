@@ -1,0 +1,44 @@
+"""Every Redis key and stream name in one place. Names carry the run id, so runs never mix."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACTIVE_RUNS",
+    "RUNS_INDEX",
+    "TWINS_INDEX",
+    "dead_letter",
+    "run_key",
+    "stream",
+    "twin_key",
+    "twin_history",
+]
+
+PREFIX = "tb"
+ACTIVE_RUNS = f"{PREFIX}:runs:active"  # SET of run ids whose streams the workers read
+RUNS_INDEX = f"{PREFIX}:runs"  # ZSET run id -> creation time
+TWINS_INDEX = f"{PREFIX}:twins"  # ZSET twin id -> first update time
+
+
+def stream(run_id: str, role: str) -> str:
+    """The inbound stream of ``role`` for run ``run_id`` (``oracle`` is the ground-truth stream)."""
+    return f"{PREFIX}:{run_id}:{role}"
+
+
+def dead_letter(stream_name: str) -> str:
+    """The dead-letter stream for messages that failed on ``stream_name`` (same run)."""
+    parts = stream_name.split(":")
+    if len(parts) >= 3 and parts[0] == PREFIX:
+        return f"{PREFIX}:{parts[1]}:dead"
+    return f"{PREFIX}:dead"
+
+
+def run_key(run_id: str, what: str) -> str:
+    return f"{PREFIX}:{run_id}:run:{what}"
+
+
+def twin_key(twin_id: str) -> str:
+    return f"{PREFIX}:twin:{twin_id}"
+
+
+def twin_history(twin_id: str) -> str:
+    return f"{PREFIX}:twin:{twin_id}:history"

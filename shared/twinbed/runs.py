@@ -1,0 +1,106 @@
+"""Run records in Redis: configuration, status, per-round metrics, round reports.
+
+A run is ``(scenario, algorithm, parameter overrides, seed, rounds)``. The controller owns the
+records; every service reads the configuration of the runs it takes part in.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, ConfigDict, Field
+
+from twinbed import keys
+
+__all__ = ["RunConfig", "RunStatus", "RunStore", "new_run_id"]
+
+RunState = Literal["running", "completed", "stopped", "failed"]
+
+
+def new_run_id() -> str:
+    return "r" + secrets.token_hex(5)
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run; immutable once created."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    scenario: str
+    algorithm: str
+    seed: int = Field(ge=0)
+    rounds: int = Field(ge=1)
+    params: dict[str, Any] = Field(description="the full validated parameter set")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    deadline_s: float = Field(gt=0, description="wall seconds before a round closes anyway")
+    created_wall: float
+
+
+class RunStatus(BaseModel):
+    id: str
+    status: RunState
+    rounds_done: int
+    stop_requested: bool = False
+    error: str | None = None
+    started_wall: float | None = None
+    finished_wall: float | None = None
+
+
+class RunStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.r = redis
+
+    async def create(self, cfg: RunConfig) -> None:
+        now = time.time()
+        async with self.r.pipeline(transaction=True) as p:
+            p.set(keys.run_key(cfg.id, "config"), cfg.model_dump_json())
+            p.hset(keys.run_key(cfg.id, "status"), mapping={
+                "status": "running", "stop_requested": 0, "started_wall": repr(now)})
+            p.zadd(keys.RUNS_INDEX, {cfg.id: now})
+            p.sadd(keys.ACTIVE_RUNS, cfg.id)
+            await p.execute()
+
+    async def config(self, run_id: str) -> RunConfig | None:
+        raw = await self.r.get(keys.run_key(run_id, "config"))
+        return None if raw is None else RunConfig.model_validate_json(raw)
+
+    async def status(self, run_id: str) -> RunStatus | None:
+        h = {k.decode(): v.decode() for k, v in (await self.r.hgetall(keys.run_key(run_id, "status"))).items()}
+        if not h:
+            return None
+        return RunStatus(
+            id=run_id,
+            status=h["status"],  # type: ignore[arg-type]
+            rounds_done=await self.r.llen(keys.run_key(run_id, "rounds")),
+            stop_requested=h.get("stop_requested") == "1",
+            error=h.get("error") or None,
+            started_wall=float(h["started_wall"]) if h.get("started_wall") else None,
+            finished_wall=float(h["finished_wall"]) if h.get("finished_wall") else None,
+        )
+
+    async def list_ids(self, limit: int = 100) -> list[str]:
+        return [x.decode() for x in await self.r.zrevrange(keys.RUNS_INDEX, 0, limit - 1)]
+
+    async def rounds(self, run_id: str) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in await self.r.lrange(keys.run_key(run_id, "rounds"), 0, -1)]
+
+    async def append_round(self, run_id: str, record: dict[str, Any]) -> None:
+        await self.r.rpush(keys.run_key(run_id, "rounds"), json.dumps(record, allow_nan=False))
+
+    async def request_stop(self, run_id: str) -> None:
+        await self.r.hset(keys.run_key(run_id, "status"), "stop_requested", 1)
+
+    async def finish(self, run_id: str, status: RunState, error: str | None = None) -> None:
+        async with self.r.pipeline(transaction=True) as p:
+            p.hset(keys.run_key(run_id, "status"), mapping={
+                "status": status, "finished_wall": repr(time.time()), "error": error or ""})
+            p.srem(keys.ACTIVE_RUNS, run_id)
+            await p.execute()
+
+    async def running_ids(self) -> list[str]:
+        return sorted(x.decode() for x in await self.r.smembers(keys.ACTIVE_RUNS))

@@ -1,0 +1,18 @@
+"""The ``compression`` scenario: Krantzik, Klein, Xiang, PIMRC 2025 (seed 000).
+
+Sensors choose lossless compression ratios (followers); the BS allocates bandwidth and DT
+computing (leader). See README.md for what is exact to the paper and what is reconstructed.
+"""
+
+from twinbed.scenarios.compression.algorithms import ALGORITHMS, Allocation
+from twinbed.scenarios.compression.params import CompressionParams
+from twinbed.scenarios.compression.simulate import channel_for_round, round_outcome, simulate
+
+__all__ = [
+    "ALGORITHMS",
+    "Allocation",
+    "CompressionParams",
+    "channel_for_round",
+    "round_outcome",
+    "simulate",
+]

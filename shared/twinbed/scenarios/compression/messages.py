@@ -1,0 +1,51 @@
+"""Messages of the ``compression`` scenario (see the round in roles.py)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from twinbed.messages import Message
+
+__all__ = ["Offer", "Sync", "Uplink"]
+
+
+class Offer(Message):
+    """Basestation -> sensor: the leader's allocation for this sensor, with its channel state."""
+
+    TYPE: ClassVar[str] = "compression.offer"
+    sensor: int = Field(ge=0)
+    b_hz: float = Field(ge=0)
+    f_hz: float = Field(ge=0)
+    H_gain: float = Field(gt=0, description="|H_k|^2 measured by the BS (CSI feedback)")
+
+
+class Uplink(Message):
+    """Sensor -> basestation: compressed samples (payload) and the sensor's choices."""
+
+    TYPE: ClassVar[str] = "compression.uplink"
+    sensor: int = Field(ge=0)
+    beta_model: float = Field(ge=1, description="best-response compression ratio (eq. 9)")
+    codec: str = Field(description="lossless codec setting closest to beta_model")
+    beta_achieved: float = Field(gt=0, description="raw bytes / compressed bytes, measured")
+    codec_s: float = Field(ge=0, description="wall time the real codec took")
+    raw_bytes: int = Field(ge=0)
+    raw_sha256: str = Field(min_length=64, max_length=64)
+    oracle_id: str = Field(description="entry of this block on the oracle stream")
+    sampled_wall: float
+
+
+class Sync(Uplink):
+    """Basestation -> cloud: the uplink forwarded with the modeled timings stamped on it."""
+
+    TYPE: ClassVar[str] = "compression.sync"
+    b_hz: float
+    f_hz: float
+    rate_bps: float
+    T_comp_s: float
+    T_tr_s: float
+    T_DT_s: float
+    T_total_s: float
+    modeled_start_s: float
+    forwarded_wall: float

