@@ -229,15 +229,20 @@ class Stack:
 
     # -- faults and restarts (used by the integration tests) -----------------------------
     def kill(self, role: str, sig: int = signal.SIGKILL) -> None:
-        assert self.info is not None
+        self.info = self.info or self.load()
+        assert self.info is not None, "no stack recorded"
         pid = self.info.pids[role]
         os.kill(pid, sig)
         proc = self._procs.get(role)
         if proc is not None:
             proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def restart(self, role: str, timeout_s: float = 60.0) -> None:
-        assert self.info is not None
+        self.info = self.info or self.load()
+        assert self.info is not None, "no stack recorded"
         self.info.pids[role] = self._spawn(role)
         self.save()
         self.wait_healthy(role, timeout_s)
