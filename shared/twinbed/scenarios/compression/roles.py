@@ -64,16 +64,26 @@ async def bs_round_start(ctx: RunContext, env: Envelope, fx: Effects) -> None:
 
 
 async def _round_state(ctx: RunContext, round_: int) -> dict[str, Any]:
+    """The BS's stored state of a round; cached once the allocation is in (it never changes
+    after that), so K uplinks do not parse K-long lists K times."""
+    cache: dict[int, dict[str, Any]] = ctx.cache.setdefault("rounds", {})
+    if round_ in cache:
+        return cache[round_]
     raw = await ctx.redis.get(ctx.key("round", round_))
     if raw is None:
         raise LookupError(f"basestation has no state for round {round_} (RoundStart missing?)")
-    return json.loads(raw)
+    state = json.loads(raw)
+    if "b_hz" in state:
+        cache.clear()  # rounds run one after another: keep only the current one
+        state["arrays"] = {k: np.asarray(state[k]) for k in ("H_gain", "b_hz", "f_hz")}
+        cache[round_] = state
+    return state
 
 
 async def bs_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     msg = env.msg
     assert isinstance(msg, Decision)
-    state = await _round_state(ctx, msg.round)
+    state = {k: v for k, v in (await _round_state(ctx, msg.round)).items() if k != "arrays"}
     b = msg.decision["b_hz"]
     f = msg.decision["f_hz"]
     K = _params(ctx).K
@@ -95,11 +105,11 @@ async def bs_uplink(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     if k >= p.K:
         raise ValueError(f"uplink from sensor {k}, but the run has K={p.K} sensors")
     state = await _round_state(ctx, msg.round)
+    if "arrays" not in state:
+        raise LookupError(f"uplink for round {msg.round} before the allocation was decided")
     s = _arrays(ctx)
     sl = slice(k, k + 1)
-    b = np.array(state["b_hz"][sl])
-    f = np.array(state["f_hz"][sl])
-    H = np.array(state["H_gain"][sl])
+    b, f, H = (state["arrays"][name][sl] for name in ("b_hz", "f_hz", "H_gain"))
     rate = model.rate_bps(b, H, s.p_w[sl], p.N0_w_per_hz)
     t = model.timings(p, np.array([msg.beta_model]), b, f, H,
                       model.SensorArrays(*(a[sl] for a in s)))

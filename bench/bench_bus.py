@@ -1,0 +1,159 @@
+"""twinbed bench bus: bus throughput beside raw Redis, and the wall time of live rounds.
+
+1. Messages per second through ``twinbed.bus`` (pipelined publish + Worker consume with
+   decode, validation, checksum, dedup check, transactional commit and ack; 1 KiB payloads)
+   beside raw XADD (pipelined) + XREADGROUP + XACK on the same Redis in the same run, as a ratio.
+2. Wall time of one live compression round at K = 4, 100 and 1000 sensors on the local stack
+   (started the way `make up` starts it), first round (includes each sensor's one-time codec
+   calibration) and the median of the later rounds.
+
+    twinbed bench bus [--messages N] [--repeats R] [--ks 4,100,1000] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from typing import ClassVar
+
+import httpx
+import redis.asyncio as aioredis
+
+from twinbed.bus import Bus, Worker
+from twinbed.messages import Message
+from twinbed.stack import Stack, find_redis_server, free_port
+
+BATCH = 256
+PAYLOAD = os.urandom(1024)
+
+
+class BenchPing(Message):
+    TYPE: ClassVar[str] = "bench.ping"
+    n: int
+
+
+async def raw_once(r: aioredis.Redis, n: int, tag: str) -> float:
+    stream, group = f"bench:raw:{tag}", "g"
+    await r.xgroup_create(stream, group, id="0", mkstream=True)
+    t0 = time.perf_counter()
+    for i in range(0, n, BATCH):
+        async with r.pipeline(transaction=False) as p:
+            for j in range(i, min(n, i + BATCH)):
+                p.xadd(stream, {"n": j, "p": PAYLOAD})
+            await p.execute()
+    got = 0
+    while got < n:
+        reply = await r.xreadgroup(group, "c", {stream: ">"}, count=BATCH)
+        ids = [eid for _, entries in reply for eid, _ in entries]
+        await r.xack(stream, group, *ids)
+        got += len(ids)
+    dt = time.perf_counter() - t0
+    await r.delete(stream)
+    return n / dt
+
+
+async def bus_once(r: aioredis.Redis, n: int, tag: str) -> float:
+    stream = f"bench:bus:{tag}"
+    bus = Bus(r, "bench")
+    seen = 0
+
+    async def handler(env, fx) -> None:  # noqa: ANN001 - a consumer that stores nothing
+        nonlocal seen
+        seen += 1
+
+    async def streams() -> list[str]:
+        return [stream]
+
+    worker = Worker(bus, "g", "c", streams, handler, count=BATCH, block_ms=50)
+    await worker.ensure_group(stream)
+    t0 = time.perf_counter()
+    for i in range(0, n, BATCH):
+        await bus.publish_many((stream, BenchPing(run_id="bench", round=0, n=j), PAYLOAD)
+                               for j in range(i, min(n, i + BATCH)))
+    while seen < n:
+        await worker.step()
+    dt = time.perf_counter() - t0
+    assert worker.stats.dead == 0
+    await r.delete(stream, worker.seen_key(stream))
+    return n / dt
+
+
+async def throughput(n: int, repeats: int) -> None:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as d:
+        proc = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
+                                 "--dir", d, "--save", "", "--appendonly", "no"],
+                                stdout=subprocess.DEVNULL)
+        try:
+            r = aioredis.Redis(port=port)
+            for _ in range(200):
+                try:
+                    await r.ping()
+                    break
+                except Exception:
+                    await asyncio.sleep(0.025)
+            raw, ours = [], []
+            for i in range(repeats):  # interleaved, so drift hits both alike
+                raw.append(await raw_once(r, n, f"{i}"))
+                ours.append(await bus_once(r, n, f"{i}"))
+            await r.aclose()
+        finally:
+            proc.terminate()
+            proc.wait()
+    ratios = [b / a for a, b in zip(raw, ours)]
+    print(f"\n== bus throughput ({n} messages of 1 KiB, {repeats} interleaved repeats)")
+    print(f"{'':<34}{'min':>10}{'median':>10}{'max':>10}  msg/s")
+    for name, xs in (("raw XADD+XREADGROUP+XACK", raw), ("twinbed.bus publish+consume+ack", ours)):
+        print(f"{name:<34}{min(xs):>10.0f}{statistics.median(xs):>10.0f}{max(xs):>10.0f}")
+    print(f"{'ratio bus/raw':<34}{min(ratios):>10.3f}{statistics.median(ratios):>10.3f}"
+          f"{max(ratios):>10.3f}")
+
+
+def live_rounds(ks: list[int], rounds: int) -> None:
+    print(f"\n== live compression round wall time (fixed-bf, {rounds} rounds per K)")
+    print(f"{'K':>6}{'first round s':>16}{'later rounds median s':>24}{'max s':>10}")
+    with tempfile.TemporaryDirectory() as d:
+        stack = Stack(d, fixed_ports=False)
+        info = stack.start()
+        try:
+            api = httpx.Client(base_url=info.url("controller"), timeout=60,
+                               headers={"Authorization": f"Bearer {info.token}"})
+            for k in ks:
+                resp = api.post("/runs", json={"scenario": "compression", "algorithm": "fixed-bf",
+                                               "seed": 1, "rounds": rounds, "params": {"K": k}})
+                resp.raise_for_status()
+                run_id = resp.json()["config"]["id"]
+                while True:
+                    view = api.get(f"/runs/{run_id}").json()
+                    if view["status"]["status"] != "running":
+                        break
+                    time.sleep(0.1)
+                walls = [rec["wall_s"] for rec in view["rounds"]]
+                missing = sum(len(rec["missing"]) for rec in view["rounds"])
+                later = statistics.median(walls[1:]) if len(walls) > 1 else float("nan")
+                print(f"{k:>6}{walls[0]:>16.3f}{later:>24.3f}{max(walls):>10.3f}"
+                      + (f"   ({missing} missing reports!)" if missing else ""))
+        finally:
+            stack.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="twinbed bench bus", description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=20_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--ks", default="4,100,1000")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--skip-live", action="store_true")
+    args = ap.parse_args()
+    asyncio.run(throughput(args.messages, args.repeats))
+    if not args.skip_live:
+        live_rounds([int(x) for x in args.ks.split(",")], args.rounds)
+
+
+if __name__ == "__main__":
+    main()
