@@ -30,7 +30,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,21 +332,28 @@ class Worker:
                 envelopes.append(None)
                 dead.append((stream, entry_id, fields, f"invalid message: {_one_line(exc)}"))
 
-        # One round trip tells which (sender, seq) this group has already applied.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for env in envelopes:
-                if env is not None:
-                    pipe.sismember(self.seen_key(env.stream), f"{env.sender}:{env.seq}")
-            seen_flags = iter(await pipe.execute())
+        # One round trip (one SMISMEMBER per stream) tells which (sender, seq) this group
+        # has already applied.
+        asked: dict[str, list[str]] = {}
+        for env in envelopes:
+            if env is not None:
+                asked.setdefault(env.stream, []).append(f"{env.sender}:{env.seq}")
+        flags: dict[str, Iterator[int]] = {}
+        if asked:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, members in asked.items():
+                    pipe.smismember(self.seen_key(stream), members)
+                for stream, answer in zip(asked, await pipe.execute()):
+                    flags[stream] = iter(answer)
 
         fx_all: list[Effects] = []
-        marks: list[tuple[str, str]] = []
+        marks: dict[str, list[str]] = {}
         batch_seen: set[tuple[str, str, int]] = set()
         for (stream, entry_id, fields), env in zip(entries, envelopes):
             if env is None:
                 continue
             key = (env.stream, env.sender, env.seq)
-            if next(seen_flags) or key in batch_seen:
+            if next(flags[env.stream]) or key in batch_seen:
                 self.stats.duplicates += 1
                 continue
             batch_seen.add(key)
@@ -364,14 +371,14 @@ class Worker:
             finally:
                 self.stats.handle_s += time.perf_counter() - t0
             fx_all.append(fx)
-            marks.append((self.seen_key(env.stream), f"{env.sender}:{env.seq}"))
+            marks.setdefault(self.seen_key(env.stream), []).append(f"{env.sender}:{env.seq}")
             self.stats.by_type[env.msg.TYPE] = self.stats.by_type.get(env.msg.TYPE, 0) + 1
 
         async with self.redis.pipeline(transaction=True) as pipe:
             for fx in fx_all:
                 fx.apply(pipe)
-            for key, member in marks:
-                pipe.sadd(key, member)
+            for key, members in marks.items():
+                pipe.sadd(key, *members)
             for stream, entry_id, fields, error in dead:
                 letter = dict(fields)
                 letter.update({b"dl_stream": stream, b"dl_id": entry_id, b"dl_group": self.group,

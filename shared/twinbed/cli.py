@@ -204,11 +204,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _natural(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
+    data_dir_help = "where the local stack keeps Redis data, logs and artifacts"
     ap = argparse.ArgumentParser(prog="twinbed", description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", default=os.environ.get("TWINBED_DATA_DIR", "data"),
-                    help="where the local stack keeps Redis data, logs and artifacts")
+                    help=data_dir_help)
+    # --data-dir is accepted after the subcommand too (`twinbed status --data-dir D`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir_help)
     sub = ap.add_subparsers(dest="cmd", required=True)
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return _add(name, parents=[common], **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     p = sub.add_parser("up", help="start Redis and the five services locally")
     p.add_argument("--detach", action="store_true", help="return once everything is healthy")
@@ -229,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.add_argument("scenario")
         p.add_argument("--algorithm", default="fixed-bf")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--rounds", type=int, default=5)
+        p.add_argument("--seed", type=_natural(0), default=0)
+        p.add_argument("--rounds", type=_natural(1), default=5)
         p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
         if name == "run":
             p.add_argument("--url", help="controller URL (default: the local stack's)")

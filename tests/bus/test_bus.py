@@ -50,16 +50,17 @@ def make_worker(
     return Worker(Bus(r, sender), group, consumer, streams, handler, **kw)
 
 
-async def drain(worker: Worker, max_steps: int = 20) -> int:
-    """Step until two steps in a row take nothing; returns how many entries were taken."""
-    total = zeros = 0
+async def drain(worker: Worker, expect: int, max_steps: int = 6) -> int:
+    """Step until at least ``expect`` entries were taken; returns how many were.
+
+    (A fresh worker's first step only re-reads its own pending backlog, so it may take 0.)
+    """
+    total = 0
     for _ in range(max_steps):
-        n = await worker.step()
-        total += n
-        zeros = zeros + 1 if n == 0 else 0
-        if zeros >= 2:
+        total += await worker.step()
+        if total >= expect:
             return total
-    raise AssertionError(f"worker still busy after {max_steps} steps")
+    raise AssertionError(f"worker took {total} of {expect} entries in {max_steps} steps")
 
 
 async def pending(r: aioredis.Redis, stream: str, group: str = GROUP) -> int:
@@ -104,7 +105,7 @@ async def test_publish_then_step_delivers_message_and_applies_effects_on_commit(
     sender = Bus(aredis, "sensor-1")
     entry_id = await sender.publish(stream, ping(7, round_=3), payload)
 
-    assert await drain(w) == 1
+    assert await drain(w, 1) == 1
     assert len(seen) == 1
     env = seen[0]
     assert isinstance(env.msg, Ping) and env.msg == ping(7, round_=3)
@@ -142,7 +143,7 @@ async def test_handler_error_discards_its_effects_and_dead_letters_the_entry(
                             (stream, ping(2), None)])
     bad_id = (await aredis.xrange(stream))[1][0]
 
-    assert await drain(w) == 3
+    assert await drain(w, 3) == 3
     assert await aredis.get(bad_key) is None
     assert not await aredis.exists(keys.stream(f"t{uid}", "out"))
     assert await aredis.get(good_key) == b"2"
@@ -155,7 +156,7 @@ async def test_handler_error_discards_its_effects_and_dead_letters_the_entry(
     assert (w.stats.handled, w.stats.dead) == (2, 1)
 
     await bus.publish(stream, ping(3))
-    assert await drain(w) == 1
+    assert await drain(w, 1) == 1
     assert await aredis.get(good_key) == b"3"
 
 
@@ -189,11 +190,11 @@ async def test_crash_before_commit_leaves_entry_pending_and_restart_applies_it_o
     if crash == "exec-fails":
         await _fail_transactions(monkeypatch)
         with pytest.raises(redis.exceptions.ConnectionError):
-            await drain(first)
+            await drain(first, 1)
         monkeypatch.undo()
     else:
         with pytest.raises(asyncio.CancelledError):
-            await drain(first)
+            await drain(first, 1)
 
     assert await aredis.get(counter) is None
     [p] = await aredis.xpending_range(stream, GROUP, min="-", max="+", count=10)
@@ -203,7 +204,7 @@ async def test_crash_before_commit_leaves_entry_pending_and_restart_applies_it_o
     restarted = make_worker(aredis, stream, counting_handler(counter), reclaim_idle_s=60)
     assert await restarted.step() == 1
     assert restarted.stats.reclaimed == 0
-    await drain(restarted)
+    assert await restarted.step() == 0  # the backlog is not re-read twice
     assert await aredis.get(counter) == b"1"
     assert await pending(aredis, stream) == 0
     assert restarted.stats.handled == 1
@@ -220,18 +221,18 @@ async def test_same_sender_and_seq_is_applied_once_within_and_across_batches(
 
     await aredis.xadd(stream, fields)
     await aredis.xadd(stream, fields)  # same batch
-    assert await drain(w) == 2
+    assert await drain(w, 2) == 2
     assert await aredis.get(counter) == b"1"
     assert (w.stats.handled, w.stats.duplicates) == (1, 1)
 
     await aredis.xadd(stream, fields)  # after the first one committed
-    assert await drain(w) == 1
+    assert await drain(w, 1) == 1
     assert await aredis.get(counter) == b"1"
     assert w.stats.duplicates == 2
 
     # The identity is the pair: the same seq from another sender is a different message.
     await aredis.xadd(stream, encode(ping(1), "other-sender", 42))
-    assert await drain(w) == 1
+    assert await drain(w, 1) == 1
     assert await aredis.get(counter) == b"2"
     assert await pending(aredis, stream) == 0
 
@@ -273,15 +274,23 @@ async def test_pending_entry_deleted_from_stream_is_acked_not_handled(
     await aredis.xreadgroup(GROUP, "c1", {stream: ">"})  # c1 read it, then crashed
     await aredis.xdel(stream, entry_id)
 
-    await drain(make_worker(aredis, stream, counting_handler(counter)))
+    restarted = make_worker(aredis, stream, counting_handler(counter))
+    assert await restarted.step() == 0
+    assert restarted.stats.handled == 0
     assert await pending(aredis, stream) == 0
     assert await aredis.get(counter) is None
 
 
 async def test_reclaimed_entry_deleted_from_stream_is_acked(
-    aredis: aioredis.Redis, stream: str, uid: str
+    aredis: aioredis.Redis, stream: str, uid: str, request: pytest.FixtureRequest
 ) -> None:
     """A dead consumer's pending entry that was trimmed away does not stay pending forever."""
+    version = (await aredis.info("server"))["redis_version"]
+    if int(str(version).split(".")[0]) < 7:  # Redis 7 drops deleted entries from the PEL itself
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "bus.py Worker.reclaim: on Redis 6.2 XAUTOCLAIM returns a deleted entry with no "
+            "fields and keeps it pending; reclaim() skips it without XACK, so it stays in the "
+            "PEL forever and is re-claimed on every reclaim pass")))
     counter = f"t{uid}:n"
     b = make_worker(aredis, stream, counting_handler(counter), consumer="B",
                     reclaim_idle_s=0.05)
@@ -291,9 +300,9 @@ async def test_reclaimed_entry_deleted_from_stream_is_acked(
     await aredis.xdel(stream, entry_id)
     await asyncio.sleep(0.1)
 
-    await drain(b)
+    await b.step()  # reclaims it (no fields)
     await asyncio.sleep(0.1)
-    await drain(b)
+    await b.step()  # and again, if it is still pending
     assert await aredis.get(counter) is None
     assert await pending(aredis, stream) == 0
 
@@ -340,7 +349,7 @@ async def test_invalid_entry_is_dead_lettered_and_worker_carries_on(
     await w.ensure_group(stream)
     bad_id = await aredis.xadd(stream, fields)
 
-    await drain(w)
+    assert await drain(w, 1) == 1
     [letter] = await dead_letters(aredis, stream)
     assert letter[b"dl_id"] == bad_id
     error = letter[b"dl_error"].decode()
@@ -349,7 +358,7 @@ async def test_invalid_entry_is_dead_lettered_and_worker_carries_on(
     assert await pending(aredis, stream) == 0
 
     await Bus(aredis, "s").publish(stream, ping(2))
-    await drain(w)
+    assert await drain(w, 1) == 1
     assert [e.msg.n for e in seen] == [2]
     assert w.stats.handled == 1 and len(await dead_letters(aredis, stream)) == 1
 
@@ -407,8 +416,8 @@ async def test_group_creation_is_idempotent(aredis: aioredis.Redis, stream: str,
     assert [g["name"] for g in groups] == [GROUP.encode()]
 
     await Bus(aredis, "s").publish_many([(stream, ping(i), None) for i in range(4)])
-    await drain(w1)
-    await drain(w2)
+    assert await drain(w1, 4) == 4
+    assert await w2.step() + await w2.step() == 0
     assert await aredis.get(counter) == b"4"  # one group: each message handled once
 
 
@@ -460,7 +469,7 @@ async def test_effect_failing_inside_exec_is_not_acked_silently(
     await w.ensure_group(stream)
     await Bus(aredis, "s").publish(stream, ping(1))
     with pytest.raises(ResponseError):
-        await drain(w)
+        await drain(w, 1)
 
     still_pending = await pending(aredis, stream) == 1
     dead_lettered = len(await dead_letters(aredis, stream)) == 1

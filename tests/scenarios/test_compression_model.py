@@ -270,10 +270,6 @@ def test_params_frozen() -> None:
         p.K = 5  # type: ignore[misc]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: CompressionParams accepts NaN/inf floats (pydantic allows them by default), e.g. "
-    "p_dbm=nan or B_hz=inf, and the simulation then returns T_max = nan silently; "
-    "fix: model_config = ConfigDict(extra='forbid', frozen=True, allow_inf_nan=False)"))
 @pytest.mark.parametrize("field, value", [("p_dbm", math.nan), ("B_hz", math.inf)])
 def test_params_reject_non_finite(field: str, value: float) -> None:
     """Non-finite parameter values are rejected."""

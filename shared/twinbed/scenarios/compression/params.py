@@ -8,7 +8,7 @@ K-factor 10 and sigma = 1. dB/dBm appear only in the ``*_db``/``*_dbm`` fields.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["CompressionParams", "dbm_to_w", "db_to_lin"]
 
@@ -24,7 +24,7 @@ def db_to_lin(db: float) -> float:
 class CompressionParams(BaseModel):
     """Parameters of the ``compression`` scenario. Unknown names are rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     K: int = Field(4, ge=1, le=100_000, description="number of sensors")
     distance_m: float = Field(378.0, gt=0, description="sensor-BS distance d_k")
@@ -45,16 +45,19 @@ class CompressionParams(BaseModel):
     L_max: int = Field(30, ge=1, description="iteration cap of Algorithm 1")
     bits_per_sample: int = Field(16, description="sensor samples are int16 (ADC word size)")
 
-    @model_validator(mode="after")
-    def _check(self) -> "CompressionParams":
-        if self.bits_per_sample != 16:
-            raise ValueError(f"expected bits_per_sample = 16 (int16 samples), got {self.bits_per_sample}")
-        if self.D_bits % self.bits_per_sample:
-            raise ValueError(
-                f"expected D_bits to be a multiple of {self.bits_per_sample} (whole samples), "
-                f"got {self.D_bits}"
-            )
-        return self
+    @field_validator("D_bits")
+    @classmethod
+    def _whole_samples(cls, v: int) -> int:
+        if v % 16:
+            raise ValueError(f"expected a multiple of 16 bits (whole int16 samples), got {v}")
+        return v
+
+    @field_validator("bits_per_sample")
+    @classmethod
+    def _int16(cls, v: int) -> int:
+        if v != 16:
+            raise ValueError(f"expected 16 (int16 samples), got {v}")
+        return v
 
     @property
     def p_w(self) -> float:

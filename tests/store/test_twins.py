@@ -1,0 +1,177 @@
+"""TwinStore against a real redis-server: versioned updates, capped history, index, follow."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from twinbed import keys
+from twinbed.bus import Bus
+from twinbed.twins import Twin, TwinStore, twin_id
+
+
+async def commit_update(store: TwinStore, r: aioredis.Redis, twin: str, **changes: Any) -> None:
+    """What a bus handler does: record the update in Effects, then commit them in MULTI/EXEC."""
+    args: dict[str, Any] = dict(
+        kind="vehicle", run_id=twin.split(".")[0], round_=0, state={"x": 1.0},
+        modeled_s=0.0, aoi_modeled_s=0.0, wall=1000.0, aoi_wall_s=0.0, fidelity={},
+    )
+    args.update(changes)
+    fx = Bus(r, "cloud-test").effects()
+    store.update(fx, twin=twin, **args)
+    async with r.pipeline(transaction=True) as pipe:
+        fx.apply(pipe)
+        await pipe.execute()
+
+
+@pytest.fixture
+def run_id(uid: str) -> str:
+    return f"t{uid}"
+
+
+async def test_update_increments_version_and_get_returns_latest_state(
+    aredis: aioredis.Redis, run_id: str
+) -> None:
+    """Each committed update bumps the version by one; get() shows the last one in full."""
+    store = TwinStore(aredis)
+    tid = twin_id(run_id, "car1")
+    assert await store.get(tid) is None
+    for i in (1, 2, 3):
+        await commit_update(store, aredis, tid, round_=i, state={"pos": [i, i * 2], "i": i},
+                            modeled_s=i * 0.5, aoi_modeled_s=0.25, wall=1000.0 + i,
+                            aoi_wall_s=0.01 * i, fidelity={"rmse": i / 10})
+        twin = await store.get(tid)
+        assert twin is not None and twin.version == i
+
+    assert twin == Twin(
+        id=tid, kind="vehicle", run_id=run_id, version=3, round=3,
+        state={"pos": [3, 6], "i": 3}, modeled_s=1.5, aoi_modeled_s=0.25, wall=1003.0,
+        aoi_wall_s=0.03, fidelity={"rmse": 0.3},
+    )
+
+
+async def test_recorded_update_is_not_applied_until_commit(
+    aredis: aioredis.Redis, run_id: str
+) -> None:
+    """update() only records into Effects; nothing reaches Redis until they are applied."""
+    store = TwinStore(aredis)
+    tid = twin_id(run_id, "car1")
+    fx = Bus(aredis, "cloud-test").effects()
+    store.update(fx, twin=tid, kind="vehicle", run_id=run_id, round_=0, state={},
+                 modeled_s=0, aoi_modeled_s=0, wall=1, aoi_wall_s=0, fidelity={})
+    assert len(fx.calls) == 1
+    assert await store.get(tid) is None
+    assert not await aredis.exists(keys.twin_history(tid))
+
+
+async def test_history_lists_every_update_oldest_first(
+    aredis: aioredis.Redis, run_id: str
+) -> None:
+    """history() returns one entry per update with that update's version, round and state."""
+    store = TwinStore(aredis)
+    tid = twin_id(run_id, "car1")
+    assert await store.history(tid) == []
+    for i in range(5):
+        await commit_update(store, aredis, tid, round_=10 + i, state={"i": i}, wall=2000.0 + i)
+
+    hist = await store.history(tid)
+    assert [h.version for h in hist] == [1, 2, 3, 4, 5]
+    assert [h.round for h in hist] == [10, 11, 12, 13, 14]
+    assert [h.state for h in hist] == [{"i": i} for i in range(5)]
+    assert all(h.id == tid and h.kind == "vehicle" and h.run_id == run_id for h in hist)
+    ids = [h.entry_id for h in hist]
+    assert all(ids) and len(set(ids)) == 5
+
+    # Paging: start from an entry id (inclusive), limited count.
+    page = await store.history(tid, start=ids[2], count=2)
+    assert [h.version for h in page] == [3, 4]
+
+
+async def test_history_is_capped_near_history_len(aredis: aioredis.Redis, run_id: str) -> None:
+    """The history stream keeps about history_len newest entries (MAXLEN ~ trims whole nodes)."""
+    store = TwinStore(aredis, history_len=10)
+    tid = twin_id(run_id, "car1")
+    for i in range(200):
+        await commit_update(store, aredis, tid, round_=i)
+
+    # '~' trimming only drops whole radix-tree nodes, so up to one node's worth may remain.
+    node = int((await aredis.config_get("stream-node-max-entries"))["stream-node-max-entries"])
+    hist = await store.history(tid)
+    assert 10 <= len(hist) <= 10 + node
+    assert len(hist) < 200
+    # What is kept is the newest, contiguous tail.
+    assert [h.version for h in hist] == list(range(201 - len(hist), 201))
+    assert (await store.get(tid)).version == 200  # type: ignore[union-attr]
+
+
+async def test_ids_lists_twins_of_one_run(aredis: aioredis.Redis, uid: str) -> None:
+    """ids(run_id) returns only that run's twins; ids() includes every run's."""
+    store = TwinStore(aredis)
+    run_a, run_b = f"t{uid}", f"t{uid}x"  # one id is a prefix of the other
+    for run, name in [(run_a, "x"), (run_a, "y"), (run_b, "x")]:
+        await commit_update(store, aredis, twin_id(run, name))
+
+    assert sorted(await store.ids(run_a)) == [twin_id(run_a, "x"), twin_id(run_a, "y")]
+    assert await store.ids(run_b) == [twin_id(run_b, "x")]
+    assert await store.ids(f"t{uid}y") == []
+    everything = await store.ids(limit=10**6)
+    assert {twin_id(run_a, "x"), twin_id(run_a, "y"), twin_id(run_b, "x")} <= set(everything)
+
+
+async def test_follow_from_dollar_waits_for_the_next_update(
+    aredis: aioredis.Redis, run_id: str
+) -> None:
+    """follow(twin, '$') blocks until a later update and returns only that one."""
+    store = TwinStore(aredis)
+    tid = twin_id(run_id, "car1")
+    await commit_update(store, aredis, tid, round_=1)
+
+    async def later() -> None:
+        await asyncio.sleep(0.15)
+        await commit_update(store, aredis, tid, round_=2, state={"moved": True})
+
+    task = asyncio.create_task(later())  # (the client's pool gives it its own connection)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    got = await store.follow(tid, "$", block_ms=3000)
+    waited = loop.time() - t0
+    await task
+
+    assert [(t.version, t.round, t.state) for t in got] == [(2, 2, {"moved": True})]
+    assert 0.1 <= waited < 2.5
+    # Following from that entry id returns nothing new (times out quickly).
+    assert await store.follow(tid, got[0].entry_id or "", block_ms=50) == []
+
+
+async def test_follow_from_an_entry_id_returns_the_entries_after_it(
+    aredis: aioredis.Redis, run_id: str
+) -> None:
+    """follow(twin, id) returns the history after that id without waiting."""
+    store = TwinStore(aredis)
+    tid = twin_id(run_id, "car1")
+    for i in range(4):
+        await commit_update(store, aredis, tid, round_=i)
+    first = (await store.history(tid))[0]
+    got = await store.follow(tid, first.entry_id or "", block_ms=1000)
+    assert [t.version for t in got] == [2, 3, 4]
+
+
+async def test_floats_round_trip_exactly(aredis: aioredis.Redis, run_id: str) -> None:
+    """Float fields and floats inside state/fidelity come back bit-for-bit."""
+    store = TwinStore(aredis)
+    tid = twin_id(run_id, "car1")
+    x = 0.1 + 0.2  # 0.30000000000000004
+    tiny, big = 5e-324, 1.7976931348623157e308
+    await commit_update(store, aredis, tid, state={"x": x, "v": [tiny, big, -0.0]},
+                        modeled_s=x, aoi_modeled_s=1 / 3, wall=1722222222.123456,
+                        aoi_wall_s=tiny, fidelity={"err": x})
+    for twin in [await store.get(tid), (await store.history(tid))[-1]]:
+        assert twin is not None
+        assert twin.modeled_s == x and twin.aoi_modeled_s == 1 / 3
+        assert twin.wall == 1722222222.123456 and twin.aoi_wall_s == tiny
+        assert twin.state["x"] == x and twin.state["v"][:2] == [tiny, big]
+        assert str(twin.state["v"][2]) == "-0.0"
+        assert twin.fidelity == {"err": x}
