@@ -67,7 +67,7 @@ async def twin_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: one ``twin`` event per update (id = history entry id)."""
-    cursor = last_event_id or ("0" if replay else "$")
+    cursor = last_event_id or ("0-0" if replay else await twins.last_entry_id(twin.id))
     sent = 0
     idle_ms = 0.0
     while max_events is None or sent < max_events:

@@ -315,10 +315,19 @@ class Worker:
                 for entry_id, fields in claimed:
                     if fields:
                         out.append((stream, _s(entry_id), fields))
+                    else:  # deleted meanwhile; Redis < 7 keeps it pending, without its id:
+                        self._backlog_done.discard(stream)  # re-read our own PEL to ack it
                 if start == "0-0" or not claimed:
                     break
         self.stats.reclaimed += len(out)
         return out
+
+    def _dead_letter(self, pipe: Any, stream: str, entry_id: str,
+                     fields: dict[bytes, bytes], error: str) -> None:
+        letter = dict(fields)
+        letter.update({b"dl_stream": stream, b"dl_id": entry_id, b"dl_group": self.group,
+                       b"dl_error": error[:4000]})
+        pipe.xadd(keys.dead_letter(stream), letter, maxlen=STREAM_MAXLEN, approximate=True)
 
     async def process(self, entries: Sequence[tuple[str, str, dict[bytes, bytes]]]) -> None:
         """Decode, dedupe, handle and commit one batch (see the module docstring)."""
@@ -346,7 +355,7 @@ class Worker:
                 for stream, answer in zip(asked, await pipe.execute()):
                     flags[stream] = iter(answer)
 
-        fx_all: list[Effects] = []
+        fx_all: list[tuple[str, str, dict[bytes, bytes], Effects]] = []
         marks: dict[str, list[str]] = {}
         batch_seen: set[tuple[str, str, int]] = set()
         for (stream, entry_id, fields), env in zip(entries, envelopes):
@@ -370,28 +379,41 @@ class Worker:
                 continue
             finally:
                 self.stats.handle_s += time.perf_counter() - t0
-            fx_all.append(fx)
+            fx_all.append((stream, entry_id, fields, fx))
             marks.setdefault(self.seen_key(env.stream), []).append(f"{env.sender}:{env.seq}")
             self.stats.by_type[env.msg.TYPE] = self.stats.by_type.get(env.msg.TYPE, 0) + 1
 
         async with self.redis.pipeline(transaction=True) as pipe:
-            for fx in fx_all:
+            spans: list[tuple[int, int, tuple[str, str, dict[bytes, bytes]]]] = []
+            for stream, entry_id, fields, fx in fx_all:
+                first = len(pipe.command_stack)
                 fx.apply(pipe)
+                spans.append((first, len(pipe.command_stack), (stream, entry_id, fields)))
             for key, members in marks.items():
                 pipe.sadd(key, *members)
             for stream, entry_id, fields, error in dead:
-                letter = dict(fields)
-                letter.update({b"dl_stream": stream, b"dl_id": entry_id, b"dl_group": self.group,
-                               b"dl_error": error[:4000]})
-                pipe.xadd(keys.dead_letter(stream), letter, maxlen=STREAM_MAXLEN, approximate=True)
+                self._dead_letter(pipe, stream, entry_id, fields, error)
             by_stream: dict[str, list[str]] = {}
             for stream, entry_id, _ in entries:
                 by_stream.setdefault(stream, []).append(entry_id)
             for stream, ids in by_stream.items():
                 pipe.xack(stream, self.group, *ids)
-            await pipe.execute()
-        self.stats.handled += len(fx_all)
-        self.stats.dead += len(dead)
+            results = await pipe.execute(raise_on_error=False)
+        # Redis has no rollback: a recorded write that fails inside EXEC (say INCR on a
+        # string) leaves the rest applied. Make that visible instead of silent.
+        failed = [(entry, res) for a, b, entry in spans for res in results[a:b]
+                  if isinstance(res, Exception)]
+        if failed:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for (stream, entry_id, fields), err in failed:
+                    self._dead_letter(pipe, stream, entry_id, fields,
+                                      f"effect failed at commit: {_one_line(err)}")
+                await pipe.execute()
+        for res in results[spans[-1][1] if spans else 0:]:
+            if isinstance(res, Exception):  # the bus's own bookkeeping failed: that is fatal
+                raise res
+        self.stats.handled += len(fx_all) - len({e[1] for e, _ in failed})
+        self.stats.dead += len(dead) + len({e[1] for e, _ in failed})
         if self._on_commit is not None:
             self._on_commit(self.stats)
 

@@ -122,8 +122,14 @@ class TwinStore:
         entries = await self.r.xrange(keys.twin_history(twin), min=start, count=count)
         return [self._entry(head, eid, f) for eid, f in entries]
 
+    async def last_entry_id(self, twin: str) -> str:
+        """The id of the newest history entry ("0-0" if none): a cursor for :meth:`follow`."""
+        last = await self.r.xrevrange(keys.twin_history(twin), count=1)
+        return last[0][0].decode() if last else "0-0"
+
     async def follow(self, twin: str, last_id: str, block_ms: int) -> list[Twin]:
-        """History entries after ``last_id`` ('$' for only new ones), waiting up to block_ms."""
+        """History entries after ``last_id``, waiting up to block_ms. Pass a concrete id (see
+        :meth:`last_entry_id`), not '$', when calling in a loop, or updates between calls are lost."""
         head = await self.get(twin)
         if head is None:
             return []

@@ -200,3 +200,19 @@ def test_status_command_reports_every_process_healthy(live) -> None:
     for name in ("redis", "cloud", "controller", "basestation", "edge", "sensor"):
         assert name in out.stdout
     assert "DOWN" not in out.stdout
+
+
+def test_twin_events_follow_live_updates_without_gaps(live) -> None:
+    """Without replay, the event stream delivers the updates that happen after it opens,
+    consecutive rounds with none skipped between blocking reads."""
+    run_id = live.start_run(scenario="compression", algorithm="fixed-bf", seed=4, rounds=5000,
+                            params={"K": 1})
+    live.wait_run(run_id, rounds_done=1)
+    with live.cloud.stream("GET", f"/twins/{run_id}.sensor-0/events",
+                           params={"max_events": 20, "idle_timeout_s": 20}) as resp:
+        text = "".join(resp.iter_text())
+    live.controller.post(f"/runs/{run_id}/stop")
+    rounds = [json.loads(line[5:])["round"] for line in text.splitlines()
+              if line.startswith("data:")]
+    assert len(rounds) == 20
+    assert rounds == list(range(rounds[0], rounds[0] + 20)) and rounds[0] >= 1

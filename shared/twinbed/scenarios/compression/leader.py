@@ -1,0 +1,279 @@
+"""The leader's sub-game for given compression ratios: eq. (11) / (26) of the seed.
+
+    min_{b, f}  max_k  T_k(b_k, f_k) = a_k + u_k / r_k(b_k) + v_k / f_k
+    s.t.        sum_k b_k <= B,   sum_k f_k <= C_DT,
+
+with a_k = D_k eta(beta_k, eps) / f_k^S (compression, fixed by beta), u_k = D_k / beta_k
+(compressed bits, mu_k = 1/beta_k in eq. 25), v_k = c_k D_k (DT cycles) and
+r_k(b) = b log2(1 + g_k / b), g_k = |H_k|^2 p_k / N_0.
+
+Two solvers:
+
+* :func:`solve_leader_cvxpy` -- the reference: an exponential-cone program (CLARABEL), built once
+  per K with ``cp.Parameter`` s (DPP) and re-solved.
+* :func:`solve_leader_fast` -- exact, numpy/scipy only, vectorized over sensors, from the KKT
+  conditions (derivation below).
+
+KKT derivation (fast solver). Epigraph form min t s.t. T_k <= t with multipliers w_k >= 0
+(sum w_k = 1), nu_b for the bandwidth and nu_f for the DT budget. Stationarity:
+
+    w_k u_k r_k'(b_k) / r_k(b_k)^2 = nu_b,     w_k v_k / f_k^2 = nu_f.
+
+Every T_k strictly decreases in both resources, so at the optimum all w_k > 0 (every sensor
+finishes at the same time T), and both budgets are tight. Dividing the two conditions,
+with rho = nu_f / nu_b,
+
+    f_k = r_k(b_k) sqrt(v_k / (rho u_k r_k'(b_k))),
+    T - a_k = u_k / r_k + v_k / f_k = (u_k + sqrt(rho u_k v_k r_k'(b_k))) / r_k(b_k).   (*)
+
+Parametrize each sensor by its SNR z_k = g_k / b_k: then b_k = g_k / z_k,
+r_k = g_k ln(1+z)/(z ln 2) and r_k'(b) = psi(z) / ln 2 with psi(z) = ln(1+z) - z/(1+z) depend on
+z alone, and the right side of (*) is strictly increasing in z. Hence
+
+1. innermost: for given (rho, T) solve (*) for every z_k (vectorized safeguarded Newton in
+   log z); b_k = g_k / z_k is decreasing in T;
+2. middle: for given rho find T with sum_k b_k = B (brentq in log(T - T_min), where
+   T_min = max_k a_k + u_k ln2 / g_k is the time with infinite bandwidth, so sum b -> inf);
+3. outer: find rho with sum_k f_k = C_DT (brentq in log rho; sum f decreases from inf to 0).
+
+All three are monotone 1-D root findings on smooth functions, solved to ~machine precision.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+from scipy.optimize import brentq
+
+from twinbed.scenarios.compression import model
+from twinbed.scenarios.compression.params import CompressionParams
+
+__all__ = ["LeaderSolution", "leader_coefficients", "solve_leader_cvxpy", "solve_leader_fast"]
+
+LN2 = math.log(2.0)
+
+
+class LeaderSolution(NamedTuple):
+    b_hz: np.ndarray
+    f_hz: np.ndarray
+    T_max_s: float
+
+
+class _Coef(NamedTuple):
+    a: np.ndarray  # compression time [s]
+    u: np.ndarray  # compressed bits D/beta
+    v: np.ndarray  # DT cycles c D
+    g: np.ndarray  # H p / N0 [Hz]
+
+
+def leader_coefficients(
+    p: CompressionParams,
+    beta: np.ndarray,
+    H_gain: np.ndarray,
+    s: model.SensorArrays | None = None,
+) -> _Coef:
+    """(a, u, v, g) of T_k = a_k + u_k / r_k(b_k) + v_k / f_k, shape (K,) each."""
+    s = model.sensor_arrays(p) if s is None else s
+    beta = np.broadcast_to(np.asarray(beta, dtype=float), (p.K,))
+    H = np.broadcast_to(np.asarray(H_gain, dtype=float), (p.K,))
+    if np.any(beta <= 0) or np.any(H <= 0):
+        raise ValueError("beta and H_gain must be positive")
+    a = model.t_comp(beta, s.D_bits, s.f_s_hz, p.epsilon)
+    return _Coef(a, s.D_bits / beta, s.c_cycles_per_bit * s.D_bits, H * s.p_w / p.N0_w_per_hz)
+
+
+def _finish(p: CompressionParams, beta, H_gain, s, b: np.ndarray, f: np.ndarray) -> LeaderSolution:
+    """Clip to the budgets (rounding only) and evaluate eq. (10) with the model."""
+    b = np.maximum(b, 0.0) * min(1.0, p.B_hz / float(np.sum(b)))
+    f = np.maximum(f, 0.0) * min(1.0, p.C_dt_hz / float(np.sum(f)))
+    t = model.timings(p, np.broadcast_to(np.asarray(beta, float), (p.K,)), b, f, H_gain, s)
+    return LeaderSolution(b, f, float(np.max(t.T_total)))
+
+
+# -- fast exact solver --------------------------------------------------------------------------
+def _psi(z: np.ndarray) -> np.ndarray:
+    """ln(1+z) - z/(1+z) >= 0, accurate also for tiny z (series in w = z/(1+z))."""
+    w = z / (1.0 + z)
+    direct = np.log1p(z) - w
+    # -ln(1-w) - w = sum_{n>=2} w^n / n
+    ser = np.zeros_like(w)
+    for n in range(12, 1, -1):
+        ser = (ser + 1.0 / n) * w
+    ser = ser * w
+    return np.where(w < 1e-2, ser, direct)
+
+
+def _solve_z(c: _Coef, sq: np.ndarray, tau: np.ndarray, y0: np.ndarray) -> np.ndarray:
+    """log z_k solving (u + sq sqrt(psi(z))) z / (g ln(1+z)/ln2) = tau, sq = sqrt(rho u v / ln2).
+
+    Left side h(z) increases strictly from u ln2/g (z -> 0) to inf; needs tau > u ln2 / g.
+    Safeguarded Newton on F(y) = ln h(e^y) - ln tau, y = ln z, vectorized over sensors.
+    """
+    lo = np.full_like(tau, -200.0)
+    hi = np.full_like(tau, 200.0)
+    y = np.clip(y0, lo + 1.0, hi - 1.0)
+    ltau = np.log(tau)
+    lu = np.log(c.u)
+    lg = np.log(c.g)
+    for _ in range(300):
+        z = np.exp(y)
+        l1 = np.log1p(z)
+        ps = _psi(z)
+        S = sq * np.sqrt(ps)
+        # ln h = ln(u + S) + ln z - ln ln(1+z) + ln ln2 - ln g
+        F = np.log1p(S / c.u) + lu + y - np.log(l1) + math.log(LN2) - lg - ltau
+        # d ln h / dy = psi / ln(1+z) + S z^2 / (2 (1+z)^2 psi (u + S))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t2 = np.where(ps > 0, S * (z / (1.0 + z)) ** 2 / (2.0 * ps * (c.u + S)), 0.0)
+        dF = ps / l1 + t2
+        lo = np.where(F < 0, y, lo)
+        hi = np.where(F > 0, y, hi)
+        yn = y - F / dF
+        bad = ~np.isfinite(yn) | (yn <= lo) | (yn >= hi)
+        yn = np.where(bad, 0.5 * (lo + hi), yn)
+        done = np.abs(yn - y) <= 2e-15 * np.maximum(1.0, np.abs(y))
+        y = yn
+        if np.all(done | (F == 0) | (hi - lo <= 4e-16 * np.maximum(1.0, np.abs(y)))):
+            break
+    return y
+
+
+def _expand_bracket(fun, x0: float, step: float = 2.0, limit: int = 200) -> tuple[float, float]:
+    """[x_lo, x_hi] with fun(x_lo) > 0 > fun(x_hi) for a decreasing fun."""
+    f0 = fun(x0)
+    if f0 == 0:
+        return x0, x0
+    d = step if f0 > 0 else -step
+    x1 = x0
+    for _ in range(limit):
+        x1 = x0 + d
+        f1 = fun(x1)
+        if (f1 > 0) != (f0 > 0) or f1 == 0:
+            return (x0, x1) if d > 0 else (x1, x0)
+        x0, f0 = x1, f1
+        d *= 1.5
+    raise RuntimeError("could not bracket the root")
+
+
+def solve_leader_fast(
+    p: CompressionParams,
+    beta: np.ndarray,
+    H_gain: np.ndarray,
+    s: model.SensorArrays | None = None,
+    tol: float = 1e-12,
+) -> LeaderSolution:
+    """Exact min-max allocation for given beta (see the module docstring), numpy + brentq."""
+    s = model.sensor_arrays(p) if s is None else s
+    c = leader_coefficients(p, beta, H_gain, s)
+    K = p.K
+    if K == 1:  # T decreases in both resources: take them all
+        return _finish(p, beta, H_gain, s, np.array([p.B_hz]), np.array([p.C_dt_hz]))
+    B, C = p.B_hz, p.C_dt_hz
+    T_min = float(np.max(c.a + c.u * LN2 / c.g))
+    state = {"y": np.log(c.g * K / B), "T": None}
+    xtol = max(tol * 1e-2, 1e-15)
+
+    def at(rho: float, T: float) -> tuple[np.ndarray, np.ndarray]:
+        sq = np.sqrt(rho * c.u * c.v / LN2)
+        y = _solve_z(c, sq, T - c.a, state["y"])
+        state["y"] = y
+        return y, sq
+
+    def b_excess(lr: float, ls: float) -> float:
+        y, _ = at(math.exp(lr), T_min + math.exp(ls))
+        return math.log(float(np.sum(c.g * np.exp(-y)))) - math.log(B)
+
+    def T_of(lr: float) -> float:
+        fun = lambda ls: b_excess(lr, ls)  # noqa: E731  decreasing in ls
+        ls0 = math.log(state["T"] - T_min) if state["T"] is not None else math.log(T_min)
+        lo, hi = _expand_bracket(fun, ls0, 1.0)
+        ls = lo if lo == hi else brentq(fun, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps)
+        state["T"] = T_min + math.exp(ls)
+        return state["T"]
+
+    def f_excess(lr: float) -> float:
+        rho = math.exp(lr)
+        T = T_of(lr)
+        y, sq = at(rho, T)
+        z = np.exp(y)
+        r = c.g * np.log1p(z) / (z * LN2)
+        f = r * c.v / (sq * np.sqrt(_psi(z)))  # = r sqrt(v / (rho u r'(b)))
+        return math.log(float(np.sum(f))) - math.log(C)
+
+    # initial rho from the equal split: rho = (v / f^2) / (u r' / r^2)
+    b0 = B / K
+    z0 = c.g / b0
+    r0 = b0 * np.log1p(z0) / LN2
+    rho0 = float(np.median((c.v * K**2 / C**2) / (c.u * _psi(z0) / LN2 / r0**2)))
+    lo, hi = _expand_bracket(f_excess, math.log(rho0), 1.0)
+    lr = lo if lo == hi else brentq(f_excess, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps)
+    rho = math.exp(lr)
+    T = T_of(lr)
+    y, sq = at(rho, T)
+    z = np.exp(y)
+    b = c.g / z
+    r = c.g * np.log1p(z) / (z * LN2)
+    f = r * c.v / (sq * np.sqrt(_psi(z)))
+    return _finish(p, beta, H_gain, s, b, f)
+
+
+# -- cvxpy reference ----------------------------------------------------------------------------
+@lru_cache(maxsize=16)
+def _cvx_problem(K: int):
+    import cvxpy as cp
+
+    e = cp.Variable(K, nonneg=True, name="b_over_g")  # inverse SNR b_k / g_k
+    y = cp.Variable(K, nonneg=True, name="f_over_C")
+    t = cp.Variable(name="T_over_T0")
+    gB = cp.Parameter(K, nonneg=True, name="g_over_B")
+    A = cp.Parameter(K, name="a_over_T0")
+    U = cp.Parameter(K, nonneg=True, name="u_over_gT0")
+    V = cp.Parameter(K, nonneg=True, name="v_over_CT0")
+    # r(b)/g = e log2(1 + 1/e) = -rel_entr(e, e + 1)/ln2: concave (perspective of log)
+    rate = -cp.rel_entr(e, e + 1.0) / LN2
+    cons = [
+        A + cp.multiply(U, cp.inv_pos(rate)) + cp.multiply(V, cp.inv_pos(y)) <= t,
+        gB @ e <= 1,
+        cp.sum(y) <= 1,
+    ]
+    prob = cp.Problem(cp.Minimize(t), cons)
+    return prob, e, y, t, (gB, A, U, V)
+
+
+def solve_leader_cvxpy(
+    p: CompressionParams,
+    beta: np.ndarray,
+    H_gain: np.ndarray,
+    s: model.SensorArrays | None = None,
+    solver: str | None = None,
+) -> LeaderSolution:
+    """Reference: the exponential-cone program (DPP, compiled once per K), CLARABEL by default."""
+    import cvxpy as cp
+
+    s = model.sensor_arrays(p) if s is None else s
+    c = leader_coefficients(p, beta, H_gain, s)
+    K = p.K
+    # time in units of T0 (the equal split's largest transmission + DT time), measured from
+    # a_max = the largest compression time, so the solver sees an O(1) objective
+    a_max = float(np.max(c.a))
+    T0 = float(np.max(c.u / (p.B_hz / K * np.log2(1 + c.g * K / p.B_hz)) + c.v * K / p.C_dt_hz))
+    prob, e, y, t, (gB, A, U, V) = _cvx_problem(K)
+    gB.value = c.g / p.B_hz
+    A.value = (c.a - a_max) / T0
+    U.value = c.u / (c.g * T0)
+    V.value = c.v / (p.C_dt_hz * T0)
+    installed = cp.installed_solvers()
+    if solver is None:
+        solver = next(sv for sv in ("CLARABEL", "ECOS", "SCS") if sv in installed)
+    opts: dict = {}
+    if solver == "CLARABEL":
+        opts = dict(tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11, tol_ktratio=1e-9)
+    elif solver == "SCS":
+        opts = dict(eps_abs=1e-9, eps_rel=1e-9, max_iters=200_000)
+    prob.solve(solver=solver, **opts)
+    if prob.status not in ("optimal", "optimal_inaccurate"):
+        raise RuntimeError(f"cvxpy leader problem: {prob.status}")
+    return _finish(p, beta, H_gain, s, c.g * np.asarray(e.value), p.C_dt_hz * np.asarray(y.value))
