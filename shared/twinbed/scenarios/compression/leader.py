@@ -141,21 +141,33 @@ def _solve_z(c: _Coef, sq: np.ndarray, tau: np.ndarray, y0: np.ndarray) -> np.nd
     return y
 
 
-def _expand_bracket(fun, x0: float, step: float = 2.0, limit: int = 200) -> tuple[float, float]:
-    """[x_lo, x_hi] with fun(x_lo) > 0 > fun(x_hi) for a decreasing fun."""
+def _root_decreasing(fun, x0: float, step: float, xtol: float) -> float:
+    """Root of a decreasing fun: expand a bracket from x0, then brentq.
+
+    The bracket's end values are cached: fun is evaluated by inner iterative solves whose
+    rounding noise (~1e-15) could flip the sign of a re-evaluation right at the root.
+    """
     f0 = fun(x0)
     if f0 == 0:
-        return x0, x0
+        return x0
     d = step if f0 > 0 else -step
-    x1 = x0
-    for _ in range(limit):
+    for _ in range(200):
         x1 = x0 + d
         f1 = fun(x1)
-        if (f1 > 0) != (f0 > 0) or f1 == 0:
-            return (x0, x1) if d > 0 else (x1, x0)
+        if f1 == 0:
+            return x1
+        if (f1 > 0) != (f0 > 0):
+            break
         x0, f0 = x1, f1
         d *= 1.5
-    raise RuntimeError("could not bracket the root")
+    else:
+        raise RuntimeError("could not bracket the root")
+    ends = {x0: f0, x1: f1}
+
+    def g(x: float) -> float:
+        return ends[x] if x in ends else fun(x)
+
+    return brentq(g, min(x0, x1), max(x0, x1), xtol=xtol, rtol=4 * np.finfo(float).eps)
 
 
 def solve_leader_fast(
@@ -189,8 +201,7 @@ def solve_leader_fast(
     def T_of(lr: float) -> float:
         fun = lambda ls: b_excess(lr, ls)  # noqa: E731  decreasing in ls
         ls0 = math.log(state["T"] - T_min) if state["T"] is not None else math.log(T_min)
-        lo, hi = _expand_bracket(fun, ls0, 1.0)
-        ls = lo if lo == hi else brentq(fun, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps)
+        ls = _root_decreasing(fun, ls0, 1.0, xtol)
         state["T"] = T_min + math.exp(ls)
         return state["T"]
 
@@ -208,8 +219,7 @@ def solve_leader_fast(
     z0 = c.g / b0
     r0 = b0 * np.log1p(z0) / LN2
     rho0 = float(np.median((c.v * K**2 / C**2) / (c.u * _psi(z0) / LN2 / r0**2)))
-    lo, hi = _expand_bracket(f_excess, math.log(rho0), 1.0)
-    lr = lo if lo == hi else brentq(f_excess, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps)
+    lr = _root_decreasing(f_excess, math.log(rho0), 1.0, xtol)
     rho = math.exp(lr)
     T = T_of(lr)
     y, sq = at(rho, T)
@@ -249,6 +259,7 @@ def solve_leader_cvxpy(
     H_gain: np.ndarray,
     s: model.SensorArrays | None = None,
     solver: str | None = None,
+    **solver_opts,
 ) -> LeaderSolution:
     """Reference: the exponential-cone program (DPP, compiled once per K), CLARABEL by default."""
     import cvxpy as cp
@@ -268,10 +279,8 @@ def solve_leader_cvxpy(
     installed = cp.installed_solvers()
     if solver is None:
         solver = next(sv for sv in ("CLARABEL", "ECOS", "SCS") if sv in installed)
-    opts: dict = {}
-    if solver == "CLARABEL":
-        opts = dict(tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11, tol_ktratio=1e-9)
-    elif solver == "SCS":
+    opts: dict = dict(solver_opts)
+    if solver == "SCS" and not opts:
         opts = dict(eps_abs=1e-9, eps_rel=1e-9, max_iters=200_000)
     prob.solve(solver=solver, **opts)
     if prob.status not in ("optimal", "optimal_inaccurate"):
