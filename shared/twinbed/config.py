@@ -45,9 +45,6 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, description="HTTP port; default: the role's entry in DEFAULT_PORTS"
     )
     data_dir: Path = Field(Path("data"), description="artifacts: run records, figures, models")
-    time_scale: float = Field(
-        0.0, ge=0.0, description="wall seconds per modeled second the BS holds forwarding (0: none)"
-    )
     consumer: str = Field(
         "", description="consumer name in the stream groups; default: role@hostname"
     )
