@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import json
 import logging
 import time
 import traceback
@@ -219,7 +218,6 @@ class Worker:
         count: int = 256,
         block_ms: int = 200,
         reclaim_idle_s: float = 10.0,
-        on_commit: Callable[[WorkerStats], None] | None = None,
     ) -> None:
         self.bus = bus
         self.redis = bus.redis
@@ -234,7 +232,6 @@ class Worker:
         self._groups: set[str] = set()
         self._backlog_done: set[str] = set()  # streams whose own pending entries were re-read
         self._last_reclaim = 0.0
-        self._on_commit = on_commit
 
     # -- setup ---------------------------------------------------------------------------
     async def ensure_group(self, stream: str) -> None:
@@ -414,8 +411,6 @@ class Worker:
                 raise res
         self.stats.handled += len(fx_all) - len({e[1] for e, _ in failed})
         self.stats.dead += len(dead) + len({e[1] for e, _ in failed})
-        if self._on_commit is not None:
-            self._on_commit(self.stats)
 
 
 def _s(x: bytes | str) -> str:
@@ -426,7 +421,3 @@ def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().replace("\n", "; ")
     return f"{type(exc).__name__}: {text}"[:1000]
 
-
-def dumps(obj: Any) -> str:
-    """Compact JSON used for stored records."""
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
