@@ -162,3 +162,24 @@ def test_serve_bogus_role_argparse_error() -> None:
     assert "controller" in proc.stderr  # the valid roles are listed
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+# -- scenario commands ------------------------------------------------------------------------
+def test_scenario_command_verbs_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    """`twinbed reproduce` without a target is a usage error, not a traceback."""
+    for verb in ("reproduce", "train", "solve", "calibrate"):
+        assert _run([verb]) == 2
+        assert "Traceback" not in capsys.readouterr().err
+
+
+def test_commands_are_discovered_from_scenario_folders() -> None:
+    from twinbed.commands import VERBS, all_commands
+
+    cmds = all_commands()
+    assert all(c.verb in VERBS for c in cmds)
+    assert len({(c.verb, c.target) for c in cmds}) == len(cmds)
+
+
+def test_simulate_unknown_scenario_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["simulate", "nope"]) == 2
+    assert "unknown scenario 'nope'" in _one_error_line(capsys.readouterr().err)

@@ -33,7 +33,7 @@ async def on_decision_request(ctx: RunContext, env: Envelope, fx: Effects) -> No
     assert isinstance(msg, DecisionRequest)
     spec = get_scenario(ctx.run.scenario)
     t0 = time.perf_counter()
-    decision = spec.decide(ctx.params, ctx.run.algorithm, msg.state)
+    decision = spec.decide(ctx, msg.state)
     fx.publish(keys.stream(msg.run_id, msg.reply_to), Decision(
         run_id=msg.run_id, round=msg.round, algorithm=ctx.run.algorithm, decision=decision,
         solve_s=time.perf_counter() - t0))
@@ -58,7 +58,7 @@ async def drive(state: ServiceState, run_id: str) -> None:
     params = spec.params_model.model_validate(cfg.params)
     expected = spec.parties(params)
     done = await runs.rounds(run_id)
-    modeled = sum(rec.get("T_max_s") or 0.0 for rec in done)
+    modeled = sum(rec.get(spec.duration_key) or 0.0 for rec in done)
     try:
         for rnd in range(len(done), cfg.rounds):
             st = await runs.status(run_id)
@@ -82,7 +82,7 @@ async def drive(state: ServiceState, run_id: str) -> None:
             record["modeled_start_s"] = modeled
             record["wall_s"] = time.time() - started
             await runs.append_round(run_id, record)
-            modeled += record.get("T_max_s") or 0.0
+            modeled += record.get(spec.duration_key) or 0.0
             if missing:
                 log.warning("run %s round %d closed with %d missing: %s", run_id, rnd,
                             len(missing), ", ".join(missing[:10]))

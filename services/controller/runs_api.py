@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -61,6 +62,11 @@ async def create_run(body: RunCreate, state: State) -> RunView:
                 problems.append(f"parameter {name!r}: {e['msg']}")
         raise _unprocessable(f"{'; '.join(problems)} (scenario {body.scenario!r} "
                              f"parameters: {known})") from None
+    if spec.preflight is not None:
+        try:
+            spec.preflight(params, body.algorithm, Path(state.settings.data_dir))
+        except ValueError as exc:
+            raise _unprocessable(str(exc)) from None
     cfg = RunConfig(
         id=new_run_id(), scenario=body.scenario, algorithm=body.algorithm, seed=body.seed,
         rounds=body.rounds, params=params.model_dump(mode="json"), overrides=body.params,

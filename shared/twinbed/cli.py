@@ -7,6 +7,10 @@
     twinbed run SCENARIO ...         start a live run through the controller and follow it
     twinbed simulate SCENARIO ...    the same rounds in-process, no services
     twinbed bench NAME               run a benchmark from bench/
+    twinbed reproduce SCENARIO ...   a paper's figure: CSV + PNG + the paper's numbers beside ours
+    twinbed train TARGET ...         train an agent or learned model (checkpoint in the data dir)
+    twinbed solve SCENARIO ...       solve one instance
+    twinbed calibrate SCENARIO ...   measure real components, fit the paper's model
 
 Errors are one line on stderr and exit code 2 (bad input) or 1 (failure), never a traceback.
 """
@@ -139,7 +143,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     url, token = _stack_url_token(args)
-    body = {"scenario": args.scenario, "algorithm": args.algorithm, "seed": args.seed,
+    algorithm = args.algorithm
+    if algorithm is None:
+        from twinbed.scenarios import UnknownScenarioError, get_scenario
+
+        try:
+            algorithm = get_scenario(args.scenario).algorithms[0]
+        except UnknownScenarioError as exc:
+            raise CliError(str(exc)) from None
+    body = {"scenario": args.scenario, "algorithm": algorithm, "seed": args.seed,
             "rounds": args.rounds, "params": dict(_parse_param(p) for p in args.param)}
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
@@ -170,24 +182,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    if args.scenario != "compression":
-        raise CliError(f"simulate knows only 'compression' so far, got {args.scenario!r}")
-    from twinbed.scenarios.compression import ALGORITHMS, CompressionParams, simulate
+    from twinbed.scenarios import UnknownScenarioError, get_scenario
 
-    if args.algorithm not in ALGORITHMS:
-        raise CliError(f"unknown algorithm {args.algorithm!r}; known: {', '.join(ALGORITHMS)}")
     try:
-        p = CompressionParams(**dict(_parse_param(x) for x in args.param))
+        spec = get_scenario(args.scenario)
+    except UnknownScenarioError as exc:
+        raise CliError(str(exc)) from None
+    if spec.simulate is None:
+        raise CliError(f"scenario {args.scenario!r} has no in-process simulation")
+    algorithm = args.algorithm or spec.algorithms[0]
+    if algorithm not in spec.algorithms:
+        raise CliError(f"unknown algorithm {algorithm!r}; known: {', '.join(spec.algorithms)}")
+    try:
+        p = spec.params_model(**dict(_parse_param(x) for x in args.param))
     except ValidationError as exc:
         e = exc.errors()[0]
         raise CliError(f"parameter {'.'.join(map(str, e['loc']))}: {e['msg']}") from None
-    recs = simulate(p, args.algorithm, args.seed, args.rounds)
+    if spec.preflight is not None:
+        try:
+            spec.preflight(p, algorithm, Path(args.data_dir))
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    recs = spec.simulate(p, algorithm, args.seed, args.rounds)
     if args.json:
         print(json.dumps(recs))
     else:
+        key = spec.duration_key
         for rec in recs:
-            print(f"round {rec['round']:>4}: T_max {rec['T_max_s']:.6f}s  "
-                  f"beta {['%.3f' % b for b in rec['beta']]}")
+            extra = f"  beta {['%.3f' % b for b in rec['beta']]}" if "beta" in rec else ""
+            print(f"round {rec['round']:>4}: {key.removesuffix('_s')} {rec[key]:.6f}s{extra}")
     return 0
 
 
@@ -251,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                             ("simulate", cmd_simulate, "run the rounds in-process")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("scenario")
-        p.add_argument("--algorithm", default="fixed-bf")
+        p.add_argument("--algorithm", default=None,
+                       help="decision maker (default: the scenario's first)")
         p.add_argument("--seed", type=_natural(0), default=0)
         p.add_argument("--rounds", type=_natural(1), default=5)
         p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
@@ -266,7 +290,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_bench)
+
+    _add_scenario_commands(sub)
     return ap
+
+
+def _add_scenario_commands(sub: Any) -> None:
+    """``twinbed VERB TARGET`` for every command a scenario's ``commands.py`` declares."""
+    from twinbed.commands import VERBS, all_commands
+
+    commands = all_commands()
+    for verb, help_ in VERBS.items():
+        mine = [c for c in commands if c.verb == verb]
+        p = sub.add_parser(verb, help=help_)
+        targets = p.add_subparsers(dest="target", required=True, metavar="TARGET",
+                                   title="targets" if mine else "targets (none yet)")
+        for c in mine:
+            tp = targets.add_parser(c.target, help=c.help, description=c.help)
+            tp.add_argument("--data-dir", default=argparse.SUPPRESS,
+                            help="where artifacts are read and written (default: ./data)")
+            c.add_arguments(tp)
+            tp.set_defaults(fn=_run_command(c))
+
+
+def _run_command(c: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from twinbed.commands import CommandError
+
+        try:
+            return int(c.run(args) or 0)
+        except CommandError as exc:
+            raise CliError(str(exc), exc.code) from None
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from twinbed.runtime import offline_context
 from twinbed.scenarios import get_scenario
 from twinbed.scenarios.compression import ALGORITHMS, CompressionParams, simulate
 from twinbed.scenarios.compression import model
@@ -154,7 +155,7 @@ def test_spec_decide_equals_algorithm() -> None:
     """SPEC.decide returns the algorithm's allocation for the channel in the state, as lists."""
     p = CompressionParams(K=5)
     H = channel_for_round(p, 1, 0)
-    got = SPEC.decide(p, "fixed-bf", {"H_gain": H.tolist()})
+    got = SPEC.decide(offline_context("compression", p, "fixed-bf"), {"H_gain": H.tolist()})
     alloc = ALGORITHMS["fixed-bf"](p, H)
     assert got == {"b_hz": alloc.b_hz.tolist(), "f_hz": alloc.f_hz.tolist()}
     assert got["b_hz"] == simulate(p, "fixed-bf", 1, 1)[0]["b_hz"]
@@ -164,7 +165,8 @@ def test_spec_decide_equals_algorithm() -> None:
 def test_spec_decide_rejects_wrong_length_channel(H: Any) -> None:
     """A channel vector that is not shape (K,) is a clear ValueError stating what was expected."""
     with pytest.raises(ValueError, match=r"expected 4 channel gains, got shape"):
-        SPEC.decide(CompressionParams(K=4), "fixed-bf", {"H_gain": H})
+        SPEC.decide(offline_context("compression", CompressionParams(K=4), "fixed-bf"),
+                    {"H_gain": H})
 
 
 def _report(p: CompressionParams, rec: dict[str, Any], k: int, wall0: float) -> dict[str, Any]:

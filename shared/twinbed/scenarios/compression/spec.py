@@ -6,10 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.runtime import RunContext
 from twinbed.scenarios import ScenarioSpec
 from twinbed.scenarios.compression.algorithms import ALGORITHMS
 from twinbed.scenarios.compression.params import CompressionParams
 from twinbed.scenarios.compression.roles import HANDLERS, sensor_name
+from twinbed.scenarios.compression.simulate import simulate
 
 __all__ = ["SPEC"]
 
@@ -17,11 +19,13 @@ PER_SENSOR = ("beta_model", "beta_achieved", "codec", "codec_s", "decode_s", "b_
               "rate_bps", "T_comp_s", "T_tr_s", "T_DT_s", "T_total_s", "fidelity_exact")
 
 
-def decide(p: CompressionParams, algorithm: str, state: dict[str, Any]) -> dict[str, Any]:
+def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
+    p = ctx.params
+    assert isinstance(p, CompressionParams)
     H = np.asarray(state["H_gain"], dtype=float)
     if H.shape != (p.K,):
         raise ValueError(f"expected {p.K} channel gains, got shape {H.shape}")
-    alloc = ALGORITHMS[algorithm](p, H)
+    alloc = ALGORITHMS[ctx.run.algorithm](p, H)
     return {"b_hz": alloc.b_hz.tolist(), "f_hz": alloc.f_hz.tolist()}
 
 
@@ -56,4 +60,5 @@ SPEC = ScenarioSpec(
     handlers=HANDLERS,
     parties=parties,
     summarize=summarize,
+    simulate=simulate,
 )

@@ -1,0 +1,286 @@
+"""Train, save, load and evaluate RL agents over stable-baselines3.
+
+Every scenario's learned decision makers go through here, so they all get the same things: a
+progress bar, periodic checkpoints that a crashed training resumes from, a final checkpoint plus
+a JSON record of how it was made (algorithm, steps, seed, hyper-parameters, command, versions,
+evaluation), a learning curve, and a clear error naming the command to run when a checkpoint is
+missing.
+
+    result = train(make_env, "sac", steps=20_000, seed=0, path=data/"agents"/"semantic-sac.zip")
+    model = load(result.path)                       # any SB3 algorithm, from its record
+    evaluate(model, make_env, episodes=10, seed=1)  # also takes a plain policy: obs -> action
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ALGORITHMS",
+    "CurvePoint",
+    "MissingArtifactError",
+    "TrainResult",
+    "agent_path",
+    "evaluate",
+    "load",
+    "read_record",
+    "train",
+]
+
+ALGORITHMS = ("a2c", "ddpg", "dqn", "ppo", "sac", "td3")
+
+
+class MissingArtifactError(ValueError):
+    """A trained artifact that a run or command needs is not there; says how to make it."""
+
+    def __init__(self, path: Path, command: str) -> None:
+        super().__init__(f"no trained artifact at {path}; train it with `{command}`")
+        self.path = path
+        self.command = command
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    timesteps: int
+    episodes: int
+    mean_reward: float  # mean episode return over the last ``window`` finished episodes
+    wall_s: float
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    algorithm: str
+    steps: int
+    seed: int
+    wall_s: float
+    evaluation: dict[str, float]
+    curve: list[CurvePoint] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def _sb3_class(algorithm: str) -> Any:
+    import stable_baselines3 as sb3
+
+    classes = {"a2c": sb3.A2C, "ddpg": sb3.DDPG, "dqn": sb3.DQN, "ppo": sb3.PPO,
+               "sac": sb3.SAC, "td3": sb3.TD3}
+    try:
+        return classes[algorithm]
+    except KeyError:
+        raise ValueError(f"expected an algorithm in {sorted(classes)}, got {algorithm!r}") from None
+
+
+def agent_path(data_dir: str | Path, name: str) -> Path:
+    """Where the agent ``name`` (e.g. ``semantic-sac``) is kept: ``<data>/agents/<name>.zip``."""
+    return Path(data_dir) / "agents" / f"{name}.zip"
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _partial_dir(path: Path) -> Path:
+    return path.with_name(path.stem + ".partial")
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The JSON record written beside a checkpoint by :func:`train`."""
+    return json.loads(_record_path(Path(path)).read_text())
+
+
+def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, window: int,
+               partial: Path, checkpoint_every: int | None, n_envs: int, desc: str) -> list[Any]:
+    from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+
+    class Progress(BaseCallback):
+        """tqdm bar over timesteps and the learning curve (mean return of recent episodes)."""
+
+        def _on_training_start(self) -> None:
+            from tqdm import tqdm
+
+            self.t0 = time.perf_counter()
+            self.bar = tqdm(total=total, initial=self.num_timesteps, unit="step", desc=desc,
+                            disable=not progress, mininterval=1.0, file=sys.stderr)
+            self.next_point = (self.num_timesteps // every + 1) * every
+
+        def _on_step(self) -> bool:
+            self.bar.update(self.num_timesteps - self.bar.n)
+            if self.num_timesteps >= self.next_point:
+                self.next_point += every
+                buf = [ep["r"] for ep in list(self.model.ep_info_buffer)[-window:]]
+                if buf:
+                    mean = float(np.mean(buf))
+                    curve.append(CurvePoint(self.num_timesteps, len(self.model.ep_info_buffer),
+                                            mean, time.perf_counter() - self.t0))
+                    self.bar.set_postfix(reward=f"{mean:.4g}")
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    cbs: list[Any] = [Progress()]
+    if checkpoint_every:
+        cbs.append(CheckpointCallback(save_freq=max(1, checkpoint_every // n_envs),
+                                      save_path=str(partial), name_prefix="ckpt"))
+    return cbs
+
+
+def _latest_partial(partial: Path) -> tuple[Path, int] | None:
+    best: tuple[Path, int] | None = None
+    for f in partial.glob("ckpt_*_steps.zip"):
+        try:
+            n = int(f.stem.split("_")[1])
+        except (IndexError, ValueError):
+            continue
+        if best is None or n > best[1]:
+            best = (f, n)
+    return best
+
+
+def train(
+    make_env: Callable[[], Any],
+    algorithm: str,
+    steps: int,
+    seed: int,
+    path: str | Path,
+    *,
+    n_envs: int = 1,
+    hyperparams: dict[str, Any] | None = None,
+    eval_episodes: int = 5,
+    progress: bool = True,
+    checkpoint_every: int | None = None,
+    curve_every: int | None = None,
+    curve_window: int = 20,
+    threads: int = 1,
+    resume: bool = True,
+    meta: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``algorithm`` on ``make_env()`` for ``steps`` timesteps; save to ``path``.
+
+    With ``checkpoint_every`` the run writes intermediate checkpoints to ``<stem>.partial/``;
+    a later call with ``resume=True`` (the default) continues from the newest one instead of
+    starting over, so a crash loses at most ``checkpoint_every`` steps. ``hyperparams`` go to
+    the SB3 constructor. ``meta`` is stored in the record (scenario parameters, command...).
+    """
+    import torch
+    from stable_baselines3.common.env_util import make_vec_env
+
+    if steps < 1:
+        raise ValueError(f"expected steps >= 1, got {steps}")
+    cls = _sb3_class(algorithm)
+    torch.set_num_threads(threads)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_dir(path)
+    hyper = dict(hyperparams or {})
+    venv = make_vec_env(make_env, n_envs=n_envs, seed=seed)
+    resumed_from = 0
+    latest = _latest_partial(partial) if resume else None
+    if latest is not None:
+        model = cls.load(str(latest[0]), env=venv, device="cpu")
+        resumed_from = latest[1]
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+        model = cls("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", **hyper)
+    curve: list[CurvePoint] = []
+    every = curve_every or max(1, steps // 50)
+    cbs = _callbacks(steps, progress, curve, every, curve_window, partial, checkpoint_every,
+                     n_envs, desc=f"{algorithm} {path.stem}")
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=max(0, steps - resumed_from), callback=cbs,
+                reset_num_timesteps=latest is None)
+    wall = time.perf_counter() - t0
+    tmp = path.with_name(path.stem + ".tmp.zip")
+    model.save(str(tmp))
+    tmp.replace(path)
+    evaluation = evaluate(model, make_env, episodes=eval_episodes, seed=seed + 10_000)
+    result = TrainResult(path=path, algorithm=algorithm, steps=steps, seed=seed, wall_s=wall,
+                         evaluation=evaluation, curve=curve, resumed_from=resumed_from)
+    import stable_baselines3
+
+    record = {
+        "algorithm": algorithm, "steps": steps, "seed": seed, "n_envs": n_envs,
+        "hyperparams": hyper, "wall_s": wall, "resumed_from": resumed_from,
+        "evaluation": evaluation, "curve": [asdict(c) for c in curve],
+        "command": " ".join(["twinbed", *sys.argv[1:]]) if sys.argv else "",
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "stable_baselines3": stable_baselines3.__version__},
+        "created_wall": time.time(), "meta": meta or {},
+    }
+    _record_path(path).write_text(json.dumps(record, indent=1, default=str))
+    shutil.rmtree(partial, ignore_errors=True)
+    venv.close()
+    return result
+
+
+def load(path: str | Path, *, command: str = "twinbed train ...", algorithm: str | None = None
+         ) -> Any:
+    """The SB3 model saved at ``path``; its algorithm comes from the record beside it.
+
+    Raises :class:`MissingArtifactError` naming ``command`` when there is no checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingArtifactError(path, command)
+    if algorithm is None:
+        try:
+            algorithm = read_record(path)["algorithm"]
+        except (OSError, ValueError, KeyError):
+            raise MissingArtifactError(_record_path(path), command) from None
+    return _sb3_class(algorithm).load(str(path), device="cpu")
+
+
+def _act(policy: Any, obs: Any) -> Any:
+    if hasattr(policy, "predict"):
+        action, _ = policy.predict(obs, deterministic=True)
+        return action
+    return policy(obs)
+
+
+def evaluate(
+    policy: Any,
+    make_env: Callable[[], Any],
+    episodes: int = 5,
+    seed: int = 0,
+    info_keys: Sequence[str] = (),
+) -> dict[str, float]:
+    """Mean and std of the episode return of ``policy`` (an SB3 model or ``obs -> action``).
+
+    For every name in ``info_keys`` the mean over all steps of ``info[name]`` is reported too
+    (latency, energy...). Episode ``i`` is reset with ``seed + i``.
+    """
+    env = make_env()
+    returns: list[float] = []
+    sums: dict[str, float] = {k: 0.0 for k in info_keys}
+    n_steps = 0
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(_act(policy, obs))
+                total += float(reward)
+                n_steps += 1
+                for k in info_keys:
+                    sums[k] += float(info[k])
+                done = bool(terminated or truncated)
+            returns.append(total)
+    finally:
+        env.close()
+    out = {"episodes": float(episodes), "mean_return": float(np.mean(returns)),
+           "std_return": float(np.std(returns)), "steps": float(n_steps)}
+    out.update({f"mean_{k}": sums[k] / max(1, n_steps) for k in info_keys})
+    if any(not math.isfinite(v) for v in out.values()):
+        raise FloatingPointError(f"evaluation produced a non-finite value: {out}")
+    return out

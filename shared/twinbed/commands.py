@@ -1,0 +1,73 @@
+"""Scenario commands: ``twinbed reproduce|train|solve|calibrate TARGET ...``.
+
+Each scenario folder may have a ``commands.py`` with ``COMMANDS: list[Command]``; the CLI builds
+one sub-command per (verb, target). A target is usually the scenario's name
+(``twinbed reproduce compression``) but may name an artifact (``twinbed train semantic-codec``).
+
+``add_arguments`` must stay cheap (no torch/cvxpy imports): it runs every time the CLI starts.
+``run`` does the work; it raises :class:`twinbed.commands.CommandError` for a problem the user
+can fix (printed as one line, exit code 2) and returns the exit code otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["VERBS", "Command", "CommandError", "all_commands", "default_out_dir"]
+
+VERBS: dict[str, str] = {
+    "reproduce": "reproduce a paper's figure (CSV + PNG + a table beside the paper's numbers)",
+    "train": "train an agent or a learned model; saves a checkpoint under the data directory",
+    "solve": "solve one fully determined instance",
+    "calibrate": "measure real components and fit the paper's model to them",
+}
+
+
+class CommandError(Exception):
+    """A problem the user can fix; the CLI prints it as one line and exits with ``code``."""
+
+    def __init__(self, msg: str, code: int = 2) -> None:
+        super().__init__(msg)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    target: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+    def __post_init__(self) -> None:
+        if self.verb not in VERBS:
+            raise ValueError(f"expected a verb in {sorted(VERBS)}, got {self.verb!r}")
+
+
+def all_commands() -> list[Command]:
+    """Every scenario's commands, in (verb, target) order."""
+    from twinbed.scenarios import scenario_modules
+
+    out: list[Command] = []
+    for spec_module in scenario_modules().values():
+        module = spec_module.rsplit(".", 1)[0] + ".commands"
+        if importlib.util.find_spec(module) is not None:
+            out += importlib.import_module(module).COMMANDS
+    seen: set[tuple[str, str]] = set()
+    for c in out:
+        if (c.verb, c.target) in seen:
+            raise RuntimeError(f"two commands for `twinbed {c.verb} {c.target}`")
+        seen.add((c.verb, c.target))
+    return sorted(out, key=lambda c: (c.verb, c.target))
+
+
+def default_out_dir(data_dir: str | Path, *parts: str) -> Path:
+    """Where an artifact goes by default: ``<data_dir>/<parts...>`` (created)."""
+    out = Path(data_dir).joinpath(*parts)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
