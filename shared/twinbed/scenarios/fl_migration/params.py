@@ -75,6 +75,8 @@ class FlMigrationParams(BaseModel):
     mobility_memory: float = Field(0.75, ge=0, lt=1, description="Gauss-Markov memory a")
     mobility_sigma_m: float = Field(4.0, ge=0, description="per-slot velocity spread (m/slot)")
     mobility_mean_m: float = Field(0.0, ge=0, description="mean speed (m/slot); 0 = no drift")
+    slot_s: float = Field(10.0, gt=0, description="modeled slot length (the paper gives none; "
+                          "only the modeled clock of a run uses it)")
     sigma: float = Field(0.98, gt=0, le=1, description="PPO discount factor")
     gae_lambda: float = Field(0.9, ge=0, le=1)
     clip_eps: float = Field(0.2, gt=0)

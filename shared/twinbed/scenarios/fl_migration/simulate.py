@@ -72,7 +72,7 @@ def slot_record(p: FlMigrationParams, inst: model.Instance, st: model.SlotState,
                 assoc: np.ndarray, gamma: np.ndarray) -> dict[str, Any]:
     ev = model.evaluate(p, inst, st, assoc, gamma)
     c: model.Costs = ev.pop("costs")  # type: ignore[assignment]
-    ev.update(round=st.t, assoc=np.asarray(assoc).tolist(), gamma=np.asarray(gamma).tolist(),
+    ev.update(round=st.t, slot_s=p.slot_s, assoc=np.asarray(assoc).tolist(), gamma=np.asarray(gamma).tolist(),
               rho=c.rho.tolist(), C_s=c.total.tolist())
     return ev
 

@@ -1,0 +1,129 @@
+"""``twinbed train|calibrate|reproduce|solve fl-migration`` (imports stay inside ``run``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from twinbed.commands import Command, CommandError, default_out_dir
+
+__all__ = ["COMMANDS"]
+
+LEARNED_SCHEMES = ("ppo", "actor-critic", "ddpg")
+
+
+def _params(args: argparse.Namespace, **extra: object):  # noqa: ANN202
+    from pydantic import ValidationError
+
+    from twinbed.scenarios.fl_migration.params import FlMigrationParams
+
+    body = json.loads(args.params) if getattr(args, "params", None) else {}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    try:
+        return FlMigrationParams(**body)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise CommandError(f"bad parameter {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def _train_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--algorithm", required=True, choices=LEARNED_SCHEMES)
+    ap.add_argument("--U", type=int, default=20)
+    ap.add_argument("--S", type=int, default=9)
+    ap.add_argument("--seed", type=int, default=0, help="instance seed (the run's seed)")
+    ap.add_argument("--emd", default="all", help="an EMD value, or 'all' (the paper's four)")
+    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--slots", type=int, default=50, help="slots per training episode")
+    ap.add_argument("--params", default=None, help="JSON of further FlMigrationParams fields")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from twinbed.config import get_settings
+    from twinbed.scenarios.fl_migration.training import train_scheme
+
+    if args.steps < 1 or args.slots < 1:
+        raise CommandError("--steps and --slots must be >= 1")
+    try:
+        emd = None if args.emd == "all" else float(args.emd)
+    except ValueError:
+        raise CommandError(f"--emd expects a number or 'all', got {args.emd!r}") from None
+    p = _params(args, U=args.U, S=args.S)
+    res = train_scheme(p, args.algorithm, args.seed, args.steps, (getattr(args, 'data_dir', None) or get_settings().data_dir),
+                       args.slots, emd)
+    print(f"saved {res.path} ({res.wall_s:.1f} s); evaluation: {json.dumps(res.evaluation)}")
+    return 0
+
+
+def _calibrate_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--sizes", default="200,500,1000,2000", help="samples per user")
+    ap.add_argument("--emds", default="0,0.2,0.4,0.6")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--out", default=None, help="directory (default <data>/calibration)")
+
+
+def _csv_numbers(text: str, kind: type, name: str) -> list:
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CommandError(f"{name} expects comma-separated numbers, got {text!r}") from None
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from twinbed.config import get_settings
+    from twinbed.report import write_csv
+    from twinbed.scenarios.fl_migration.calibration import fit_alphas, measure
+    from twinbed.scenarios.fl_migration.params import FlMigrationParams
+
+    sizes = _csv_numbers(args.sizes, int, "--sizes")
+    emds = _csv_numbers(args.emds, float, "--emds")
+    seeds = _csv_numbers(args.seeds, int, "--seeds")
+    if len(sizes) * len(emds) < 6 or min(sizes) < 10 or any(not 0 <= e < 1.6 for e in emds):
+        raise CommandError("need >= 6 (size, EMD) points, sizes >= 10 and EMDs in [0, 1.6)")
+    p = FlMigrationParams()
+    rows = measure(sizes, emds, seeds, p)
+    fit = fit_alphas(rows, p)
+    out = default_out_dir(args.out or (getattr(args, 'data_dir', None) or get_settings().data_dir), *(() if args.out else ("calibration",)))
+    write_csv(out / "fl_migration_accuracy.csv", rows)
+    (out / "fl_migration_alphas.json").write_text(json.dumps(fit, indent=1))
+    for r in rows:
+        print(f"n={r['n']:5d} EMD={r['emd']:.2f} (realized {r['emd_realized']:.3f}) "
+              f"accuracy={r['accuracy']:.4f}")
+    print(f"fitted alphas: {json.dumps(fit['alphas'])}")
+    print(f"fit RMSE {fit['rmse']:.5f}, max |err| {fit['max_abs_err']:.5f}; the paper's alphas "
+          f"on these points: RMSE {fit['paper_alphas_rmse']:.5f}")
+    print(f"use them: --params '{json.dumps(fit['alphas'])}' (or as run params); "
+          f"written to {out}")
+    return 0
+
+
+def _reproduce_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--figure", type=int, required=True, choices=(3, 4, 5, 6, 10))
+    ap.add_argument("--out", default=None, help="directory (default <data>/figures/fl-migration)")
+    ap.add_argument("--full", action="store_true", help="the paper's budget (750 slots; hours)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--retrain", action="store_true", help="train agents even if saved")
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from twinbed.config import get_settings
+    from twinbed.scenarios.fl_migration.figures import reproduce
+
+    data = Path(getattr(args, 'data_dir', None) or get_settings().data_dir)
+    out = Path(args.out) if args.out else default_out_dir(data, "figures", "fl-migration")
+    _, table = reproduce(args.figure, out, data, seed=args.seed, full=args.full,
+                         retrain=args.retrain)
+    print(table)
+    print(f"written to {out}")
+    return 0
+
+
+COMMANDS = [
+    Command("train", "fl-migration", "train a learned association scheme (ppo, actor-critic, "
+            "ddpg) for one instance", _train_args, _train),
+    Command("calibrate", "fl-migration", "Fig. 3 on real FL (digits): accuracy per data size and "
+            "EMD, eqs. 11-12 alphas fitted", _calibrate_args, _calibrate),
+    Command("reproduce", "fl-migration", "Figs. 3, 4, 5, 6(-9), 10 of the paper",
+            _reproduce_args, _reproduce),
+]

@@ -1,0 +1,118 @@
+"""fl-migration association schemes, the gymnasium environment, simulation and training."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twinbed.scenarios.fl_migration import algorithms as G
+from twinbed.scenarios.fl_migration import model
+from twinbed.scenarios.fl_migration.env import FlMigrationEnv, observe
+from twinbed.scenarios.fl_migration.params import FlMigrationParams
+from twinbed.scenarios.fl_migration.simulate import simulate
+
+
+def _slot(p: FlMigrationParams, seed: int):
+    inst = model.draw_instance(p, seed)
+    st = model.first_state(p, inst, seed)
+    return inst, model.next_state(p, st, st.prev_assoc, seed)
+
+
+def test_nearest_is_plain_nearest_when_capacity_is_ample_and_feasible_otherwise() -> None:
+    p = FlMigrationParams(S=9)
+    inst, st = _slot(p, 0)
+    np.testing.assert_array_equal(G.nearest(p, inst, st), model.nearest_server(inst, st.user_xy))
+    tight = FlMigrationParams(S=4, U=20, q_low=850.0, q_high=900.0)
+    inst, st = _slot(tight, 1)
+    a = G.nearest(tight, inst, st)
+    zero = model.costs(tight, inst, st, a, np.zeros(20))
+    assert np.all(zero.cmp <= inst.q) and np.all(zero.syn <= inst.p)
+    assert np.any(a != model.nearest_server(inst, st.user_xy))  # someone had to go further
+
+
+def test_exhaustive_greedy_optimum_is_the_best_association() -> None:
+    """U=4, S=3: greedy-optimum enumerates; it equals the best of all 81 associations scored
+    one by one with assoc_reward (reward 25 with the exact allocation)."""
+    p = FlMigrationParams(U=4, S=3)
+    inst, st = _slot(p, 2)
+    tab = G.pair_tables(p, inst, st)
+    best = max(itertools.product(range(3), repeat=4),
+               key=lambda a: G.assoc_reward(p, inst, tab, np.asarray(a))[0])
+    got = G.greedy_optimum(p, inst, st)
+    assert G.assoc_reward(p, inst, tab, got)[0] == pytest.approx(
+        G.assoc_reward(p, inst, tab, np.asarray(best))[0], abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_local_search_beats_its_starting_points(seed: int) -> None:
+    p = FlMigrationParams(S=9, emd=0.2)
+    inst, st = _slot(p, seed)
+    tab = G.pair_tables(p, inst, st)
+    got = G.assoc_reward(p, inst, tab, G.greedy_optimum(p, inst, st))[0]
+    for start in (st.prev_assoc, G.nearest(p, inst, st)):
+        assert got >= G.assoc_reward(p, inst, tab, start)[0] - 1e-12
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_env_passes_gymnasium_and_sb3_checkers(continuous: bool) -> None:
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    p = FlMigrationParams(S=5, U=6)
+    check_env(FlMigrationEnv(p, episode_slots=4, continuous=continuous), skip_render_check=True)
+    sb3_check_env(FlMigrationEnv(p, episode_slots=4, continuous=continuous), warn=False)
+
+
+def test_env_same_seed_same_episode_and_reward_is_eq_25() -> None:
+    p = FlMigrationParams(S=5, U=6)
+    a, b = FlMigrationEnv(p, episode_slots=6), FlMigrationEnv(p, episode_slots=6)
+    oa, _ = a.reset(seed=3)
+    ob, _ = b.reset(seed=3)
+    np.testing.assert_array_equal(oa, ob)
+    acts = np.random.default_rng(0).integers(0, 5, (6, 6))
+    for t, act in enumerate(acts):
+        st = a.state
+        oa, ra, _, ta, ia = a.step(act)
+        ob, rb, _, tb, ib = b.step(act)
+        np.testing.assert_array_equal(oa, ob)
+        assert ra == rb and ia == ib and ta == tb == (t == 5)
+        assert ia["migrations"] == int(np.sum(act != st.prev_assoc))
+    assert a.observation_space.contains(oa)
+
+
+def test_simulate_schemes_and_random_allocation() -> None:
+    p = FlMigrationParams(S=9, emd=0.2)
+    near = simulate(p, "nearest", seed=4, rounds=6)
+    rand = simulate(p, "nearest-random", seed=4, rounds=6)
+    best = simulate(p, "greedy-optimum", seed=4, rounds=6)
+    assert [r["assoc"] for r in near] == [r["assoc"] for r in rand]
+    assert rand[0]["gamma"] == G.random_gamma(p, 4, 0).tolist()
+    assert near == simulate(p, "nearest", seed=4, rounds=6)  # deterministic
+    # exact allocation beats random allocation on the same association, every slot
+    assert all(n["objective"] >= r["objective"] - 1e-12 for n, r in zip(near, rand))
+    assert sum(b["reward"] for b in best) >= sum(n["reward"] for n in near) - 1e-9
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        simulate(p, "oracle", 0, 1)
+
+
+def test_tiny_ppo_trains_saves_and_drives_simulation(tmp_path: Path) -> None:
+    from twinbed.agents import MissingArtifactError, read_record
+    from twinbed.scenarios.fl_migration.simulate import agent_name
+    from twinbed.scenarios.fl_migration.training import EpisodeLog, train_scheme
+
+    p = FlMigrationParams(S=3, U=4)
+    with pytest.raises(MissingArtifactError, match="twinbed train fl-migration --algorithm ppo"):
+        simulate(p, "ppo", seed=0, rounds=1, data_dir=tmp_path)
+    log = EpisodeLog()
+    res = train_scheme(p, "ppo", 0, 256, tmp_path, episode_slots=8, progress=False, log=log,
+                       eval_episodes=1)
+    assert res.path.name == agent_name(p, "ppo", 0, "all") + ".zip"
+    assert read_record(res.path)["meta"]["scheme"] == "ppo"
+    assert len(log.rows) >= 256 // 8 - 1 and {r["emd"] for r in log.rows} <= {0.0, .2, .4, .6}
+    recs = simulate(p.model_copy(update={"emd": 0.4}), "ppo", seed=0, rounds=3, data_dir=tmp_path)
+    assert len(recs) == 3 and all(len(r["assoc"]) == 4 for r in recs)
+    obs = observe(p, model.draw_instance(p, 0), model.first_state(p, model.draw_instance(p, 0), 0))
+    assert obs.shape == FlMigrationEnv(p).observation_space.shape
