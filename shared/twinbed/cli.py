@@ -60,8 +60,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     except StackError as exc:
         raise CliError(str(exc), 1) from None
     print("\ntwinbed is up")
-    for role in ("controller", "cloud", "basestation", "edge", "sensor"):
-        print(f"  {role:<12} {info.url(role)}   (docs: {info.url(role)}/docs)")
+    for name in info.names:
+        print(f"  {name:<12} {info.url(name)}   (docs: {info.url(name)}/docs)")
     print(f"  redis        {info.redis_url}")
     print(f"\n  API token    {info.token}")
     print(f"  logs         {Path(info.data_dir) / 'logs'}")
