@@ -1,12 +1,59 @@
-"""What each service does in a live ``fl-migration`` slot (filled in below)."""
+"""What each service does in a live ``fl-migration`` slot.
+
+Edge server s (of S modeled ones) lives in edge process ``s % R`` (R = edge replicas). Per
+slot t (the paper's steps 1-6):
+
+1. controller -> cloud ``RoundStart``: the cloud's edge-server twins give the slot state (users'
+   positions, data sizes, EMDs, where each twin is: the same seeded streams as simulate.py);
+   the cloud asks the controller for (kappa^t, gamma^t) with a ``DecisionRequest``.
+2. controller -> cloud ``Decision``: the cloud sends every edge process the ``SlotPlan`` with
+   the global model omega^{t-1} as payload.
+3. edge (step 1, migration): every twin whose new server lives in another process is sent
+   there as a ``TwinMigration``: base twin data, the kept historical samples
+   (gamma_u D_{u,t-1}, real arrays) and the personalized weights, checksummed.
+4. edge (steps 2-3), once all incoming twins are in: each user uploads D_{u,t} (its non-i.i.d.
+   digits samples), each hosted server trains omega^{t-1} on D_{s,t} for E_s epochs and sends
+   a ``ModelUpdate`` (version, sample count, SHA-256; payload: the weights).
+5. cloud (steps 4-5): an update is accepted only for the current slot, trained from the
+   current global version, with a payload matching its SHA-256, once per server; anything
+   else is rejected and recorded (Redis list ``tb:<run>:cloud:rejected``, the server twin). When
+   every expected server is in, eq. (4) aggregates and ``GlobalModel`` goes out.
+6. edge (step 6): every twin fine-tunes omega^t for E_us epochs on its own data; its test
+   accuracy is measured; ``EdgeSlotDone`` to the cloud.
+7. cloud: updates a twin per user (server, data sizes, EMD, model version, measured accuracy
+   beside the predicted rho) and per edge server, then reports the slot to the controller:
+   the modeled metrics of simulate.py plus what was measured (accuracy, bytes moved, the
+   migration energy of eq. 13 charged for the bits that really moved, phase wall times).
+
+Twin data lives in the edge processes' memory (a restarted edge loses its twins).
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import time
 from typing import Any
 
+import numpy as np
+
+from twinbed.bus import ChecksumError, Effects, Envelope
+from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
+from twinbed.runtime import RunContext
+from twinbed.scenarios.fl_migration import fl, model
+from twinbed.scenarios.fl_migration.messages import (EdgeSlotDone, GlobalModel, ModelUpdate,
+                                                     SlotPlan, TwinMigration)
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
+from twinbed.scenarios.fl_migration.simulate import slot_record
+from twinbed.seeding import rng
+from twinbed.twins import TwinStore, twin_id
 
 __all__ = ["HANDLERS", "parties", "summarize"]
+
+
+def _p(ctx: RunContext) -> FlMigrationParams:
+    assert isinstance(ctx.params, FlMigrationParams)
+    return ctx.params
 
 
 def parties(p: FlMigrationParams) -> list[str]:
@@ -15,9 +62,371 @@ def parties(p: FlMigrationParams) -> list[str]:
 
 def summarize(p: FlMigrationParams, round_: int, reports: dict[str, dict[str, Any]],
               missing: list[str]) -> dict[str, Any]:
-    out = dict(reports.get("cloud", {}))
+    out = dict(reports.get("cloud") or {"slot_s": p.slot_s})
     out["missing"] = missing
     return out
 
 
-HANDLERS: dict = {}
+# -- cloud -----------------------------------------------------------------------------------
+async def _cloud_state(ctx: RunContext, t: int) -> model.SlotState:
+    """Slot t's state: users move by the seeded streams, kappa^{t-1} is the stored history."""
+    p = _p(ctx)
+    seed = ctx.run.seed
+    if "inst" not in ctx.cache:
+        ctx.cache["inst"] = model.draw_instance(p, seed)
+    inst = ctx.cache["inst"]
+    st = ctx.cache.get("state")
+    if st is None or st.t > t:
+        st = model.first_state(p, inst, seed)
+    if st.t < t:
+        hist = [json.loads(a) for a in await ctx.redis.lrange(ctx.key("assoc"), 0, -1)]
+        if len(hist) < t:
+            raise LookupError(f"cloud has {len(hist)} stored associations, slot {t} needs {t}")
+        while st.t < t:
+            st = model.next_state(p, st, np.asarray(hist[st.t]), seed)
+    ctx.cache["state"] = st
+    return st
+
+
+async def cloud_round_start(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    msg = env.msg
+    assert isinstance(msg, RoundStart)
+    st = await _cloud_state(ctx, msg.round)
+    ctx.cache["slot"] = {"t": msg.round, "start_wall": time.time(),
+                         "modeled_start_s": msg.modeled_start_s}
+    fx.publish(ctx.stream("controller"), DecisionRequest(
+        run_id=msg.run_id, round=msg.round, reply_to="cloud",
+        state={"t": st.t, "user_xy": st.user_xy.tolist(), "n_new": st.n_new.tolist(),
+               "n_prev": st.n_prev.tolist(), "prev_assoc": st.prev_assoc.tolist()}))
+
+
+async def _global(ctx: RunContext) -> tuple[int, bytes]:
+    if "global" not in ctx.cache:
+        raw = await ctx.redis.get(ctx.key("global"))
+        ver = await ctx.redis.get(ctx.key("global_version"))
+        if raw is None:
+            raw, ver = fl.state_bytes(fl.new_model(ctx.run.seed).state_dict()), 0
+        ctx.cache["global"] = (int(ver), raw)
+    return ctx.cache["global"]
+
+
+async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    msg = env.msg
+    assert isinstance(msg, Decision)
+    p = _p(ctx)
+    slot = ctx.cache.get("slot")
+    if slot is None or slot["t"] != msg.round:
+        raise LookupError(f"decision for slot {msg.round} but the cloud is not in it")
+    st = await _cloud_state(ctx, msg.round)
+    inst = ctx.cache["inst"]
+    assoc = np.asarray(msg.decision["assoc"], np.int64)
+    gamma = np.asarray(msg.decision["gamma"], float)
+    if assoc.shape != (p.U,) or gamma.shape != (p.U,) or np.any((assoc < 0) | (assoc >= p.S)):
+        raise ValueError(f"decision must give {p.U} servers in [0, {p.S}) and {p.U} ratios")
+    R = ctx.settings.edge_replicas
+    version, raw = await _global(ctx)
+    hosting = sorted(set(int(s) for s in assoc))
+    slot.update(assoc=assoc, gamma=gamma, record=slot_record(p, inst, st, assoc, gamma),
+                expected=set(hosting), updates={}, done={}, replicas=R,
+                solve_s=msg.solve_s, plan_wall=time.time())
+    sha = fl.sha256(raw)
+    plan = dict(run_id=msg.run_id, round=msg.round, assoc=assoc.tolist(),
+                prev_assoc=st.prev_assoc.tolist(), gamma=gamma.tolist(), n_new=st.n_new.tolist(),
+                n_prev=st.n_prev.tolist(), emd=inst.emd.tolist(), replicas=R,
+                global_version=version, global_sha256=sha)
+    for r in range(R):
+        fx.publish(ctx.replica_stream("edge", r), SlotPlan(**plan), payload=raw)
+
+
+def _reject(ctx: RunContext, fx: Effects, msg: ModelUpdate, why: str) -> None:
+    rec = {"round": msg.round, "server": msg.server, "base_version": msg.base_version,
+           "reason": why, "wall": time.time()}
+    fx.rpush(ctx.key("rejected"), json.dumps(rec))
+    ctx.cache.setdefault("rejected", []).append(rec)
+
+
+async def cloud_update(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    """Step 4: accept (checksum, version, slot, once) or reject and record; aggregate (4)."""
+    msg = env.msg
+    assert isinstance(msg, ModelUpdate)
+    slot = ctx.cache.get("slot")
+    version, _ = await _global(ctx)
+    payload = env.payload or b""
+    if fl.sha256(payload) != msg.sha256:
+        return _reject(ctx, fx, msg, "corrupt: payload does not match its SHA-256")
+    if slot is None or "expected" not in slot or msg.round != slot["t"]:
+        return _reject(ctx, fx, msg, f"stale: slot {msg.round} is not the current slot")
+    if msg.base_version != version:
+        return _reject(ctx, fx, msg, f"stale: trained from version {msg.base_version}, "
+                                     f"current is {version}")
+    if msg.server not in slot["expected"] or msg.server in slot["updates"]:
+        return _reject(ctx, fx, msg, f"unexpected or duplicate update of server {msg.server}")
+    try:
+        state = fl.state_from_bytes(payload)
+    except Exception as e:  # noqa: BLE001 - any unreadable payload is a corrupt update
+        return _reject(ctx, fx, msg, f"corrupt: unreadable weights ({type(e).__name__})")
+    slot["updates"][msg.server] = (msg.samples, state, msg.train_s)
+    if set(slot["updates"]) != slot["expected"]:
+        return
+    t0 = time.perf_counter()
+    servers = sorted(slot["updates"])
+    avg = fl.fedavg([slot["updates"][s][1] for s in servers],
+                    np.array([slot["updates"][s][0] for s in servers], float))
+    raw = fl.state_bytes(avg)
+    slot["aggregate_s"] = time.perf_counter() - t0
+    slot["train_s"] = max(slot["updates"][s][2] for s in servers)
+    slot["update_bytes"] = len(payload) * len(servers)
+    version += 1
+    ctx.cache["global"] = (version, raw)
+    fx.set(ctx.key("global"), raw)
+    fx.set(ctx.key("global_version"), version)
+    for r in range(slot["replicas"]):
+        fx.publish(ctx.replica_stream("edge", r), GlobalModel(
+            run_id=msg.run_id, round=msg.round, version=version, sha256=fl.sha256(raw)),
+            payload=raw)
+
+
+async def cloud_done(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    """Step 6 reports in: update the twins and report the slot."""
+    msg = env.msg
+    assert isinstance(msg, EdgeSlotDone)
+    p = _p(ctx)
+    slot = ctx.cache.get("slot")
+    if slot is None or "done" not in slot or slot["t"] != msg.round:
+        raise LookupError(f"slot report for {msg.round} but the cloud is not in it")
+    slot["done"][msg.replica] = msg
+    if len(slot["done"]) < slot["replicas"]:
+        return
+    now = time.time()
+    inst = ctx.cache["inst"]
+    st = ctx.cache["state"]
+    rec = slot["record"]
+    version, _ = await _global(ctx)
+    users: dict[int, dict[str, Any]] = {}
+    for d in slot["done"].values():  # a moved twin is reported by its old and its new host
+        for row in d.users:
+            users.setdefault(row["user"], {}).update(row)
+    store = TwinStore(ctx.redis, ctx.settings.history_len)
+    modeled = slot["modeled_start_s"] + p.slot_s
+    for u in range(p.U):
+        m = users.get(u, {})
+        store.update(fx, twin=twin_id(msg.run_id, f"user-{u}"), kind="fl-migration.user",
+                     run_id=msg.run_id, round_=msg.round,
+                     state={"server": int(slot["assoc"][u]), "gamma": float(slot["gamma"][u]),
+                            "samples": m.get("samples"), "D_twin_bits": float(inst.d_twin_bits[u]),
+                            "emd": float(inst.emd[u]), "emd_realized": m.get("emd_realized"),
+                            "model_version": version, "accuracy": m.get("accuracy"),
+                            "rho": rec["rho"][u], "xy": st.user_xy[u].tolist()},
+                     modeled_s=modeled, aoi_modeled_s=p.slot_s, wall=now,
+                     aoi_wall_s=now - slot["start_wall"],
+                     fidelity={"accuracy_minus_rho": (m["accuracy"] - rec["rho"][u])
+                               if m.get("accuracy") is not None else None})
+    for s in range(p.S):
+        mine = np.flatnonzero(slot["assoc"] == s)
+        store.update(fx, twin=twin_id(msg.run_id, f"es-{s}"), kind="fl-migration.edge-server",
+                     run_id=msg.run_id, round_=msg.round,
+                     state={"users": mine.tolist(), "C_s": rec["C_s"][s], "q_s": float(inst.q[s]),
+                            "p_s": float(inst.p[s]), "xy": inst.es_xy[s].tolist(),
+                            "process": s % slot["replicas"],
+                            "rejected": [r for r in ctx.cache.get("rejected", [])[
+                                ctx.cache.get("rejected_reported", 0):] if r["server"] == s]},
+                     modeled_s=modeled, aoi_modeled_s=p.slot_s, wall=now,
+                     aoi_wall_s=now - slot["start_wall"], fidelity={})
+    rejected = ctx.cache.get("rejected", [])
+    new_rejections = rejected[ctx.cache.get("rejected_reported", 0):]  # since the last report
+    ctx.cache["rejected_reported"] = len(rejected)
+    acc = [u["accuracy"] for u in users.values() if u.get("accuracy") is not None]
+    moved_bits = sum(d.moved_out_bits_modeled for d in slot["done"].values())
+    mig_energy = sum(u.get("mig_energy", 0.0) for u in users.values())
+    metrics = {k: v for k, v in rec.items() if k != "costs"}
+    metrics.update(
+        accuracy_mean=float(np.mean(acc)) if acc else None,
+        accuracy=[users.get(u, {}).get("accuracy") for u in range(p.U)],
+        model_version=version, moved_bytes=sum(d.moved_out_bytes for d in slot["done"].values()),
+        migrations_across_processes=sum(d.migrations_out for d in slot["done"].values()),
+        moved_bits_modeled=moved_bits, mig_energy_charged=mig_energy,
+        rejected_updates=len(new_rejections),
+        solve_s=slot["solve_s"], migrate_s=max(d.migrate_s for d in slot["done"].values()),
+        train_s=slot.get("train_s", 0.0), aggregate_s=slot.get("aggregate_s", 0.0),
+        finetune_s=max(d.finetune_s for d in slot["done"].values()),
+        update_bytes=slot.get("update_bytes", 0), modeled_start_s=slot["modeled_start_s"],
+        slot_wall_s=now - slot["start_wall"])
+    fx.rpush(ctx.key("assoc"), json.dumps(slot["assoc"].tolist()))
+    ctx.cache["state"] = model.next_state(p, st, slot["assoc"], ctx.run.seed)
+    fx.publish(ctx.stream("controller"), RoundReport(run_id=msg.run_id, round=msg.round,
+                                                     party="cloud", metrics=metrics))
+
+
+# -- edge --------------------------------------------------------------------------------------
+def _data(ctx: RunContext) -> fl.Digits:
+    if "digits" not in ctx.cache:
+        ctx.cache["digits"] = fl.load_digits(ctx.run.seed)
+    return ctx.cache["digits"]
+
+
+def _upload(ctx: RunContext, u: int, t: int | str, n: int, emd: float) -> tuple[np.ndarray, np.ndarray]:
+    """User u's upload of slot t: n digits samples with EMD ``emd`` (its dominant class u)."""
+    d = _data(ctx)
+    idx = fl.user_indices(d, n, emd, u % 10, rng(ctx.run.seed, "fl-data", u, t))
+    return d.x_train[idx], d.y_train[idx]
+
+
+def _pack(twin: dict[str, Any], keep: int) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, base=np.frombuffer(twin["base"], np.uint8), x=twin["prev_x"][:keep],
+             y=twin["prev_y"][:keep], model=np.frombuffer(twin.get("model") or b"", np.uint8))
+    return buf.getvalue()
+
+
+def _unpack(blob: bytes) -> dict[str, Any]:
+    z = np.load(io.BytesIO(blob))
+    return {"base": z["base"].tobytes(), "prev_x": z["x"], "prev_y": z["y"],
+            "model": z["model"].tobytes() or None}
+
+
+async def edge_plan(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    """Step 1: send away the twins that leave this process; then train if nobody is due."""
+    msg = env.msg
+    assert isinstance(msg, SlotPlan)
+    p = _p(ctx)
+    if env.payload is None or fl.sha256(env.payload) != msg.global_sha256:
+        raise ChecksumError("slot plan's global model fails its SHA-256")
+    t0 = time.perf_counter()
+    R, me = msg.replicas, ctx.replica
+    twins: dict[int, dict[str, Any]] = ctx.cache.setdefault("twins", {})
+    inst = ctx.cache.setdefault("inst", model.draw_instance(p, ctx.run.seed))
+    moved_bytes, moved_bits, out_n = 0, 0.0, 0
+    users = {}
+    for u in range(p.U):
+        old, new = msg.prev_assoc[u], msg.assoc[u]
+        if old % R != me:
+            continue
+        if u not in twins:  # slot 0: the twin is created where it starts (kappa^{-1})
+            x, y = _upload(ctx, u, "before", msg.n_prev[u], msg.emd[u])
+            base = rng(ctx.run.seed, "twin-base", u).bytes(int(np.ceil(inst.d_twin_bits[u] / 8)))
+            twins[u] = {"base": base, "prev_x": x, "prev_y": y, "model": None}
+        keep = int(round(msg.gamma[u] * len(twins[u]["prev_y"])))
+        bits = keep * p.bits_per_sample + float(inst.d_twin_bits[u])
+        if old != new:
+            users[u] = {"user": u, "mig_energy": p.n_mig * float(inst.l_ss[new, old]) * bits}
+        if new % R != me:
+            blob = _pack(twins.pop(u), keep)
+            fx.publish(ctx.replica_stream("edge", new % R), TwinMigration(
+                run_id=msg.run_id, round=msg.round, user=u, from_server=old, to_server=new,
+                kept_samples=keep, twin_bits=float(inst.d_twin_bits[u]), sha256=fl.sha256(blob)),
+                payload=blob)
+            moved_bytes += len(blob)
+            moved_bits += bits
+            out_n += 1
+        else:
+            tw = twins[u]
+            tw["prev_x"], tw["prev_y"] = tw["prev_x"][:keep], tw["prev_y"][:keep]
+    incoming = {u for u in range(p.U) if msg.assoc[u] % R == me and msg.prev_assoc[u] % R != me}
+    ctx.cache["slot"] = {"plan": msg, "global": env.payload, "waiting": incoming,
+                         "report": {"moved_out_bytes": moved_bytes, "moved_out_bits_modeled": moved_bits,
+                                    "migrations_out": out_n}, "users": users,
+                         "migrate_s": time.perf_counter() - t0, "t0": t0}
+    await _train_if_ready(ctx, fx)
+
+
+async def edge_migration(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    msg = env.msg
+    assert isinstance(msg, TwinMigration)
+    if env.payload is None or fl.sha256(env.payload) != msg.sha256:
+        raise ChecksumError(f"twin of user {msg.user} fails its SHA-256")
+    twin = _unpack(env.payload)
+    if len(twin["prev_y"]) != msg.kept_samples:
+        raise ValueError(f"twin of user {msg.user}: {len(twin['prev_y'])} samples, "
+                         f"announced {msg.kept_samples}")
+    ctx.cache.setdefault("twins", {})[msg.user] = twin
+    early = ctx.cache.setdefault("early", set())
+    slot = ctx.cache.get("slot")
+    if slot is None or slot["plan"].round != msg.round:
+        early.add((msg.round, msg.user))  # arrived before this process's own plan
+        return
+    slot["waiting"].discard(msg.user)
+    await _train_if_ready(ctx, fx)
+
+
+async def _train_if_ready(ctx: RunContext, fx: Effects) -> None:
+    """Steps 2-3 once every incoming twin is here: uploads, local training, ModelUpdates."""
+    slot = ctx.cache["slot"]
+    plan: SlotPlan = slot["plan"]
+    early = ctx.cache.setdefault("early", set())
+    slot["waiting"] -= {u for (t, u) in early if t == plan.round}
+    early -= {(t, u) for (t, u) in early if t <= plan.round}
+    if slot["waiting"] or slot.get("trained"):
+        return
+    slot["trained"] = True
+    slot["migrate_s"] = time.perf_counter() - slot["t0"]
+    p = _p(ctx)
+    R, me = plan.replicas, ctx.replica
+    twins = ctx.cache["twins"]
+    data = _data(ctx)
+    mine = [u for u in range(p.U) if plan.assoc[u] % R == me]
+    for u in mine:
+        x, y = _upload(ctx, u, plan.round, plan.n_new[u], plan.emd[u])
+        tw = twins[u]
+        tw["x"] = np.concatenate([x, tw["prev_x"]])  # Dbar_{u,t} = D_{u,t} + kept history
+        tw["y"] = np.concatenate([y, tw["prev_y"]])
+        tw["prev_x"], tw["prev_y"] = x, y  # becomes D_{u,t-1} next slot
+    g = rng(ctx.run.seed, "fl-train", plan.round, me)
+    base = fl.state_from_bytes(slot["global"])
+    for s in sorted({plan.assoc[u] for u in mine}):
+        us = [u for u in mine if plan.assoc[u] == s]
+        x = np.concatenate([twins[u]["x"] for u in us])
+        y = np.concatenate([twins[u]["y"] for u in us])
+        t0 = time.perf_counter()
+        m = fl.new_model(ctx.run.seed)
+        m.load_state_dict(base)
+        fl.train_epochs(m, x, y, p.E_s, p.lr, g)
+        raw = fl.state_bytes(m.state_dict())
+        fx.publish(ctx.stream("cloud"), ModelUpdate(
+            run_id=plan.run_id, round=plan.round, server=s, base_version=plan.global_version,
+            samples=int(y.size), sha256=fl.sha256(raw), train_s=time.perf_counter() - t0),
+            payload=raw)
+    del data
+
+
+async def edge_global(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    """Step 6: fine-tune every hosted twin on its own data, measure, report."""
+    msg = env.msg
+    assert isinstance(msg, GlobalModel)
+    if env.payload is None or fl.sha256(env.payload) != msg.sha256:
+        raise ChecksumError("global model fails its SHA-256")
+    slot = ctx.cache.get("slot")
+    if slot is None or slot["plan"].round != msg.round:
+        raise LookupError(f"global model for slot {msg.round} but this edge is not in it")
+    p = _p(ctx)
+    plan: SlotPlan = slot["plan"]
+    R, me = plan.replicas, ctx.replica
+    data = _data(ctx)
+    glob = fl.state_from_bytes(env.payload)
+    g = rng(ctx.run.seed, "fl-finetune", plan.round, me)
+    t0 = time.perf_counter()
+    rows = []
+    for u in (u for u in range(p.U) if plan.assoc[u] % R == me):
+        tw = ctx.cache["twins"][u]
+        m = fl.new_model(ctx.run.seed)
+        m.load_state_dict(glob)
+        fl.train_epochs(m, tw["x"], tw["y"], p.E_us, p.lr, g)
+        tw["model"] = fl.state_bytes(m.state_dict())
+        rows.append({**slot["users"].get(u, {"user": u}), "user": u, "samples": int(tw["y"].size),
+                     "accuracy": fl.accuracy(m, data.x_test, data.y_test),
+                     "emd_realized": fl.emd_of(tw["y"], data.p_all)})
+    for u, r in slot["users"].items():  # twins that left: their migration energy still counts
+        if plan.assoc[u] % R != me:
+            rows.append({"user": u, "mig_energy": r["mig_energy"], "left": True})
+    done_rows = {}
+    for r in rows:
+        done_rows.setdefault(r["user"], {}).update(r)
+    fx.publish(ctx.stream("cloud"), EdgeSlotDone(
+        run_id=msg.run_id, round=msg.round, replica=me, users=list(done_rows.values()),
+        migrate_s=slot["migrate_s"], finetune_s=time.perf_counter() - t0, **slot["report"]))
+
+
+HANDLERS = {
+    "cloud": {RoundStart: cloud_round_start, Decision: cloud_decision, ModelUpdate: cloud_update,
+              EdgeSlotDone: cloud_done},
+    "edge": {SlotPlan: edge_plan, TwinMigration: edge_migration, GlobalModel: edge_global},
+}

@@ -1,0 +1,72 @@
+"""Messages of the ``fl-migration`` scenario (the slot in roles.py)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from twinbed.messages import Message
+
+__all__ = ["EdgeSlotDone", "GlobalModel", "ModelUpdate", "SlotPlan", "TwinMigration"]
+
+
+class SlotPlan(Message):
+    """Cloud -> every edge process: the slot's association and allocation; payload: the
+    global model omega^{t-1} (torch state dict bytes) it trains from."""
+
+    TYPE: ClassVar[str] = "fl-migration.plan"
+    assoc: list[int]
+    prev_assoc: list[int]
+    gamma: list[float]
+    n_new: list[int]
+    n_prev: list[int]
+    emd: list[float]
+    replicas: int = Field(ge=1)
+    global_version: int = Field(ge=0)
+    global_sha256: str = Field(min_length=64, max_length=64)
+
+
+class TwinMigration(Message):
+    """Edge process -> edge process: a user twin moving (step 1). Payload: the twin's base
+    data, the kept historical samples (x, y) and its personalized weights (npz bytes)."""
+
+    TYPE: ClassVar[str] = "fl-migration.migration"
+    user: int = Field(ge=0)
+    from_server: int = Field(ge=0)
+    to_server: int = Field(ge=0)
+    kept_samples: int = Field(ge=0)
+    twin_bits: float = Field(ge=0)
+    sha256: str = Field(min_length=64, max_length=64)
+
+
+class ModelUpdate(Message):
+    """Edge -> cloud: omega_s^t after local training (step 3). Payload: state dict bytes."""
+
+    TYPE: ClassVar[str] = "fl-migration.update"
+    server: int = Field(ge=0)
+    base_version: int = Field(ge=0, description="global version it was trained from")
+    samples: int = Field(ge=0, description="|D_{s,t}| in samples, the weight of eq. 4")
+    sha256: str = Field(min_length=64, max_length=64)
+    train_s: float = Field(ge=0)
+
+
+class GlobalModel(Message):
+    """Cloud -> edge processes: the aggregated omega^t (step 5). Payload: state dict bytes."""
+
+    TYPE: ClassVar[str] = "fl-migration.global"
+    version: int = Field(ge=1)
+    sha256: str = Field(min_length=64, max_length=64)
+
+
+class EdgeSlotDone(Message):
+    """Edge process -> cloud: fine-tuning done (step 6), with what it measured."""
+
+    TYPE: ClassVar[str] = "fl-migration.done"
+    replica: int = Field(ge=0)
+    users: list[dict[str, Any]]
+    moved_out_bytes: int = Field(ge=0)
+    moved_out_bits_modeled: float = Field(ge=0)
+    migrations_out: int = Field(ge=0)
+    migrate_s: float = Field(ge=0)
+    finetune_s: float = Field(ge=0)
