@@ -240,49 +240,46 @@ def allocate_fast(p: FlMigrationParams, coef: dict[str, np.ndarray], assoc: np.n
 
 
 class CvxpyAllocator:
-    """The inner problem of (26) as a DPP cvxpy problem, built once and re-solved.
+    """The inner problem of (26) for one slot's association as a DPP cvxpy problem, built once
+    per association and re-solved for every price vector of the outer search.
 
     minimize  sum_u beta1/U a1 exp(-a2 (a3 (n_new_u + n_prev_u gamma_u))^{v_u}) + price @ gamma
     s.t.      B gamma <= cap,  0 <= gamma <= 1
-    (B[s, u] = b_u if u is on s). The exponent v_u must be a constant: one power atom per
-    distinct EMD value.
+    (B[s, u] = b_u if u is on s, sparse). Only ``price`` is a parameter: a parameter matrix B
+    would make cvxpy's DPP tensor (S U) x (S U) (it ran out of memory at U = 2000). The
+    exponent v_u must be a constant: one power atom per distinct EMD value.
     """
 
-    def __init__(self, p: FlMigrationParams, U: int, S: int, v: np.ndarray) -> None:
+    def __init__(self, p: FlMigrationParams, coef: dict[str, np.ndarray], assoc: np.ndarray,
+                 q: np.ndarray) -> None:
         import cvxpy as cp
+        import scipy.sparse as sp
 
-        self.p = p
+        U = assoc.shape[0]
+        S = q.shape[0]
+        v = coef["v"]
+        self.cap = q - coef["b0"]
+        self.assoc = assoc
+        self.coef = coef
         self.gamma = cp.Variable(U)
-        self.n_new = cp.Parameter(U, nonneg=True)
-        self.n_prev = cp.Parameter(U, nonneg=True)
         self.price = cp.Parameter(U, nonneg=True)
-        self.B = cp.Parameter((S, U), nonneg=True)
-        self.cap = cp.Parameter(S, nonneg=True)
         terms = []
         for val in np.unique(v):
             idx = np.flatnonzero(v == val)
-            n = p.alpha3 * (self.n_new[idx] + cp.multiply(self.n_prev[idx], self.gamma[idx]))
+            n = p.alpha3 * (coef["n_new"][idx] + cp.multiply(coef["n_prev"][idx], self.gamma[idx]))
             terms.append(cp.sum(cp.exp(-p.alpha2 * cp.power(n, float(val), approx=False))))
         obj = p.beta1 / U * p.alpha1 * cp.sum(cp.hstack(terms)) + self.price @ self.gamma
-        self.problem = cp.Problem(cp.Minimize(obj), [self.B @ self.gamma <= self.cap,
+        B = sp.csr_matrix((coef["b"], (assoc, np.arange(U))), shape=(S, U))
+        self.problem = cp.Problem(cp.Minimize(obj), [B @ self.gamma <= np.maximum(self.cap, 0.0),
                                                     self.gamma >= 0, self.gamma <= 1])
         if not self.problem.is_dpp():
             raise RuntimeError("the allocation problem must be DPP")
 
-    def inner(self, coef: dict[str, np.ndarray], assoc: np.ndarray, q: np.ndarray,
-              pi: np.ndarray) -> np.ndarray:
-        S = q.shape[0]
-        U = assoc.shape[0]
-        cap = q - coef["b0"]
-        B = np.zeros((S, U))
-        B[assoc, np.arange(U)] = coef["b"]
-        self.n_new.value = coef["n_new"]
-        self.n_prev.value = coef["n_prev"]
-        self.B.value = B
-        self.cap.value = np.maximum(cap, 0.0)
-        out = np.empty((pi.shape[0], U))
+    def inner(self, pi: np.ndarray) -> np.ndarray:
+        """gamma (K, U) for server prices pi (K, S)."""
+        out = np.empty((pi.shape[0], self.assoc.shape[0]))
         for k in range(pi.shape[0]):
-            self.price.value = pi[k][assoc] * coef["c"]
+            self.price.value = pi[k][self.assoc] * self.coef["c"]
             with warnings.catch_warnings():  # "optimal_inaccurate" at 1e-10 is still ~1e-12
                 warnings.simplefilter("ignore", UserWarning)
                 self.problem.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10,
@@ -291,7 +288,7 @@ class CvxpyAllocator:
                                                                         "optimal_inaccurate"):
                 raise RuntimeError(f"cvxpy allocation failed: {self.problem.status}")
             out[k] = np.clip(self.gamma.value, 0.0, 1.0)
-        return np.where((cap <= 0)[assoc], 0.0, out)
+        return np.where((self.cap <= 0)[self.assoc], 0.0, out)
 
 
 def _outer_full(p: FlMigrationParams, coef: dict[str, np.ndarray], assoc: np.ndarray,
@@ -321,19 +318,12 @@ def _outer_full(p: FlMigrationParams, coef: dict[str, np.ndarray], assoc: np.nda
     return Allocation(g, float(np.sum(f)), f)
 
 
-_CVX_CACHE: dict[tuple[Any, ...], CvxpyAllocator] = {}
-
-
 def allocate_cvxpy(p: FlMigrationParams, coef: dict[str, np.ndarray], assoc: np.ndarray,
                    q: np.ndarray) -> Allocation:
     """Problem (26) with cvxpy solving the inner problems (the reference for allocate_fast)."""
     assoc = np.asarray(assoc, dtype=np.int64)
-    key = (p, assoc.shape[0], q.shape[0], tuple(np.round(coef["v"], 15)))
-    if key not in _CVX_CACHE:
-        _CVX_CACHE.clear()
-        _CVX_CACHE[key] = CvxpyAllocator(p, assoc.shape[0], q.shape[0], coef["v"])
-    solver = _CVX_CACHE[key]
-    return _outer_full(p, coef, assoc, q, lambda pi: solver.inner(coef, assoc, q, np.atleast_2d(pi)))
+    solver = CvxpyAllocator(p, coef, assoc, q)
+    return _outer_full(p, coef, assoc, q, lambda pi: solver.inner(np.atleast_2d(pi)))
 
 
 def allocate(p: FlMigrationParams, coef: dict[str, np.ndarray], assoc: np.ndarray,

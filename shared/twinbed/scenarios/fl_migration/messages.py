@@ -8,7 +8,7 @@ from pydantic import Field
 
 from twinbed.messages import Message
 
-__all__ = ["EdgeSlotDone", "GlobalModel", "ModelUpdate", "SlotPlan", "TwinMigration"]
+__all__ = ["EdgeSlotDone", "GlobalModel", "LocalTrain", "ModelUpdate", "SlotPlan", "TwinMigration"]
 
 
 class SlotPlan(Message):
@@ -38,6 +38,15 @@ class TwinMigration(Message):
     kept_samples: int = Field(ge=0)
     twin_bits: float = Field(ge=0)
     sha256: str = Field(min_length=64, max_length=64)
+
+
+class LocalTrain(Message):
+    """Edge process -> itself: its outgoing twins are committed (sent); train when the incoming
+    ones are in. (Training inside the plan's handler would hold the migrations back until the
+    batch commits, serializing the two processes.)"""
+
+    TYPE: ClassVar[str] = "fl-migration.local-train"
+    replica: int = Field(ge=0)
 
 
 class ModelUpdate(Message):

@@ -41,8 +41,8 @@ from twinbed.bus import ChecksumError, Effects, Envelope
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
 from twinbed.scenarios.fl_migration import fl, model
-from twinbed.scenarios.fl_migration.messages import (EdgeSlotDone, GlobalModel, ModelUpdate,
-                                                     SlotPlan, TwinMigration)
+from twinbed.scenarios.fl_migration.messages import (EdgeSlotDone, GlobalModel, LocalTrain,
+                                                     ModelUpdate, SlotPlan, TwinMigration)
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 from twinbed.scenarios.fl_migration.simulate import slot_record
 from twinbed.seeding import rng
@@ -294,7 +294,9 @@ async def edge_plan(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     t0 = time.perf_counter()
     R, me = msg.replicas, ctx.replica
     twins: dict[int, dict[str, Any]] = ctx.cache.setdefault("twins", {})
-    inst = ctx.cache.setdefault("inst", model.draw_instance(p, ctx.run.seed))
+    if "inst" not in ctx.cache:
+        ctx.cache["inst"] = model.draw_instance(p, ctx.run.seed)
+    inst = ctx.cache["inst"]
     moved_bytes, moved_bits, out_n = 0, 0.0, 0
     users = {}
     for u in range(p.U):
@@ -325,7 +327,18 @@ async def edge_plan(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     ctx.cache["slot"] = {"plan": msg, "global": env.payload, "waiting": incoming,
                          "report": {"moved_out_bytes": moved_bytes, "moved_out_bits_modeled": moved_bits,
                                     "migrations_out": out_n}, "users": users,
-                         "migrate_s": time.perf_counter() - t0, "t0": t0}
+                         "migrate_s": time.perf_counter() - t0, "t0": t0, "go": False}
+    fx.publish(ctx.replica_stream("edge", me), LocalTrain(run_id=msg.run_id, round=msg.round,
+                                                          replica=me))
+
+
+async def edge_local_train(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    msg = env.msg
+    assert isinstance(msg, LocalTrain)
+    slot = ctx.cache.get("slot")
+    if slot is None or slot["plan"].round != msg.round:
+        raise LookupError(f"local-train for slot {msg.round} but this edge is not in it")
+    slot["go"] = True
     await _train_if_ready(ctx, fx)
 
 
@@ -355,14 +368,13 @@ async def _train_if_ready(ctx: RunContext, fx: Effects) -> None:
     early = ctx.cache.setdefault("early", set())
     slot["waiting"] -= {u for (t, u) in early if t == plan.round}
     early -= {(t, u) for (t, u) in early if t <= plan.round}
-    if slot["waiting"] or slot.get("trained"):
+    if slot["waiting"] or not slot["go"] or slot.get("trained"):
         return
     slot["trained"] = True
     slot["migrate_s"] = time.perf_counter() - slot["t0"]
     p = _p(ctx)
     R, me = plan.replicas, ctx.replica
     twins = ctx.cache["twins"]
-    data = _data(ctx)
     mine = [u for u in range(p.U) if plan.assoc[u] % R == me]
     for u in mine:
         x, y = _upload(ctx, u, plan.round, plan.n_new[u], plan.emd[u])
@@ -385,7 +397,6 @@ async def _train_if_ready(ctx: RunContext, fx: Effects) -> None:
             run_id=plan.run_id, round=plan.round, server=s, base_version=plan.global_version,
             samples=int(y.size), sha256=fl.sha256(raw), train_s=time.perf_counter() - t0),
             payload=raw)
-    del data
 
 
 async def edge_global(ctx: RunContext, env: Envelope, fx: Effects) -> None:
@@ -428,5 +439,6 @@ async def edge_global(ctx: RunContext, env: Envelope, fx: Effects) -> None:
 HANDLERS = {
     "cloud": {RoundStart: cloud_round_start, Decision: cloud_decision, ModelUpdate: cloud_update,
               EdgeSlotDone: cloud_done},
-    "edge": {SlotPlan: edge_plan, TwinMigration: edge_migration, GlobalModel: edge_global},
+    "edge": {SlotPlan: edge_plan, TwinMigration: edge_migration, LocalTrain: edge_local_train,
+             GlobalModel: edge_global},
 }
