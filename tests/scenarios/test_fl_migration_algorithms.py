@@ -33,17 +33,22 @@ def test_nearest_is_plain_nearest_when_capacity_is_ample_and_feasible_otherwise(
     assert np.any(a != model.nearest_server(inst, st.user_xy))  # someone had to go further
 
 
-def test_exhaustive_greedy_optimum_is_the_best_association() -> None:
+@pytest.mark.parametrize("score", ["objective", "reward"])
+def test_exhaustive_greedy_optimum_is_the_best_association(score: str) -> None:
     """U=4, S=3: greedy-optimum enumerates; it equals the best of all 81 associations scored
-    one by one with assoc_reward (reward 25 with the exact allocation)."""
+    one by one with assoc_reward (objective 22 or reward 25, with the exact allocation)."""
     p = FlMigrationParams(U=4, S=3)
     inst, st = _slot(p, 2)
     tab = G.pair_tables(p, inst, st)
     best = max(itertools.product(range(3), repeat=4),
-               key=lambda a: G.assoc_reward(p, inst, tab, np.asarray(a))[0])
-    got = G.greedy_optimum(p, inst, st)
-    assert G.assoc_reward(p, inst, tab, got)[0] == pytest.approx(
-        G.assoc_reward(p, inst, tab, np.asarray(best))[0], abs=1e-12)
+               key=lambda a: G.assoc_reward(p, inst, tab, np.asarray(a), score)[0])
+    got = G.greedy_optimum(p, inst, st, score=score)
+    assert G.assoc_reward(p, inst, tab, got, score)[0] == pytest.approx(
+        G.assoc_reward(p, inst, tab, np.asarray(best), score)[0], abs=1e-12)
+    if score == "objective":  # feasible here, so the penalized score is the objective (22)
+        ev = model.evaluate(p, inst, st, got, G.assoc_reward(p, inst, tab, got, score)[1])
+        assert ev["feasible"]
+        assert ev["objective"] == pytest.approx(G.assoc_reward(p, inst, tab, got, score)[0])
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -51,9 +56,10 @@ def test_local_search_beats_its_starting_points(seed: int) -> None:
     p = FlMigrationParams(S=9, emd=0.2)
     inst, st = _slot(p, seed)
     tab = G.pair_tables(p, inst, st)
-    got = G.assoc_reward(p, inst, tab, G.greedy_optimum(p, inst, st))[0]
-    for start in (st.prev_assoc, G.nearest(p, inst, st)):
-        assert got >= G.assoc_reward(p, inst, tab, start)[0] - 1e-12
+    for score in ("objective", "reward"):
+        got = G.assoc_reward(p, inst, tab, G.greedy_optimum(p, inst, st, score=score), score)[0]
+        for start in (st.prev_assoc, G.nearest(p, inst, st)):
+            assert got >= G.assoc_reward(p, inst, tab, start, score)[0] - 1e-12
 
 
 @pytest.mark.parametrize("continuous", [False, True])
@@ -93,7 +99,9 @@ def test_simulate_schemes_and_random_allocation() -> None:
     assert near == simulate(p, "nearest", seed=4, rounds=6)  # deterministic
     # exact allocation beats random allocation on the same association, every slot
     assert all(n["objective"] >= r["objective"] - 1e-12 for n, r in zip(near, rand))
-    assert sum(b["reward"] for b in best) >= sum(n["reward"] for n in near) - 1e-9
+    # per slot, from the same state, greedy-optimum's objective is at least nearest's (both
+    # feasible here); over slots the states differ (different associations), so compare slot 0
+    assert best[0]["objective"] >= near[0]["objective"] - 1e-12 and best[0]["feasible"]
     with pytest.raises(ValueError, match="unknown algorithm"):
         simulate(p, "oracle", 0, 1)
 

@@ -7,11 +7,12 @@ association and historical-data ratios:
   gamma = 0 (C2, C3), then the exact allocation of (26);
 * ``nearest-random`` (baseline 3): the same association, gamma ~ U[0, 1] per user
   (stream ``rng(seed, "random-gamma", t)``);
-* ``greedy-optimum``: a per-slot search over associations, every candidate scored by the
-  reward (25) with its exact allocation: exhaustive when S^U <= ``EXHAUSTIVE_MAX``, above that
+* ``greedy-optimum``: a per-slot search over associations for problem (23) restricted to one
+  slot: every candidate scored by its objective (22) with the exact allocation, C2/C3
+  violations penalized first; exhaustive when S^U <= ``EXHAUSTIVE_MAX``, above that
   steepest-ascent local search (move one twin at a time) from the better of "stay" and
   ``nearest`` - a stated approximation of the per-slot optimum (myopic: it ignores what a
-  migration costs in later slots, like the reward itself);
+  migration costs in later slots);
 * ``ppo``, ``actor-critic``, ``ddpg``: trained SB3 agents (see env.py and policies in spec.py);
   their association goes through :func:`repair` only for ``ddpg`` (continuous scores).
 """
@@ -82,10 +83,16 @@ def _problems(tab: PairTables, q: np.ndarray, servers: np.ndarray, members: np.n
                                 q[servers] - pick(tab.b0).sum(-1))
 
 
+INFEASIBLE_PENALTY = 1e3  # per unit of C2/C3 violation: feasibility first, then objective
+
+
 def server_rewards(p: FlMigrationParams, inst: model.Instance, tab: PairTables,
-                   servers: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per (server, members) problem: its share of the reward (25) with the exact allocation
-    (F_s - B(C^cmp_s - q_s) - B(C^syn_s - p_s)), and the allocation (B, m)."""
+                   servers: np.ndarray, members: np.ndarray, score: str = "objective"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per (server, members) problem with its exact allocation (B, m): its share of the
+    objective (22) less ``INFEASIBLE_PENALTY`` per unit of C2/C3 violation (``score=
+    "objective"``, problem 23 for one slot), or its share of the reward (25)
+    (F_s - B(C^cmp_s - q_s) - B(C^syn_s - p_s), ``score="reward"``)."""
     U, S = tab.a0.shape
     pr = _problems(tab, inst.q, servers, members)
     g, f = alloc.solve_problems(p, U, S, pr)
@@ -93,7 +100,13 @@ def server_rewards(p: FlMigrationParams, inst: model.Instance, tab: PairTables,
     u = np.where(mask, members, 0)
     syn = np.where(mask, tab.syn[u, servers[:, None]], 0.0).sum(-1)
     cmp_ = inst.q[servers] - pr.cap + np.sum(pr.b * g, -1)
-    r = f - model.barrier(cmp_ - inst.q[servers], p) - model.barrier(syn - inst.p[servers], p)
+    if score == "reward":
+        r = f - model.barrier(cmp_ - inst.q[servers], p) - model.barrier(syn - inst.p[servers], p)
+    elif score == "objective":
+        viol = np.maximum(cmp_ - inst.q[servers], 0.0) + np.maximum(syn - inst.p[servers], 0.0)
+        r = f - INFEASIBLE_PENALTY * viol
+    else:
+        raise ValueError(f"expected score 'objective' or 'reward', got {score!r}")
     return r, g
 
 
@@ -110,11 +123,12 @@ def _members(assoc: np.ndarray, S: int, extra: int = 0) -> np.ndarray:
 
 
 def assoc_reward(p: FlMigrationParams, inst: model.Instance, tab: PairTables,
-                 assoc: np.ndarray) -> tuple[float, np.ndarray]:
-    """Reward (25) of an association with its exact allocation, and that gamma (U,)."""
+                 assoc: np.ndarray, score: str = "reward") -> tuple[float, np.ndarray]:
+    """Reward (25) (or the penalized objective, see server_rewards) of an association with
+    its exact allocation, and that gamma (U,)."""
     S = inst.q.shape[0]
     mem = _members(assoc, S)
-    r, g = server_rewards(p, inst, tab, np.arange(S), mem)
+    r, g = server_rewards(p, inst, tab, np.arange(S), mem, score)
     gamma = np.zeros(assoc.shape[0])
     ok = mem >= 0
     gamma[mem[ok]] = g[ok]
@@ -171,27 +185,29 @@ def random_gamma(p: FlMigrationParams, seed: int, t: int) -> np.ndarray:
 
 
 def greedy_optimum(p: FlMigrationParams, inst: model.Instance, st: model.SlotState,
-                   max_moves: int | None = None) -> np.ndarray:
-    """The per-slot best association by reward (25) with exact allocations (see module doc)."""
+                   max_moves: int | None = None, score: str = "objective") -> np.ndarray:
+    """The per-slot best association with exact allocations (see module doc): by default
+    problem (23) for one slot (objective 22, C2/C3 violations penalized first), or by the
+    reward (25) the agents learn from (``score="reward"``)."""
     tab = pair_tables(p, inst, st)
     U, S = tab.a0.shape
     if S**U <= EXHAUSTIVE_MAX:
-        return _exhaustive(p, inst, tab, U, S)
+        return _exhaustive(p, inst, tab, U, S, score)
     cands = [np.asarray(st.prev_assoc, np.int64), nearest(p, inst, st)]
-    scores = [assoc_reward(p, inst, tab, a)[0] for a in cands]
+    scores = [assoc_reward(p, inst, tab, a, score)[0] for a in cands]
     assoc = cands[int(np.argmax(scores))].copy()
     for _ in range(max_moves if max_moves is not None else 3 * U):
         mem = _members(assoc, S)
-        cur, _ = server_rewards(p, inst, tab, np.arange(S), mem)
+        cur, _ = server_rewards(p, inst, tab, np.arange(S), mem, score)
         # removing u from its server: that server's members without u
         rm = np.repeat(mem[assoc][:, None, :], 1, axis=1)[:, 0, :]
         rm = np.where(rm == np.arange(U)[:, None], -1, rm)
-        r_rm, _ = server_rewards(p, inst, tab, assoc, rm)
+        r_rm, _ = server_rewards(p, inst, tab, assoc, rm, score)
         # adding u to server s: s's members plus u
         add = np.concatenate([np.broadcast_to(mem[None], (U, S, mem.shape[1])),
                               np.broadcast_to(np.arange(U)[:, None, None], (U, S, 1))], axis=2)
         srv = np.broadcast_to(np.arange(S)[None, :], (U, S))
-        r_add, _ = server_rewards(p, inst, tab, srv.reshape(-1), add.reshape(U * S, -1))
+        r_add, _ = server_rewards(p, inst, tab, srv.reshape(-1), add.reshape(U * S, -1), score)
         gain = (r_rm - cur[assoc])[:, None] + r_add.reshape(U, S) - cur[None, :]
         gain[np.arange(U), assoc] = -np.inf
         u, s = np.unravel_index(int(np.argmax(gain)), gain.shape)
@@ -201,8 +217,8 @@ def greedy_optimum(p: FlMigrationParams, inst: model.Instance, st: model.SlotSta
     return assoc
 
 
-def _exhaustive(p: FlMigrationParams, inst: model.Instance, tab: PairTables, U: int, S: int
-                ) -> np.ndarray:
+def _exhaustive(p: FlMigrationParams, inst: model.Instance, tab: PairTables, U: int, S: int,
+                score: str) -> np.ndarray:
     """Every association: each distinct (server, member set) solved once, then summed."""
     subsets = list(itertools.product((0, 1), repeat=U))  # member sets as bit masks
     members = -np.ones((len(subsets), max(U, 1)), dtype=np.int64)
@@ -210,7 +226,7 @@ def _exhaustive(p: FlMigrationParams, inst: model.Instance, tab: PairTables, U: 
         idx = [u for u in range(U) if bits[u]]
         members[i, :len(idx)] = idx
     srv = np.repeat(np.arange(S), len(subsets))
-    r, _ = server_rewards(p, inst, tab, srv, np.tile(members, (S, 1)))
+    r, _ = server_rewards(p, inst, tab, srv, np.tile(members, (S, 1)), score)
     table = r.reshape(S, len(subsets))  # reward of server s hosting subset i
     best, best_r = None, -np.inf
     weights = 1 << np.arange(U)[::-1]

@@ -209,7 +209,15 @@ def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool 
                                     "holds" if conv >= np.mean(first) else "differs"))
     elif figure in (5, 6):
         _agents(p0, b, seed, data_dir, retrain, progress)
-        rows = _evaluate(p0, b, seed, data_dir, progress)
+        # Figs. 5 and 6 share one evaluation: reuse it when made with this budget and params
+        cache = out / "evaluation.json"
+        key = {"budget": repr(b), "params": p0.model_dump(mode="json"), "seed": seed}
+        cached = json.loads(cache.read_text()) if cache.exists() and not retrain else None
+        if cached and cached.get("key") == key:
+            rows = cached["rows"]
+        else:
+            rows = _evaluate(p0, b, seed, data_dir, progress)
+            cache.write_text(json.dumps({"key": key, "rows": rows}))
         write_csv(out / f"fig{figure}.csv", rows)
         plt = pyplot()
         fig, axes = plt.subplots(1, len(b.emds), figsize=(4 * len(b.emds), 3.4), squeeze=False)
