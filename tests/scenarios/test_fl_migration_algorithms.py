@@ -99,9 +99,8 @@ def test_simulate_schemes_and_random_allocation() -> None:
     assert near == simulate(p, "nearest", seed=4, rounds=6)  # deterministic
     # exact allocation beats random allocation on the same association, every slot
     assert all(n["objective"] >= r["objective"] - 1e-12 for n, r in zip(near, rand))
-    # per slot, from the same state, greedy-optimum's objective is at least nearest's (both
-    # feasible here); over slots the states differ (different associations), so compare slot 0
-    assert best[0]["objective"] >= near[0]["objective"] - 1e-12 and best[0]["feasible"]
+    # from the same state (slot 0) greedy-optimum's reward is at least nearest's
+    assert best[0]["reward"] >= near[0]["reward"] - 1e-12
     with pytest.raises(ValueError, match="unknown algorithm"):
         simulate(p, "oracle", 0, 1)
 

@@ -7,12 +7,12 @@ association and historical-data ratios:
   gamma = 0 (C2, C3), then the exact allocation of (26);
 * ``nearest-random`` (baseline 3): the same association, gamma ~ U[0, 1] per user
   (stream ``rng(seed, "random-gamma", t)``);
-* ``greedy-optimum``: a per-slot search over associations for problem (23) restricted to one
-  slot: every candidate scored by its objective (22) with the exact allocation, C2/C3
-  violations penalized first; exhaustive when S^U <= ``EXHAUSTIVE_MAX``, above that
-  steepest-ascent local search (move one twin at a time) from the better of "stay" and
-  ``nearest`` - a stated approximation of the per-slot optimum (myopic: it ignores what a
-  migration costs in later slots);
+* ``greedy-optimum``: a per-slot search over associations, every candidate scored by the
+  reward (25) the agents learn from, with its exact allocation: exhaustive when
+  S^U <= ``EXHAUSTIVE_MAX``, above that steepest-ascent local search (move one twin at a time)
+  from the better of "stay" and ``nearest`` - a stated approximation of the per-slot optimum
+  (myopic: it ignores what a migration costs in later slots). ``score="objective"`` scores by
+  the objective (22) with C2/C3 violations penalized first (problem 23 for one slot);
 * ``ppo``, ``actor-critic``, ``ddpg``: trained SB3 agents (see env.py and policies in spec.py);
   their association goes through :func:`repair` only for ``ddpg`` (continuous scores).
 """
@@ -185,10 +185,11 @@ def random_gamma(p: FlMigrationParams, seed: int, t: int) -> np.ndarray:
 
 
 def greedy_optimum(p: FlMigrationParams, inst: model.Instance, st: model.SlotState,
-                   max_moves: int | None = None, score: str = "objective") -> np.ndarray:
-    """The per-slot best association with exact allocations (see module doc): by default
-    problem (23) for one slot (objective 22, C2/C3 violations penalized first), or by the
-    reward (25) the agents learn from (``score="reward"``)."""
+                   max_moves: int | None = None, score: str = "reward") -> np.ndarray:
+    """The per-slot best association with exact allocations (see module doc): by default by
+    the reward (25) the agents learn from; ``score="objective"`` solves problem (23) for one
+    slot instead (objective 22, C2/C3 violations penalized first), which packs twins onto few
+    servers (see README)."""
     tab = pair_tables(p, inst, st)
     U, S = tab.a0.shape
     if S**U <= EXHAUSTIVE_MAX:
