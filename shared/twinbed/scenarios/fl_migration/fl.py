@@ -7,7 +7,7 @@ its twins' data for ``E_s`` epochs of SGD (rate chi), the cloud aggregates with 
 
 Non-i.i.d. users: a user's label distribution is the global one mixed with a one-hot on its
 dominant class, P_u = (1 - lam) P_all + lam e_y, which has EMD (eq. 10, L1)
-phi = 2 lam (1 - P_all(y)); counts are rounded so that the *realized* EMD is within 1 / n of
+phi = 2 lam (1 - P_all(y)); counts are rounded so that the *realized* EMD is within 10 / n of
 the target. Samples are drawn without replacement while a class lasts, then with replacement
 (digits has ~180 images per class).
 """
@@ -24,7 +24,7 @@ import numpy as np
 from twinbed.seeding import rng
 
 __all__ = ["Digits", "MLP_SIZES", "accuracy", "emd_of", "fedavg", "fl_accuracy", "load_digits",
-           "new_model", "state_bytes", "state_from_bytes", "train_epochs", "user_counts",
+           "new_model", "sha256", "state_bytes", "state_from_bytes", "train_epochs", "user_counts",
            "user_indices"]
 
 MLP_SIZES = (64, 32, 10)
