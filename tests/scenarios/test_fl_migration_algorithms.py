@@ -123,3 +123,28 @@ def test_tiny_ppo_trains_saves_and_drives_simulation(tmp_path: Path) -> None:
     assert len(recs) == 3 and all(len(r["assoc"]) == 4 for r in recs)
     obs = observe(p, model.draw_instance(p, 0), model.first_state(p, model.draw_instance(p, 0), 0))
     assert obs.shape == FlMigrationEnv(p).observation_space.shape
+
+
+def test_spec_decide_equals_simulation_and_preflight_names_the_command(tmp_path: Path) -> None:
+    from twinbed.config import Settings
+    from twinbed.runtime import offline_context
+    from twinbed.scenarios import get_scenario
+
+    spec = get_scenario("fl-migration")
+    p = FlMigrationParams(S=9, emd=0.2)
+    sim = simulate(p, "nearest", seed=3, rounds=2)
+    inst = model.draw_instance(p, 3)
+    st = model.first_state(p, inst, 3)
+    ctx = offline_context("fl-migration", p, "nearest", seed=3,
+                          settings=Settings(data_dir=tmp_path))
+    for rec in sim:
+        state = {"t": st.t, "user_xy": st.user_xy.tolist(), "n_new": st.n_new.tolist(),
+                 "n_prev": st.n_prev.tolist(), "prev_assoc": st.prev_assoc.tolist()}
+        got = spec.decide(ctx, state)
+        assert got == {"assoc": rec["assoc"], "gamma": rec["gamma"]}
+        st = model.next_state(p, st, np.asarray(rec["assoc"]), 3)
+    with pytest.raises(ValueError, match="bad fl-migration slot state"):
+        spec.decide(ctx, {"t": 0})
+    with pytest.raises(ValueError, match="twinbed train fl-migration --algorithm ddpg"):
+        spec.preflight(p, "ddpg", tmp_path)
+    spec.preflight(p, "greedy-optimum", tmp_path)  # nothing to train
