@@ -208,11 +208,13 @@ def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool 
                 if None not in vals:
                     claims.append(Claim(f"Fig. 4, S={S}: converged reward falls with EMD",
                                         "EMD 0.0 highest, then decreasing",
-                                        " > ".join(f"{v:.3f}" for v in vals),
+                                        "EMD " + "/".join(f"{e:g}" for e in b.emds) + ": "
+                                        + ", ".join(f"{v:.3f}" for v in vals),
                                         "holds" if np.all(np.diff(vals) <= 0) else "differs"))
             by_S = [np.mean([last[(S, e)] for e in b.emds if (S, e) in last]) for S in b.S_values]
             claims.append(Claim("Fig. 4: more edge servers, higher converged reward",
-                                "increasing in S", " < ".join(f"{v:.3f}" for v in by_S),
+                                "increasing in S", ", ".join(f"S={S}: {v:.3f}"
+                                                             for S, v in zip(b.S_values, by_S)),
                                 "holds" if np.all(np.diff(by_S) >= 0) else "differs"))
         else:
             last = _fig_curves(rows, b, "utility_mean", "data utility (11)", out / "fig10.png",
