@@ -94,3 +94,25 @@ def test_stale_and_corrupt_updates_are_rejected_and_recorded(live) -> None:
     versions = [x["model_version"] for x in view["rounds"]]
     assert versions == list(range(1, rounds + 1))  # nothing extra was averaged in
     assert sum(x["rejected_updates"] for x in view["rounds"]) == 2
+
+
+def test_live_ppo_run_uses_its_trained_agent_and_refuses_without_one(live) -> None:
+    """POST /runs with ppo and no agent: 422 naming the train command; after a (tiny) real
+    training into the stack's data directory the live run equals the simulation."""
+    from pathlib import Path
+
+    from twinbed.scenarios.fl_migration.training import train_scheme
+
+    p = FlMigrationParams(**PARAMS)
+    body = {"scenario": "fl-migration", "algorithm": "ppo", "seed": 7, "rounds": 2,
+            "params": PARAMS}
+    resp = live.controller.post("/runs", json=body)
+    assert resp.status_code == 422 and "twinbed train fl-migration" in resp.text
+    train_scheme(p, "ppo", 7, 128, Path(live.info.data_dir), episode_slots=8, progress=False,
+                 eval_episodes=1)
+    run_id = live.start_run(**body)
+    view = live.wait_run(run_id, timeout_s=120)
+    assert view["status"]["status"] == "completed", live.logs()
+    sim = simulate(p, "ppo", 7, 2, data_dir=live.info.data_dir)
+    assert [r["assoc"] for r in view["rounds"]] == [r["assoc"] for r in sim]
+    assert [r["objective"] for r in view["rounds"]] == pytest.approx([r["objective"] for r in sim])
