@@ -48,6 +48,7 @@ def test_live_slots_train_migrate_aggregate_and_equal_the_simulation(live) -> No
     assert acc[-1] > max(0.2, acc[0])  # the federated model really learns, slot after slot
     assert all(len(r["accuracy"]) == 6 and None not in r["accuracy"] for r in recs)
     assert all(r["update_bytes"] > 0 and r["train_s"] > 0 for r in recs)
+    assert all(r["uploaded_bytes"] > 0 for r in recs)  # the users' data came over the bus
     # twins really moved between the two edge processes, and were charged eq. 13 for it
     across = [r for r in recs if r["migrations_across_processes"] > 0]
     assert across, "no twin crossed processes: make the users move more"

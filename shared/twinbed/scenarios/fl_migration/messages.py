@@ -8,7 +8,8 @@ from pydantic import Field
 
 from twinbed.messages import Message
 
-__all__ = ["EdgeSlotDone", "GlobalModel", "LocalTrain", "ModelUpdate", "SlotPlan", "TwinMigration"]
+__all__ = ["EdgeSlotDone", "GlobalModel", "LocalTrain", "ModelUpdate", "SlotPlan", "TwinMigration",
+           "UploadRequest", "UserData"]
 
 
 class SlotPlan(Message):
@@ -25,6 +26,27 @@ class SlotPlan(Message):
     replicas: int = Field(ge=1)
     global_version: int = Field(ge=0)
     global_sha256: str = Field(min_length=64, max_length=64)
+
+
+class UploadRequest(Message):
+    """Cloud -> sensor (the users): upload this slot's data to the twins' edge processes."""
+
+    TYPE: ClassVar[str] = "fl-migration.upload-request"
+    assoc: list[int]
+    n_new: list[int]
+    emd: list[float]
+    replicas: int = Field(ge=1)
+
+
+class UserData(Message):
+    """Sensor (the users) -> one edge process: D_{u,t} of the users whose twins it hosts
+    (step 2, eq. 14). Payload: npz with x_<u>, y_<u> per user."""
+
+    TYPE: ClassVar[str] = "fl-migration.user-data"
+    replica: int = Field(ge=0)
+    users: list[int]
+    samples: int = Field(ge=0)
+    sha256: str = Field(min_length=64, max_length=64)
 
 
 class TwinMigration(Message):
@@ -77,5 +99,6 @@ class EdgeSlotDone(Message):
     moved_out_bytes: int = Field(ge=0)
     moved_out_bits_modeled: float = Field(ge=0)
     migrations_out: int = Field(ge=0)
+    uploaded_bytes: int = Field(ge=0, description="size of the users' uploads it received")
     migrate_s: float = Field(ge=0)
     finetune_s: float = Field(ge=0)

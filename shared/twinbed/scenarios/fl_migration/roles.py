@@ -7,25 +7,29 @@ slot t (the paper's steps 1-6):
    positions, data sizes, EMDs, where each twin is: the same seeded streams as simulate.py);
    the cloud asks the controller for (kappa^t, gamma^t) with a ``DecisionRequest``.
 2. controller -> cloud ``Decision``: the cloud sends every edge process the ``SlotPlan`` with
-   the global model omega^{t-1} as payload.
+   the global model omega^{t-1} as payload, and the users (the sensor service) an
+   ``UploadRequest``.
 3. edge (step 1, migration): every twin whose new server lives in another process is sent
    there as a ``TwinMigration``: base twin data, the kept historical samples
    (gamma_u D_{u,t-1}, real arrays) and the personalized weights, checksummed.
-4. edge (steps 2-3), once all incoming twins are in: each user uploads D_{u,t} (its non-i.i.d.
-   digits samples), each hosted server trains omega^{t-1} on D_{s,t} for E_s epochs and sends
-   a ``ModelUpdate`` (version, sample count, SHA-256; payload: the weights).
-5. cloud (steps 4-5): an update is accepted only for the current slot, trained from the
+4. sensor (step 2): the users upload D_{u,t} (their non-i.i.d. digits samples, real arrays)
+   to the edge process hosting their twin, one checksummed ``UserData`` per process.
+5. edge (step 3), once the incoming twins and the uploads are in: each hosted server trains
+   omega^{t-1} on D_{s,t} = its twins' new data plus kept history for E_s epochs and sends a
+   ``ModelUpdate`` (version, sample count, SHA-256; payload: the weights).
+6. cloud (steps 4-5): an update is accepted only for the current slot, trained from the
    current global version, with a payload matching its SHA-256, once per server; anything
    else is rejected and recorded (Redis list ``tb:<run>:cloud:rejected``, the server twin). When
    every expected server is in, eq. (4) aggregates and ``GlobalModel`` goes out.
-6. edge (step 6): every twin fine-tunes omega^t for E_us epochs on its own data; its test
+7. edge (step 6): every twin fine-tunes omega^t for E_us epochs on its own data; its test
    accuracy is measured; ``EdgeSlotDone`` to the cloud.
-7. cloud: updates a twin per user (server, data sizes, EMD, model version, measured accuracy
+8. cloud: updates a twin per user (server, data sizes, EMD, model version, measured accuracy
    beside the predicted rho) and per edge server, then reports the slot to the controller:
    the modeled metrics of simulate.py plus what was measured (accuracy, bytes moved, the
    migration energy of eq. 13 charged for the bits that really moved, phase wall times).
 
-Twin data lives in the edge processes' memory (a restarted edge loses its twins).
+Twin data lives in the edge processes' memory (a restarted edge loses its twins). At slot 0
+each twin is created on its first server with a previous slot's data already in it.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
 from twinbed.scenarios.fl_migration import fl, model
 from twinbed.scenarios.fl_migration.messages import (EdgeSlotDone, GlobalModel, LocalTrain,
-                                                     ModelUpdate, SlotPlan, TwinMigration)
+                                                     ModelUpdate, SlotPlan, TwinMigration,
+                                                     UploadRequest, UserData)
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 from twinbed.scenarios.fl_migration.simulate import slot_record
 from twinbed.seeding import rng
@@ -136,6 +141,9 @@ async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
                 global_version=version, global_sha256=sha)
     for r in range(R):
         fx.publish(ctx.replica_stream("edge", r), SlotPlan(**plan), payload=raw)
+    fx.publish(ctx.stream("sensor"), UploadRequest(
+        run_id=msg.run_id, round=msg.round, assoc=assoc.tolist(), n_new=st.n_new.tolist(),
+        emd=inst.emd.tolist(), replicas=R))
 
 
 def _reject(ctx: RunContext, fx: Effects, msg: ModelUpdate, why: str) -> None:
@@ -249,7 +257,9 @@ async def cloud_done(ctx: RunContext, env: Envelope, fx: Effects) -> None:
         solve_s=slot["solve_s"], migrate_s=max(d.migrate_s for d in slot["done"].values()),
         train_s=slot.get("train_s", 0.0), aggregate_s=slot.get("aggregate_s", 0.0),
         finetune_s=max(d.finetune_s for d in slot["done"].values()),
-        update_bytes=slot.get("update_bytes", 0), modeled_start_s=slot["modeled_start_s"],
+        update_bytes=slot.get("update_bytes", 0),
+        uploaded_bytes=sum(d.uploaded_bytes for d in slot["done"].values()),
+        modeled_start_s=slot["modeled_start_s"],
         slot_wall_s=now - slot["start_wall"])
     fx.rpush(ctx.key("assoc"), json.dumps(slot["assoc"].tolist()))
     ctx.cache["state"] = model.next_state(p, st, slot["assoc"], ctx.run.seed)
@@ -257,7 +267,42 @@ async def cloud_done(ctx: RunContext, env: Envelope, fx: Effects) -> None:
                                                      party="cloud", metrics=metrics))
 
 
+# -- sensor (the users) -------------------------------------------------------------------------
+async def sensor_upload(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    """Step 2: every user uploads D_{u,t} (its non-i.i.d. digits samples) to the edge process
+    hosting its twin; one message per edge process."""
+    msg = env.msg
+    assert isinstance(msg, UploadRequest)
+    R = msg.replicas
+    for r in range(R):
+        users = [u for u, s in enumerate(msg.assoc) if s % R == r]
+        arrays: dict[str, np.ndarray] = {}
+        for u in users:
+            arrays[f"x_{u}"], arrays[f"y_{u}"] = _upload(ctx, u, msg.round, msg.n_new[u], msg.emd[u])
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        blob = buf.getvalue()
+        fx.publish(ctx.replica_stream("edge", r), UserData(
+            run_id=msg.run_id, round=msg.round, replica=r, users=users,
+            samples=int(sum(msg.n_new[u] for u in users)), sha256=fl.sha256(blob)), payload=blob)
+
+
 # -- edge --------------------------------------------------------------------------------------
+async def edge_user_data(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    msg = env.msg
+    assert isinstance(msg, UserData)
+    if env.payload is None or fl.sha256(env.payload) != msg.sha256:
+        raise ChecksumError(f"user data for slot {msg.round} fails its SHA-256")
+    z = np.load(io.BytesIO(env.payload))
+    data = {u: (z[f"x_{u}"], z[f"y_{u}"]) for u in msg.users}
+    if sum(len(y) for _, y in data.values()) != msg.samples:
+        raise ValueError(f"user data for slot {msg.round}: sample count differs from announced")
+    ctx.cache.setdefault("uploads", {})[msg.round] = (data, len(env.payload))
+    slot = ctx.cache.get("slot")
+    if slot is not None and slot["plan"].round == msg.round:
+        await _train_if_ready(ctx, fx)
+
+
 def _data(ctx: RunContext) -> fl.Digits:
     if "digits" not in ctx.cache:
         ctx.cache["digits"] = fl.load_digits(ctx.run.seed)
@@ -326,7 +371,7 @@ async def edge_plan(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     incoming = {u for u in range(p.U) if msg.assoc[u] % R == me and msg.prev_assoc[u] % R != me}
     ctx.cache["slot"] = {"plan": msg, "global": env.payload, "waiting": incoming,
                          "report": {"moved_out_bytes": moved_bytes, "moved_out_bits_modeled": moved_bits,
-                                    "migrations_out": out_n}, "users": users,
+                                    "migrations_out": out_n, "uploaded_bytes": 0}, "users": users,
                          "migrate_s": time.perf_counter() - t0, "t0": t0, "go": False}
     fx.publish(ctx.replica_stream("edge", me), LocalTrain(run_id=msg.run_id, round=msg.round,
                                                           replica=me))
@@ -368,7 +413,8 @@ async def _train_if_ready(ctx: RunContext, fx: Effects) -> None:
     early = ctx.cache.setdefault("early", set())
     slot["waiting"] -= {u for (t, u) in early if t == plan.round}
     early -= {(t, u) for (t, u) in early if t <= plan.round}
-    if slot["waiting"] or not slot["go"] or slot.get("trained"):
+    uploads = ctx.cache.setdefault("uploads", {})
+    if slot["waiting"] or not slot["go"] or plan.round not in uploads or slot.get("trained"):
         return
     slot["trained"] = True
     slot["migrate_s"] = time.perf_counter() - slot["t0"]
@@ -376,8 +422,14 @@ async def _train_if_ready(ctx: RunContext, fx: Effects) -> None:
     R, me = plan.replicas, ctx.replica
     twins = ctx.cache["twins"]
     mine = [u for u in range(p.U) if plan.assoc[u] % R == me]
+    new, upload_bytes = uploads.pop(plan.round)
+    for old in [t for t in uploads if t < plan.round]:
+        del uploads[old]
+    slot["report"]["uploaded_bytes"] = upload_bytes
     for u in mine:
-        x, y = _upload(ctx, u, plan.round, plan.n_new[u], plan.emd[u])
+        x, y = new[u]
+        if y.size != plan.n_new[u]:
+            raise ValueError(f"user {u} uploaded {y.size} samples, the plan says {plan.n_new[u]}")
         tw = twins[u]
         tw["x"] = np.concatenate([x, tw["prev_x"]])  # Dbar_{u,t} = D_{u,t} + kept history
         tw["y"] = np.concatenate([y, tw["prev_y"]])
@@ -440,5 +492,6 @@ HANDLERS = {
     "cloud": {RoundStart: cloud_round_start, Decision: cloud_decision, ModelUpdate: cloud_update,
               EdgeSlotDone: cloud_done},
     "edge": {SlotPlan: edge_plan, TwinMigration: edge_migration, LocalTrain: edge_local_train,
-             GlobalModel: edge_global},
+             UserData: edge_user_data, GlobalModel: edge_global},
+    "sensor": {UploadRequest: sensor_upload},
 }
