@@ -227,11 +227,12 @@ def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool 
                                     f"first episodes {np.mean(first):.4f} -> last {conv:.4f}",
                                     "holds" if conv >= np.mean(first) else "differs"))
     elif figure in (5, 6):
-        _agents(p0, b, seed, data_dir, retrain, progress)
+        paths = _agents(p0, b, seed, data_dir, retrain, progress)
         # Figs. 5 and 6 share one evaluation: reuse it when made with this budget and params
         cache = out / "evaluation.json"
         key = {"budget": repr(b), "params": p0.model_dump(mode="json"), "seed": seed,
-               "code": _code_hash()}
+               "code": _code_hash(),
+               "agents": sorted((q.name, q.stat().st_mtime_ns) for q in paths.values())}
         cached = json.loads(cache.read_text()) if cache.exists() and not retrain else None
         if cached and cached.get("key") == key:
             rows = cached["rows"]

@@ -26,9 +26,11 @@ PAPER_EMDS = (0.0, 0.2, 0.4, 0.6)
 def hyperparams(p: FlMigrationParams, scheme: str, episode_slots: int) -> dict[str, Any]:
     net = [p.hidden, p.hidden]
     if scheme == "ppo":
+        # Algorithm 1: one episode of T transitions per policy update, then M epochs
         return {"learning_rate": p.lr_actor, "gamma": p.sigma, "gae_lambda": p.gae_lambda,
-                "clip_range": p.clip_eps, "n_steps": max(64, 4 * episode_slots),
-                "batch_size": 64, "n_epochs": 10, "policy_kwargs": {"net_arch": net}}
+                "clip_range": p.clip_eps, "n_steps": max(8, episode_slots),
+                "batch_size": max(8, episode_slots), "n_epochs": 10,
+                "policy_kwargs": {"net_arch": net}}
     if scheme == "actor-critic":
         return {"learning_rate": p.lr_actor, "gamma": p.sigma, "gae_lambda": p.gae_lambda,
                 "n_steps": 5, "policy_kwargs": {"net_arch": net}}
