@@ -23,9 +23,9 @@ majorize-minimize iteration z <- C_s(gamma(z)) (each step never lowers F_s) poli
 
 * :func:`allocate_fast`: the inner problem in closed form. The stationarity condition
   beta1/U rho_u'(n) n_prev = price solves with Wright's omega (a Lambert-W relative), the q_s
-  multiplier by bisection; numpy over all servers and grid points at once.
+  multiplier by regula falsi (Illinois); numpy over all servers and grid points at once.
 * :func:`allocate_cvxpy`: the inner problem as one DPP cvxpy problem (exp + power cones,
-  Clarabel), built once per (U, S, EMD values) and re-solved with new parameter values.
+  Clarabel), built once per association and re-solved for every price of the outer search.
 
 An edge server whose q_s is exceeded already at gamma = 0 (too many twins) gets gamma = 0,
 the least violating allocation; the action is then infeasible and the barrier charges it.
