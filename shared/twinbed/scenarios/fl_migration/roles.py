@@ -28,8 +28,11 @@ slot t (the paper's steps 1-6):
    the modeled metrics of simulate.py plus what was measured (accuracy, bytes moved, the
    migration energy of eq. 13 charged for the bits that really moved, phase wall times).
 
-Twin data lives in the edge processes' memory (a restarted edge loses its twins). At slot 0
-each twin is created on its first server with a previous slot's data already in it.
+Twin data lives in the edge processes' memory (a restarted edge loses its twins). The cloud
+keeps kappa^t in Redis as soon as the plan goes out and the global weights and version at
+every aggregation, so a restarted cloud loses at most the slot it was in (its late updates are
+rejected as stale, the driver's deadline closes the slot). At slot 0 each twin is created on
+its first server with a previous slot's data already in it.
 """
 
 from __future__ import annotations
@@ -85,10 +88,10 @@ async def _cloud_state(ctx: RunContext, t: int) -> model.SlotState:
         st = model.first_state(p, inst, seed)
     if st.t < t:
         hist = [json.loads(a) for a in await ctx.redis.lrange(ctx.key("assoc"), 0, -1)]
-        if len(hist) < t:
-            raise LookupError(f"cloud has {len(hist)} stored associations, slot {t} needs {t}")
         while st.t < t:
-            st = model.next_state(p, st, np.asarray(hist[st.t]), seed)
+            # a slot whose decision never went out left every twin where it was
+            assoc = hist[st.t] if st.t < len(hist) else st.prev_assoc
+            st = model.next_state(p, st, np.asarray(assoc), seed)
     ctx.cache["state"] = st
     return st
 
@@ -120,8 +123,9 @@ async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     assert isinstance(msg, Decision)
     p = _p(ctx)
     slot = ctx.cache.get("slot")
-    if slot is None or slot["t"] != msg.round:
-        raise LookupError(f"decision for slot {msg.round} but the cloud is not in it")
+    if slot is None or slot["t"] != msg.round:  # restarted since RoundStart: pick the slot up
+        slot = ctx.cache["slot"] = {"t": msg.round, "start_wall": time.time(),
+                                    "modeled_start_s": msg.round * p.slot_s}
     st = await _cloud_state(ctx, msg.round)
     inst = ctx.cache["inst"]
     assoc = np.asarray(msg.decision["assoc"], np.int64)
@@ -139,6 +143,9 @@ async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
                 prev_assoc=st.prev_assoc.tolist(), gamma=gamma.tolist(), n_new=st.n_new.tolist(),
                 n_prev=st.n_prev.tolist(), emd=inst.emd.tolist(), replicas=R,
                 global_version=version, global_sha256=sha)
+    # kappa^t is history once the plan goes out (even if this process dies before the slot
+    # ends, the twins move): a restarted cloud rebuilds the slot states from this list
+    fx.rpush(ctx.key("assoc"), json.dumps(assoc.tolist()))
     for r in range(R):
         fx.publish(ctx.replica_stream("edge", r), SlotPlan(**plan), payload=raw)
     fx.publish(ctx.stream("sensor"), UploadRequest(
@@ -261,7 +268,6 @@ async def cloud_done(ctx: RunContext, env: Envelope, fx: Effects) -> None:
         uploaded_bytes=sum(d.uploaded_bytes for d in slot["done"].values()),
         modeled_start_s=slot["modeled_start_s"],
         slot_wall_s=now - slot["start_wall"])
-    fx.rpush(ctx.key("assoc"), json.dumps(slot["assoc"].tolist()))
     ctx.cache["state"] = model.next_state(p, st, slot["assoc"], ctx.run.seed)
     fx.publish(ctx.stream("controller"), RoundReport(run_id=msg.run_id, round=msg.round,
                                                      party="cloud", metrics=metrics))
