@@ -52,7 +52,15 @@ from scipy.optimize import brentq
 from twinbed.scenarios.compression import model
 from twinbed.scenarios.compression.params import CompressionParams
 
-__all__ = ["LeaderSolution", "leader_coefficients", "solve_leader_cvxpy", "solve_leader_fast"]
+__all__ = [
+    "LeaderSolution",
+    "leader_coefficients",
+    "solve_bandwidth_only",
+    "solve_dt_only",
+    "solve_joint_cvxpy",
+    "solve_leader_cvxpy",
+    "solve_leader_fast",
+]
 
 LN2 = math.log(2.0)
 
@@ -86,10 +94,13 @@ def leader_coefficients(
     return _Coef(a, s.D_bits / beta, s.c_cycles_per_bit * s.D_bits, H * s.p_w / p.N0_w_per_hz)
 
 
-def _finish(p: CompressionParams, beta, H_gain, s, b: np.ndarray, f: np.ndarray) -> LeaderSolution:
+def _finish(p: CompressionParams, beta, H_gain, s, b: np.ndarray, f: np.ndarray,
+            fix_b: bool = False, fix_f: bool = False) -> LeaderSolution:
     """Clip to the budgets (rounding only) and evaluate eq. (10) with the model."""
-    b = np.maximum(b, 0.0) * min(1.0, p.B_hz / float(np.sum(b)))
-    f = np.maximum(f, 0.0) * min(1.0, p.C_dt_hz / float(np.sum(f)))
+    if not fix_b:
+        b = np.maximum(b, 0.0) * min(1.0, p.B_hz / float(np.sum(b)))
+    if not fix_f:
+        f = np.maximum(f, 0.0) * min(1.0, p.C_dt_hz / float(np.sum(f)))
     t = model.timings(p, np.broadcast_to(np.asarray(beta, float), (p.K,)), b, f, H_gain, s)
     return LeaderSolution(b, f, float(np.max(t.T_total)))
 
@@ -307,3 +318,123 @@ def solve_leader_cvxpy(
     if prob.status not in ("optimal", "optimal_inaccurate"):
         raise RuntimeError(f"cvxpy leader problem: {prob.status}")
     return _finish(p, beta, H_gain, s, c.g * np.asarray(e.value), p.C_dt_hz * np.asarray(y.value))
+
+
+# -- one-resource leaders (baselines 1 and 2) -----------------------------------------------------
+def solve_bandwidth_only(
+    p: CompressionParams,
+    beta: np.ndarray,
+    H_gain: np.ndarray,
+    f_hz: np.ndarray,
+    s: model.SensorArrays | None = None,
+    tol: float = 1e-12,
+) -> LeaderSolution:
+    """Eq. (26) with the DT speeds fixed (baseline 1): min_b max_k T_k s.t. sum b <= B.
+
+    All sensors finish at a common T with the budget tight. For T > T_min = max_k (a_k + v_k/f_k
+    + u_k ln2/g_k) each sensor's bandwidth is the inverse of u_k / r_k(b_k) = T - a_k - v_k/f_k
+    (:func:`_solve_z` with no DT term), decreasing in T; brentq finds sum_k b_k = B.
+    """
+    s = model.sensor_arrays(p) if s is None else s
+    c = leader_coefficients(p, beta, H_gain, s)
+    f = np.broadcast_to(np.asarray(f_hz, dtype=float), (p.K,))
+    if p.K == 1:
+        return _finish(p, beta, H_gain, s, np.array([p.B_hz]), f.copy(), fix_f=True)
+    a2 = c.a + c.v / f
+    T_min = float(np.max(a2 + c.u * LN2 / c.g))
+    zero = np.zeros(p.K)
+    state = {"y": np.log(c.g * p.K / p.B_hz)}
+
+    def excess(ls: float) -> float:
+        y = _solve_z(c, zero, T_min + math.exp(ls) - a2, state["y"])
+        state["y"] = y
+        return math.log(float(np.sum(c.g * np.exp(-y)))) - math.log(p.B_hz)
+
+    ls = _root_decreasing(excess, math.log(T_min), 1.0, max(tol * 1e-2, 1e-15))
+    y = _solve_z(c, zero, T_min + math.exp(ls) - a2, state["y"])
+    return _finish(p, beta, H_gain, s, c.g * np.exp(-y), f.copy(), fix_f=True)
+
+
+def solve_dt_only(
+    p: CompressionParams,
+    beta: np.ndarray,
+    H_gain: np.ndarray,
+    b_hz: np.ndarray,
+    s: model.SensorArrays | None = None,
+    tol: float = 1e-12,
+) -> LeaderSolution:
+    """Eq. (26) with the bandwidths fixed (baseline 2): min_f max_k T_k s.t. sum f <= C_DT.
+
+    With e_k = a_k + u_k / r_k(b_k) fixed, f_k = v_k / (T - e_k) and sum_k f_k = C_DT is a
+    decreasing 1-D equation in T > max_k e_k (brentq in log(T - max e)).
+    """
+    s = model.sensor_arrays(p) if s is None else s
+    c = leader_coefficients(p, beta, H_gain, s)
+    b = np.broadcast_to(np.asarray(b_hz, dtype=float), (p.K,)).copy()
+    if p.K == 1:
+        return _finish(p, beta, H_gain, s, b, np.array([p.C_dt_hz]), fix_b=True)
+    r = model.rate_bps(b, H_gain, s.p_w, p.N0_w_per_hz)
+    e = c.a + c.u / r
+    e_max = float(np.max(e))
+
+    def excess(ls: float) -> float:
+        return math.log(float(np.sum(c.v / (e_max + math.exp(ls) - e)))) - math.log(p.C_dt_hz)
+
+    ls = _root_decreasing(excess, math.log(float(np.sum(c.v)) / p.C_dt_hz), 1.0,
+                          max(tol * 1e-2, 1e-15))
+    return _finish(p, beta, H_gain, s, b, c.v / (e_max + math.exp(ls) - e), fix_b=True)
+
+
+# -- joint problem reference (baseline 5's certificate) ------------------------------------------
+def solve_joint_cvxpy(
+    p: CompressionParams,
+    H_gain: np.ndarray,
+    s: model.SensorArrays | None = None,
+    solver: str = "CLARABEL",
+    **solver_opts,
+) -> tuple[np.ndarray, LeaderSolution]:
+    """Reference for the centralized scheme: min over (beta, b, f) of eq. (10) as one convex
+    cone program (not DPP; built per call).
+
+    With e_k = b_k / g_k, w_k <= e_k ln(1 + 1/e_k) = r_k ln2 / g_k (exp cone), q_k^2 <= beta_k w_k
+    (rotated SOC) and s_k >= q_k^-2 >= 1 / (beta_k w_k):
+    T_k <= (D/f_S)(e^{eps beta} - e^eps) + (D ln2 / g) s_k + v_k / (C_DT y_k), everything
+    divided by the equal-split time T_ref so the solver sees O(1) numbers. Returns (beta, the
+    allocation evaluated by the model).
+    """
+    import cvxpy as cp
+
+    s = model.sensor_arrays(p) if s is None else s
+    K = p.K
+    g = np.broadcast_to(np.asarray(H_gain, float), (K,)) * s.p_w / p.N0_w_per_hz
+    b_eq = np.full(K, p.B_hz / K)
+    r_eq = model.rate_bps(b_eq, H_gain, s.p_w, p.N0_w_per_hz)
+    beta_eq = model.best_response(r_eq, s.f_s_hz, p.epsilon, p.beta_max)
+    T_ref = float(np.max(model.timings(p, beta_eq, b_eq, np.full(K, p.C_dt_hz / K), H_gain,
+                                       s).T_total))
+    A = s.D_bits / s.f_s_hz / T_ref
+    W = s.D_bits * LN2 / g / T_ref
+    V = s.c_cycles_per_bit * s.D_bits / p.C_dt_hz / T_ref
+    beta = cp.Variable(K)
+    e = cp.Variable(K, nonneg=True)
+    y = cp.Variable(K, nonneg=True)
+    w = cp.Variable(K, nonneg=True)
+    q = cp.Variable(K, nonneg=True)
+    sv = cp.Variable(K, nonneg=True)
+    t = cp.Variable()
+    cons = [
+        beta >= 1, beta <= p.beta_max,
+        w <= -cp.rel_entr(e, e + 1.0),
+        cp.SOC(beta + w, cp.vstack([2 * q, beta - w]), axis=0),
+        sv >= cp.power(q, -2),
+        cp.multiply(A, cp.exp(p.epsilon * beta) - math.exp(p.epsilon)) + cp.multiply(W, sv)
+        + cp.multiply(V, cp.inv_pos(y)) <= t,
+        (g / p.B_hz) @ e <= 1,
+        cp.sum(y) <= 1,
+    ]
+    prob = cp.Problem(cp.Minimize(t), cons)
+    prob.solve(solver=solver, **solver_opts)
+    if prob.status not in ("optimal", "optimal_inaccurate"):
+        raise RuntimeError(f"cvxpy joint problem: {prob.status}")
+    bt = np.clip(np.asarray(beta.value, float), 1.0, p.beta_max)
+    return bt, _finish(p, bt, H_gain, s, g * np.asarray(e.value), p.C_dt_hz * np.asarray(y.value))

@@ -19,6 +19,8 @@ class Offer(Message):
     b_hz: float = Field(ge=0)
     f_hz: float = Field(ge=0)
     H_gain: float = Field(gt=0, description="|H_k|^2 measured by the BS (CSI feedback)")
+    beta: float | None = Field(None, ge=1, description="ratio the scheme fixed or negotiated; "
+                               "None: the sensor plays its best response (eq. 9)")
 
 
 class Uplink(Message):

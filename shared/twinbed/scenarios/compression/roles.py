@@ -86,15 +86,17 @@ async def bs_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     state = {k: v for k, v in (await _round_state(ctx, msg.round)).items() if k != "arrays"}
     b = msg.decision["b_hz"]
     f = msg.decision["f_hz"]
+    beta = msg.decision.get("beta")
     K = _params(ctx).K
-    if len(b) != K or len(f) != K:
+    if len(b) != K or len(f) != K or (beta is not None and len(beta) != K):
         raise ValueError(f"decision has {len(b)} bandwidths and {len(f)} speeds for {K} sensors")
     state.update(b_hz=b, f_hz=f)
     fx.set(ctx.key("round", msg.round), json.dumps(state))
     sensors = ctx.stream("sensor")
     for k in range(K):
         fx.publish(sensors, Offer(run_id=msg.run_id, round=msg.round, sensor=k, b_hz=b[k],
-                                  f_hz=f[k], H_gain=state["H_gain"][k]))
+                                  f_hz=f[k], H_gain=state["H_gain"][k],
+                                  beta=None if beta is None else beta[k]))
 
 
 async def bs_uplink(ctx: RunContext, env: Envelope, fx: Effects) -> None:
@@ -148,7 +150,10 @@ async def sensor_offer(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     s = _arrays(ctx)
     sl = slice(k, k + 1)
     rate = model.rate_bps(np.array([msg.b_hz]), np.array([msg.H_gain]), s.p_w[sl], p.N0_w_per_hz)
-    beta = float(model.best_response(rate, s.f_s_hz[sl], p.epsilon, p.beta_max)[0])
+    if msg.beta is None:
+        beta = float(model.best_response(rate, s.f_s_hz[sl], p.epsilon, p.beta_max)[0])
+    else:
+        beta = float(msg.beta)
 
     x = _signal(ctx).samples(k, msg.round, p.n_samples)
     raw = to_bytes(x)
