@@ -182,6 +182,84 @@ def _root_decreasing(fun, x0: float, step: float, xtol: float) -> float:
     return brentq(g, min(x0, x1), max(x0, x1), xtol=xtol, rtol=4 * np.finfo(float).eps)
 
 
+def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
+               max_iter: int = 60) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both budget equations at once: damped Newton on x = (ln rho, ln(T - T_min)) with the
+    analytic Jacobian (implicit differentiation of the inner equation (*) for z_k).
+
+    F_1 = ln sum_k b_k - ln B, F_2 = ln sum_k f_k - ln C_DT. Per sensor, with
+    D_k = d ln h / d ln z (the inner Newton's slope) and S_k = sq_k sqrt(psi(z_k)):
+    d ln z/d ln tau = 1/D, d ln z/d ln rho = -S/(2 (u + S) D), ln b = ln g - ln z,
+    d ln f = (d ln r/d ln z - z^2/(2 (1+z)^2 psi)) d ln z - d ln rho / 2.
+    Returns (b, f), or None if it does not converge (the caller falls back to the nested
+    root finding, which is slower but bracketed).
+    """
+    K = len(c.a)
+    b0 = B / K
+    z0 = c.g / b0
+    r0 = b0 * np.log1p(z0) / LN2
+    rho = float(np.median((c.v * K**2 / C**2) / (c.u * _psi(z0) / LN2 / r0**2)))
+    T0 = float(np.max(c.a + c.u / r0 + c.v * K / C))  # equal split: T* <= T0
+    x = np.array([math.log(rho), math.log(max(T0 - T_min, 1e-300))])
+    y = np.log(z0)
+
+    def evaluate(x: np.ndarray, y0: np.ndarray):
+        rho, dT = math.exp(x[0]), math.exp(x[1])
+        T = T_min + dT
+        sq = np.sqrt(rho * c.u * c.v / LN2)
+        y = _solve_z(c, sq, T - c.a, y0)
+        z = np.exp(y)
+        l1 = np.log1p(z)
+        ps = _psi(z)
+        S = sq * np.sqrt(ps)
+        b = c.g / z
+        r = c.g * l1 / (z * LN2)
+        f = r * c.v / (sq * np.sqrt(ps))
+        Sb, Sf = float(np.sum(b)), float(np.sum(f))
+        F = np.array([math.log(Sb) - math.log(B), math.log(Sf) - math.log(C)])
+        return y, z, l1, ps, S, b, f, Sb, Sf, F, T
+
+    cur = evaluate(x, y)
+    for _ in range(max_iter):
+        y, z, l1, ps, S, b, f, Sb, Sf, F, T = cur
+        if not np.all(np.isfinite(F)):
+            return None
+        if np.max(np.abs(F)) <= max(tol * 1e-2, 4e-16):
+            return b, f
+        w = z / (1.0 + z)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t2 = np.where(ps > 0, S * w**2 / (2.0 * ps * (c.u + S)), 0.0)
+            Dk = ps / l1 + t2
+            dlz_dtau = 1.0 / Dk
+            dlz_drho = -S / (2.0 * (c.u + S) * Dk)
+            dlr_dlz = w / l1 - 1.0
+            dlps_dlz = np.where(ps > 0, w**2 / ps, 2.0)
+        dltau_dx2 = math.exp(x[1]) / (T - c.a)
+        dlz_dx = np.stack([dlz_drho, dlz_dtau * dltau_dx2])  # (2, K)
+        dlb_dx = -dlz_dx
+        dlf_dx = (dlr_dlz - 0.5 * dlps_dlz) * dlz_dx
+        dlf_dx[0] -= 0.5
+        J = np.array([b @ dlb_dx.T / Sb, f @ dlf_dx.T / Sf])
+        if not np.all(np.isfinite(J)):
+            return None
+        try:
+            step = np.linalg.solve(J, -F)
+        except np.linalg.LinAlgError:
+            return None
+        step *= min(1.0, 2.0 / max(float(np.max(np.abs(step))), 1e-300))  # trust region
+        norm0 = float(np.max(np.abs(F)))
+        for _ls in range(30):
+            new = evaluate(x + step, y)
+            if np.all(np.isfinite(new[9])) and float(np.max(np.abs(new[9]))) < norm0:
+                break
+            step *= 0.5
+        else:  # no descent left: rounding level reached (converged) or a real failure
+            return (b, f) if norm0 <= 1e-10 else None
+        x = x + step
+        cur = new
+    return None
+
+
 def solve_leader_fast(
     p: CompressionParams,
     beta: np.ndarray,
@@ -203,6 +281,9 @@ def solve_leader_fast(
         return _finish(p, beta, H_gain, s, np.array([p.B_hz]), np.array([p.C_dt_hz]))
     B, C = p.B_hz, p.C_dt_hz
     T_min = float(np.max(c.a + c.u * LN2 / c.g))
+    fast = _newton_2d(c, B, C, T_min, tol)
+    if fast is not None:
+        return _finish(p, beta, H_gain, s, *fast)
     state = {"y": np.log(c.g * K / B), "T": None}
     xtol = max(tol * 1e-2, 1e-15)
 
