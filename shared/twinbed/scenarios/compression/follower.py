@@ -80,7 +80,7 @@ def dual_step(
     rate: np.ndarray,
     eps: float,
     beta_max: float,
-    iters: int = 90,
+    iters: int = 40,
 ) -> np.ndarray:
     """One projected gradient-ascent step (24), lambda <- [lambda + h o g]^+, for every sensor.
 
@@ -121,7 +121,7 @@ def dual_step(
         new = np.maximum(lam + (scale * np.exp(0.5 * (lo + hi)))[:, None] * d, 0.0)
         # the golden section locates a flat maximum only to ~sqrt(machine eps): polish with
         # Newton steps on the directional derivative g_j (decreasing in lambda_j)
-        for _ in range(3):
+        for _ in range(5):
             b_, m_ = dual_primal(new, D, f_s, rate, eps, beta_max)
             s_ = np.maximum(new[:, 0] + new[:, 1], _LAM_FLOOR)
             dbeta = np.where(b_ < beta_max, 1.0 / (eps * s_), 0.0)
