@@ -51,6 +51,9 @@ def summarize(
         out["modeled_start_s"] = present[0]["modeled_start_s"]
         first = min(r["sampled_wall"] for r in present)
         out["pipeline_wall_s"] = max(r["twin_wall"] for r in present) - first
+        for name in ("negotiation_iterations", "negotiation_messages", "negotiation_wall_s"):
+            if present[0].get(name) is not None:
+                out[name] = present[0][name]
     out["missing"] = missing
     return out
 
