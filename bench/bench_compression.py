@@ -7,7 +7,11 @@
    1000: the ratio cvxpy / fast, per equilibrium and per leader solve, and the relative
    difference of the optima (the fast leader's T_max is never above cvxpy's).
 
+3. The live negotiation (Algorithm 1 over the bus on the local stack): iterations, messages
+   and wall time per iteration at K = 4 and 100.
+
     twinbed bench compression [--ks 4,100,1000,10000] [--cvxpy-ks 4,100,1000] [--repeats 5]
+                              [--live-ks 4,100] [--rounds 5] [--skip-live]
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ def main() -> None:
     ap.add_argument("--ks", default="4,100,1000,10000")
     ap.add_argument("--cvxpy-ks", default="4,100,1000")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--live-ks", default="4,100")
+    ap.add_argument("--rounds", type=int, default=5, help="live rounds per K")
+    ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()
     ks = [int(k) for k in args.ks.split(",") if k]
     cks = [int(k) for k in args.cvxpy_ks.split(",") if k]
@@ -99,6 +106,54 @@ def main() -> None:
               f"rel {(T_cvx_eq - f_T) / f_T:.2e}; cvxpy iterations {alloc.iterations})")
     print("\nratios are cvxpy / fast in the same run; rel_T_diff = (T_cvxpy - T_fast) / T_fast "
           "for the same beta (>= 0: the fast leader is never worse)")
+    if not args.skip_live:
+        live_negotiation([int(k) for k in args.live_ks.split(",") if k], args.rounds)
+
+
+def live_negotiation(ks: list[int], rounds: int) -> None:
+    """Algorithm 1 played live on the local stack (started the way `make up` starts it)."""
+    import tempfile
+
+    import httpx
+
+    from twinbed.stack import Stack
+
+    print(f"\n== live negotiation (stackelberg over the bus, {rounds} rounds per K; the first "
+          "round includes the sensors' one-time codec calibration)")
+    print(f"{'K':>6}  {'iterations':>10}  {'messages':>8}  {'negotiation_s':>13}  "
+          f"{'per_iteration_s':>15}  {'round_wall_s':>12}")
+    with tempfile.TemporaryDirectory() as d:
+        stack = Stack(d, fixed_ports=False)
+        info = stack.start()
+        try:
+            api = httpx.Client(base_url=info.url("controller"), timeout=60,
+                               headers={"Authorization": f"Bearer {info.token}"})
+            for k in ks:
+                resp = api.post("/runs", json={"scenario": "compression",
+                                               "algorithm": "stackelberg", "seed": 1,
+                                               "rounds": rounds, "params": {"K": k}})
+                resp.raise_for_status()
+                run_id = resp.json()["config"]["id"]
+                while True:
+                    view = api.get(f"/runs/{run_id}").json()
+                    if view["status"]["status"] != "running":
+                        break
+                    time.sleep(0.1)
+                recs = [r for r in view["rounds"] if r.get("negotiation_iterations")]
+                if not recs:
+                    print(f"{k:>6}  no negotiated round recorded ({view['status']})")
+                    continue
+                its = statistics.median(r["negotiation_iterations"] for r in recs)
+                msgs = statistics.median(r["negotiation_messages"] for r in recs)
+                neg = statistics.median(r["negotiation_wall_s"] for r in recs)
+                per = statistics.median(r["negotiation_wall_s"] / (r["negotiation_iterations"] + 1)
+                                        for r in recs)
+                wall = statistics.median(r["wall_s"] for r in recs)
+                print(f"{k:>6}  {its:>10g}  {msgs:>8g}  {neg:>13.4g}  {per:>15.4g}  {wall:>12.4g}")
+        finally:
+            stack.stop()
+    print("per_iteration_s = negotiation wall time / (iterations + 1): each iteration is one "
+          "offer to and one answer from every sensor (iteration 0 initializes lambda)")
 
 
 if __name__ == "__main__":
