@@ -1,4 +1,4 @@
-"""``twinbed solve|reproduce compression``: the scenario's commands (imports stay inside run)."""
+"""``twinbed solve|reproduce|calibrate compression``: the scenario's commands (imports stay inside run)."""
 
 from __future__ import annotations
 
@@ -85,9 +85,65 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- calibrate ----------------------------------------------------------------------------------
+def _calibrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed of the physical process")
+    p.add_argument("--sensors", type=int, default=4, help="channels (sensors) measured")
+    p.add_argument("--blocks", type=int, default=10, help="blocks per sensor")
+    p.add_argument("--D-bits", type=int, default=4000, dest="D_bits",
+                   help="bits per block (D_k; a multiple of 16, default the paper's 4000)")
+    p.add_argument("--repeats", type=int, default=3, help="encodes per block (best is kept)")
+    p.add_argument("--json", action="store_true", help="print the fit as JSON")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import math
+
+    import numpy as np
+
+    from twinbed.scenarios.compression.calibration import fit_complexity, frontier, measure
+
+    for name in ("sensors", "blocks", "repeats"):
+        if getattr(args, name) < 1:
+            raise CommandError(f"--{name}: expected >= 1, got {getattr(args, name)}")
+    if args.D_bits < 16 or args.D_bits % 16:
+        raise CommandError(f"--D-bits: expected a positive multiple of 16, got {args.D_bits}")
+    pts = measure(args.seed, args.sensors, args.blocks, args.D_bits // 16, args.repeats)
+    try:
+        fit = fit_complexity(pts, args.D_bits)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    fr = {p.name for p in frontier(pts)}
+    out = {"epsilon": fit.epsilon, "f_s_hz": fit.f_s_hz, "rms_log_error": fit.rms_log_error,
+           "D_bits": fit.D_bits,
+           "settings": [{"name": p.name, "ratio": p.ratio, "encode_s": p.encode_s,
+                         "frontier": p.name in fr} for p in pts]}
+    path = default_out_dir(_data_dir(args), "calibration") / "compression.json"
+    path.write_text(json.dumps(out, indent=1))
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"real codecs on the physical process: {args.sensors} sensors x {args.blocks} blocks "
+          f"of {args.D_bits} bits")
+    print(f"{'setting':<18}{'ratio':>8}{'encode_s':>12}{'model_s':>12}  frontier")
+    for p in pts:
+        model_s = (args.D_bits * (math.exp(fit.epsilon * p.ratio) - math.exp(fit.epsilon))
+                   / fit.f_s_hz) if p.ratio > 1 else float("nan")
+        print(f"{p.name:<18}{p.ratio:>8.3f}{p.encode_s:>12.3g}{model_s:>12.3g}  "
+              f"{'*' if p.name in fr else ''}")
+    print(f"\nfit of eqs. (1)-(2) to the frontier: epsilon = {fit.epsilon:.4g}, "
+          f"f_S = {fit.f_s_hz:.4g} Hz; RMS log error {fit.rms_log_error:.3f} "
+          f"(model within a factor {np.exp(fit.rms_log_error):.2f} of the measured time)")
+    print(f"use as run parameters: --param epsilon={fit.epsilon:.6g} "
+          f"--param f_s_hz={fit.f_s_hz:.6g}   (written to {path})")
+    return 0
+
+
 COMMANDS = [
     Command("solve", "compression", "solve one instance of the compression game (JSON file)",
             _solve_args, _solve),
     Command("reproduce", "compression", "reproduce Fig. 3-6 of the compression paper",
             _reproduce_args, _reproduce),
+    Command("calibrate", "compression", "fit eqs. (1)-(2) (epsilon, f_S) to the real lossless "
+            "codecs on the physical process's data", _calibrate_args, _calibrate),
 ]
