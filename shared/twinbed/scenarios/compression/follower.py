@@ -9,9 +9,10 @@ lambda = (lambda_1, lambda_2) >= 0 the Lagrangian's minimizer is (Lemma 1)
 
 and g(x*(lambda)) = (1 - beta*, 1/mu* - beta*) is the dual gradient (23). The dual ascent (24)
 is lambda <- [lambda + h o g]^+ with the step h found by line search; here *exact* line searches
-(golden section in log h, vectorized over sensors) maximize the dual function along the
+(vectorized over sensors) maximize the dual function along the
 projected ray, which the paper leaves open; the element-wise step h o g is searched one
-component at a time (see :func:`dual_step`), so one step essentially solves the dual.
+component at a time, as roots of the directional derivatives (see :func:`dual_step`), so one
+step solves the dual.
 
 Every function is vectorized over sensors: arrays of shape (K,) for D, f_S, r; lambda (K, 2).
 The primal best response these iterates converge to is :func:`model.best_response` (closed form).
@@ -35,7 +36,6 @@ __all__ = [
     "duality_gap",
 ]
 
-_GOLD = (math.sqrt(5.0) - 1.0) / 2.0
 _LAM_FLOOR = 1e-300
 
 
@@ -80,70 +80,58 @@ def dual_step(
     rate: np.ndarray,
     eps: float,
     beta_max: float,
-    iters: int = 40,
+    iters: int = 100,
 ) -> np.ndarray:
     """One projected gradient-ascent step (24), lambda <- [lambda + h o g]^+, for every sensor.
 
     The element-wise step h = (h_1, h_2) comes from exact line searches, one component at a
-    time (first h_1 along g_1 e_1, then h_2 along the refreshed g_2 e_2): each maximizes the
-    dual function over log h (golden section, ``iters`` shrinks, bracket scaled to lambda's
-    size). Writing s = lambda_1 + lambda_2, D(lambda) = Phi(s) + Psi(lambda_2) is separable up
-    to s >= lambda_2, so this step reaches the dual optimum in one or two calls whether C1.f
-    is slack (lambda_1 = 0) or tight (beta* = 1); along the joint gradient g an exact search
-    would zigzag at the beta* = 1 corner. A move that does not increase D is not taken.
+    time (first h_1 along g_1 e_1, then h_2 along the refreshed g_2 e_2). The dual is concave,
+    so the exact search along e_j is the root of its directional derivative g_j, which
+    decreases in lambda_j (or lambda_j = 0 if g_j <= 0 there, the projection):
+
+    * j = 1: g_1 = 1 - beta*(lambda_1 + lambda_2) vanishes at lambda_1 + lambda_2 =
+      eps D e^eps / f_S (beta* = 1), so h_1 is closed form;
+    * j = 2: g_2 = sqrt(D / (lambda_2 r)) - beta*(lambda_1 + lambda_2), root by safeguarded
+      Newton in ln lambda_2 (vectorized; at most ``iters`` iterations).
+
+    Writing s = lambda_1 + lambda_2, D(lambda) = Phi(s) + Psi(lambda_2) is separable up to
+    s >= lambda_2, so this step reaches the dual optimum in one call whether C1.f is slack
+    (lambda_1 = 0) or tight (beta* = 1); an exact search along the joint gradient g zigzags at
+    the beta* = 1 corner. A move that does not increase D is not taken.
     """
     lam = np.array(lam, dtype=float)
-    for j in (0, 1):
-        beta, mu = dual_primal(lam, D, f_s, rate, eps, beta_max)
-        gj = 1.0 - beta if j == 0 else 1.0 / mu - beta
-        d = np.zeros_like(lam)
-        d[:, j] = gj
-        scale = np.maximum(np.max(np.abs(lam), axis=1), D / rate) / np.maximum(np.abs(gj), 1e-300)
-
-        def val(lh: np.ndarray, d: np.ndarray = d, scale: np.ndarray = scale) -> np.ndarray:
-            h = (scale * np.exp(lh))[:, None]
-            return dual_function(np.maximum(lam + h * d, 0.0), D, f_s, rate, eps, beta_max)
-
-        lo = np.full(len(D), -40.0)
-        hi = np.full(len(D), 10.0)
-        x1 = hi - _GOLD * (hi - lo)
-        x2 = lo + _GOLD * (hi - lo)
-        f1, f2 = val(x1), val(x2)
-        for _ in range(iters):
-            left = f1 >= f2  # the maximum lies in [lo, x2]
-            hi = np.where(left, x2, hi)
-            lo = np.where(left, lo, x1)
-            x2n = np.where(left, x1, lo + _GOLD * (hi - lo))
-            x1n = np.where(left, hi - _GOLD * (hi - lo), x2)
-            fn = val(np.where(left, x1n, x2n))
-            f1, f2 = np.where(left, fn, f2), np.where(left, f1, fn)
-            x1, x2 = x1n, x2n
-        new = np.maximum(lam + (scale * np.exp(0.5 * (lo + hi)))[:, None] * d, 0.0)
-        # the golden section locates a flat maximum only to ~sqrt(machine eps): polish with
-        # Newton steps on the directional derivative g_j (decreasing in lambda_j)
-        for _ in range(5):
-            b_, m_ = dual_primal(new, D, f_s, rate, eps, beta_max)
-            s_ = np.maximum(new[:, 0] + new[:, 1], _LAM_FLOOR)
-            dbeta = np.where(b_ < beta_max, 1.0 / (eps * s_), 0.0)
-            if j == 0:
-                gj, dgj = 1.0 - b_, -dbeta
-            else:
-                gj = 1.0 / m_ - b_
-                dgj = -0.5 / (m_ * np.maximum(new[:, 1], _LAM_FLOOR)) - dbeta
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cand = new.copy()
-                cand[:, j] = np.maximum(new[:, j] - gj / dgj, 0.0)
-            bc, mc = dual_primal(cand, D, f_s, rate, eps, beta_max)
-            gc = 1.0 - bc if j == 0 else 1.0 / mc - bc
-            # a projected step at lambda_j = 0 with g_j < 0 is optimal (complementarity)
-            res_c = np.where((cand[:, j] == 0) & (gc <= 0), 0.0, np.abs(gc))
-            res_n = np.where((new[:, j] == 0) & (gj <= 0), 0.0, np.abs(gj))
-            ok = np.all(np.isfinite(cand), axis=1) & (res_c < res_n)
-            new = np.where(ok[:, None], cand, new)
-        d0 = dual_function(lam, D, f_s, rate, eps, beta_max)
-        better = dual_function(new, D, f_s, rate, eps, beta_max) >= d0 - 1e-14 * np.abs(d0)
-        lam = np.where(better[:, None], new, lam)
-    return lam
+    d0 = dual_function(lam, D, f_s, rate, eps, beta_max)
+    new = lam.copy()
+    # j = 1 (lambda_1): closed form
+    s_star = eps * D * math.exp(eps) / f_s
+    new[:, 0] = np.maximum(s_star - new[:, 1], 0.0)
+    # j = 2 (lambda_2): safeguarded Newton on F(y) = sqrt(D/r) e^{-y/2} - beta*(lambda_1 + e^y)
+    A = np.sqrt(D / rate)
+    l1 = new[:, 0]
+    y = np.log(np.where(new[:, 1] > 0, new[:, 1], D / rate))
+    lo = np.full_like(y, -np.inf)
+    hi = np.full_like(y, np.inf)
+    for _ in range(iters):
+        ey = np.exp(y)
+        s = l1 + ey
+        braw = np.log(f_s * s / (eps * D)) / eps
+        capped = braw >= beta_max
+        F = A * np.exp(-0.5 * y) - np.minimum(braw, beta_max)
+        dF = -0.5 * A * np.exp(-0.5 * y) - np.where(capped, 0.0, ey / (eps * s))
+        lo = np.where(F > 0, y, lo)
+        hi = np.where(F < 0, y, hi)
+        step = np.clip(-F / dF, -5.0, 5.0)
+        yn = y + step
+        with np.errstate(invalid="ignore"):  # inf + -inf where no bracket yet (not used)
+            mid = np.where(np.isfinite(lo) & np.isfinite(hi), 0.5 * (lo + hi), yn)
+        yn = np.where((yn <= lo) | (yn >= hi), mid, yn)
+        done = np.abs(yn - y) <= 4e-16 * np.maximum(1.0, np.abs(y))
+        y = yn
+        if np.all(done | (F == 0)):
+            break
+    new[:, 1] = np.exp(y)
+    better = dual_function(new, D, f_s, rate, eps, beta_max) >= d0 - 1e-14 * np.abs(d0)
+    return np.where(better[:, None], new, lam)
 
 
 def dual_state(
