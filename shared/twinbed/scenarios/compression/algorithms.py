@@ -126,10 +126,23 @@ def _arrays(p: CompressionParams, s: model.SensorArrays | None) -> model.SensorA
     return model.sensor_arrays(p) if s is None else s
 
 
+def _warm_leader() -> Leader:
+    """solve_leader_fast, each solve warm-started where the previous one ended."""
+    last: list[LeaderSolution] = []
+
+    def leader(p: CompressionParams, beta: np.ndarray, H: np.ndarray,
+               s: model.SensorArrays) -> LeaderSolution:
+        sol = solve_leader_fast(p, beta, H, s, warm=last[-1].warm if last else None)
+        last[:] = [sol]
+        return sol
+
+    return leader
+
+
 def stackelberg(p: CompressionParams, H_gain: np.ndarray, s: model.SensorArrays | None = None,
                 trace: list[Step] | None = None) -> Allocation:
     """The proposed scheme: Algorithm 1 with the full leader problem (26)."""
-    return iterate(p, H_gain, _arrays(p, s), solve_leader_fast, trace)
+    return iterate(p, H_gain, _arrays(p, s), _warm_leader(), trace)
 
 
 def fixed_f(p: CompressionParams, H_gain: np.ndarray, s: model.SensorArrays | None = None,
@@ -176,8 +189,9 @@ def centralized(p: CompressionParams, H_gain: np.ndarray, s: model.SensorArrays 
     beta = model.best_response(_rates(p, b, H_gain, s), s.f_s_hz, p.epsilon, p.beta_max)
     U_prev = math.inf
     it = 0
+    leader = _warm_leader()
     for it in range(1, max_iter + 1):
-        sol = solve_leader_fast(p, beta, H_gain, s)
+        sol = leader(p, beta, H_gain, s)
         b, f = sol.b_hz, sol.f_hz
         beta = model.best_response(_rates(p, b, H_gain, s), s.f_s_hz, p.epsilon, p.beta_max)
         U = float(np.max(model.timings(p, beta, b, f, H_gain, s).T_total))

@@ -54,6 +54,7 @@ from twinbed.scenarios.compression.params import CompressionParams
 
 __all__ = [
     "LeaderSolution",
+    "Warm",
     "leader_coefficients",
     "solve_bandwidth_only",
     "solve_dt_only",
@@ -65,10 +66,20 @@ __all__ = [
 LN2 = math.log(2.0)
 
 
+class Warm(NamedTuple):
+    """Where the fast solver ended (price ratio, common time, per-sensor log SNR): a warm
+    start for the next solve of a nearby problem (Algorithm 1's next iteration)."""
+
+    log_rho: float
+    T_s: float
+    log_z: np.ndarray
+
+
 class LeaderSolution(NamedTuple):
     b_hz: np.ndarray
     f_hz: np.ndarray
     T_max_s: float
+    warm: Warm | None = None
 
 
 class _Coef(NamedTuple):
@@ -183,7 +194,8 @@ def _root_decreasing(fun, x0: float, step: float, xtol: float) -> float:
 
 
 def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
-               max_iter: int = 60) -> tuple[np.ndarray, np.ndarray] | None:
+               max_iter: int = 60, warm: "Warm | None" = None,
+               ) -> tuple[np.ndarray, np.ndarray, "Warm"] | None:
     """Both budget equations at once: damped Newton on x = (ln rho, ln(T - T_min)) with the
     analytic Jacobian (implicit differentiation of the inner equation (*) for z_k).
 
@@ -202,6 +214,9 @@ def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
     T0 = float(np.max(c.a + c.u / r0 + c.v * K / C))  # equal split: T* <= T0
     x = np.array([math.log(rho), math.log(max(T0 - T_min, 1e-300))])
     y = np.log(z0)
+    if warm is not None and warm.T_s > T_min and warm.log_z.shape == y.shape:
+        x = np.array([warm.log_rho, math.log(warm.T_s - T_min)])
+        y = warm.log_z.copy()
 
     def evaluate(x: np.ndarray, y0: np.ndarray):
         rho, dT = math.exp(x[0]), math.exp(x[1])
@@ -225,7 +240,7 @@ def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
         if not np.all(np.isfinite(F)):
             return None
         if np.max(np.abs(F)) <= max(tol * 1e-2, 4e-16):
-            return b, f
+            return b, f, Warm(float(x[0]), T, y)
         w = z / (1.0 + z)
         with np.errstate(divide="ignore", invalid="ignore"):
             t2 = np.where(ps > 0, S * w**2 / (2.0 * ps * (c.u + S)), 0.0)
@@ -255,7 +270,7 @@ def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
                 break
             step *= 0.5
         else:  # no descent left: rounding level reached (converged) or a real failure
-            return (b, f) if norm0 <= 1e-10 else None
+            return (b, f, Warm(float(x[0]), T, y)) if norm0 <= 1e-10 else None
         x = x + step
         cur = new
     return None
@@ -267,8 +282,11 @@ def solve_leader_fast(
     H_gain: np.ndarray,
     s: model.SensorArrays | None = None,
     tol: float = 1e-12,
+    warm: Warm | None = None,
 ) -> LeaderSolution:
     """Exact min-max allocation for given beta (see the module docstring), numpy + brentq.
+
+    ``warm``: a previous solution's ``warm`` (same K) to start the Newton iteration from.
 
     ``tol`` scales the brentq tolerances (absolute, on log rho and log(T - T_min); 1e-2 tol);
     the default resolves T_max to ~1e-13 relative. K = 1 returns b = B, f = C_DT directly.
@@ -282,9 +300,11 @@ def solve_leader_fast(
         return _finish(p, beta, H_gain, s, np.array([p.B_hz]), np.array([p.C_dt_hz]))
     B, C = p.B_hz, p.C_dt_hz
     T_min = float(np.max(c.a + c.u * LN2 / c.g))
-    fast = _newton_2d(c, B, C, T_min, tol)
+    fast = _newton_2d(c, B, C, T_min, tol, warm=warm)
+    if fast is None and warm is not None:
+        fast = _newton_2d(c, B, C, T_min, tol)
     if fast is not None:
-        return _finish(p, beta, H_gain, s, *fast)
+        return _finish(p, beta, H_gain, s, fast[0], fast[1])._replace(warm=fast[2])
     state = {"y": np.log(c.g * K / B), "T": None}
     xtol = max(tol * 1e-2, 1e-15)
 

@@ -27,7 +27,7 @@ from twinbed.messages import Decision, DecisionRequest, OracleSample, RoundRepor
 from twinbed.physical import BandLimitedSignal, from_bytes, to_bytes
 from twinbed.runtime import RunContext
 from twinbed.scenarios.compression import follower, model
-from twinbed.scenarios.compression.leader import solve_leader_fast
+from twinbed.scenarios.compression.leader import Warm, solve_leader_fast
 from twinbed.scenarios.compression.messages import Answer, Negotiate, Offer, Sync, Uplink
 from twinbed.scenarios.compression.params import CompressionParams
 from twinbed.scenarios.compression.simulate import channel_for_round
@@ -138,9 +138,13 @@ async def bs_answer(ctx: RunContext, env: Envelope, fx: Effects) -> None:
             ctx.cache.get("neg", {}).pop(msg.round, None)
             return
         neg["U_prev"] = U
-    sol = solve_leader_fast(p, beta, H, s)
+    w = neg.get("warm")  # warm start where the previous leader solve ended, as in-process
+    warm = Warm(w[0], w[1], np.asarray(w[2], dtype=float)) if w else None
+    sol = solve_leader_fast(p, beta, H, s, warm=warm)
     nxt = {**neg, "iteration": it + 1, "b_hz": sol.b_hz.tolist(), "f_hz": sol.f_hz.tolist(),
-           "messages": neg["messages"] + p.K}
+           "messages": neg["messages"] + p.K,
+           "warm": None if sol.warm is None else [sol.warm.log_rho, sol.warm.T_s,
+                                                  sol.warm.log_z.tolist()]}
     _store_neg(ctx, fx, msg.round, nxt)
     sensors = ctx.stream("sensor")
     for k in range(p.K):
