@@ -257,3 +257,26 @@ def test_every_baseline_runs_live(live, algorithm: str) -> None:
     assert rec["T_max_s"] == pytest.approx(sim["T_max_s"], rel=1e-12)
     if algorithm == "no-compression":
         assert rec["beta_model"] == [1.0] * K
+
+
+@pytest.mark.parametrize("role", ["basestation", "sensor"])
+def test_negotiation_survives_a_killed_party(live, role: str) -> None:
+    """kill -9 the basestation (or the sensors) while stackelberg rounds negotiate, restart it:
+    the run completes and every round's equilibrium still equals the in-process one (the
+    dual variables and the collected answers live in Redis, not only in process memory)."""
+    K, rounds, seed = 12, 30, 13
+    run_id = live.start_run(scenario="compression", algorithm="stackelberg", seed=seed,
+                            rounds=rounds, params={"K": K})
+    live.wait_run(run_id, rounds_done=3)
+    live.stack.kill(role)
+    time.sleep(0.3)
+    done_while_down = live.controller.get(f"/runs/{run_id}").json()["status"]["rounds_done"]
+    assert done_while_down < rounds, "the run finished before the kill"
+    live.stack.restart(role)
+    view = live.wait_run(run_id)
+    assert view["status"]["status"] == "completed", live.logs()
+    expected = simulate(CompressionParams(K=K), "stackelberg", seed, rounds)
+    for rec, sim in zip(view["rounds"], expected):
+        assert rec["missing"] == [], rec["round"]
+        np.testing.assert_allclose(rec["beta_model"], sim["beta"], rtol=1e-12)
+        np.testing.assert_allclose(rec["b_hz"], sim["b_hz"], rtol=1e-12)
