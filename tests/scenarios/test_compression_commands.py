@@ -159,3 +159,20 @@ def test_reproduce_bad_draws(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["reproduce", "compression", "--figure", "3", "--draws", "0", "--out",
                  str(tmp_path)]) == 2
     assert "--draws" in _one_error_line(capsys.readouterr().err)
+
+
+def test_reproduce_fig3_curves(tmp_path: Path) -> None:
+    """Fig. 3 with one draw: every scheme at 21 values of beta_max; T of the compressing
+    schemes never increases with beta_max, baseline 4 is flat, and the saturation claim is
+    measured."""
+    from twinbed.scenarios.compression.figures import reproduce
+
+    claims = reproduce(3, 1, 0, tmp_path, progress=False)
+    assert len(claims) == 5 and "saturates" in claims[3].what
+    rows = list(csv.DictReader((tmp_path / "fig3.csv").open()))
+    assert len(rows) == 21 * 6
+    for sc in ("stackelberg", "fixed-f", "fixed-b", "fixed-bf", "centralized"):
+        T = [float(r["T_max_s"]) for r in rows if r["scheme"] == sc]
+        assert all(b <= a * (1 + 1e-9) for a, b in zip(T, T[1:])), sc
+    T4 = {float(r["T_max_s"]) for r in rows if r["scheme"] == "no-compression"}
+    assert max(T4) == pytest.approx(min(T4), rel=1e-12)
