@@ -263,7 +263,8 @@ def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
             return None
         step *= min(1.0, 2.0 / max(float(np.max(np.abs(step))), 1e-300))  # trust region
         norm0 = float(np.max(np.abs(F)))
-        for _ls in range(30):
+        # near the rounding level a failed descent means converged: do not halve 30 times
+        for _ls in range(30 if norm0 > 1e-10 else 2):
             # warm start the inner solve at the linearized z_k(x + step): 1-2 Newton steps
             new = evaluate(x + step, y + step @ dlz_dx)
             if np.all(np.isfinite(new[9])) and float(np.max(np.abs(new[9]))) < norm0:
