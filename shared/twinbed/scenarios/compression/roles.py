@@ -10,6 +10,13 @@
 4. basestation: stamps the modeled T_comp, T_tr, T_DT (eqs. 2, 5, 6) and forwards a ``Sync``.
 5. cloud: decompresses, verifies the checksum, updates the sensor's twin (state, version, AoI,
    fidelity against the oracle) and reports the sensor's round to the controller.
+
+With ``stackelberg`` steps 1-2 are the live Algorithm 1 instead: the BS sends every sensor a
+``Negotiate`` (iteration 0: the equal split), each sensor initializes or steps its own dual
+variables (Redis, written with its answer) and sends an ``Answer`` with beta_k; when all K are
+in, the BS applies the stopping rule and either re-solves (26) and sends iteration l + 1 or
+sends the final ``Offer`` s (with the agreed beta_k); the negotiation's iterations, messages and
+wall time ride on the ``Sync`` into the round's metrics.
 """
 
 from __future__ import annotations
