@@ -394,7 +394,7 @@ class Exhaustive:
 
 # name -> framework the scheme runs in
 FRAMEWORK: dict[str, str] = {
-    "dmo": "federated", "federated-myopic": "federated", "nov": "nov", "cen": "cen",
+    "federated-myopic": "federated", "dmo": "federated", "nov": "nov", "cen": "cen",
     "greedy": "federated", "qlearning": "federated", "lyapunov-bcd": "federated",
     "tabu": "federated", "bandit": "federated", "exhaustive": "federated",
 }
