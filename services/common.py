@@ -49,6 +49,8 @@ class ServiceState:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     started_wall: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
+    replica: int = 0
+    replicas: int = 1
 
 
 def state_of(request: Request) -> ServiceState:
@@ -93,13 +95,15 @@ class RoleDispatcher:
             spec = get_scenario(cfg.scenario)
             ctx = RunContext(run=cfg, params=spec.params_model.model_validate(cfg.params),
                              bus=self.state.bus, settings=self.state.settings,
-                             role=self.state.role)
+                             role=self.state.role, replica=self.state.replica,
+                             replicas=self.state.replicas)
             self._contexts[run_id] = ctx
         return ctx
 
     async def __call__(self, env: Envelope, fx: Effects) -> None:
         expected = keys.stream(env.msg.run_id, self.state.role)
-        if env.stream != expected:
+        mine = keys.replica_stream(env.msg.run_id, self.state.role, self.state.replica)
+        if env.stream != expected and env.stream != mine:
             raise ValueError(f"message for run {env.msg.run_id!r} arrived on {env.stream!r}")
         ctx = await self.context(env.msg.run_id)
         handler = self.generic.get(type(env.msg))
@@ -141,6 +145,49 @@ class _WorkerCollector(Collector):
 
 Task = Callable[[ServiceState], Awaitable[None]]
 
+LEASE_MS = 15_000  # a replica index is held this long without renewal
+
+
+async def claim_replica(r: aioredis.Redis, role: str, consumer: str, replicas: int,
+                        timeout_s: float = LEASE_MS / 1000 + 5) -> int:
+    """The lowest replica index of ``role`` that nobody holds (or that ``consumer`` held).
+
+    Used when containers are scaled (``docker compose up --scale edge=2``) and cannot be told
+    their index; a restarted container with the same name gets its old index back, a crashed
+    one's index frees once its lease expires.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for i in range(replicas):
+            key = keys.replica_lease(role, i)
+            if await r.set(key, consumer, nx=True, px=LEASE_MS):
+                return i
+            holder = await r.get(key)
+            if holder is not None and holder.decode() == consumer:
+                await r.pexpire(key, LEASE_MS)
+                return i
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"all {replicas} replica indices of {role!r} are held; "
+                               "raise TWINBED_REPLICAS or stop a replica")
+        await asyncio.sleep(1.0)
+
+
+async def _renew_lease(state: ServiceState) -> None:
+    key = keys.replica_lease(state.role, state.replica)
+    me = state.bus.sender
+    while not state.stop.is_set():
+        try:
+            holder = await state.redis.get(key)
+            if holder is None or holder.decode() == me:
+                await state.redis.set(key, me, px=LEASE_MS)
+            else:
+                log.error("%s: replica %d is now held by %s", me, state.replica, holder)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("replica lease renewal failed; retrying")
+        await asyncio.sleep(LEASE_MS / 3000)
+
 
 def create_service(
     role: str,
@@ -163,7 +210,12 @@ def create_service(
                                     health_check_interval=30)
         consumer = s.consumer_name(role)
         bus = Bus(r, sender=consumer)
-        state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r))
+        state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r),
+                             replicas=s.replicas)
+        if s.replica is not None:
+            state.replica = s.replica
+        elif s.replicas > 1:
+            state.replica = await claim_replica(r, role, consumer, s.replicas)
         app.state.svc = state
         registry.register(_WorkerCollector(state))
         for make in metrics:
@@ -175,7 +227,10 @@ def create_service(
             now = time.monotonic()
             if now - active_cache["at"] > 0.25:
                 runs = await r.smembers(keys.ACTIVE_RUNS)
-                active_cache["streams"] = sorted(keys.stream(x.decode(), role) for x in runs)
+                ids = [x.decode() for x in runs]
+                active_cache["streams"] = sorted(
+                    [keys.stream(i, role) for i in ids]
+                    + [keys.replica_stream(i, role, state.replica) for i in ids])
                 active_cache["at"] = now
             return active_cache["streams"]
 
@@ -186,7 +241,10 @@ def create_service(
         )
         running = [asyncio.create_task(state.worker.run(state.stop), name=f"{role}-worker")]
         running += [asyncio.create_task(t(state), name=f"{role}-{t.__name__}") for t in tasks]
-        log.info("%s up (consumer %s, redis %s)", role, consumer, s.redis_url)
+        if s.replicas > 1 and s.replica is None:
+            running.append(asyncio.create_task(_renew_lease(state), name=f"{role}-lease"))
+        log.info("%s up (consumer %s, replica %d/%d, redis %s)", role, consumer, state.replica,
+                 state.replicas, s.redis_url)
         try:
             yield
         finally:
@@ -217,7 +275,8 @@ def create_service(
             return JSONResponse(status_code=503, content={
                 "status": "unhealthy", "role": role, "redis": False, "error": str(exc)})
         return JSONResponse(content={"status": "ok" if ok else "unhealthy", "role": role,
-                                     "redis": ok, "consumer": state.bus.sender})
+                                     "redis": ok, "consumer": state.bus.sender,
+                                     "replica": state.replica, "replicas": state.replicas})
 
     @app.get("/metrics", tags=["ops"])
     async def metrics_endpoint() -> Response:

@@ -60,8 +60,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     except StackError as exc:
         raise CliError(str(exc), 1) from None
     print("\ntwinbed is up")
-    for role in ("controller", "cloud", "basestation", "edge", "sensor"):
-        print(f"  {role:<12} {info.url(role)}   (docs: {info.url(role)}/docs)")
+    for name in info.names:
+        print(f"  {name:<12} {info.url(name)}   (docs: {info.url(name)}/docs)")
     print(f"  redis        {info.redis_url}")
     print(f"\n  API token    {info.token}")
     print(f"  logs         {Path(info.data_dir) / 'logs'}")
@@ -143,14 +143,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     url, token = _stack_url_token(args)
-    algorithm = args.algorithm
-    if algorithm is None:
-        from twinbed.scenarios import UnknownScenarioError, get_scenario
+    from twinbed.scenarios import UnknownScenarioError, get_scenario
 
-        try:
-            algorithm = get_scenario(args.scenario).algorithms[0]
-        except UnknownScenarioError as exc:
-            raise CliError(str(exc)) from None
+    try:
+        spec = get_scenario(args.scenario)
+    except UnknownScenarioError as exc:
+        raise CliError(str(exc)) from None
+    algorithm = args.algorithm or spec.algorithms[0]
     body = {"scenario": args.scenario, "algorithm": algorithm, "seed": args.seed,
             "rounds": args.rounds, "params": dict(_parse_param(p) for p in args.param)}
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -174,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     rounds = view["rounds"] or []
     print(f"run {run_id}: {status}, {len(rounds)} rounds")
     for rec in rounds[-5:]:
-        print(f"  round {rec['round']:>4}: T_max {rec.get('T_max_s')!s:<22} "
+        print(f"  round {rec['round']:>4}: {spec.duration_key} {rec.get(spec.duration_key)!s:<22} "
               f"wall {rec.get('wall_s', 0):.3f}s missing {len(rec.get('missing', []))}")
     return 0 if status == "completed" else 1
 

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ROLES", "Role", "Settings", "get_settings", "DEFAULT_PORTS"]
@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     )
     history_len: int = Field(1000, ge=1, description="twin history entries kept per twin")
     log_level: str = Field("info", description="uvicorn/python log level")
+    replicas: int = Field(
+        1, ge=1, le=1024,
+        description="processes of this role that exist; each also reads its own replica stream",
+    )
+    replica: int | None = Field(
+        None, ge=0,
+        description="this process's replica index; default: claim a free one in Redis (a lease)",
+    )
+    edge_replicas: int = Field(
+        2, ge=1, le=64, description="edge processes the local stack (`twinbed up`) starts"
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -66,6 +77,13 @@ class Settings(BaseSettings):
         if v not in {"critical", "error", "warning", "info", "debug"}:
             raise ValueError(f"expected one of critical/error/warning/info/debug, got {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _replica_in_range(self) -> "Settings":
+        if self.replica is not None and self.replica >= self.replicas:
+            raise ValueError(f"expected TWINBED_REPLICA < TWINBED_REPLICAS ({self.replicas}), "
+                             f"got {self.replica}")
+        return self
 
     def port_for(self, role: str) -> int:
         return self.port if self.port is not None else DEFAULT_PORTS[role]

@@ -7,6 +7,8 @@ __all__ = [
     "RUNS_INDEX",
     "TWINS_INDEX",
     "dead_letter",
+    "replica_lease",
+    "replica_stream",
     "run_key",
     "stream",
     "twin_key",
@@ -22,6 +24,16 @@ TWINS_INDEX = f"{PREFIX}:twins"  # ZSET twin id -> first update time
 def stream(run_id: str, role: str) -> str:
     """The inbound stream of ``role`` for run ``run_id`` (``oracle`` is the ground-truth stream)."""
     return f"{PREFIX}:{run_id}:{role}"
+
+
+def replica_stream(run_id: str, role: str, replica: int) -> str:
+    """The stream only replica ``replica`` of ``role`` reads (e.g. the edge process hosting an ES)."""
+    return f"{PREFIX}:{run_id}:{role}.{replica}"
+
+
+def replica_lease(role: str, replica: int) -> str:
+    """Who holds replica index ``replica`` of ``role`` (a lease with a TTL, renewed while alive)."""
+    return f"{PREFIX}:replica:{role}:{replica}"
 
 
 def dead_letter(stream_name: str) -> str:

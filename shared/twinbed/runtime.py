@@ -27,6 +27,12 @@ class RunContext:
     settings: Settings
     role: str
     cache: dict[str, Any] = field(default_factory=dict)  # process-local, rebuilt after a restart
+    replica: int = 0  # which process of its role this is (0..replicas-1)
+    replicas: int = 1
+
+    def replica_stream(self, role: str, replica: int) -> str:
+        """The stream only replica ``replica`` of ``role`` reads."""
+        return keys.replica_stream(self.run.id, role, replica)
 
     @property
     def redis(self):  # noqa: ANN201 - redis.asyncio.Redis

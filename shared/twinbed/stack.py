@@ -23,11 +23,31 @@ from pathlib import Path
 
 import httpx
 
-from twinbed.config import DEFAULT_PORTS, ROLES
+from twinbed.config import DEFAULT_PORTS
 
-__all__ = ["Stack", "StackError", "StackInfo", "find_redis_server", "free_port"]
+__all__ = ["Stack", "StackError", "StackInfo", "find_redis_server", "free_port", "process_names"]
 
 START_ORDER = ("cloud", "controller", "basestation", "edge", "sensor")
+
+
+def process_names(edge_replicas: int) -> list[str]:
+    """The service processes of a local stack, in start order: one per role, and the edge
+    role ``edge_replicas`` times (``edge`` is replica 0, then ``edge.1``, ``edge.2`` ...)."""
+    out: list[str] = []
+    for role in START_ORDER:
+        out.append(role)
+        if role == "edge":
+            out += [f"edge.{i}" for i in range(1, edge_replicas)]
+    return out
+
+
+def role_of(name: str) -> str:
+    """``edge.1`` -> ``edge``."""
+    return name.split(".", 1)[0]
+
+
+def replica_of(name: str) -> int:
+    return int(name.split(".", 1)[1]) if "." in name else 0
 
 
 class StackError(RuntimeError):
@@ -77,8 +97,14 @@ class StackInfo:
     pids: dict[str, int]
     started_wall: float = field(default_factory=time.time)
 
-    def url(self, role: str) -> str:
-        return f"http://127.0.0.1:{self.ports[role]}"
+    def url(self, name: str) -> str:
+        """The HTTP address of a process (a role, or a replica such as ``edge.1``)."""
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def names(self) -> list[str]:
+        """Every service process recorded, in start order."""
+        return [n for n in process_names(64) if n in self.ports]
 
 
 def _alive(pid: int) -> bool:
@@ -107,8 +133,12 @@ class Stack:
     """Start, inspect, restart and stop the local stack rooted at ``data_dir``."""
 
     def __init__(self, data_dir: str | Path = "data", *, fixed_ports: bool = True,
-                 token: str | None = None, env: dict[str, str] | None = None) -> None:
+                 token: str | None = None, env: dict[str, str] | None = None,
+                 edge_replicas: int | None = None) -> None:
+        from twinbed.config import get_settings
+
         self.data_dir = Path(data_dir).resolve()
+        self.edge_replicas = edge_replicas or get_settings().edge_replicas
         self.fixed_ports = fixed_ports
         self.token = token
         self.extra_env = dict(env or {})
@@ -129,7 +159,8 @@ class Stack:
         (self.data_dir / "logs").mkdir(exist_ok=True)
         token = self.token if self.token is not None else secrets.token_urlsafe(24)
         redis_port = free_port()
-        ports = {role: self._pick_port(role) for role in ROLES}
+        names = process_names(self.edge_replicas)
+        ports = {name: self._pick_port(name) for name in names}
         redis_pid = self._start_redis(redis_port)
         self.info = StackInfo(data_dir=str(self.data_dir), token=token,
                               redis_url=f"redis://127.0.0.1:{redis_port}/0",
@@ -137,19 +168,19 @@ class Stack:
         self.save()
         try:
             self._wait_redis(redis_port, timeout_s)
-            for role in START_ORDER:
-                self.info.pids[role] = self._spawn(role)
+            for name in names:
+                self.info.pids[name] = self._spawn(name)
                 self.save()
-            for role in START_ORDER:
-                self.wait_healthy(role, timeout_s)
+            for name in names:
+                self.wait_healthy(name, timeout_s)
         except BaseException:
             self.stop()
             raise
         return self.info
 
-    def _pick_port(self, role: str) -> int:
-        if self.fixed_ports and _port_free(DEFAULT_PORTS[role]):
-            return DEFAULT_PORTS[role]
+    def _pick_port(self, name: str) -> int:
+        if self.fixed_ports and name in DEFAULT_PORTS and _port_free(DEFAULT_PORTS[name]):
+            return DEFAULT_PORTS[name]
         return free_port()
 
     def _start_redis(self, port: int) -> int:
@@ -183,28 +214,31 @@ class Stack:
             time.sleep(0.05)
         raise StackError(f"redis did not answer on port {port} within {timeout_s:.0f}s")
 
-    def service_env(self, role: str) -> dict[str, str]:
+    def service_env(self, name: str) -> dict[str, str]:
         assert self.info is not None
         env = dict(os.environ)
         env.update(self.extra_env)
+        replicas = sum(1 for n in self.info.ports if role_of(n) == role_of(name))
         env.update({
             "TWINBED_REDIS_URL": self.info.redis_url,
-            "TWINBED_PORT": str(self.info.ports[role]),
+            "TWINBED_PORT": str(self.info.ports[name]),
             "TWINBED_HOST": "127.0.0.1",
             "TWINBED_API_TOKEN": self.info.token,
             "TWINBED_DATA_DIR": str(self.data_dir),
-            "TWINBED_CONSUMER": f"{role}-local",
+            "TWINBED_CONSUMER": f"{name}-local",
+            "TWINBED_REPLICA": str(replica_of(name)),
+            "TWINBED_REPLICAS": str(replicas),
         })
         return env
 
-    def _spawn(self, role: str) -> int:
-        log = open(self.data_dir / "logs" / f"{role}.log", "ab")
+    def _spawn(self, name: str) -> int:
+        log = open(self.data_dir / "logs" / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "twinbed", "serve", role],
-            env=self.service_env(role), stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "twinbed", "serve", role_of(name)],
+            env=self.service_env(name), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self._procs[role] = proc
+        self._procs[name] = proc
         return proc.pid
 
     def wait_healthy(self, role: str, timeout_s: float = 60.0) -> None:
@@ -269,7 +303,7 @@ class Stack:
         out: dict[str, dict[str, object]] = {
             "redis": {"pid": info.redis_pid, "alive": _alive(info.redis_pid),
                       "url": info.redis_url}}
-        for role in START_ORDER:
+        for role in info.names:
             pid = info.pids.get(role)
             row: dict[str, object] = {"pid": pid, "alive": bool(pid and _alive(pid)),
                                       "url": info.url(role)}
@@ -287,7 +321,7 @@ class Stack:
         if info is None:
             return []
         stopped: list[str] = []
-        order = [(r, info.pids[r]) for r in reversed(START_ORDER) if r in info.pids]
+        order = [(r, info.pids[r]) for r in reversed(info.names) if r in info.pids]
         order.append(("redis", info.redis_pid))
         for name, pid in order:
             if self._terminate(name, pid, timeout_s):

@@ -1046,3 +1046,10 @@ def test_interpolate_required_and_unsupported():
 def test_parse_port(spec, host, container):
     m = parse_port(spec)
     assert (m.host, m.container) == (host, container)
+
+
+def test_edge_replica_count_matches_its_setting(compose):
+    """docker compose starts as many edge containers as each is told exist (TWINBED_REPLICAS),
+    so the replica index leases 0..n-1 are all claimed and none waits."""
+    edge = _service(compose, "edge")
+    assert int(edge["environment"]["TWINBED_REPLICAS"]) == edge["deploy"]["replicas"] >= 2

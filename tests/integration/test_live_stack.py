@@ -1,0 +1,51 @@
+"""The local stack's shape: edge replicas, each reading its own stream, surviving a restart."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from twinbed import keys
+
+
+def _consumers(r, stream: str, group: str) -> set[str]:
+    try:
+        return {c["name"].decode() for c in r.xinfo_consumers(stream, group)}
+    except Exception:  # noqa: BLE001 - stream or group not created yet
+        return set()
+
+
+def test_two_edge_processes_with_their_own_replica_streams(live) -> None:
+    """`twinbed up` starts edge (replica 0) and edge.1 (replica 1); while a run is active each
+    reads the shared edge stream and only its own tb:<run>:edge.<i>."""
+    assert [n for n in live.info.names if n.startswith("edge")] == ["edge", "edge.1"]
+    for name, idx in (("edge", 0), ("edge.1", 1)):
+        h = httpx.get(live.info.url(name) + "/health").json()
+        assert h == {**h, "status": "ok", "role": "edge", "replica": idx, "replicas": 2}
+    run_id = live.start_run(scenario="compression", algorithm="fixed-bf", rounds=2000,
+                            params={"K": 2})
+    r = live.redis()
+    try:
+        deadline = time.monotonic() + 30
+        want = {keys.replica_stream(run_id, "edge", 0): {"edge-local"},
+                keys.replica_stream(run_id, "edge", 1): {"edge.1-local"},
+                keys.stream(run_id, "edge"): {"edge-local", "edge.1-local"}}
+        got: dict[str, set[str]] = {}
+        while time.monotonic() < deadline:
+            got = {s: _consumers(r, s, "edge") for s in want}
+            if got == want:
+                break
+            time.sleep(0.1)
+        assert got == want, live.logs()
+    finally:
+        live.controller.post(f"/runs/{run_id}/stop")
+        live.wait_run(run_id)
+
+
+def test_killed_edge_replica_restarts_with_its_index(live) -> None:
+    live.stack.kill("edge.1")
+    assert live.stack.status()["edge.1"]["alive"] is False
+    live.stack.restart("edge.1")
+    h = httpx.get(live.info.url("edge.1") + "/health").json()
+    assert h["replica"] == 1 and h["status"] == "ok"
