@@ -43,7 +43,10 @@ def test_action_decodes_to_rounds_subcarriers_and_a_stable_matching() -> None:
     env.reset(seed=0)
     a = env.action_space.sample()
     _, _, _, _, info = env.step(a)
-    assert info["ell"] == (a[:p.N] + 1).tolist()
+    from twinbed.scenarios.federated.env import ell_of_level
+
+    assert info["ell"] == ell_of_level(p, a[:p.N]).tolist()
+    assert max(info["ell"]) <= p.ell_max and ell_of_level(p, np.array([3]))[0] == p.ell_max
     assert info["z"] == (a[p.N:2 * p.N] + 1).tolist()
     assert len(set(info["assign"])) == p.K
 

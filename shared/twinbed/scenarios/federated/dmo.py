@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
-from twinbed.scenarios.federated.env import FederatedEnv, decode_action, obs_size, observation
+from twinbed.scenarios.federated.env import (FederatedEnv, action_nvec, decode_action, obs_size,
+                                             observation)
 from twinbed.scenarios.federated.params import FederatedParams
 
 __all__ = ["AGENT_NAME", "DmoPolicy", "HYPERPARAMS", "TRAIN_COMMAND", "dmo_path", "load_dmo",
@@ -53,8 +54,8 @@ def load_dmo(data_dir: str | Path, p: FederatedParams, name: str = AGENT_NAME) -
     path = dmo_path(data_dir, name)
     model = load(path, command=TRAIN_COMMAND)
     meta = read_record(path).get("meta", {})
-    want = (obs_size(p), 2 * p.N + 2 * p.K * p.N)
-    have = (model.observation_space.shape[0], len(model.action_space.nvec))
+    want = (obs_size(p), action_nvec(p))
+    have = (model.observation_space.shape[0], list(model.action_space.nvec))
     if have != want:
         raise MissingArtifactError(path, f"{TRAIN_COMMAND} --N {p.N} --K {p.K}"
                                    f" (checkpoint was trained for {meta.get('params', {})})")

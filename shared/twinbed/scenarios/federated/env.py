@@ -5,19 +5,21 @@ and A_N for the two sides' preference lists) act on the same frame. Here they ar
 independent factors of one MultiDiscrete action, so one SB3 PPO policy holds all N + 2 actors
 as separate categorical heads over a shared observation (centralized training; see README).
 
-Action (MultiDiscrete, length 2N + 2KN):
+Action (MultiDiscrete, length 3N + K):
 
 ======================  ===========================  =====================================
 slice                   meaning                      values
 ======================  ===========================  =====================================
-``[0:N]``               l_n - 1, ES agent n          0 .. l_max - 1
+``[0:N]``               rounds level of ES agent n   l_n = ceil((i + 1) l_max / ELL_LEVELS)
 ``[N:2N]``              z_n - 1, ES agent n          0 .. z_levels - 1
-``[2N:2N+KN]``          A_K ranking values (K, N)    0 .. pref_levels - 1
-``[2N+KN:]``            A_N ranking values (N, K)    0 .. pref_levels - 1
+``[2N:2N+K]``           A_K: first choice of k       an ES index
+``[2N+K:]``             A_N: first choice of n       a partial-DT index
 ======================  ===========================  =====================================
 
-Ranking values are added to the frame's utility estimate (normalized to [0, 1]) times
-``pref_levels``, so an agent that outputs zeros ranks by the estimate and larger values override it.
+Preference lists: each partial-DT (ES) ranks its first choice first and the rest by the
+frame's utility estimate; GS then matches them. (A full ranking per agent as a K x N grid of
+ranking values made 2KN + 2N categorical heads, too many for PPO to assign credit to in a
+budget of minutes.)
 
 Observation (Box, float32): importance weights (K), log-normalized cumulative data (K), last
 assignment one-hot (K*N), ES CPU speeds / f_max (N), last coalition sizes / Z_max (N), the
@@ -40,9 +42,10 @@ from twinbed.scenarios.federated.algorithms import Decision, View, utility_estim
 from twinbed.scenarios.federated.games import gale_shapley
 from twinbed.scenarios.federated.params import FederatedParams
 
-__all__ = ["FederatedEnv", "PREF_LEVELS", "decode_action", "observation", "obs_size"]
+__all__ = ["ELL_LEVELS", "FederatedEnv", "PREF_LEVELS", "action_nvec", "ell_of_level", "decode_action", "observation", "obs_size"]
 
 PREF_LEVELS = 3
+ELL_LEVELS = 4
 OBS_HIGH = 10.0
 
 
@@ -68,14 +71,24 @@ def observation(v: View, est: np.ndarray) -> np.ndarray:
     return np.clip(obs, 0.0, OBS_HIGH).astype(np.float32)
 
 
+def action_nvec(p: FederatedParams) -> list[int]:
+    return [ELL_LEVELS] * p.N + [p.z_levels] * p.N + [p.N] * p.K + [p.K] * p.N
+
+
+def ell_of_level(p: FederatedParams, level: np.ndarray) -> np.ndarray:
+    return np.ceil((np.asarray(level) + 1) * p.ell_max / ELL_LEVELS).astype(int)
+
+
 def decode_action(p: FederatedParams, action: np.ndarray, est: np.ndarray) -> Decision:
     a = np.asarray(action, dtype=int)
     N, K = p.N, p.K
-    ell = a[:N] + 1
+    ell = ell_of_level(p, a[:N])
     z = a[N:2 * N] + 1
-    prior = _norm_estimate(est) * PREF_LEVELS
-    sk = prior + a[2 * N:2 * N + K * N].reshape(K, N)
-    sn = prior.T + a[2 * N + K * N:].reshape(N, K)
+    prior = _norm_estimate(est)  # in [0, 1]
+    sk = prior.copy()
+    sk[np.arange(K), a[2 * N:2 * N + K]] += PREF_LEVELS
+    sn = prior.T.copy()
+    sn[np.arange(N), a[2 * N + K:]] += PREF_LEVELS
     return Decision(gale_shapley(sk, sn), z, ell, None)
 
 
@@ -92,8 +105,7 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         self.reward_scale = reward_scale
         self.framework = framework
         p = self.p
-        self.action_space = spaces.MultiDiscrete(
-            [p.ell_max] * p.N + [p.z_levels] * p.N + [PREF_LEVELS] * (2 * p.K * p.N))
+        self.action_space = spaces.MultiDiscrete(action_nvec(p))
         self.observation_space = spaces.Box(0.0, OBS_HIGH, (obs_size(p),), np.float32)
         self._seed = 0
         self._view: View | None = None
