@@ -82,3 +82,32 @@ def test_frames_carry_data_forward() -> None:
 def test_unknown_algorithm_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown algorithm"):
         run_episode(FederatedParams(**SMALL), "nope", 0)
+
+
+# -- reproduce / CLI ------------------------------------------------------------------------
+def test_reproduce_fig5_writes_csv_png_and_claims(tmp_path) -> None:
+    import json
+
+    from twinbed.scenarios.federated.figures import reproduce
+
+    table = reproduce(5, tmp_path, seeds=1, frames=12)
+    for name in ("fig5.csv", "fig5.png", "fig5-traces.csv", "fig5-claims.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    claims = json.loads((tmp_path / "fig5-claims.json").read_text())
+    assert claims[0]["verdict"] == "holds"  # SOCF's potential is monotone in every frame
+    assert "Fig. 5" in table
+
+
+@pytest.mark.parametrize("argv", [
+    ["reproduce", "federated", "--figure", "3"],
+    ["train", "federated-dmo", "--K", "9"],
+    ["simulate", "federated", "--algorithm", "exhaustive"],
+])
+def test_cli_bad_input_is_one_line_exit_2(argv) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "twinbed", *argv], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.strip()

@@ -54,7 +54,6 @@ def _verdict(ok: bool) -> str:
 
 def _fig4(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     from twinbed.scenarios.federated.dmo import DmoPolicy, train_dmo
-    from twinbed.scenarios.federated.algorithms import make_policy
 
     p = FederatedParams()
     steps = 100_000 if full else 15_000
@@ -110,13 +109,14 @@ def _fig4(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     ]
 
 
-def _fig5(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
+def _fig5(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None = None
+          ) -> list[Claim]:
     from twinbed.scenarios.federated import model
     from twinbed.scenarios.federated.algorithms import make_policy
     from twinbed.scenarios.federated.simulate import play_frame
 
-    p = FederatedParams()
-    show = (0, 9, 24, 49, 99)
+    p = FederatedParams(frames=frames or 100)
+    show = tuple(t for t in (0, 9, 24, 49, 99) if t < p.frames)
     traces: list[dict[str, Any]] = []
     per_frame: list[dict[str, Any]] = []
     monotone = True
@@ -154,17 +154,18 @@ def _fig5(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     axs[1].set_xlabel("time frame t")
     axs[1].legend()
     save_png(fig, out / "fig5.png")
-    early, late = float(sw[:, :10].mean()), float(sw[:, -10:].mean())
-    u0, u1 = float(util[:, :10].mean()), float(util[:, -10:].mean())
+    w = max(1, min(10, p.frames // 4))
+    early, late = float(sw[:, :w].mean()), float(sw[:, -w:].mean())
+    u0, u1 = float(util[:, :w].mean()), float(util[:, -w:].mean())
     return [
         Claim("Fig. 5: sum of ES utilities never decreases over SOCF iterations", "converges",
               f"monotone in all {seeds * p.frames} frames: {monotone}; max "
               f"{int(iters.max())} iterations", _verdict(monotone)),
         Claim("Fig. 5: converged sum of ES utilities grows with t", "increases",
-              f"frames 1-10: {u0:.2f}, frames 91-100: {u1:.2f}", _verdict(u1 > u0)),
+              f"first {w} frames: {u0:.2f}, last {w}: {u1:.2f}", _verdict(u1 > u0)),
         Claim("Fig. 5: SOCF needs fewer iterations as t grows", "decreases",
-              f"switches/frame 1-10: {early:.1f}, 91-100: {late:.1f}; iterations "
-              f"{iters[:, :10].mean():.1f} -> {iters[:, -10:].mean():.1f}", _verdict(late < early)),
+              f"switches/frame, first {w} frames: {early:.1f}, last {w}: {late:.1f}; iterations "
+              f"{iters[:, :w].mean():.1f} -> {iters[:, -w:].mean():.1f}", _verdict(late < early)),
     ]
 
 
@@ -249,10 +250,20 @@ def _fig7(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
 def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     p = FederatedParams()
     schemes = ["federated-myopic", "nov", "cen"]
-    bar = _bar(len(schemes) * seeds, "fig8 frameworks")
+    try:  # the proposed framework under DMO too, when a trained agent is there
+        from twinbed.scenarios.federated.dmo import DmoPolicy, load_dmo
+
+        dmo_model = load_dmo(data_dir, p)
+    except ValueError:
+        dmo_model = None
+    bar = _bar((len(schemes) + (dmo_model is not None)) * seeds, "fig8 frameworks")
     rows = [{"scheme": s, **_mean_runs(p, s, seeds, bar)} for s in schemes]
+    extra = []
+    if dmo_model is not None:
+        extra = [{"scheme": "dmo", **_mean_runs(p, "dmo", seeds, bar,
+                                                lambda: DmoPolicy(p, dmo_model))}]
     bar.close()
-    write_csv(out / "fig8.csv", rows)
+    write_csv(out / "fig8.csv", rows + extra)
     plt = pyplot()
     fig, axs = plt.subplots(1, 3, figsize=(12, 4))
     labels = ["proposed (overlapping)", "NOV (non-overlapping)", "CEN (centralized)"]
@@ -262,7 +273,11 @@ def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
         ax.tick_params(axis="x", rotation=20)
     save_png(fig, out / "fig8.png")
     f, n, c = rows
-    return [
+    dmo_claims = [Claim("Fig. 8 with DMO in the proposed framework", "(DMO is the paper's solver)",
+                        f"DMO utility {extra[0]['utility']:.0f}, gain {extra[0]['gain']:.0f}, "
+                        f"cost {extra[0]['cost']:.0f}",
+                        _verdict(extra[0]["utility"] > max(n["utility"], c["utility"])))] if extra else []
+    return dmo_claims + [
         Claim("Fig. 8(a): proposed framework beats CEN and NOV in cumulative utility", "higher",
               f"{f['utility']:.0f} vs NOV {n['utility']:.0f}, CEN {c['utility']:.0f}",
               _verdict(f["utility"] > n["utility"] and f["utility"] > c["utility"])),
@@ -279,14 +294,17 @@ _FIGS = {4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7, 8: _fig8}
 
 
 def reproduce(figure: int, out: str | Path, *, full: bool = False, seeds: int | None = None,
-              data_dir: str | Path = "data") -> str:
+              data_dir: str | Path = "data", frames: int | None = None) -> str:
     """Write ``fig{N}.csv``, ``fig{N}.png`` and ``fig{N}-claims.json``; return the claims table."""
     if figure not in _FIGS:
         raise ValueError(f"expected a figure in {sorted(_FIGS)}, got {figure}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seeds or (10 if full else 3)
-    claims = _FIGS[figure](out, full, seeds, Path(data_dir))
+    if frames is not None and figure != 5:
+        raise ValueError("frames can only be shortened for Fig. 5 (the others are cumulative over T = 100)")
+    kw = {"frames": frames} if frames is not None else {}
+    claims = _FIGS[figure](out, full, seeds, Path(data_dir), **kw)
     write_claims(out / f"fig{figure}-claims.json", claims)
     return claims_table(claims, title=f"federated, Fig. {figure} ({seeds} instances; "
                                       f"CSV and PNG in {out})")
