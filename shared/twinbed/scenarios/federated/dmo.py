@@ -49,7 +49,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: Path, *, frames: 
 
 def load_dmo(data_dir: str | Path, p: FederatedParams, name: str = AGENT_NAME) -> Any:
     """The trained PPO; a missing or mismatched checkpoint says how to train one."""
-    from twinbed.agents import MissingArtifactError, load, read_record
+    from twinbed.agents import load, read_record
 
     path = dmo_path(data_dir, name)
     model = load(path, command=TRAIN_COMMAND)
@@ -57,8 +57,9 @@ def load_dmo(data_dir: str | Path, p: FederatedParams, name: str = AGENT_NAME) -
     want = (obs_size(p), action_nvec(p))
     have = (model.observation_space.shape[0], list(model.action_space.nvec))
     if have != want:
-        raise MissingArtifactError(path, f"{TRAIN_COMMAND} --N {p.N} --K {p.K}"
-                                   f" (checkpoint was trained for {meta.get('params', {})})")
+        old = {k: meta.get("params", {}).get(k) for k in ("N", "K")}
+        raise ValueError(f"the checkpoint {path} is for N={old['N']}, K={old['K']}; train one "
+                         f"for N={p.N}, K={p.K} with `{TRAIN_COMMAND} --N {p.N} --K {p.K}`")
     return model
 
 

@@ -78,7 +78,7 @@ def play_frame(p: FederatedParams, inst: model.Instance, frame: model.Frame, sta
 
 def frame_record(t: int, r: FrameResult) -> dict[str, Any]:
     o = r.outcome
-    rec = {"frame": t, "Q": o.Q, "E_J": o.E, "T_s": o.T, "U": o.U, "gain": o.gain,
+    rec = {"round": t, "frame": t, "Q": o.Q, "E_J": o.E, "T_s": o.T, "U": o.U, "gain": o.gain,
            "cost": o.cost, "perf": o.perf, "penalty": o.penalty, "reward": o.reward,
            "changes": o.changes, "associations": o.associations,
            "overlapping_sensors": int((r.Y.sum(axis=1) >= 2).sum()),
