@@ -84,7 +84,7 @@ def _naive_socf(p, fc, Y0, g) -> tuple[np.ndarray, int]:
 def bench_socf(repeats: int) -> None:
     print("== SOCF: time to a stable overlapping coalition partition (median of repeats)")
     print(f"{'M':>6}{'N':>5}{'SOCF s':>10}{'passes':>8}{'switches':>10}{'members':>9}"
-          f"{'reference s':>13}{'ratio':>8}")
+          f"{'reference s':>13}{'ratio*':>8}")
     for M, N in SIZES:
         p, fc = _instance(M, N)
         times, res = [], None
@@ -112,7 +112,8 @@ def bench_socf(repeats: int) -> None:
         assert res is not None
         print(f"{M:>6}{N:>5}{t:>10.3f}{res.passes:>8}{res.moves:>10}{int(res.Y.sum()):>9}"
               f"{ref:>13}{ratio:>8}")
-    print("   (* the reference reached a different stable partition)")
+    print("   ratio*: reference / SOCF on the same instance, initialization and switch order "
+          "(the repeat-0 run); a '*' after the reference time: it reached a different partition")
 
 
 def _textbook_gs(pk: list[list[int]], pn: list[list[int]]) -> list[int]:
