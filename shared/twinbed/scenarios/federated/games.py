@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from twinbed.scenarios.federated.model import FrameCtx, toggle_utilities
+from twinbed.scenarios.federated.model import FrameCtx, columns, toggle_utilities
 from twinbed.scenarios.federated.params import FederatedParams
 
 __all__ = ["SocfResult", "blocking_pairs", "gale_shapley", "preference_lists", "socf",
@@ -149,27 +149,32 @@ def socf(p: FederatedParams, fc: FrameCtx, Y0: np.ndarray, g: np.random.Generato
     move_pot: list[float] = []
     kinds = {"transfer": 0, "join": 0, "quit": 0}
     passes = moves = 0
+    count = Y.sum(axis=0)
     for _ in range(p.socf_max_passes):
         moved = False
         for m in g.permutation(M):
             member = Y[m]
             delta = U_tog[m] - U  # (N,): gain of adding (non-member) or removing (member)
-            room = fc.eligible[m] & ~member & (Y.sum(axis=0) < fc.cap)
-            cands: list[tuple[float, str, int, int]] = []
-            for n in np.flatnonzero(member):
-                if delta[n] > _EPS:
-                    cands.append((delta[n], "quit", int(n), -1))
-                for n2 in np.flatnonzero(room):
-                    gain = delta[n] + delta[n2]
-                    if gain > _EPS:
-                        cands.append((gain, "transfer", int(n), int(n2)))
-            if member.sum() < y_max:
-                for n2 in np.flatnonzero(room & (delta > _EPS)):
-                    cands.append((delta[n2], "join", -1, int(n2)))
-            if not cands:
+            room = fc.eligible[m] & ~member & (count < fc.cap)
+            src = np.flatnonzero(member)
+            dst = np.flatnonzero(room)
+            # candidates as (gain, from, to): quits, transfers (every member x room pair), joins
+            gains = [delta[src], (delta[src][:, None] + delta[dst][None, :]).ravel()]
+            frm = [src, np.repeat(src, len(dst))]
+            to = [np.full(len(src), -1), np.tile(dst, len(src))]
+            if len(src) < y_max:
+                gains.append(delta[dst])
+                frm.append(np.full(len(dst), -1))
+                to.append(dst)
+            gain, n_from_all, n_to_all = (np.concatenate(x) for x in (gains, frm, to))
+            ok = gain > _EPS
+            if not ok.any():
                 continue
-            cands.sort(key=lambda c: -c[0])
-            for _gain, kind, n_from, n_to in cands:
+            order = np.flatnonzero(ok)[np.argsort(-gain[ok], kind="stable")]
+            if not p.protect_members:
+                order = order[:1]
+            for i in order:
+                n_from, n_to = int(n_from_all[i]), int(n_to_all[i])
                 Y2 = Y.copy()
                 if n_from >= 0:
                     Y2[m, n_from] = False
@@ -178,8 +183,11 @@ def socf(p: FederatedParams, fc: FrameCtx, Y0: np.ndarray, g: np.random.Generato
                 touched = [x for x in (n_from, n_to) if x >= 0]
                 if p.protect_members and not _members_ok(p, fc, Y, Y2, int(m), touched):
                     continue
+                kind = "quit" if n_to < 0 else ("join" if n_from < 0 else "transfer")
                 Y = Y2
-                U, U_tog = toggle_utilities(p, fc, Y)
+                count = Y.sum(axis=0)
+                cols = np.array(touched)  # only the touched ESs' utilities change
+                U[cols], U_tog[:, cols] = toggle_utilities(p, columns(fc, cols), Y[:, cols])
                 move_pot.append(float(U.sum()))
                 kinds[kind] += 1
                 moves += 1

@@ -29,6 +29,7 @@ __all__ = [
     "State",
     "accuracy",
     "coalition_utility",
+    "columns",
     "draw_frame",
     "draw_instance",
     "es_utilities",
@@ -238,6 +239,18 @@ def _aggregates(fc: FrameCtx, Y: np.ndarray) -> tuple[np.ndarray, ...]:
 def es_utilities(p: FederatedParams, fc: FrameCtx, Y: np.ndarray) -> np.ndarray:
     """U_n(S_n) for the coalitions in ``Y`` (M, N), shape (N,)."""
     return coalition_utility(p, fc, *_aggregates(fc, Y))
+
+
+def columns(fc: FrameCtx, cols: np.ndarray) -> FrameCtx:
+    """The frame context restricted to the ESs ``cols`` (every per-ES array sliced)."""
+    N = fc.active.shape[0]
+    out = {}
+    for name, v in fc._asdict().items():
+        if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[-1] == N:
+            out[name] = v[..., cols]
+        else:
+            out[name] = v
+    return FrameCtx(**out)
 
 
 def toggle_utilities(p: FederatedParams, fc: FrameCtx, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
