@@ -203,6 +203,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             spec.preflight(p, algorithm, Path(args.data_dir))
         except ValueError as exc:
             raise CliError(str(exc)) from None
+    # the in-process rounds read artifacts (checkpoints) from the same --data-dir as preflight
+    os.environ["TWINBED_DATA_DIR"] = str(args.data_dir)
+    from twinbed.config import get_settings
+
+    get_settings.cache_clear()
     recs = spec.simulate(p, algorithm, args.seed, args.rounds)
     if args.json:
         print(json.dumps(recs))
