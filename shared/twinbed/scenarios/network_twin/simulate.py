@@ -96,13 +96,13 @@ class NetworkSim:
         rate = out.rate_sync if synced else out.rate_nosync
         err = 0.0 if synced else self.err_if_skip
         rec = {
-            "slot": self.slot, "synced": synced, "requested_sync": bool(sync),
+            "round": self.slot, "slot": self.slot, "synced": synced, "requested_sync": bool(sync),
             "sum_rate": rate, "err_sq": err, "reward": model.reward(p, synced, rate, err),
             "cloud_rb": out.cloud_rb if synced else -1,
             "cloud_delay": out.cloud_delay if synced else 0.0,
             "rb": (out.rb_sync if synced else out.rb_nosync).tolist(),
             "positions": self.pos.tolist(), "twin": np.asarray(twin).tolist(),
-            "duration": 1.0,
+            "slot_s": 1.0,
         }
         self.history.append(np.array(twin, dtype=float))
         if synced:
