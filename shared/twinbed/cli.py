@@ -223,7 +223,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import runpy
 
     root = Path(__file__).resolve().parents[2] / "bench"
-    script = root / f"bench_{args.name}.py"
+    script = root / f"bench_{args.name.replace('-', '_')}.py"  # `bench network-twin`
     if not script.exists():
         known = sorted(p.stem.removeprefix("bench_") for p in root.glob("bench_*.py"))
         raise CliError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'}")
