@@ -56,7 +56,8 @@ class NetworkTwinParams(BaseModel):
     interferer_ring_blocks: tuple[float, float] = Field(
         (50.0, 150.0), description="out-of-area interferers: distance range from the BS")
     min_distance_blocks: float = Field(1.0, gt=0, description="distance floor (path loss)")
-    episode_slots: int = Field(200, ge=1, le=100_000, description="RL episode length")
+    episode_slots: int = Field(30, ge=1, le=100_000, description="RL episode length T "
+                               "(the paper's horizon T = 30 of Section IV)")
     sync_period_slots: int = Field(10, ge=1, description="k of the periodic-k agent")
     predictor: Literal["gru", "hold"] = Field(
         "gru", description="how the twin advances without a sync: the trained GRU, or hold "
