@@ -121,6 +121,10 @@ def _repro_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", type=Path, default=None, help="output directory")
     ap.add_argument("--full", action="store_true",
                     help="the paper's budget (longer GRU and RL training)")
+    ap.add_argument("--steps", type=_positive, default=None,
+                    help="Fig. 3: training slots per agent (default 12000, --full 100000)")
+    ap.add_argument("--episodes", type=_positive, default=None,
+                    help="Fig. 3: evaluation episodes per agent (default 30, --full 100)")
 
 
 def _repro_run(args: argparse.Namespace) -> int:
@@ -130,10 +134,15 @@ def _repro_run(args: argparse.Namespace) -> int:
     p = _params(args)
     out = args.out or default_out_dir(_data_dir(args), "figures", "network-twin")
     out.mkdir(parents=True, exist_ok=True)
-    fn = figures.figure2 if args.figure == "2" else figures.figure3
+    from twinbed.agents import MissingArtifactError
+
     try:
-        fn(p, _data_dir(args), out, full=args.full, seed=args.seed)
-    except ValueError as exc:
+        if args.figure == "2":
+            figures.figure2(p, _data_dir(args), out, full=args.full, seed=args.seed)
+        else:
+            figures.figure3(p, _data_dir(args), out, full=args.full, seed=args.seed,
+                            steps=args.steps, episodes=args.episodes)
+    except (MissingArtifactError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     return 0
 

@@ -47,7 +47,7 @@ def _shown_users(U: int) -> list[int]:
 
 
 def figure2(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = False,
-            seed: int = 0) -> list[Claim]:
+            seed: int = 0, **_: object) -> list[Claim]:
     from twinbed.scenarios.network_twin.gru import HoldPredictor, per_user_mse, trajectories
 
     pred = _ensure_gru(p, data_dir, full, seed)
@@ -143,12 +143,15 @@ def evaluate_agents(p: NetworkTwinParams, predictor: Any, agents: dict[str, Any]
 
 
 def figure3(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = False,
-            seed: int = 0) -> list[Claim]:
+            seed: int = 0, steps: int | None = None, episodes: int | None = None
+            ) -> list[Claim]:
     from twinbed.agents import load
+    from twinbed.scenarios.network_twin.gru import HoldPredictor
     from twinbed.scenarios.network_twin.training import train_agent
 
-    pred = _ensure_gru(p, data_dir, False, seed)
-    steps = 100_000 if full else 12_000
+    pred = HoldPredictor() if p.predictor == "hold" else _ensure_gru(p, data_dir, False, seed)
+    steps = steps or (100_000 if full else 12_000)
+    episodes = episodes or (100 if full else 30)
     curves: dict[str, list[dict[str, float]]] = {}
     models: dict[str, Any] = {}
     for alg in ("sac", "dqn"):
@@ -160,7 +163,7 @@ def figure3(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
                        for c in res.curve]
     agents: dict[str, Any] = {"never": None, "always": None, "periodic-k": None,
                               "error-aware": None, "sac": models["sac"], "dqn": models["dqn"]}
-    ev = evaluate_agents(p, pred, agents, 20 if full else 5, seed)
+    ev = evaluate_agents(p, pred, agents, episodes, seed)
     write_csv(out / "fig3.csv", [{"algorithm": a, **c} for a, cs in curves.items() for c in cs])
     write_csv(out / "fig3_eval.csv", [{"algorithm": a, **v} for a, v in ev.items()])
 
@@ -208,6 +211,6 @@ def figure3(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
         print(f"  {a:<12} reward {v['reward_per_slot']:8.3f}  sync rate {v['sync_rate']:.3f}  "
               f"twin err^2 {v['err_sq']:8.2f}  sum rate {v['sum_rate']:.3f}")
     (out / "fig3_meta.json").write_text(json.dumps(
-        {"steps_per_agent": steps, "params": p.model_dump(mode="json"), "seed": seed}))
+        {"steps_per_agent": steps, "eval_episodes": episodes, "params": p.model_dump(mode="json"), "seed": seed}))
     print(f"wrote {out / 'fig3.csv'}, {out / 'fig3_eval.csv'}, {out / 'fig3.png'}")
     return claims
