@@ -142,12 +142,60 @@ def evaluate_agents(p: NetworkTwinParams, predictor: Any, agents: dict[str, Any]
     return out
 
 
+def _train_with_curve(p: NetworkTwinParams, pred: Any, alg: str, steps: int, seed: int,
+                      episodes: int, out: Path, points: int = 24
+                      ) -> tuple[Any, list[dict[str, float]]]:
+    """Train ``alg`` with stable-baselines3 and, every ``steps / points`` slots, evaluate the
+    current policy on the same ``episodes`` episodes (so points differ only by training, not
+    by which users and channels an episode drew). Saves ``<out>/network-twin-<alg>-U<U>.zip``.
+    """
+    import stable_baselines3 as sb3
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from tqdm import tqdm
+
+    from twinbed.scenarios.network_twin.training import hyperparams, make_env_factory
+
+    torch.set_num_threads(1)
+    cls = {"sac": sb3.SAC, "dqn": sb3.DQN}[alg]
+    venv = make_vec_env(make_env_factory(p, pred, alg), n_envs=1, seed=seed)
+    model = cls("MlpPolicy", venv, seed=seed, verbose=0, device="cpu",
+                **hyperparams(p, alg))
+    every = max(1, steps // points)
+    curve: list[dict[str, float]] = []
+
+    def point() -> None:
+        r = evaluate_agents(p, pred, {alg: model}, episodes, seed + 1)[alg]
+        curve.append({"timesteps": model.num_timesteps,
+                      "episodes": model.num_timesteps / p.episode_slots, **r})
+
+    class Curve(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.bar = tqdm(total=steps, desc=f"{alg} (fig. 3)", unit="step", mininterval=1.0)
+
+        def _on_step(self) -> bool:
+            self.bar.update(1)
+            if self.num_timesteps % every == 0:
+                point()
+                self.bar.set_postfix(reward=f"{curve[-1]['reward_per_slot']:.3f}")
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    point()
+    model.learn(total_timesteps=steps, callback=Curve())
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out / f"network-twin-{alg}-U{p.U}.zip"))
+    venv.close()
+    return model, curve
+
+
 def figure3(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = False,
             seed: int = 0, steps: int | None = None, episodes: int | None = None
             ) -> list[Claim]:
-    from twinbed.agents import load
     from twinbed.scenarios.network_twin.gru import HoldPredictor
-    from twinbed.scenarios.network_twin.training import train_agent
 
     pred = HoldPredictor() if p.predictor == "hold" else _ensure_gru(p, data_dir, False, seed)
     steps = steps or (100_000 if full else 12_000)
@@ -155,15 +203,11 @@ def figure3(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
     curves: dict[str, list[dict[str, float]]] = {}
     models: dict[str, Any] = {}
     for alg in ("sac", "dqn"):
-        path = out / "agents" / f"network-twin-{alg}-U{p.U}.zip"
-        res = train_agent(p, pred, alg, steps, seed, path)
-        models[alg] = load(path, algorithm=alg)
-        curves[alg] = [{"timesteps": c.timesteps, "episodes": c.timesteps / p.episode_slots,
-                        "reward_per_slot": c.mean_reward / p.episode_slots}
-                       for c in res.curve]
+        models[alg], curves[alg] = _train_with_curve(p, pred, alg, steps, seed, episodes,
+                                                     out / "agents")
     agents: dict[str, Any] = {"never": None, "always": None, "periodic-k": None,
                               "error-aware": None, "sac": models["sac"], "dqn": models["dqn"]}
-    ev = evaluate_agents(p, pred, agents, episodes, seed)
+    ev = evaluate_agents(p, pred, agents, episodes, seed + 1)
     write_csv(out / "fig3.csv", [{"algorithm": a, **c} for a, cs in curves.items() for c in cs])
     write_csv(out / "fig3_eval.csv", [{"algorithm": a, **v} for a, v in ev.items()])
 
@@ -175,8 +219,8 @@ def figure3(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
     for i, name in enumerate(("never", "always", "periodic-k", "error-aware")):
         ax.axhline(ev[name]["reward_per_slot"], ls=":", color=f"C{i + 2}",
                    label=f"{name} (evaluated)")
-    ax.set_xlabel("training episodes (epochs)")
-    ax.set_ylabel("reward per slot (eqs. 15/17)")
+    ax.set_xlabel(f"training episodes (epochs) of {p.episode_slots} slots")
+    ax.set_ylabel(f"reward per slot, same {episodes} evaluation episodes")
     ax.legend(fontsize=8)
     save_png(fig, out / "fig3.png")
 
