@@ -24,6 +24,11 @@ def test_train_gru_then_reproduce_figure_2(tmp_path, capsys) -> None:
     assert [c["paper"] for c in claims[:3]] == ["0.007", "0.07", "0.24"]
     for name in ("fig2.csv", "fig2_mse.csv", "fig2.png"):
         assert (out / name).stat().st_size > 0
+    import csv
+
+    for name in ("fig2.csv", "fig2_mse.csv"):
+        for row in csv.DictReader((out / name).open()):
+            assert all(float(v) == float(v) for v in row.values())  # plain numbers
 
 
 def test_train_agent_and_reproduce_figure_3_tiny(tmp_path, capsys) -> None:
@@ -38,6 +43,7 @@ def test_train_agent_and_reproduce_figure_3_tiny(tmp_path, capsys) -> None:
     assert "SAC vs GRU+DQN" in printed and "10.31" in printed
     rows = (out / "fig3_eval.csv").read_text().splitlines()
     assert len(rows) == 7  # header + six agents
+    assert "np." not in (out / "fig3.csv").read_text() + "".join(rows)
     assert (out / "fig3.png").stat().st_size > 0
 
 

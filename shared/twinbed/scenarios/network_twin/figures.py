@@ -60,13 +60,15 @@ def figure2(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
     ex = test[0]  # one test trajectory, one-step predictions along it
     windows = np.stack([ex[t - p.M:t] for t in range(p.M, len(ex))])
     yhat = pred.predict_batch(windows)
-    rows = [{"slot": t, "user": u, "true_x": ex[t, u - 1, 0], "true_y": ex[t, u - 1, 1],
-             "pred_x": yhat[t - p.M, u - 1, 0], "pred_y": yhat[t - p.M, u - 1, 1]}
+    # plain floats: report.write_csv writes repr(), which for numpy scalars is "np.float64(..)"
+    rows = [{"slot": t, "user": u, "true_x": float(ex[t, u - 1, 0]),
+             "true_y": float(ex[t, u - 1, 1]), "pred_x": float(yhat[t - p.M, u - 1, 0]),
+             "pred_y": float(yhat[t - p.M, u - 1, 1])}
             for u in shown for t in range(p.M, len(ex))]
     write_csv(out / "fig2.csv", rows)
     write_csv(out / "fig2_mse.csv", [
-        {"user": u + 1, "move_prob": moving[u], "mse_gru": mse[u], "mse_hold_last": hold[u],
-         "mse_ideal": best[u]} for u in range(p.U)])
+        {"user": u + 1, "move_prob": float(moving[u]), "mse_gru": float(mse[u]),
+         "mse_hold_last": float(hold[u]), "mse_ideal": float(best[u])} for u in range(p.U)])
 
     plt = pyplot()
     fig, axes = plt.subplots(1, len(shown) + 1, figsize=(4 * (len(shown) + 1), 3.8))
