@@ -131,7 +131,7 @@ async def bs_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
         raise ValueError(f"expected a decision {{'sync': bool}}, got {msg.decision!r}")
     synced = sync and st["cloud_rb"] >= 0
     current = await _load(ctx, "mirror")
-    if current is not None and msg.round > 0 and int(current["slot"]) >= msg.round:
+    if current is not None and int(current["slot"]) >= msg.round:
         raise LookupError(f"basestation already applied a decision for slot {msg.round}")
     mirror = st["mirror"]
     twin = st["positions"] if synced else st["prediction"]
