@@ -46,7 +46,8 @@ def rule(p: NetworkTwinParams, algorithm: str, state: dict[str, Any]) -> bool:
         return int(state["unsynced"]) + 1 >= p.sync_period_slots
     if algorithm == "error-aware":
         lost = p.epsilon * (float(state["rate_nosync"]) - float(state["rate_sync"]))
-        return bool(state["feasible"]) and (1 - p.epsilon) / p.U * float(state["err_if_skip"]) > lost
+        penalty = (1 - p.epsilon) / p.U * float(state["err_if_skip"])
+        return bool(state["feasible"]) and penalty > lost
     raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
 
 

@@ -257,6 +257,7 @@ def figure3(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
         print(f"  {a:<12} reward {v['reward_per_slot']:8.3f}  sync rate {v['sync_rate']:.3f}  "
               f"twin err^2 {v['err_sq']:8.2f}  sum rate {v['sum_rate']:.3f}")
     (out / "fig3_meta.json").write_text(json.dumps(
-        {"steps_per_agent": steps, "eval_episodes": episodes, "params": p.model_dump(mode="json"), "seed": seed}))
+        {"steps_per_agent": steps, "eval_episodes": episodes,
+         "params": p.model_dump(mode="json"), "seed": seed}))
     print(f"wrote {out / 'fig3.csv'}, {out / 'fig3_eval.csv'}, {out / 'fig3.png'}")
     return claims
