@@ -145,3 +145,20 @@ def test_env_passes_both_checkers_and_is_seeded(action: str) -> None:
     with pytest.raises(ValueError, match="not in"):
         env.reset(seed=0)
         env.step(5 if action == "discrete" else np.array([3.0], dtype=np.float32))
+
+
+def test_spec_summarize_needs_both_parties_for_a_reward() -> None:
+    from twinbed.scenarios import get_scenario
+
+    spec = get_scenario("network-twin")
+    p = NetworkTwinParams()
+    bs = {"requested_sync": True, "synced": True, "sum_rate": 20.0, "rb": [0] * 10,
+          "cloud_rb": 2, "cloud_delay": 0.05, "solve_s": 0.0, "modeled_start_s": 3.0}
+    cloud = {"err_sq": 0.0, "source": "measured", "aoi_slots": 0.05, "twin_wall": 2.0,
+             "sampled_wall": 1.5}
+    full = spec.summarize(p, 3, {"basestation": bs, "cloud": cloud}, [])
+    assert full["reward"] == pytest.approx(0.987 * 20.0) and full["slot_s"] == 1.0
+    assert full["pipeline_wall_s"] == pytest.approx(0.5)
+    half = spec.summarize(p, 3, {"basestation": bs}, ["cloud"])
+    assert "reward" not in half and half["missing"] == ["cloud"]
+    assert spec.parties(p) == ["basestation", "cloud"] and spec.first_role == "sensor"
