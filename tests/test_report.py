@@ -34,3 +34,12 @@ def test_claims_json_and_png(tmp_path: Path) -> None:
     ax.plot([0, 1], [1, 0])
     png = save_png(fig, tmp_path / "f.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_csv_numpy_scalars_are_plain_numbers(tmp_path: Path) -> None:
+    """numpy 2 reprs scalars as np.float64(...); the CSV must hold plain numbers."""
+    import numpy as np
+
+    p = write_csv(tmp_path / "n.csv", [{"x": np.float64(0.25), "n": np.int64(3)}])
+    row = next(csv.DictReader(p.open()))
+    assert row == {"x": "0.25", "n": "3"}

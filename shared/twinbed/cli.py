@@ -202,6 +202,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             spec.preflight(p, algorithm, Path(args.data_dir))
         except ValueError as exc:
             raise CliError(str(exc)) from None
+    # the in-process rounds read artifacts (checkpoints) from the same --data-dir as preflight
+    os.environ["TWINBED_DATA_DIR"] = str(args.data_dir)
+    from twinbed.config import get_settings
+
+    get_settings.cache_clear()
     recs = spec.simulate(p, algorithm, args.seed, args.rounds)
     if args.json:
         print(json.dumps(recs))
@@ -217,7 +222,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import runpy
 
     root = Path(__file__).resolve().parents[2] / "bench"
-    script = root / f"bench_{args.name.replace('-', '_')}.py"  # scenario names use dashes
+    script = root / f"bench_{args.name.replace('-', '_')}.py"  # `bench network-twin`
     if not script.exists():
         known = sorted(p.stem.removeprefix("bench_") for p in root.glob("bench_*.py"))
         raise CliError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'}")

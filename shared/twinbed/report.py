@@ -44,8 +44,10 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
 
 
 def _cell(v: Any) -> Any:
+    if hasattr(v, "item") and getattr(v, "shape", None) == ():  # numpy scalar -> Python
+        v = v.item()
     if isinstance(v, float):
-        return repr(v)
+        return repr(float(v))
     if isinstance(v, (list, tuple, dict)):
         return json.dumps(v)
     return v

@@ -167,3 +167,43 @@ def test_cvxpy_problem_is_dpp() -> None:
 
     prob = _cvx_problem(5)[0]
     assert prob.is_dcp() and prob.is_dpp()
+
+
+@pytest.mark.parametrize(("K", "seed"), [(2, 0), (4, 1), (50, 2), (300, 3)])
+def test_newton_and_nested_root_finding_agree(K: int, seed: int, monkeypatch) -> None:
+    """The 2-D Newton (default) and the bracketed nested root finding (its fallback) give the
+    same allocation; both are exercised here."""
+    from twinbed.scenarios.compression import leader
+
+    p, s, H, beta = _instance(K, seed, beta_hi=p_beta_hi(seed))
+    newton = solve_leader_fast(p, beta, H, s)
+    monkeypatch.setattr(leader, "_newton_2d", lambda *a, **k: None)
+    nested = solve_leader_fast(p, beta, H, s)
+    assert newton.T_max_s == pytest.approx(nested.T_max_s, rel=1e-11)
+    np.testing.assert_allclose(newton.f_hz, nested.f_hz, rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_newton_converges_over_a_wide_range(seed: int, monkeypatch) -> None:
+    """Random powers (-20..40 dBm), bandwidths (100 Hz..100 kHz), K and beta: the Newton path
+    converges (no fallback) and satisfies the KKT equal-time condition."""
+    from twinbed.scenarios.compression import leader
+
+    rng = np.random.default_rng([seed, 99])
+    K = int(rng.integers(2, 60))
+    p = CompressionParams(K=K, p_dbm=rng.uniform(-20, 40), B_hz=10 ** rng.uniform(2, 5))
+    H = model.draw_channel_gain(p, rng)
+    beta = rng.uniform(1, 3, K)
+    calls: list[bool] = []
+    orig = leader._newton_2d
+
+    def spy(*a, **k):
+        out = orig(*a, **k)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(leader, "_newton_2d", spy)
+    sol = solve_leader_fast(p, beta, H)
+    assert calls == [True]
+    T = model.timings(p, beta, sol.b_hz, sol.f_hz, H).T_total
+    assert np.ptp(T) <= 1e-9 * T.max()

@@ -52,15 +52,34 @@ from scipy.optimize import brentq
 from twinbed.scenarios.compression import model
 from twinbed.scenarios.compression.params import CompressionParams
 
-__all__ = ["LeaderSolution", "leader_coefficients", "solve_leader_cvxpy", "solve_leader_fast"]
+__all__ = [
+    "LeaderSolution",
+    "Warm",
+    "leader_coefficients",
+    "solve_bandwidth_only",
+    "solve_dt_only",
+    "solve_joint_cvxpy",
+    "solve_leader_cvxpy",
+    "solve_leader_fast",
+]
 
 LN2 = math.log(2.0)
+
+
+class Warm(NamedTuple):
+    """Where the fast solver ended (price ratio, common time, per-sensor log SNR): a warm
+    start for the next solve of a nearby problem (Algorithm 1's next iteration)."""
+
+    log_rho: float
+    T_s: float
+    log_z: np.ndarray
 
 
 class LeaderSolution(NamedTuple):
     b_hz: np.ndarray
     f_hz: np.ndarray
     T_max_s: float
+    warm: Warm | None = None
 
 
 class _Coef(NamedTuple):
@@ -86,10 +105,13 @@ def leader_coefficients(
     return _Coef(a, s.D_bits / beta, s.c_cycles_per_bit * s.D_bits, H * s.p_w / p.N0_w_per_hz)
 
 
-def _finish(p: CompressionParams, beta, H_gain, s, b: np.ndarray, f: np.ndarray) -> LeaderSolution:
+def _finish(p: CompressionParams, beta, H_gain, s, b: np.ndarray, f: np.ndarray,
+            fix_b: bool = False, fix_f: bool = False) -> LeaderSolution:
     """Clip to the budgets (rounding only) and evaluate eq. (10) with the model."""
-    b = np.maximum(b, 0.0) * min(1.0, p.B_hz / float(np.sum(b)))
-    f = np.maximum(f, 0.0) * min(1.0, p.C_dt_hz / float(np.sum(f)))
+    if not fix_b:
+        b = np.maximum(b, 0.0) * min(1.0, p.B_hz / float(np.sum(b)))
+    if not fix_f:
+        f = np.maximum(f, 0.0) * min(1.0, p.C_dt_hz / float(np.sum(f)))
     t = model.timings(p, np.broadcast_to(np.asarray(beta, float), (p.K,)), b, f, H_gain, s)
     return LeaderSolution(b, f, float(np.max(t.T_total)))
 
@@ -171,14 +193,101 @@ def _root_decreasing(fun, x0: float, step: float, xtol: float) -> float:
     return brentq(g, min(x0, x1), max(x0, x1), xtol=xtol, rtol=4 * np.finfo(float).eps)
 
 
+def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
+               max_iter: int = 60, warm: "Warm | None" = None,
+               ) -> tuple[np.ndarray, np.ndarray, "Warm"] | None:
+    """Both budget equations at once: damped Newton on x = (ln rho, ln(T - T_min)) with the
+    analytic Jacobian (implicit differentiation of the inner equation (*) for z_k).
+
+    F_1 = ln sum_k b_k - ln B, F_2 = ln sum_k f_k - ln C_DT. Per sensor, with
+    D_k = d ln h / d ln z (the inner Newton's slope) and S_k = sq_k sqrt(psi(z_k)):
+    d ln z/d ln tau = 1/D, d ln z/d ln rho = -S/(2 (u + S) D), ln b = ln g - ln z,
+    d ln f = (d ln r/d ln z - z^2/(2 (1+z)^2 psi)) d ln z - d ln rho / 2.
+    Returns (b, f), or None if it does not converge (the caller falls back to the nested
+    root finding, which is slower but bracketed).
+    """
+    K = len(c.a)
+    b0 = B / K
+    z0 = c.g / b0
+    r0 = b0 * np.log1p(z0) / LN2
+    rho = float(np.median((c.v * K**2 / C**2) / (c.u * _psi(z0) / LN2 / r0**2)))
+    T0 = float(np.max(c.a + c.u / r0 + c.v * K / C))  # equal split: T* <= T0
+    x = np.array([math.log(rho), math.log(max(T0 - T_min, 1e-300))])
+    y = np.log(z0)
+    if warm is not None and warm.T_s > T_min and warm.log_z.shape == y.shape:
+        x = np.array([warm.log_rho, math.log(warm.T_s - T_min)])
+        y = warm.log_z.copy()
+
+    def evaluate(x: np.ndarray, y0: np.ndarray):
+        rho, dT = math.exp(x[0]), math.exp(x[1])
+        T = T_min + dT
+        sq = np.sqrt(rho * c.u * c.v / LN2)
+        y = _solve_z(c, sq, T - c.a, y0)
+        z = np.exp(y)
+        l1 = np.log1p(z)
+        ps = _psi(z)
+        S = sq * np.sqrt(ps)
+        b = c.g / z
+        r = c.g * l1 / (z * LN2)
+        f = r * c.v / (sq * np.sqrt(ps))
+        Sb, Sf = float(np.sum(b)), float(np.sum(f))
+        F = np.array([math.log(Sb) - math.log(B), math.log(Sf) - math.log(C)])
+        return y, z, l1, ps, S, b, f, Sb, Sf, F, T
+
+    cur = evaluate(x, y)
+    for _ in range(max_iter):
+        y, z, l1, ps, S, b, f, Sb, Sf, F, T = cur
+        if not np.all(np.isfinite(F)):
+            return None
+        if np.max(np.abs(F)) <= max(tol * 1e-2, 4e-16):
+            return b, f, Warm(float(x[0]), T, y)
+        w = z / (1.0 + z)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t2 = np.where(ps > 0, S * w**2 / (2.0 * ps * (c.u + S)), 0.0)
+            Dk = ps / l1 + t2
+            dlz_dtau = 1.0 / Dk
+            dlz_drho = -S / (2.0 * (c.u + S) * Dk)
+            dlr_dlz = w / l1 - 1.0
+            dlps_dlz = np.where(ps > 0, w**2 / ps, 2.0)
+        dltau_dx2 = math.exp(x[1]) / (T - c.a)
+        dlz_dx = np.stack([dlz_drho, dlz_dtau * dltau_dx2])  # (2, K)
+        dlb_dx = -dlz_dx
+        dlf_dx = (dlr_dlz - 0.5 * dlps_dlz) * dlz_dx
+        dlf_dx[0] -= 0.5
+        J = np.array([b @ dlb_dx.T / Sb, f @ dlf_dx.T / Sf])
+        if not np.all(np.isfinite(J)):
+            return None
+        try:
+            step = np.linalg.solve(J, -F)
+        except np.linalg.LinAlgError:
+            return None
+        step *= min(1.0, 2.0 / max(float(np.max(np.abs(step))), 1e-300))  # trust region
+        norm0 = float(np.max(np.abs(F)))
+        # near the rounding level a failed descent means converged: do not halve 30 times
+        for _ls in range(30 if norm0 > 1e-10 else 2):
+            # warm start the inner solve at the linearized z_k(x + step): 1-2 Newton steps
+            new = evaluate(x + step, y + step @ dlz_dx)
+            if np.all(np.isfinite(new[9])) and float(np.max(np.abs(new[9]))) < norm0:
+                break
+            step *= 0.5
+        else:  # no descent left: rounding level reached (converged) or a real failure
+            return (b, f, Warm(float(x[0]), T, y)) if norm0 <= 1e-10 else None
+        x = x + step
+        cur = new
+    return None
+
+
 def solve_leader_fast(
     p: CompressionParams,
     beta: np.ndarray,
     H_gain: np.ndarray,
     s: model.SensorArrays | None = None,
     tol: float = 1e-12,
+    warm: Warm | None = None,
 ) -> LeaderSolution:
     """Exact min-max allocation for given beta (see the module docstring), numpy + brentq.
+
+    ``warm``: a previous solution's ``warm`` (same K) to start the Newton iteration from.
 
     ``tol`` scales the brentq tolerances (absolute, on log rho and log(T - T_min); 1e-2 tol);
     the default resolves T_max to ~1e-13 relative. K = 1 returns b = B, f = C_DT directly.
@@ -192,6 +301,11 @@ def solve_leader_fast(
         return _finish(p, beta, H_gain, s, np.array([p.B_hz]), np.array([p.C_dt_hz]))
     B, C = p.B_hz, p.C_dt_hz
     T_min = float(np.max(c.a + c.u * LN2 / c.g))
+    fast = _newton_2d(c, B, C, T_min, tol, warm=warm)
+    if fast is None and warm is not None:
+        fast = _newton_2d(c, B, C, T_min, tol)
+    if fast is not None:
+        return _finish(p, beta, H_gain, s, fast[0], fast[1])._replace(warm=fast[2])
     state = {"y": np.log(c.g * K / B), "T": None}
     xtol = max(tol * 1e-2, 1e-15)
 
@@ -307,3 +421,123 @@ def solve_leader_cvxpy(
     if prob.status not in ("optimal", "optimal_inaccurate"):
         raise RuntimeError(f"cvxpy leader problem: {prob.status}")
     return _finish(p, beta, H_gain, s, c.g * np.asarray(e.value), p.C_dt_hz * np.asarray(y.value))
+
+
+# -- one-resource leaders (baselines 1 and 2) -----------------------------------------------------
+def solve_bandwidth_only(
+    p: CompressionParams,
+    beta: np.ndarray,
+    H_gain: np.ndarray,
+    f_hz: np.ndarray,
+    s: model.SensorArrays | None = None,
+    tol: float = 1e-12,
+) -> LeaderSolution:
+    """Eq. (26) with the DT speeds fixed (baseline 1): min_b max_k T_k s.t. sum b <= B.
+
+    All sensors finish at a common T with the budget tight. For T > T_min = max_k (a_k + v_k/f_k
+    + u_k ln2/g_k) each sensor's bandwidth is the inverse of u_k / r_k(b_k) = T - a_k - v_k/f_k
+    (:func:`_solve_z` with no DT term), decreasing in T; brentq finds sum_k b_k = B.
+    """
+    s = model.sensor_arrays(p) if s is None else s
+    c = leader_coefficients(p, beta, H_gain, s)
+    f = np.broadcast_to(np.asarray(f_hz, dtype=float), (p.K,))
+    if p.K == 1:
+        return _finish(p, beta, H_gain, s, np.array([p.B_hz]), f.copy(), fix_f=True)
+    a2 = c.a + c.v / f
+    T_min = float(np.max(a2 + c.u * LN2 / c.g))
+    zero = np.zeros(p.K)
+    state = {"y": np.log(c.g * p.K / p.B_hz)}
+
+    def excess(ls: float) -> float:
+        y = _solve_z(c, zero, T_min + math.exp(ls) - a2, state["y"])
+        state["y"] = y
+        return math.log(float(np.sum(c.g * np.exp(-y)))) - math.log(p.B_hz)
+
+    ls = _root_decreasing(excess, math.log(T_min), 1.0, max(tol * 1e-2, 1e-15))
+    y = _solve_z(c, zero, T_min + math.exp(ls) - a2, state["y"])
+    return _finish(p, beta, H_gain, s, c.g * np.exp(-y), f.copy(), fix_f=True)
+
+
+def solve_dt_only(
+    p: CompressionParams,
+    beta: np.ndarray,
+    H_gain: np.ndarray,
+    b_hz: np.ndarray,
+    s: model.SensorArrays | None = None,
+    tol: float = 1e-12,
+) -> LeaderSolution:
+    """Eq. (26) with the bandwidths fixed (baseline 2): min_f max_k T_k s.t. sum f <= C_DT.
+
+    With e_k = a_k + u_k / r_k(b_k) fixed, f_k = v_k / (T - e_k) and sum_k f_k = C_DT is a
+    decreasing 1-D equation in T > max_k e_k (brentq in log(T - max e)).
+    """
+    s = model.sensor_arrays(p) if s is None else s
+    c = leader_coefficients(p, beta, H_gain, s)
+    b = np.broadcast_to(np.asarray(b_hz, dtype=float), (p.K,)).copy()
+    if p.K == 1:
+        return _finish(p, beta, H_gain, s, b, np.array([p.C_dt_hz]), fix_b=True)
+    r = model.rate_bps(b, H_gain, s.p_w, p.N0_w_per_hz)
+    e = c.a + c.u / r
+    e_max = float(np.max(e))
+
+    def excess(ls: float) -> float:
+        return math.log(float(np.sum(c.v / (e_max + math.exp(ls) - e)))) - math.log(p.C_dt_hz)
+
+    ls = _root_decreasing(excess, math.log(float(np.sum(c.v)) / p.C_dt_hz), 1.0,
+                          max(tol * 1e-2, 1e-15))
+    return _finish(p, beta, H_gain, s, b, c.v / (e_max + math.exp(ls) - e), fix_b=True)
+
+
+# -- joint problem reference (baseline 5's certificate) ------------------------------------------
+def solve_joint_cvxpy(
+    p: CompressionParams,
+    H_gain: np.ndarray,
+    s: model.SensorArrays | None = None,
+    solver: str = "CLARABEL",
+    **solver_opts,
+) -> tuple[np.ndarray, LeaderSolution]:
+    """Reference for the centralized scheme: min over (beta, b, f) of eq. (10) as one convex
+    cone program (not DPP; built per call).
+
+    With e_k = b_k / g_k, w_k <= e_k ln(1 + 1/e_k) = r_k ln2 / g_k (exp cone), q_k^2 <= beta_k w_k
+    (rotated SOC) and s_k >= q_k^-2 >= 1 / (beta_k w_k):
+    T_k <= (D/f_S)(e^{eps beta} - e^eps) + (D ln2 / g) s_k + v_k / (C_DT y_k), everything
+    divided by the equal-split time T_ref so the solver sees O(1) numbers. Returns (beta, the
+    allocation evaluated by the model).
+    """
+    import cvxpy as cp
+
+    s = model.sensor_arrays(p) if s is None else s
+    K = p.K
+    g = np.broadcast_to(np.asarray(H_gain, float), (K,)) * s.p_w / p.N0_w_per_hz
+    b_eq = np.full(K, p.B_hz / K)
+    r_eq = model.rate_bps(b_eq, H_gain, s.p_w, p.N0_w_per_hz)
+    beta_eq = model.best_response(r_eq, s.f_s_hz, p.epsilon, p.beta_max)
+    T_ref = float(np.max(model.timings(p, beta_eq, b_eq, np.full(K, p.C_dt_hz / K), H_gain,
+                                       s).T_total))
+    A = s.D_bits / s.f_s_hz / T_ref
+    W = s.D_bits * LN2 / g / T_ref
+    V = s.c_cycles_per_bit * s.D_bits / p.C_dt_hz / T_ref
+    beta = cp.Variable(K)
+    e = cp.Variable(K, nonneg=True)
+    y = cp.Variable(K, nonneg=True)
+    w = cp.Variable(K, nonneg=True)
+    q = cp.Variable(K, nonneg=True)
+    sv = cp.Variable(K, nonneg=True)
+    t = cp.Variable()
+    cons = [
+        beta >= 1, beta <= p.beta_max,
+        w <= -cp.rel_entr(e, e + 1.0),
+        cp.SOC(beta + w, cp.vstack([2 * q, beta - w]), axis=0),
+        sv >= cp.power(q, -2),
+        cp.multiply(A, cp.exp(p.epsilon * beta) - math.exp(p.epsilon)) + cp.multiply(W, sv)
+        + cp.multiply(V, cp.inv_pos(y)) <= t,
+        (g / p.B_hz) @ e <= 1,
+        cp.sum(y) <= 1,
+    ]
+    prob = cp.Problem(cp.Minimize(t), cons)
+    prob.solve(solver=solver, **solver_opts)
+    if prob.status not in ("optimal", "optimal_inaccurate"):
+        raise RuntimeError(f"cvxpy joint problem: {prob.status}")
+    bt = np.clip(np.asarray(beta.value, float), 1.0, p.beta_max)
+    return bt, _finish(p, bt, H_gain, s, g * np.asarray(e.value), p.C_dt_hz * np.asarray(y.value))

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from twinbed.messages import Message
 
-__all__ = ["Offer", "Sync", "Uplink"]
+__all__ = ["Answer", "Negotiate", "Offer", "Sync", "Uplink"]
 
 
 class Offer(Message):
@@ -19,6 +19,30 @@ class Offer(Message):
     b_hz: float = Field(ge=0)
     f_hz: float = Field(ge=0)
     H_gain: float = Field(gt=0, description="|H_k|^2 measured by the BS (CSI feedback)")
+    beta: float | None = Field(None, ge=1, description="ratio the scheme fixed or negotiated; "
+                               "None: the sensor plays its best response (eq. 9)")
+
+
+class Negotiate(Message):
+    """Basestation -> sensor, Algorithm 1: the leader's bandwidth for this sensor at iteration
+    ``iteration`` (0: the equal split that initializes the sensor's dual variables)."""
+
+    TYPE: ClassVar[str] = "compression.negotiate"
+    sensor: int = Field(ge=0)
+    iteration: int = Field(ge=0)
+    b_hz: float = Field(gt=0)
+    H_gain: float = Field(gt=0, description="|H_k|^2 measured by the BS (CSI feedback)")
+
+
+class Answer(Message):
+    """Sensor -> basestation, Algorithm 1: the sensor's dual variables after its step (24) and
+    its compression ratio by (19)."""
+
+    TYPE: ClassVar[str] = "compression.answer"
+    sensor: int = Field(ge=0)
+    iteration: int = Field(ge=0)
+    beta: float = Field(ge=1)
+    lam: list[float] = Field(min_length=2, max_length=2)
 
 
 class Uplink(Message):
@@ -49,3 +73,6 @@ class Sync(Uplink):
     T_total_s: float
     modeled_start_s: float
     forwarded_wall: float
+    negotiation_iterations: int | None = None
+    negotiation_messages: int | None = None
+    negotiation_wall_s: float | None = None

@@ -10,6 +10,13 @@
 4. basestation: stamps the modeled T_comp, T_tr, T_DT (eqs. 2, 5, 6) and forwards a ``Sync``.
 5. cloud: decompresses, verifies the checksum, updates the sensor's twin (state, version, AoI,
    fidelity against the oracle) and reports the sensor's round to the controller.
+
+With ``stackelberg`` steps 1-2 are the live Algorithm 1 instead: the BS sends every sensor a
+``Negotiate`` (iteration 0: the equal split), each sensor initializes or steps its own dual
+variables (Redis, written with its answer) and sends an ``Answer`` with beta_k; when all K are
+in, the BS applies the stopping rule and either re-solves (26) and sends iteration l + 1 or
+sends the final ``Offer`` s (with the agreed beta_k); the negotiation's iterations, messages and
+wall time ride on the ``Sync`` into the round's metrics.
 """
 
 from __future__ import annotations
@@ -26,15 +33,18 @@ from twinbed.codecs import CodecPoint, calibrate, closest_setting, get_codec
 from twinbed.messages import Decision, DecisionRequest, OracleSample, RoundReport, RoundStart
 from twinbed.physical import BandLimitedSignal, from_bytes, to_bytes
 from twinbed.runtime import RunContext
-from twinbed.scenarios.compression import model
-from twinbed.scenarios.compression.messages import Offer, Sync, Uplink
+from twinbed.scenarios.compression import follower, model
+from twinbed.scenarios.compression.leader import Warm, solve_leader_fast
+from twinbed.scenarios.compression.messages import Answer, Negotiate, Offer, Sync, Uplink
 from twinbed.scenarios.compression.params import CompressionParams
 from twinbed.scenarios.compression.simulate import channel_for_round
 from twinbed.twins import TwinStore, twin_id
 
-__all__ = ["HANDLERS", "sensor_name"]
+__all__ = ["HANDLERS", "NEGOTIATED", "sensor_name"]
 
 CALIBRATION_BLOCK = 0  # each sensor calibrates its codec ladder on its first block of samples
+NEGOTIATED = "stackelberg"  # played live across the services (Algorithm 1), not by decide()
+STATE_TTL_S = 24 * 3600
 
 
 def sensor_name(k: int) -> str:
@@ -56,11 +66,98 @@ def _arrays(ctx: RunContext) -> model.SensorArrays:
 async def bs_round_start(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     msg = env.msg
     assert isinstance(msg, RoundStart)
-    H = channel_for_round(_params(ctx), ctx.run.seed, msg.round)
+    p = _params(ctx)
+    H = channel_for_round(p, ctx.run.seed, msg.round)
     fx.set(ctx.key("round", msg.round), json.dumps(
         {"H_gain": H.tolist(), "modeled_start_s": msg.modeled_start_s}))
-    fx.publish(ctx.stream("controller"), DecisionRequest(
-        run_id=msg.run_id, round=msg.round, state={"H_gain": H.tolist()}, reply_to=ctx.role))
+    if ctx.run.algorithm != NEGOTIATED:
+        fx.publish(ctx.stream("controller"), DecisionRequest(
+            run_id=msg.run_id, round=msg.round, state={"H_gain": H.tolist()}, reply_to=ctx.role))
+        return
+    # Algorithm 1 live: iteration 0 offers the equal split, from which every sensor
+    # initializes its dual variables lambda^(0) and answers beta^(0)
+    b0 = np.full(p.K, p.B_hz / p.K)
+    neg = {"iteration": 0, "b_hz": b0.tolist(), "f_hz": np.full(p.K, p.C_dt_hz / p.K).tolist(),
+           "U_prev": None, "started_wall": time.time(), "messages": p.K}
+    _store_neg(ctx, fx, msg.round, neg)
+    sensors = ctx.stream("sensor")
+    for k in range(p.K):
+        fx.publish(sensors, Negotiate(run_id=msg.run_id, round=msg.round, sensor=k, iteration=0,
+                                      b_hz=float(b0[k]), H_gain=float(H[k])))
+
+
+def _store_neg(ctx: RunContext, fx: Effects, round_: int, neg: dict[str, Any]) -> None:
+    """The negotiation's state (without the answers, which are a hash per iteration)."""
+    neg = {k: v for k, v in neg.items() if k != "answers"}
+    fx.set(ctx.key("neg", round_), json.dumps(neg), ex=STATE_TTL_S)
+    ctx.cache.setdefault("neg", {})[round_] = {**neg, "answers": {}}
+
+
+async def _neg_state(ctx: RunContext, round_: int) -> dict[str, Any]:
+    """The BS's negotiation state of a round: the process cache, else rebuilt from Redis (after
+    a restart: the state of the current iteration and the answers committed so far)."""
+    cache: dict[int, dict[str, Any]] = ctx.cache.setdefault("neg", {})
+    if round_ in cache:
+        return cache[round_]
+    raw = await ctx.redis.get(ctx.key("neg", round_))
+    if raw is None:
+        raise LookupError(f"basestation has no negotiation for round {round_}")
+    neg = json.loads(raw)
+    got = await ctx.redis.hgetall(ctx.key("neg", round_, "answers", neg["iteration"]))
+    neg["answers"] = {int(k): float(v) for k, v in got.items()}
+    cache.clear()
+    cache[round_] = neg
+    return neg
+
+
+async def bs_answer(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    """Collect the sensors' answers of one iteration; when all K are in, either stop (the
+    paper's rule: |U^(l) - U^(l-1)| <= xi or l = L_max) and offer the agreed allocation, or
+    re-solve the leader problem (26) for the new ratios and offer iteration l + 1."""
+    msg = env.msg
+    assert isinstance(msg, Answer)
+    p = _params(ctx)
+    if msg.sensor >= p.K:
+        raise ValueError(f"answer from sensor {msg.sensor}, but the run has K={p.K} sensors")
+    neg = await _neg_state(ctx, msg.round)
+    if msg.iteration != neg["iteration"] or msg.sensor in neg["answers"]:
+        return  # a stale or repeated answer changes nothing
+    neg["answers"][msg.sensor] = msg.beta
+    neg["messages"] += 1
+    fx.hset(ctx.key("neg", msg.round, "answers", msg.iteration), str(msg.sensor), repr(msg.beta))
+    fx.expire(ctx.key("neg", msg.round, "answers", msg.iteration), STATE_TTL_S)
+    if len(neg["answers"]) < p.K:
+        return
+    state = await _round_state(ctx, msg.round)
+    H = np.asarray(state["H_gain"], dtype=float)
+    s = _arrays(ctx)
+    beta = np.array([neg["answers"][k] for k in range(p.K)])
+    b, f = np.asarray(neg["b_hz"]), np.asarray(neg["f_hz"])
+    it = neg["iteration"]
+    if it >= 1:
+        U = float(np.max(model.timings(p, beta, b, f, H, s).T_total))
+        done = (neg["U_prev"] is not None and abs(U - neg["U_prev"]) <= p.xi) or it >= p.L_max
+        if done:
+            stats = {"iterations": it, "messages": neg["messages"],
+                     "wall_s": time.time() - neg["started_wall"]}
+            _offer_all(ctx, fx, msg.run_id, msg.round, state, b.tolist(), f.tolist(),
+                       beta.tolist(), negotiation=stats)
+            ctx.cache.get("neg", {}).pop(msg.round, None)
+            return
+        neg["U_prev"] = U
+    w = neg.get("warm")  # warm start where the previous leader solve ended, as in-process
+    warm = Warm(w[0], w[1], np.asarray(w[2], dtype=float)) if w else None
+    sol = solve_leader_fast(p, beta, H, s, warm=warm)
+    nxt = {**neg, "iteration": it + 1, "b_hz": sol.b_hz.tolist(), "f_hz": sol.f_hz.tolist(),
+           "messages": neg["messages"] + p.K,
+           "warm": None if sol.warm is None else [sol.warm.log_rho, sol.warm.T_s,
+                                                  sol.warm.log_z.tolist()]}
+    _store_neg(ctx, fx, msg.round, nxt)
+    sensors = ctx.stream("sensor")
+    for k in range(p.K):
+        fx.publish(sensors, Negotiate(run_id=msg.run_id, round=msg.round, sensor=k,
+                                      iteration=it + 1, b_hz=float(sol.b_hz[k]),
+                                      H_gain=float(H[k])))
 
 
 async def _round_state(ctx: RunContext, round_: int) -> dict[str, Any]:
@@ -86,15 +183,27 @@ async def bs_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     state = {k: v for k, v in (await _round_state(ctx, msg.round)).items() if k != "arrays"}
     b = msg.decision["b_hz"]
     f = msg.decision["f_hz"]
+    beta = msg.decision.get("beta")
     K = _params(ctx).K
-    if len(b) != K or len(f) != K:
+    if len(b) != K or len(f) != K or (beta is not None and len(beta) != K):
         raise ValueError(f"decision has {len(b)} bandwidths and {len(f)} speeds for {K} sensors")
+    _offer_all(ctx, fx, msg.run_id, msg.round, state, b, f, beta)
+
+
+def _offer_all(ctx: RunContext, fx: Effects, run_id: str, round_: int, state: dict[str, Any],
+               b: list[float], f: list[float], beta: list[float] | None,
+               negotiation: dict[str, Any] | None = None) -> None:
+    """Store the round's allocation and send every sensor its ``Offer``."""
+    state = {k: v for k, v in state.items() if k != "arrays"}
     state.update(b_hz=b, f_hz=f)
-    fx.set(ctx.key("round", msg.round), json.dumps(state))
+    if negotiation is not None:
+        state["negotiation"] = negotiation
+    fx.set(ctx.key("round", round_), json.dumps(state))
     sensors = ctx.stream("sensor")
-    for k in range(K):
-        fx.publish(sensors, Offer(run_id=msg.run_id, round=msg.round, sensor=k, b_hz=b[k],
-                                  f_hz=f[k], H_gain=state["H_gain"][k]))
+    for k in range(len(b)):
+        fx.publish(sensors, Offer(run_id=run_id, round=round_, sensor=k, b_hz=b[k],
+                                  f_hz=f[k], H_gain=state["H_gain"][k],
+                                  beta=None if beta is None else beta[k]))
 
 
 async def bs_uplink(ctx: RunContext, env: Envelope, fx: Effects) -> None:
@@ -119,10 +228,42 @@ async def bs_uplink(ctx: RunContext, env: Envelope, fx: Effects) -> None:
         T_comp_s=float(t.T_comp[0]), T_tr_s=float(t.T_tr[0]), T_DT_s=float(t.T_DT[0]),
         T_total_s=float(t.T_total[0]), modeled_start_s=float(state["modeled_start_s"]),
         forwarded_wall=time.time(),
+        **{f"negotiation_{k}": v for k, v in state.get("negotiation", {}).items()},
     ), payload=env.payload)
 
 
 # -- sensor --------------------------------------------------------------------------------
+async def sensor_negotiate(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+    """Algorithm 1, lines 5-6, for this sensor: lambda^(0) from the equal split at iteration
+    0, else one dual step (24) at the offered bandwidth; answer beta by (19). The dual
+    variables live in Redis (written with the answer, atomically)."""
+    msg = env.msg
+    assert isinstance(msg, Negotiate)
+    p = _params(ctx)
+    k = msg.sensor
+    if k >= p.K:
+        raise ValueError(f"negotiation for sensor {k}, but the run has K={p.K} sensors")
+    s = _arrays(ctx)
+    sl = slice(k, k + 1)
+    D, fs = s.D_bits[sl], s.f_s_hz[sl]
+    rate = model.rate_bps(np.array([msg.b_hz]), np.array([msg.H_gain]), s.p_w[sl],
+                          p.N0_w_per_hz)
+    key = ctx.key("lam", msg.round, k)
+    if msg.iteration == 0:
+        lam = follower.dual_init(D, rate)
+    else:
+        raw = await ctx.redis.get(key)
+        if raw is None:
+            raise LookupError(f"sensor {k} has no dual variables for round {msg.round}")
+        lam = follower.dual_step(np.array([json.loads(raw)]), D, fs, rate, p.epsilon,
+                                 p.beta_max)
+    beta = follower.dual_state(lam, D, fs, rate, p.epsilon, p.beta_max).beta
+    fx.set(key, json.dumps(lam[0].tolist()), ex=STATE_TTL_S)
+    fx.publish(ctx.stream("basestation"), Answer(
+        run_id=msg.run_id, round=msg.round, sensor=k, iteration=msg.iteration,
+        beta=float(beta[0]), lam=lam[0].tolist()))
+
+
 def _signal(ctx: RunContext) -> BandLimitedSignal:
     if "signal" not in ctx.cache:
         ctx.cache["signal"] = BandLimitedSignal(ctx.run.seed, _params(ctx).K)
@@ -148,7 +289,10 @@ async def sensor_offer(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     s = _arrays(ctx)
     sl = slice(k, k + 1)
     rate = model.rate_bps(np.array([msg.b_hz]), np.array([msg.H_gain]), s.p_w[sl], p.N0_w_per_hz)
-    beta = float(model.best_response(rate, s.f_s_hz[sl], p.epsilon, p.beta_max)[0])
+    if msg.beta is None:
+        beta = float(model.best_response(rate, s.f_s_hz[sl], p.epsilon, p.beta_max)[0])
+    else:
+        beta = float(msg.beta)
 
     x = _signal(ctx).samples(k, msg.round, p.n_samples)
     raw = to_bytes(x)
@@ -210,7 +354,8 @@ async def cloud_sync(ctx: RunContext, env: Envelope, fx: Effects) -> None:
 
 
 HANDLERS = {
-    "basestation": {RoundStart: bs_round_start, Decision: bs_decision, Uplink: bs_uplink},
-    "sensor": {Offer: sensor_offer},
+    "basestation": {RoundStart: bs_round_start, Decision: bs_decision, Uplink: bs_uplink,
+                    Answer: bs_answer},
+    "sensor": {Offer: sensor_offer, Negotiate: sensor_negotiate},
     "cloud": {Sync: cloud_sync},
 }

@@ -24,12 +24,20 @@ def channel_for_round(p: CompressionParams, seed: int, round_: int) -> np.ndarra
 
 
 def round_outcome(
-    p: CompressionParams, H_gain: np.ndarray, b_hz: np.ndarray, f_hz: np.ndarray
+    p: CompressionParams,
+    H_gain: np.ndarray,
+    b_hz: np.ndarray,
+    f_hz: np.ndarray,
+    beta: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Best responses and modeled times for one allocation, as plain lists (JSON-able)."""
+    """Compression ratios and modeled times for one allocation, as plain lists (JSON-able).
+
+    ``beta`` None: every sensor plays its best response (eq. 9) to its rate."""
     s = model.sensor_arrays(p)
     r = model.rate_bps(b_hz, H_gain, s.p_w, p.N0_w_per_hz)
-    beta = model.best_response(r, s.f_s_hz, p.epsilon, p.beta_max)
+    if beta is None:
+        beta = model.best_response(r, s.f_s_hz, p.epsilon, p.beta_max)
+    beta = np.asarray(beta, dtype=float)
     t = model.timings(p, beta, b_hz, f_hz, H_gain, s)
     return {
         "H_gain": H_gain.tolist(),
@@ -56,7 +64,9 @@ def simulate(
     for r in range(rounds):
         H = channel_for_round(p, seed, r)
         alloc = ALGORITHMS[algorithm](p, H)
-        rec = {"round": r, "modeled_start_s": modeled, **round_outcome(p, H, *alloc)}
+        rec = {"round": r, "modeled_start_s": modeled,
+               **round_outcome(p, H, alloc.b_hz, alloc.f_hz, alloc.beta),
+               "iterations": alloc.iterations}
         modeled += rec["T_max_s"]
         out.append(rec)
     return out

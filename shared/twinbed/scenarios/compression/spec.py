@@ -26,7 +26,10 @@ def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
     if H.shape != (p.K,):
         raise ValueError(f"expected {p.K} channel gains, got shape {H.shape}")
     alloc = ALGORITHMS[ctx.run.algorithm](p, H)
-    return {"b_hz": alloc.b_hz.tolist(), "f_hz": alloc.f_hz.tolist()}
+    out: dict[str, Any] = {"b_hz": alloc.b_hz.tolist(), "f_hz": alloc.f_hz.tolist()}
+    if alloc.beta is not None:  # the scheme fixes or negotiated the ratios
+        out["beta"] = np.asarray(alloc.beta, dtype=float).tolist()
+    return out
 
 
 def parties(p: CompressionParams) -> list[str]:
@@ -48,6 +51,9 @@ def summarize(
         out["modeled_start_s"] = present[0]["modeled_start_s"]
         first = min(r["sampled_wall"] for r in present)
         out["pipeline_wall_s"] = max(r["twin_wall"] for r in present) - first
+        for name in ("negotiation_iterations", "negotiation_messages", "negotiation_wall_s"):
+            if present[0].get(name) is not None:
+                out[name] = present[0][name]
     out["missing"] = missing
     return out
 

@@ -1,0 +1,165 @@
+"""twinbed bench network-twin: GRU inference, RB allocation, environment and live slot speed.
+
+1. GRU inference per slot (one window of M twin states -> next state) at U = 10 and 1000,
+   beside the slot's RB allocation (rates + Hungarian, with and without the cloud RB).
+2. Hungarian RB allocation (scipy linear_sum_assignment) beside the same assignment solved as
+   its LP relaxation by cvxpy (integral for assignment polytopes), same instances, as a ratio.
+3. Environment steps per second (U = 10) with the GRU twin and with the hold-last twin.
+4. Wall time of one live slot at U = 10 and 1000 (periodic-k, GRU twin) on a local stack
+   started the way `make up` starts it: first slot and the median of the later ones.
+
+    twinbed bench network-twin [--us 10,1000] [--repeats 200] [--rounds 10] [--skip-live]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _median_s(fn, repeats: int) -> float:  # noqa: ANN001
+    fn()  # warm up
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def _gru(p, data: Path):  # noqa: ANN001, ANN202
+    from twinbed.scenarios.network_twin.gru import gru_path, load_gru, train_gru
+
+    path = gru_path(data, p.U)
+    if not path.exists():  # the timing does not depend on the weights: a token training
+        train_gru(p, path, n_trajectories=4, length=p.M + 2, epochs=1, test_trajectories=2,
+                  progress=False)
+    return load_gru(path, p)
+
+
+def inference(us: list[int], repeats: int, data: Path) -> None:
+    from twinbed.scenarios.network_twin import model
+    from twinbed.scenarios.network_twin.params import NetworkTwinParams
+
+    print(f"\n== per slot (median of {repeats}), ms")
+    print(f"{'U':>6}{'GRU predict':>14}{'rates+Hungarian x2':>22}{'ratio':>8}")
+    for U in us:
+        p = NetworkTwinParams(U=U)
+        pred = _gru(p, data)
+        g = np.random.default_rng(0)
+        hist = np.stack([model.initial_positions(p, g)] * p.M)
+        pos, ch = hist[-1], model.draw_channel(p, g)
+        t_gru = _median_s(lambda: pred.predict(hist), repeats)
+        t_rb = _median_s(lambda: model.slot_outcome(p, pos, ch), repeats)
+        print(f"{U:>6}{t_gru * 1e3:>14.3f}{t_rb * 1e3:>22.3f}{t_gru / t_rb:>8.2f}")
+
+
+def hungarian_vs_cvxpy(repeats: int) -> None:
+    import cvxpy as cp
+
+    from twinbed.scenarios.network_twin import model
+
+    print(f"\n== RB assignment: Hungarian vs cvxpy LP (same instances, median of {repeats})")
+    print(f"{'U x N':>10}{'Hungarian ms':>14}{'cvxpy ms':>12}{'speed-up':>10}{'same sum':>10}")
+    for U, N in ((10, 6), (100, 50), (1000, 6)):
+        g = np.random.default_rng(U + N)
+        R = cp.Parameter((U, N))
+        X = cp.Variable((U, N), nonneg=True)
+        prob = cp.Problem(cp.Maximize(cp.sum(cp.multiply(R, X))),
+                          [cp.sum(X, axis=1) <= 1, cp.sum(X, axis=0) <= 1, X <= 1])
+        assert prob.is_dpp()
+        inst = [g.exponential(1.0, (U, N)) for _ in range(repeats)]
+        th, tc, same = [], [], True
+        for rates in inst:
+            t0 = time.perf_counter()
+            _, total = model.assign_rbs(rates)
+            th.append(time.perf_counter() - t0)
+            R.value = rates
+            t0 = time.perf_counter()
+            prob.solve(solver=cp.CLARABEL)
+            tc.append(time.perf_counter() - t0)
+            same &= abs(prob.value - total) <= 1e-5 * max(1.0, total)
+        h, c = statistics.median(th), statistics.median(tc)
+        print(f"{f'{U}x{N}':>10}{h * 1e3:>14.3f}{c * 1e3:>12.3f}{c / h:>10.1f}{str(same):>10}")
+
+
+def env_speed(steps: int, data: Path) -> None:
+    from twinbed.scenarios.network_twin.env import NetworkTwinEnv
+    from twinbed.scenarios.network_twin.gru import HoldPredictor
+    from twinbed.scenarios.network_twin.params import NetworkTwinParams
+
+    p = NetworkTwinParams()
+    print(f"\n== environment steps per second (U = {p.U}, {steps} steps, action 0)")
+    rates = {}
+    for name, pred in (("GRU twin", _gru(p, data)), ("hold twin", HoldPredictor())):
+        env = NetworkTwinEnv(p, pred)
+        env.reset(seed=0)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            _, _, term, trunc, _ = env.step(0)
+            if term or trunc:
+                env.reset()
+        rates[name] = steps / (time.perf_counter() - t0)
+        print(f"{name:<12}{rates[name]:>10.0f} steps/s")
+    print(f"{'ratio':<12}{rates['GRU twin'] / rates['hold twin']:>10.2f}")
+
+
+def live_slots(us: list[int], rounds: int, data: Path) -> None:
+    import httpx
+
+    from twinbed.scenarios.network_twin.params import NetworkTwinParams
+    from twinbed.stack import Stack
+
+    print(f"\n== live slot wall time (periodic-k, GRU twin, {rounds} slots per U), s")
+    print(f"{'U':>6}{'first slot':>12}{'later median':>14}{'max':>8}")
+    stack = Stack(data, fixed_ports=False)
+    info = stack.start()
+    try:
+        api = httpx.Client(base_url=info.url("controller"), timeout=120,
+                           headers={"Authorization": f"Bearer {info.token}"})
+        for U in us:
+            _gru(NetworkTwinParams(U=U), data)
+            resp = api.post("/runs", json={"scenario": "network-twin", "algorithm": "periodic-k",
+                                           "seed": 1, "rounds": rounds, "params": {"U": U}})
+            resp.raise_for_status()
+            run_id = resp.json()["config"]["id"]
+            while (view := api.get(f"/runs/{run_id}").json())["status"]["status"] == "running":
+                time.sleep(0.1)
+            walls = [rec["wall_s"] for rec in view["rounds"]]
+            missing = sum(len(rec["missing"]) for rec in view["rounds"])
+            later = statistics.median(walls[1:]) if len(walls) > 1 else float("nan")
+            print(f"{U:>6}{walls[0]:>12.3f}{later:>14.3f}{max(walls):>8.3f}"
+                  + (f"   ({missing} missing reports!)" if missing else ""))
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser(prog="twinbed bench network-twin",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--us", default="10,1000")
+    ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--env-steps", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--skip-live", action="store_true")
+    args = ap.parse_args()
+    us = [int(x) for x in args.us.split(",")]
+    with tempfile.TemporaryDirectory() as d:
+        data = Path(d)
+        inference(us, args.repeats, data)
+        hungarian_vs_cvxpy(min(args.repeats, 50))
+        env_speed(args.env_steps, data)
+        if not args.skip_live:
+            live_slots(us, args.rounds, data)
+
+
+if __name__ == "__main__":
+    main()

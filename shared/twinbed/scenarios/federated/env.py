@@ -1,0 +1,151 @@
+"""The DMO environment: one frame per step, GS and SOCF inside, the agents' actions outside.
+
+The paper's N + 2 PPO agents (one per ES for its resource allocation Phi_n = (z_n, l_n), A_K
+and A_N for the two sides' preference lists) act on the same frame. Here they are the
+independent factors of one MultiDiscrete action, so one SB3 PPO policy holds all N + 2 actors
+as separate categorical heads over a shared observation (centralized training; see README).
+
+Action (MultiDiscrete, length 3N + K):
+
+======================  ===========================  =====================================
+slice                   meaning                      values
+======================  ===========================  =====================================
+``[0:N]``               rounds level of ES agent n   l_n = ceil((i + 1) l_max / ELL_LEVELS)
+``[N:2N]``              z_n - 1, ES agent n          0 .. z_levels - 1
+``[2N:2N+K]``           A_K: first choice of k       an ES index
+``[2N+K:]``             A_N: first choice of n       a partial-DT index
+======================  ===========================  =====================================
+
+Preference lists: each partial-DT (ES) ranks its first choice first and the rest by the
+frame's utility estimate; GS then matches them. (A full ranking per agent as a K x N grid of
+ranking values made 2KN + 2N categorical heads, too many for PPO to assign credit to in a
+budget of minutes.)
+
+Observation (Box, float32): importance weights (K), log-normalized cumulative data (K), last
+assignment one-hot (K*N), ES CPU speeds / f_max (N), last coalition sizes / Z_max (N), the
+utility estimate normalized (K*N), t / T (1).
+
+Reward: the frame's performance minus the frame-time penalty (eqs. 23-24, 37-38 with zeta),
+times ``reward_scale``. The episode ends (truncation) after ``frames`` frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from twinbed.scenarios.federated import model
+from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
+from twinbed.scenarios.federated.games import gale_shapley
+from twinbed.scenarios.federated.params import FederatedParams
+
+__all__ = ["ELL_LEVELS", "FederatedEnv", "PREF_LEVELS", "action_nvec", "ell_of_level", "decode_action", "observation", "obs_size"]
+
+PREF_LEVELS = 3
+ELL_LEVELS = 4
+OBS_HIGH = 10.0
+
+
+def obs_size(p: FederatedParams) -> int:
+    return 2 * p.K + 2 * p.K * p.N + 2 * p.N + 1
+
+
+def _norm_estimate(est: np.ndarray) -> np.ndarray:
+    lo, hi = float(est.min()), float(est.max())
+    return (est - lo) / (hi - lo) if hi > lo else np.zeros_like(est)
+
+
+def observation(v: View, est: np.ndarray) -> np.ndarray:
+    p, st = v.p, v.state
+    onehot = np.zeros((p.K, p.N))
+    if (st.assign >= 0).all():
+        onehot[np.arange(p.K), st.assign] = 1.0
+    obs = np.concatenate([
+        v.frame.omega, np.log1p(st.D_bits * p.varpi_per_bit) / 5.0, onehot.ravel(),
+        v.inst.f_hz / p.f_max_hz, st.Y.sum(axis=0) / p.Z_max, _norm_estimate(est).ravel(),
+        [st.t / max(1, p.frames)],
+    ])
+    return np.clip(obs, 0.0, OBS_HIGH).astype(np.float32)
+
+
+def action_nvec(p: FederatedParams) -> list[int]:
+    return [ELL_LEVELS] * p.N + [p.z_levels] * p.N + [p.N] * p.K + [p.K] * p.N
+
+
+def ell_of_level(p: FederatedParams, level: np.ndarray) -> np.ndarray:
+    return np.ceil((np.asarray(level) + 1) * p.ell_max / ELL_LEVELS).astype(int)
+
+
+def decode_action(p: FederatedParams, action: np.ndarray, est: np.ndarray) -> Decision:
+    a = np.asarray(action, dtype=int)
+    N, K = p.N, p.K
+    ell = ell_of_level(p, a[:N])
+    z = a[N:2 * N] + 1
+    prior = _norm_estimate(est)  # in [0, 1]
+    sk = prior.copy()
+    sk[np.arange(K), a[2 * N:2 * N + K]] += PREF_LEVELS
+    sn = prior.T.copy()
+    sn[np.arange(N), a[2 * N + K:]] += PREF_LEVELS
+    return Decision(gale_shapley(sk, sn), z, ell, None)
+
+
+class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Frames of the federated scenario; a new random instance per episode (see module doc)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, params: FederatedParams | None = None, frames: int | None = None,
+                 reward_scale: float = 0.1, framework: str = "federated") -> None:
+        super().__init__()
+        self.p = params or FederatedParams()
+        self.frames = frames or self.p.frames
+        self.reward_scale = reward_scale
+        self.framework = framework
+        p = self.p
+        self.action_space = spaces.MultiDiscrete(action_nvec(p))
+        self.observation_space = spaces.Box(0.0, OBS_HIGH, (obs_size(p),), np.float32)
+        self._seed = 0
+        self._view: View | None = None
+        self._est: np.ndarray | None = None
+
+    def _observe(self) -> np.ndarray:
+        frame = model.draw_frame(self.p, self.inst, self._seed, self.state.t)
+        self._view = View(self.p, self.inst, frame, self.state, np.random.default_rng(0))
+        self._est = utility_estimate(self._view)
+        return observation(self._view, self._est)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._seed = int((options or {}).get("instance_seed", self.np_random.integers(2**31)))
+        self.inst = model.draw_instance(self.p, self._seed)
+        self.state = model.initial_state(self.p)
+        return self._observe(), {"instance_seed": self._seed}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        from twinbed.scenarios.federated.simulate import frame_record, play_frame
+
+        assert self._view is not None and self._est is not None
+        d = decode_action(self.p, action, self._est)
+        res, self.state = play_frame(self.p, self.inst, self._view.frame, self.state,
+                                     _Fixed(d), self.framework, self._seed)
+        info = frame_record(self.state.t - 1, res)
+        reward = float(res.outcome.reward) * self.reward_scale
+        truncated = self.state.t >= self.frames
+        return self._observe(), reward, False, truncated, info
+
+
+class _Fixed:
+    """A policy that plays one given decision (the env's action)."""
+
+    def __init__(self, d: Decision) -> None:
+        self.d = d
+
+    def act(self, v: View) -> Decision:
+        return self.d
+
+    def learn(self, v: View, d: Decision, reward: float) -> None:
+        pass

@@ -1,0 +1,42 @@
+"""The ``federated`` scenario as the services see it (see twinbed.scenarios.ScenarioSpec)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from twinbed.scenarios import ScenarioSpec
+from twinbed.scenarios.federated.algorithms import ALGORITHMS, Exhaustive
+from twinbed.scenarios.federated.params import FederatedParams
+from twinbed.scenarios.federated.roles import HANDLERS, decide, parties, summarize
+from twinbed.scenarios.federated.simulate import simulate
+
+__all__ = ["SPEC", "preflight"]
+
+
+def preflight(p: FederatedParams, algorithm: str, data_dir: Path) -> None:
+    """A run of ``dmo`` needs a trained checkpoint; ``exhaustive`` needs a small instance."""
+    if algorithm == "dmo":
+        from twinbed.scenarios.federated.dmo import load_dmo
+
+        load_dmo(data_dir, p)  # MissingArtifactError is a ValueError naming the command
+    elif algorithm == "exhaustive":
+        patterns = sum(1 for r in range(p.Y_max + 1) for _ in itertools.combinations(range(p.N), r))
+        if patterns ** p.M > Exhaustive.LIMIT:
+            raise ValueError(f"exhaustive search needs a small instance ({patterns}^{p.M} "
+                             f"association patterns > {Exhaustive.LIMIT}); use M <= 6 and N <= 3")
+
+
+SPEC = ScenarioSpec(
+    name="federated",
+    params_model=FederatedParams,
+    algorithms=ALGORITHMS,
+    decide=decide,
+    handlers=HANDLERS,
+    parties=parties,
+    summarize=summarize,
+    first_role="cloud",
+    duration_key="T_s",
+    simulate=simulate,
+    preflight=preflight,
+)

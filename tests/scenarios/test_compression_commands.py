@@ -1,0 +1,178 @@
+"""`twinbed solve compression` and `twinbed reproduce compression` (commands.py, instance.py,
+figures.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twinbed.cli import main
+from twinbed.scenarios.compression import model
+from twinbed.scenarios.compression.algorithms import ALGORITHMS
+from twinbed.scenarios.compression.instance import load_instance, solve_instance
+from twinbed.scenarios.compression.params import CompressionParams
+
+KEYS = ("beta", "b_hz", "f_hz", "T_total_s", "T_max_s", "iterations", "solve_s")
+
+
+def _instance(K: int = 4, seed: int = 0) -> dict:
+    p = CompressionParams(K=K)
+    H = model.draw_channel_gain(p, np.random.default_rng(seed))
+    return {"D_bits": [4000.0] * K, "p_w": [p.p_w] * K, "f_s_hz": [2e5] * K,
+            "c_cycles_per_bit": [1e4] * K, "H_gain": H.tolist(), "B_hz": 1e5, "C_dt_hz": 5e7,
+            "beta_max": 3.0, "epsilon": 3.5, "N0_w_per_hz": p.N0_w_per_hz}
+
+
+def _write(tmp_path: Path, obj: object, name: str = "inst.json") -> Path:
+    f = tmp_path / name
+    f.write_text(json.dumps(obj))
+    return f
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("twinbed: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+def test_solve_json_equals_the_algorithm(tmp_path: Path, algorithm: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """--json prints the issue's keys; the numbers are the scheme's own on the same instance
+    (the paper's defaults with a Rician draw: same T_max as the in-process algorithm)."""
+    f = _write(tmp_path, _instance())
+    assert main(["solve", "compression", "--instance", str(f), "--algorithm", algorithm,
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(KEYS) <= set(out)
+    p = CompressionParams()
+    H = np.asarray(_instance()["H_gain"])
+    a = ALGORITHMS[algorithm](p, H)
+    assert out["b_hz"] == pytest.approx(a.b_hz.tolist(), rel=1e-9)
+    assert out["T_max_s"] == max(out["T_total_s"])
+    assert len(out["beta"]) == 4 and out["iterations"] == a.iterations
+
+
+def test_solve_text_output_and_default_algorithm(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    f = _write(tmp_path, _instance(K=3))
+    assert main(["solve", "compression", "--instance", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("stackelberg: T_max = ")
+    assert len(out.strip().splitlines()) == 2 + 3
+
+
+def test_solve_non_uniform_instance_equalizes(tmp_path: Path) -> None:
+    """Per-sensor lists really reach the solver: heterogeneous sensors all finish together."""
+    inst = _instance(K=5, seed=3)
+    inst["D_bits"] = [1000.0, 3000.0, 5000.0, 7000.0, 9000.0]
+    inst["f_s_hz"] = [1e5, 2e5, 3e5, 4e5, 5e5]
+    out = solve_instance(load_instance(_write(tmp_path, inst)), "centralized")
+    T = np.asarray(out["T_total_s"])
+    assert np.ptp(T) <= 1e-9 * T.max()
+    assert sum(out["b_hz"]) == pytest.approx(1e5, rel=1e-9)
+
+
+@pytest.mark.parametrize(("mutate", "needle"), [
+    (lambda d: d.pop("H_gain"), "missing key 'H_gain'"),
+    (lambda d: d.update(B_hz=-1), "key 'B_hz'"),
+    (lambda d: d.update(N0_w_per_hz="x"), "key 'N0_w_per_hz'"),
+    (lambda d: d.update(p_w=[0.01, 0.02]), "p_w: expected 4 entries"),
+    (lambda d: d.update(f_s_hz=[1.0, 0.0, 1.0, 1.0]), "f_s_hz: expected positive"),
+    (lambda d: d.update(bogus=1), "unknown key 'bogus'"),
+    (lambda d: d.update(beta_max=0.5), "key 'beta_max'"),
+])
+def test_solve_bad_instance_is_one_line_naming_the_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], mutate, needle: str) -> None:
+    inst = _instance()
+    mutate(inst)
+    f = _write(tmp_path, inst)
+    assert main(["solve", "compression", "--instance", str(f)]) == 2
+    assert needle in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ("{not json", "not JSON"),
+    ("[1, 2]", "expected a JSON object"),
+])
+def test_solve_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               content: str, needle: str) -> None:
+    f = tmp_path / "x.json"
+    f.write_text(content)
+    assert main(["solve", "compression", "--instance", str(f)]) == 2
+    assert needle in _one_error_line(capsys.readouterr().err)
+
+
+def test_solve_missing_file_and_unknown_algorithm(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["solve", "compression", "--instance", str(tmp_path / "none.json")]) == 2
+    assert "cannot read" in _one_error_line(capsys.readouterr().err)
+    f = _write(tmp_path, _instance())
+    assert main(["solve", "compression", "--instance", str(f), "--algorithm", "nope"]) == 2
+    assert "'nope'" in _one_error_line(capsys.readouterr().err)
+
+
+# -- reproduce ----------------------------------------------------------------------------------
+def test_reproduce_fig6_writes_artifacts_and_claims(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reproduce", "compression", "--figure", "6", "--draws", "2", "--out",
+                 str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "fig6 all sensors finish together" in out
+    rows = list(csv.DictReader((tmp_path / "fig6.csv").open()))
+    assert len(rows) == 16  # 4 scenarios x 4 sensors
+    assert (tmp_path / "fig6.png").stat().st_size > 1000
+    claims = json.loads((tmp_path / "fig6_claims.json").read_text())
+    assert claims[0]["verdict"] == "holds"
+    by = {(r["scenario"], r["sensor"]): r for r in rows}
+    # f_S non-uniform: sensors 3, 4 (faster compressors) compress more than 1, 2 (Fig. 6)
+    betas = [float(by[("f_s", str(k))]["beta"]) for k in range(1, 5)]
+    assert min(betas[2:]) > max(betas[:2])
+
+
+def test_reproduce_fig5_orders_the_schemes(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """One draw of Fig. 5: every scheme at every point; proposed <= every baseline,
+    equal to centralized; the fixed-b/fixed-f baselines are near-optimal at opposite ends."""
+    assert main(["reproduce", "compression", "--figure", "5", "--draws", "1", "--out",
+                 str(tmp_path)]) == 0
+    assert "fig5 reduction vs baseline 1 at B=100 kHz" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "fig5.csv").open()))
+    xs = sorted({float(r["x"]) for r in rows})
+    assert len(xs) == 10 and len(rows) == 60
+    T = {(float(r["x"]), r["scheme"]): float(r["T_max_s"]) for r in rows}
+    for x in xs:
+        for sc in ("fixed-f", "fixed-b", "fixed-bf", "no-compression"):
+            assert T[(x, "stackelberg")] <= T[(x, sc)] * (1 + 1e-12)
+        assert T[(x, "stackelberg")] == pytest.approx(T[(x, "centralized")], rel=1e-8)
+    lo, hi = xs[0], xs[-1]
+    assert T[(lo, "fixed-f")] / T[(lo, "stackelberg")] < T[(lo, "fixed-b")] / T[(lo, "stackelberg")]
+    assert T[(hi, "fixed-b")] / T[(hi, "stackelberg")] < T[(hi, "fixed-f")] / T[(hi, "stackelberg")]
+
+
+def test_reproduce_bad_draws(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reproduce", "compression", "--figure", "3", "--draws", "0", "--out",
+                 str(tmp_path)]) == 2
+    assert "--draws" in _one_error_line(capsys.readouterr().err)
+
+
+def test_reproduce_fig3_curves(tmp_path: Path) -> None:
+    """Fig. 3 with one draw: every scheme at 21 values of beta_max; T of the compressing
+    schemes never increases with beta_max, baseline 4 is flat, and the saturation claim is
+    measured."""
+    from twinbed.scenarios.compression.figures import reproduce
+
+    claims = reproduce(3, 1, 0, tmp_path, progress=False)
+    assert len(claims) == 5 and "saturates" in claims[3].what
+    rows = list(csv.DictReader((tmp_path / "fig3.csv").open()))
+    assert len(rows) == 21 * 6
+    for sc in ("stackelberg", "fixed-f", "fixed-b", "fixed-bf", "centralized"):
+        T = [float(r["T_max_s"]) for r in rows if r["scheme"] == sc]
+        assert all(b <= a * (1 + 1e-9) for a, b in zip(T, T[1:])), sc
+    T4 = {float(r["T_max_s"]) for r in rows if r["scheme"] == "no-compression"}
+    assert max(T4) == pytest.approx(min(T4), rel=1e-12)

@@ -1,0 +1,113 @@
+"""The federated scenario's comparison schemes, in-process frames, env and commands."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from twinbed.scenarios import get_scenario
+from twinbed.scenarios.federated import model
+from twinbed.scenarios.federated.algorithms import ALGORITHMS, FRAMEWORK, Greedy, View
+from twinbed.scenarios.federated.params import FederatedParams
+from twinbed.scenarios.federated.simulate import run_episode
+
+SMALL = dict(M=12, N=4, K=3, frames=4)
+
+
+@pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS if a not in ("dmo", "exhaustive")])
+def test_every_scheme_plays_finite_deterministic_frames(algorithm: str) -> None:
+    p = FederatedParams(**SMALL)
+    a = run_episode(p, algorithm, 3)
+    assert len(a) == p.frames
+    for rec in a:
+        for key in ("perf", "gain", "cost", "E_J", "T_s", "Q"):
+            assert math.isfinite(rec[key]), (algorithm, key)
+        assert 0 <= rec["Q"] <= p.Q_max
+    assert a == run_episode(p, algorithm, 3)
+
+
+def test_exhaustive_runs_on_a_tiny_instance_and_bounds_the_frame() -> None:
+    p = FederatedParams(M=4, N=3, K=2, z_levels=1, frames=2, lambda1=200.0)
+    ex = run_episode(p, "exhaustive", 1, 1)[0]
+    for alg in ("federated-myopic", "greedy", "lyapunov-bcd", "tabu"):
+        other = run_episode(p, alg, 1, 1)[0]
+        # the exhaustive optimum maximizes sum_n U_n = perf + lambda2 E_int - per-ES penalties
+        assert ex["sum_U_n"] >= other["sum_U_n"] - 1e-9, alg
+
+
+def test_exhaustive_refuses_large_instances() -> None:
+    spec = get_scenario("federated")
+    with pytest.raises(ValueError, match="small instance"):
+        spec.preflight(FederatedParams(), "exhaustive", None)
+
+
+def test_dmo_preflight_names_the_train_command(tmp_path) -> None:
+    spec = get_scenario("federated")
+    with pytest.raises(ValueError, match="twinbed train federated-dmo"):
+        spec.preflight(FederatedParams(), "dmo", tmp_path)
+
+
+def test_greedy_gives_the_most_important_partial_dt_to_the_es_with_most_data() -> None:
+    p = FederatedParams(**SMALL)
+    inst = model.draw_instance(p, 0)
+    fr = model.draw_frame(p, inst, 0, 0)
+    d = Greedy().act(View(p, inst, fr, model.initial_state(p), np.random.default_rng(0)))
+    r = model.rates_bps(p, fr, np.ones(p.N, int))
+    data = (fr.d_bits.sum(axis=1)[:, None] * (r >= p.r_min_bps)).sum(axis=0)
+    assert d.assign[np.argmax(fr.omega)] == np.argmax(data)
+    assert (d.z == 1).all()
+
+
+def test_nov_never_overlaps_and_cen_uses_no_partial_dts() -> None:
+    p = FederatedParams(**{**SMALL, "lambda1": 500.0})
+    assert all(r["overlapping_sensors"] == 0 for r in run_episode(p, "nov", 0))
+    cen = run_episode(p, "cen", 0)
+    assert all(r["E_mig_J"] == 0 and r["E_up_J"] == 0 for r in cen)
+
+
+def test_frameworks_are_named() -> None:
+    assert FRAMEWORK["nov"] == "nov" and FRAMEWORK["cen"] == "cen"
+    assert set(ALGORITHMS) >= {"dmo", "greedy", "qlearning", "lyapunov-bcd", "tabu", "bandit",
+                               "exhaustive", "nov", "cen"}
+
+
+def test_frames_carry_data_forward() -> None:
+    recs = run_episode(FederatedParams(**SMALL), "federated-myopic", 2)
+    for a, b in zip(recs, recs[1:]):
+        assert all(y >= x for x, y in zip(a["D_bits"], b["D_bits"]))
+
+
+def test_unknown_algorithm_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        run_episode(FederatedParams(**SMALL), "nope", 0)
+
+
+# -- reproduce / CLI ------------------------------------------------------------------------
+def test_reproduce_fig5_writes_csv_png_and_claims(tmp_path) -> None:
+    import json
+
+    from twinbed.scenarios.federated.figures import reproduce
+
+    table = reproduce(5, tmp_path, seeds=1, frames=12)
+    for name in ("fig5.csv", "fig5.png", "fig5-traces.csv", "fig5-claims.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    claims = json.loads((tmp_path / "fig5-claims.json").read_text())
+    assert claims[0]["verdict"] == "holds"  # SOCF's potential is monotone in every frame
+    assert "Fig. 5" in table
+
+
+@pytest.mark.parametrize("argv", [
+    ["reproduce", "federated", "--figure", "3"],
+    ["train", "federated-dmo", "--K", "9"],
+    ["simulate", "federated", "--algorithm", "exhaustive"],
+])
+def test_cli_bad_input_is_one_line_exit_2(argv) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "twinbed", *argv], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.strip()
