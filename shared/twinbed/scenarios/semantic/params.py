@@ -59,7 +59,8 @@ class SemanticParams(BaseModel):
     v_s_bps: float | None = Field(None, gt=0, description="sensing rate v^s (eq. 3); None: "
                                   "D_max / (eta tau), the rate that senses D_max in the sensing stage")
     p_s_j_per_bit: float = Field(5e-8, ge=0, description="sensing energy per bit p^s (eq. 4)")
-    phi_min: float = Field(0.25, gt=0, le=1, description="smallest semantic extraction factor")
+    phi_min: float = Field(0.15625, gt=0, le=1, description="smallest semantic extraction factor "
+                           "(10/64: what `twinbed train semantic-codec` derives for NRMSE <= 1 %)")
     speed_mean_mps: float = Field(1.0, ge=0, description="Gauss-Markov mean speed")
     speed_std_mps: float = Field(0.3, ge=0, description="Gauss-Markov speed deviation")
     heading_std_rad: float = Field(0.5, ge=0, description="Gauss-Markov heading deviation")
