@@ -8,7 +8,18 @@ from typing import Any
 from twinbed.scenarios.semantic.params import SacHyper, SemanticParams
 from twinbed.scenarios.semantic.simulate import agent_name
 
-__all__ = ["hyperparams", "train_agent"]
+__all__ = ["REWARD_SCALE", "hyperparams", "make_training_env", "train_agent"]
+
+REWARD_SCALE = 0.01  # = 1 - gamma: Q-values of the order of one slot's reward (README.md)
+
+
+def make_training_env(p: SemanticParams):  # noqa: ANN201 - gymnasium.Env
+    """The env the learners see: eq. (22) times REWARD_SCALE (a positive factor: same optimum)."""
+    import gymnasium as gym
+
+    from twinbed.scenarios.semantic.env import SemanticSyncEnv
+
+    return gym.wrappers.TransformReward(SemanticSyncEnv(p), lambda r: REWARD_SCALE * r)
 
 
 def hyperparams(algorithm: str, steps: int) -> dict[str, Any]:
@@ -36,11 +47,11 @@ def train_agent(p: SemanticParams, algorithm: str, steps: int, seed: int, data_d
                 eval_episodes: int = 5) -> Any:
     """Train and save ``<data>/agents/<agent_name>.zip``; returns twinbed.agents.TrainResult."""
     from twinbed.agents import agent_path, train
-    from twinbed.scenarios.semantic.env import SemanticSyncEnv
 
     path = path or agent_path(data_dir, agent_name(p, algorithm))
-    return train(lambda: SemanticSyncEnv(p), algorithm, steps=steps, seed=seed, path=path,
+    return train(lambda: make_training_env(p), algorithm, steps=steps, seed=seed, path=path,
                  hyperparams=hyperparams(algorithm, steps), progress=progress,
                  eval_episodes=eval_episodes, checkpoint_every=max(1000, steps // 10),
                  curve_every=p.N * 4, curve_window=20,
-                 meta={"scenario": "semantic", "params": p.model_dump(mode="json")})
+                 meta={"scenario": "semantic", "params": p.model_dump(mode="json"),
+                       "reward_scale": REWARD_SCALE})
