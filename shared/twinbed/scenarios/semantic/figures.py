@@ -6,8 +6,9 @@ and ``per-slot-optimum``; the table shows each learned scheme's gap to the per-s
 The metric is the paper's total DT synchronization latency T[n] = sum_k t_k[n] averaged over
 slots (s), beside the mean reward (22).
 
-Default budget (minutes on 2 shared cores): ``STEPS_DEFAULT`` training steps per agent and
-``EPISODES_DEFAULT`` evaluation cycles; ``--full``: the paper's 20 x 5000 steps per agent.
+Default budget (minutes on 2 shared cores): ``STEPS_DEFAULT`` training steps per agent,
+``EPISODES_DEFAULT`` evaluation cycles and three points per sweep (first, middle, last);
+``--full``: the paper's 20 x 5000 steps per agent, every point, 20 cycles.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from twinbed.scenarios.semantic.simulate import policy, slot_record
 
 __all__ = ["EPISODES_DEFAULT", "STEPS_DEFAULT", "evaluate_schemes", "reproduce"]
 
-STEPS_DEFAULT = 3000
+STEPS_DEFAULT = 2000
 STEPS_FULL = 100_000  # Table III: 20 epochs x 5000 steps
 EPISODES_DEFAULT = 4
 SCHEMES = ("sac", "ppo", "random", "no-semantic", "per-slot-optimum")
@@ -95,8 +96,11 @@ def _gap(v: float, ref: float) -> str:
     return f"{100 * (v / ref - 1):+.1f} %"
 
 
-def _sweep(fig: int, out: Path, steps: int, episodes: int, seed: int) -> tuple[list[dict], list[Claim]]:
+def _sweep(fig: int, out: Path, steps: int, episodes: int, seed: int, full: bool
+           ) -> tuple[list[dict], list[Claim]]:
     name, xlabel, xs, schemes = _SWEEPS[fig]
+    if not full:
+        xs = [xs[0], xs[len(xs) // 2], xs[-1]]
     rows: list[dict[str, Any]] = []
     from tqdm import tqdm
 
@@ -161,9 +165,11 @@ def _fig3(out: Path, steps: int, episodes: int, seed: int) -> tuple[list[dict], 
     p = SemanticParams()
     trained = _train_point(p, LEARNED, steps, seed, out, "fig3")
     rows: list[dict[str, Any]] = []
-    for a, res in trained.items():
+    from twinbed.scenarios.semantic.train import REWARD_SCALE
+
+    for a, res in trained.items():  # the learners saw reward x REWARD_SCALE: undo it
         rows += [{"scheme": a, "timesteps": c.timesteps, "episodes": c.episodes,
-                  "episode_reward": c.mean_reward} for c in res.curve]
+                  "episode_reward": c.mean_reward / REWARD_SCALE} for c in res.curve]
     ev = evaluate_schemes(p, {"sac": trained["sac"].path, "ppo": trained["ppo"].path,
                               "random": None, "no-semantic": None, "per-slot-optimum": None},
                           episodes, seed + 10_000)
@@ -177,7 +183,7 @@ def _fig3(out: Path, steps: int, episodes: int, seed: int) -> tuple[list[dict], 
                    color={"random": "C2", "no-semantic": "C3", "per-slot-optimum": "k"}[s], label=s)
         rows.append({"scheme": s, "timesteps": steps, "episode_reward": ev[s]["reward"] * p.N})
     ax.set_xlabel("training steps")
-    ax.set_ylabel(f"episode reward ({p.N} slots)")
+    ax.set_ylabel(f"episode reward ({p.N} slots; learners: stochastic policy)")
     ax.legend()
     save_png(fig, out / "fig3.png")
     R = {s: ev[s]["reward"] * p.N for s in ev}
@@ -203,7 +209,7 @@ def reproduce(figure: int, out: Path, *, full: bool = False, steps: int | None =
     if figure == 3:
         rows, claims = _fig3(out, steps, episodes, seed)
     elif figure in _SWEEPS:
-        rows, claims = _sweep(figure, out, steps, episodes, seed)
+        rows, claims = _sweep(figure, out, steps, episodes, seed, full)
     else:
         raise ValueError(f"expected a figure in 3..7, got {figure}")
     write_csv(out / f"fig{figure}.csv", rows)
