@@ -155,7 +155,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="twinbed bench semantic", description=__doc__.split("\n")[0])
     ap.add_argument("--env-steps", type=int, default=5000)
     ap.add_argument("--solver-slots", type=int, default=3)
-    ap.add_argument("--sac-steps", type=int, default=2000)
+    ap.add_argument("--sac-steps", type=int, default=1000)
     ap.add_argument("--ks", default="6,60")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-live", action="store_true")
