@@ -24,8 +24,9 @@ def make_training_env(p: SemanticParams):  # noqa: ANN201 - gymnasium.Env
 
 def hyperparams(algorithm: str, steps: int) -> dict[str, Any]:
     """SB3 arguments. SAC: Table III (lr 1e-4, batch 256, replay 1e6 (capped at the steps, which
-    changes nothing), gamma 0.99, two hidden ReLU layers of 256, target network copied every 320
-    gradient steps: tau = 1, target_update_interval = 320; the temperature is tuned
+    changes nothing), gamma 0.99, two hidden ReLU layers of 256, soft target updates (tau =
+    0.005 every step: a hard copy every 320 steps, the other reading of "target network update
+    frequency 320", collapsed the policy after ~3,200 steps, README.md); the temperature is tuned
     automatically (eq. 28) from 0.01, SB3's target entropy -dim(A)). PPO (no table in the paper): the same
     learning rate, network and gamma; rollouts of 20 cycles."""
     import torch
@@ -35,7 +36,7 @@ def hyperparams(algorithm: str, steps: int) -> dict[str, Any]:
     if algorithm == "sac":
         return {"learning_rate": h.learning_rate, "batch_size": h.batch_size,
                 "buffer_size": min(h.buffer_size, max(steps, h.batch_size)), "gamma": h.gamma,
-                "tau": 1.0, "target_update_interval": h.target_update_interval,
+                "tau": 0.005, "target_update_interval": 1,
                 "ent_coef": "auto_0.01",
                 "learning_starts": min(1000, steps // 10), "policy_kwargs": net}
     if algorithm == "ppo":
