@@ -157,10 +157,8 @@ def solve_slot(
     phi = phi_loc[ks, gi]
     pw = p_loc[ks, pi]
     # exact edge split for the chosen (phi, p, f)
-    _, t0, a, _ = _ud_terms(p, D, gain, phi, pw)
-    f_all, _, _, _ = _ud_terms(p, D, gain, phi, pw)
-    # pick per UD the f candidate chosen above
-    choice = np.argmin(np.abs(f_all - f[:, None]), axis=1)
+    f_all, t0, a, _ = _ud_terms(p, D, gain, phi, pw)
+    choice = np.argmin(np.abs(f_all - f[:, None]), axis=1)  # the f candidate chosen above
     t0 = t0[ks, choice]
     a = a[ks, choice]
     fe = allocate_edge(a, t0, p)

@@ -21,11 +21,9 @@ from twinbed.scenarios.semantic.optimum import Action
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import SlotState, World
 
-__all__ = ["PER_UD", "Policy", "agent_name", "policy", "simulate", "slot_record", "train_command"]
+__all__ = ["Policy", "agent_name", "policy", "simulate", "slot_record", "train_command"]
 
 Policy = Callable[[SlotState], Action]
-PER_UD = ("phi", "f_hz", "p_w", "f_e_hz", "d_m", "D_bits", "h2", "t_s", "t_en", "t_up", "t_de",
-          "t_dt", "t", "e", "rate_bps")
 
 
 def agent_name(p: SemanticParams, algorithm: str) -> str:
