@@ -145,7 +145,7 @@ def test_tiny_training_saves_loads_and_plays(algorithm: str, tmp_path: Path) -> 
     from twinbed.scenarios.semantic.train import train_agent
 
     p = SemanticParams(K=2, N=5)
-    res = train_agent(p, algorithm, 300 if algorithm == "sac" else 500, 0, tmp_path,
+    res = train_agent(p, algorithm, 150 if algorithm == "sac" else 500, 0, tmp_path,
                       progress=False, eval_episodes=1)
     assert res.path.exists() and res.path.name == f"{agent_name(p, algorithm)}.zip"
     recs = simulate(p, algorithm, 1, data_dir=tmp_path)
