@@ -46,7 +46,7 @@ BASELINES: dict[str, Callable[[SemanticParams, SlotState, int], Action]] = {
     "no-semantic": no_semantic,
     "random": random_phi,
 }
-ALGORITHMS: tuple[str, ...] = (*AGENTS, *BASELINES)
+ALGORITHMS: tuple[str, ...] = (*BASELINES, *AGENTS)  # the first is the CLI default
 
 
 def observation(p: SemanticParams, s: SlotState) -> np.ndarray:
