@@ -1,0 +1,127 @@
+"""``twinbed train semantic-codec``, ``twinbed train semantic``, ``twinbed reproduce semantic``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from twinbed.commands import Command, CommandError
+
+__all__ = ["COMMANDS"]
+
+
+def _params(text: str | None):  # noqa: ANN202 - SemanticParams
+    from pydantic import ValidationError
+
+    from twinbed.scenarios.semantic.params import SemanticParams
+
+    try:
+        raw = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"--params is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise CommandError(f"--params must be a JSON object, got {text}")
+    try:
+        return SemanticParams(**raw)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise CommandError(f"bad --params: {'.'.join(map(str, e['loc'])) or 'params'}: "
+                           f"{e['msg']}") from None
+
+
+# -- train semantic-codec -----------------------------------------------------------------
+def _codec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=1000, help="process seed of the training frames")
+    p.add_argument("--target-nrmse", type=float, default=0.01,
+                   help="recovery accuracy target that defines phi_min (default 0.01)")
+    p.add_argument("--frame", type=int, default=64, help="samples per codec frame")
+
+
+def _codec_run(args: argparse.Namespace) -> int:
+    from twinbed.scenarios.semantic.codec import codec_path, train_codec
+
+    if not 0 < args.target_nrmse < 1:
+        raise CommandError(f"--target-nrmse must be in (0, 1), got {args.target_nrmse}")
+    if not 2 <= args.frame <= 1024:
+        raise CommandError(f"--frame must be in [2, 1024], got {args.frame}")
+    data = args.data_dir
+    try:
+        _, rec = train_codec(data, seed=args.seed, frame=args.frame, target=args.target_nrmse)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    path = codec_path(data)
+    print(f"semantic codec (PCA, frame {args.frame}) saved to {path}")
+    print(f"{'phi':>8} {'NRMSE':>9} {'SNR dB':>7}")
+    for c in rec["curve"]:
+        if c["m"] <= 16 or c["m"] % 8 == 0:
+            print(f"{c['phi']:8.4f} {c['nrmse']:9.5f} {c['snr_db']:7.2f}")
+    print(f"phi_min = {rec['phi_min']:.5g} (smallest phi with held-out NRMSE <= "
+          f"{args.target_nrmse:g}); curve: {path.with_name('semantic-error.png')}")
+    return 0
+
+
+# -- train semantic ----------------------------------------------------------------------
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--algorithm", choices=("sac", "ppo"), required=True)
+    p.add_argument("--steps", type=int, default=20_000,
+                   help="environment steps (the paper: 20 epochs x 5000 = 100000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--params", default=None, help="JSON object of scenario parameters")
+    p.add_argument("--episodes", type=int, default=10, help="evaluation cycles after training")
+
+
+def _train_run(args: argparse.Namespace) -> int:
+    from twinbed.scenarios.semantic.figures import evaluate_schemes
+    from twinbed.scenarios.semantic.train import train_agent
+
+    if args.steps < 1:
+        raise CommandError(f"--steps must be >= 1, got {args.steps}")
+    if args.episodes < 1:
+        raise CommandError(f"--episodes must be >= 1, got {args.episodes}")
+    p = _params(args.params)
+    res = train_agent(p, args.algorithm, args.steps, args.seed, args.data_dir)
+    print(f"saved {res.path} ({res.steps} steps in {res.wall_s:.1f} s)")
+    ev = evaluate_schemes(p, {args.algorithm: res.path, "per-slot-optimum": None},
+                          episodes=args.episodes, seed=10_000)
+    mine, best = ev[args.algorithm], ev["per-slot-optimum"]
+    print(f"evaluation over {args.episodes} cycles: T = {mine['T_s']:.4f} s/slot, reward "
+          f"{mine['reward']:.4f}/slot; per-slot-optimum T = {best['T_s']:.4f} s, reward "
+          f"{best['reward']:.4f}; gap in T {100 * (mine['T_s'] / best['T_s'] - 1):+.2f} %")
+    return 0
+
+
+# -- reproduce semantic ------------------------------------------------------------------
+def _repro_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--figure", type=int, choices=(3, 4, 5, 6, 7), required=True)
+    p.add_argument("--out", default=None, help="output directory (default <data>/figures/semantic)")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's budget: 20 x 5000 training steps per agent")
+    p.add_argument("--steps", type=int, default=None, help="training steps per agent (override)")
+    p.add_argument("--episodes", type=int, default=None, help="evaluation cycles per point")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _repro_run(args: argparse.Namespace) -> int:
+    from twinbed.commands import default_out_dir
+    from twinbed.scenarios.semantic.figures import reproduce
+
+    if args.steps is not None and args.steps < 1:
+        raise CommandError(f"--steps must be >= 1, got {args.steps}")
+    if args.episodes is not None and args.episodes < 1:
+        raise CommandError(f"--episodes must be >= 1, got {args.episodes}")
+    out = default_out_dir(args.out) if args.out else default_out_dir(
+        args.data_dir, "figures", "semantic")
+    print(reproduce(args.figure, out, full=args.full, steps=args.steps, episodes=args.episodes,
+                    seed=args.seed))
+    return 0
+
+
+COMMANDS = [
+    Command("train", "semantic-codec",
+            "fit the semantic codec on the physical process, measure recovery error vs phi, "
+            "derive phi_min", _codec_args, _codec_run),
+    Command("train", "semantic", "train the semantic scenario's SAC or PPO agent",
+            _train_args, _train_run),
+    Command("reproduce", "semantic",
+            "Figs. 3-7 of the semantic paper: CSV + PNG + claims table", _repro_args, _repro_run),
+]

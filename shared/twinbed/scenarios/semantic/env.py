@@ -1,0 +1,83 @@
+"""The gymnasium environment of the paper's MDP (Section IV-A).
+
+``SemanticSyncEnv(params)`` is one cycle of N slots of K mobile UDs.
+
+* Observation ``Box(0, 10, (2K,), float32)``: S[n] of eq. (20), ``[d_k/100 m ..., D_k/D_max ...]``.
+* Action ``Box(-1, 1, (4K,), float32)``: eq. (21) as four blocks of K, mapped by
+  :func:`~twinbed.scenarios.semantic.algorithms.action_from_vector` to phi in [phi_min, 1],
+  f in [f_floor f_u^max, f_u^max], p in [p_min, p_max] and edge shares f_e (sum = f_e^max).
+* Reward: eq. (22), r = -T[n] - P (penalties only for violations, model.slot).
+* Episode: N slots; ``truncated`` after slot N-1 (the cycle ends; the state is not terminal),
+  never ``terminated``.
+* info: ``T_s`` (T[n]), ``latency_s`` (T[n]/K), ``P_t``, ``P_e``, ``P_f``, ``phi_mean``,
+  ``violations`` (UDs missing (16) or (19d)).
+
+Randomness: ``reset(seed=...)`` seeds ``self.np_random``, which draws the world's root seed;
+``reset(options={"run_seed": s})`` plays exactly the world of a run with seed ``s`` (the same
+named streams as the simulation and the live services, process.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from twinbed.scenarios.semantic import model
+from twinbed.scenarios.semantic.algorithms import action_from_vector, observation
+from twinbed.scenarios.semantic.params import SemanticParams
+from twinbed.scenarios.semantic.process import SlotState, World
+
+__all__ = ["SemanticSyncEnv", "make_env"]
+
+
+class SemanticSyncEnv(gym.Env[np.ndarray, np.ndarray]):
+    metadata = {"render_modes": []}
+
+    def __init__(self, params: SemanticParams | None = None) -> None:
+        self.params = params if params is not None else SemanticParams()
+        K = self.params.K
+        self.observation_space = gym.spaces.Box(0.0, 10.0, (2 * K,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (4 * K,), np.float32)
+        self._world: World | None = None
+        self._n = 0
+        self._state: SlotState | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        opts = options or {}
+        run_seed = opts.get("run_seed")
+        if run_seed is None:
+            run_seed = int(self.np_random.integers(0, 2**31 - 1))
+        self._world = World(self.params, int(run_seed))
+        self._n = 0
+        self._state = self._world.slot(0)
+        return observation(self.params, self._state), {"run_seed": int(run_seed)}
+
+    @property
+    def state(self) -> SlotState:
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        return self._state
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        p, s = self.params, self.state
+        act = action_from_vector(p, action)
+        out = model.slot(p, s.D_bits, s.d_m, s.h2, *act)
+        info = {
+            "T_s": float(out.T), "latency_s": float(out.T) / p.K, "P_t": float(out.P_t),
+            "P_e": float(out.P_e), "P_f": float(out.P_f), "phi_mean": float(np.mean(act.phi)),
+            "violations": int(np.sum((out.t_dt > p.deadline_s) | (out.e > p.E_max_j))),
+        }
+        assert self._world is not None
+        self._n += 1
+        truncated = self._n >= p.N
+        if not truncated:
+            self._state = self._world.slot(self._n)
+        return observation(p, self.state), float(out.reward), False, truncated, info
+
+
+def make_env(params: SemanticParams | None = None) -> SemanticSyncEnv:
+    return SemanticSyncEnv(params)

@@ -1,0 +1,163 @@
+"""The semantic gymnasium environment, the baselines, in-process runs, the spec and agents."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twinbed.runtime import offline_context
+from twinbed.scenarios import get_scenario
+from twinbed.scenarios.semantic import model
+from twinbed.scenarios.semantic.algorithms import ALGORITHMS, action_from_vector, observation
+from twinbed.scenarios.semantic.env import SemanticSyncEnv
+from twinbed.scenarios.semantic.params import SemanticParams
+from twinbed.scenarios.semantic.process import World
+from twinbed.scenarios.semantic.simulate import agent_name, simulate, train_command
+
+P = SemanticParams()
+
+
+def test_env_passes_gymnasium_and_sb3_checkers() -> None:
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    check_env(SemanticSyncEnv(), skip_render_check=True)
+    sb3_check_env(SemanticSyncEnv(SemanticParams(K=3)), warn=True)
+
+
+def test_env_same_seed_same_trajectory_step_for_step() -> None:
+    a, b = SemanticSyncEnv(), SemanticSyncEnv()
+    oa, _ = a.reset(seed=7)
+    ob, _ = b.reset(seed=7)
+    np.testing.assert_array_equal(oa, ob)
+    rng = np.random.default_rng(0)
+    for _ in range(P.N):
+        act = rng.uniform(-1, 1, 4 * P.K).astype(np.float32)
+        ra, rb = a.step(act), b.step(act)
+        np.testing.assert_array_equal(ra[0], rb[0])
+        assert ra[1:4] == rb[1:4]
+    c = SemanticSyncEnv()
+    oc, _ = c.reset(seed=8)
+    assert not np.array_equal(oa, oc)
+
+
+def test_episode_is_one_cycle_of_n_slots_and_reward_is_eq_22() -> None:
+    env = SemanticSyncEnv()
+    obs, info = env.reset(options={"run_seed": 3})
+    world = World(P, 3)
+    np.testing.assert_array_equal(obs, observation(P, world.slot(0)))
+    act = np.zeros(4 * P.K, np.float32)
+    for n in range(P.N):
+        s = world.slot(n)
+        _, r, term, trunc, info = env.step(act)
+        want = model.slot(P, s.D_bits, s.d_m, s.h2, *action_from_vector(P, act))
+        assert r == pytest.approx(float(want.reward))
+        assert info["T_s"] == pytest.approx(float(want.T)) and info["P_f"] == 0.0
+        assert not term and trunc == (n == P.N - 1)
+
+
+def test_action_mapping_bounds() -> None:
+    lo = action_from_vector(P, -np.ones(4 * P.K))
+    hi = action_from_vector(P, np.ones(4 * P.K))
+    assert np.allclose(lo.phi, P.phi_min) and np.allclose(hi.phi, 1.0)
+    assert np.allclose(lo.p_w, P.p_min_w) and np.allclose(hi.p_w, P.p_max_w)
+    assert np.allclose(hi.f_hz, P.f_u_max_hz) and np.all(lo.f_hz > 0)
+    for a in (lo, hi, action_from_vector(P, np.random.default_rng(1).uniform(-1, 1, 4 * P.K))):
+        assert np.sum(a.f_e_hz) == pytest.approx(P.f_e_max_hz)  # (19h) by construction
+
+
+def test_baselines_ordering_and_definition() -> None:
+    """no-semantic sends phi = 1, random draws phi in [phi_min, 1], and the per-slot optimum
+    (which also knows the fading) has the best reward of all on the same slots."""
+    recs = {a: simulate(P, a, seed=2, rounds=6) for a in ("per-slot-optimum", "no-semantic", "random")}
+    assert all(np.allclose(r["phi"], 1.0) for r in recs["no-semantic"])
+    phis = np.concatenate([r["phi"] for r in recs["random"]])
+    assert phis.min() >= P.phi_min and phis.max() <= 1.0 and phis.std() > 0.1
+    reward = {a: np.mean([r["reward"] for r in rs]) for a, rs in recs.items()}
+    assert reward["per-slot-optimum"] >= max(reward["random"], reward["no-semantic"])
+    T = {a: np.mean([r["T_s"] for r in rs]) for a, rs in recs.items()}
+    assert T["no-semantic"] > T["random"] > T["per-slot-optimum"]
+
+
+def test_simulate_deterministic_and_modeled_time_slotted() -> None:
+    a, b = simulate(P, "random", 4, 3), simulate(P, "random", 4, 3)
+    assert a == b
+    assert [r["modeled_start_s"] for r in a] == pytest.approx([0.0, 1.2, 2.4])
+
+
+def test_agents_missing_name_the_train_command(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="twinbed train semantic --algorithm sac"):
+        simulate(P, "sac", 0, 1, data_dir=tmp_path)
+    p = SemanticParams(K=3)
+    assert agent_name(p, "ppo").startswith("semantic-ppo-") and agent_name(P, "ppo") == "semantic-ppo"
+    assert "--params '{\"K\": 3}'" in train_command(p, "ppo")
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        simulate(P, "nope", 0, 1)
+
+
+def test_spec_decide_and_summarize_equal_simulation() -> None:
+    """decide() on the BS's state and summarize() on per-UD reports give the in-process slot."""
+    spec = get_scenario("semantic")
+    assert set(spec.algorithms) == set(ALGORITHMS) == {"sac", "ppo", "no-semantic", "random",
+                                                       "per-slot-optimum"}
+    p = SemanticParams(K=3)
+    ctx = offline_context("semantic", p, "random", seed=5)
+    sim = simulate(p, "random", 5, 2)
+    w = World(p, 5)
+    for n in range(2):
+        s = w.slot(n)
+        dec = spec.decide(ctx, {"slot": n, "d_m": s.d_m.tolist(), "D_bits": s.D_bits.tolist(),
+                                "h2": s.h2.tolist()})
+        assert dec["phi"] == sim[n]["phi"] and dec["f_e_hz"] == sim[n]["f_e_hz"]
+        reports = {f"ud-{k}": {**{c: sim[n][c][k] for c in ("phi", "f_hz", "p_w", "f_e_hz",
+                                                               "D_bits", "d_m", "h2", "rate_bps",
+                                                               "t_s", "t_en", "t_up", "t_de",
+                                                               "t_dt", "t", "e")},
+                               "sampled_wall": 1.0, "twin_wall": 2.0, "fidelity_nrmse": 0.0}
+                   for k in range(3)}
+        out = spec.summarize(p, n, reports, [])
+        assert out["T_s"] == pytest.approx(sim[n]["T_s"], rel=1e-12)
+        assert out["reward"] == pytest.approx(sim[n]["reward"], rel=1e-12)
+    with pytest.raises(ValueError, match="expected 3 values of d_m"):
+        spec.decide(ctx, {"slot": 0, "d_m": [1.0], "D_bits": [1, 2, 3], "h2": [1, 1, 1]})
+
+
+def test_preflight_names_missing_artifacts(tmp_path: Path) -> None:
+    spec = get_scenario("semantic")
+    with pytest.raises(ValueError, match="twinbed train semantic-codec"):
+        spec.preflight(P, "random", tmp_path)
+    from twinbed.scenarios.semantic.codec import codec_path
+
+    codec_path(tmp_path).parent.mkdir(parents=True)
+    codec_path(tmp_path).write_bytes(b"x")
+    spec.preflight(P, "random", tmp_path)
+    with pytest.raises(ValueError, match="twinbed train semantic --algorithm ppo"):
+        spec.preflight(P, "ppo", tmp_path)
+
+
+@pytest.mark.parametrize("algorithm", ["sac", "ppo"])
+def test_tiny_training_saves_loads_and_plays(algorithm: str, tmp_path: Path) -> None:
+    """A few hundred real SB3 steps: the checkpoint loads and drives simulate()."""
+    from twinbed.scenarios.semantic.train import train_agent
+
+    p = SemanticParams(K=2, N=5)
+    res = train_agent(p, algorithm, 150 if algorithm == "sac" else 500, 0, tmp_path,
+                      progress=False, eval_episodes=1)
+    assert res.path.exists() and res.path.name == f"{agent_name(p, algorithm)}.zip"
+    recs = simulate(p, algorithm, 1, data_dir=tmp_path)
+    assert len(recs) == 5 and all(np.isfinite(r["reward"]) for r in recs)
+    again = simulate(p, algorithm, 1, data_dir=tmp_path)
+    assert recs == again
+
+
+def test_train_command_bad_input_exit_2(tmp_path: Path) -> None:
+    for extra in (["--params", "{bad"], ["--params", '{"K": 0}'], ["--steps", "0"]):
+        out = subprocess.run([sys.executable, "-m", "twinbed", "--data-dir", str(tmp_path),
+                              "train", "semantic", "--algorithm", "sac", *extra],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, out.stderr
+        assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
