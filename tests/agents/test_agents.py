@@ -13,6 +13,9 @@ import pytest
 from twinbed.agents import MissingArtifactError, agent_path, evaluate, load, read_record, train
 
 
+HYPER = {"n_steps": 64, "batch_size": 32, "n_epochs": 1}
+
+
 def make_env() -> gym.Env:
     return gym.make("CartPole-v1", max_episode_steps=50)
 
@@ -46,18 +49,39 @@ def test_resume_continues_from_partial_checkpoint(tmp_path: Path) -> None:
     """A crashed training leaves checkpoints in <stem>.partial/; the next call resumes there."""
     path = tmp_path / "r.zip"
     train(make_env, "ppo", steps=256, seed=1, path=path, progress=False, checkpoint_every=128,
-          hyperparams={"n_steps": 64, "batch_size": 32, "n_epochs": 1}, eval_episodes=1)
+          hyperparams=HYPER, eval_episodes=1)
     # simulate a crash after 128 steps: put that checkpoint back where training keeps them
     partial = tmp_path / "r.partial"
     partial.mkdir()
     from stable_baselines3 import PPO
 
     PPO.load(str(path)).save(str(partial / "ckpt_128_steps.zip"))
+    (partial / "config.json").write_text(json.dumps(
+        {"algorithm": "ppo", "seed": 1, "n_envs": 1, "hyperparams": HYPER, "meta": {}},
+        sort_keys=True))
     res = train(make_env, "ppo", steps=256, seed=1, path=path, progress=False,
-                checkpoint_every=128, eval_episodes=1)
+                checkpoint_every=128, hyperparams=HYPER, eval_episodes=1)
     assert res.resumed_from == 128
     assert not partial.exists()
     assert read_record(path)["resumed_from"] == 128
+
+
+def test_partial_from_another_configuration_is_not_resumed(tmp_path: Path) -> None:
+    """A leftover partial run with other hyper-parameters is discarded, not continued."""
+    path = tmp_path / "r.zip"
+    train(make_env, "ppo", steps=128, seed=1, path=path, progress=False, hyperparams=HYPER,
+          eval_episodes=1)
+    partial = tmp_path / "r.partial"
+    partial.mkdir()
+    from stable_baselines3 import PPO
+
+    PPO.load(str(path)).save(str(partial / "ckpt_64_steps.zip"))
+    (partial / "config.json").write_text(json.dumps(
+        {"algorithm": "ppo", "seed": 1, "n_envs": 1, "hyperparams": {"n_steps": 32},
+         "meta": {}}, sort_keys=True))
+    res = train(make_env, "ppo", steps=128, seed=1, path=path, progress=False,
+                checkpoint_every=64, hyperparams=HYPER, eval_episodes=1)
+    assert res.resumed_from == 0
 
 
 def test_missing_checkpoint_names_the_command(tmp_path: Path) -> None:

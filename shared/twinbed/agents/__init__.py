@@ -169,8 +169,9 @@ def train(
     """Train ``algorithm`` on ``make_env()`` for ``steps`` timesteps; save to ``path``.
 
     With ``checkpoint_every`` the run writes intermediate checkpoints to ``<stem>.partial/``;
-    a later call with ``resume=True`` (the default) continues from the newest one instead of
-    starting over, so a crash loses at most ``checkpoint_every`` steps. ``hyperparams`` go to
+    a later call with ``resume=True`` (the default) and the same configuration (algorithm,
+    seed, n_envs, hyperparams, meta) continues from the newest one instead of starting over,
+    so a crash loses at most ``checkpoint_every`` steps; another configuration starts afresh. ``hyperparams`` go to
     the SB3 constructor. ``meta`` is stored in the record (scenario parameters, command...).
     """
     import torch
@@ -186,13 +187,22 @@ def train(
     hyper = dict(hyperparams or {})
     venv = make_vec_env(make_env, n_envs=n_envs, seed=seed)
     resumed_from = 0
-    latest = _latest_partial(partial) if resume else None
+    # A partial run is resumed only if it was started with the same configuration: a leftover
+    # from a run with other hyper-parameters would silently continue the old experiment.
+    config = json.dumps({"algorithm": algorithm, "seed": seed, "n_envs": n_envs,
+                         "hyperparams": hyper, "meta": meta or {}}, sort_keys=True, default=str)
+    stamp = partial / "config.json"
+    same = stamp.exists() and stamp.read_text() == config
+    latest = _latest_partial(partial) if resume and same else None
     if latest is not None:
         model = cls.load(str(latest[0]), env=venv, device="cpu")
         resumed_from = latest[1]
     else:
         shutil.rmtree(partial, ignore_errors=True)
         model = cls("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", **hyper)
+    if checkpoint_every:
+        partial.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(config)
     curve: list[CurvePoint] = []
     every = curve_every or max(1, steps // 50)
     cbs = _callbacks(steps, progress, curve, every, curve_window, partial, checkpoint_every,
