@@ -21,12 +21,11 @@ import tempfile
 import time
 from typing import ClassVar
 
-import httpx
 import redis.asyncio as aioredis
 
 from twinbed.bus import Bus, Worker
 from twinbed.messages import Message
-from twinbed.stack import Stack, find_redis_server, free_port
+from twinbed.stack import find_redis_server, free_port, local_stack
 
 BATCH = 256
 PAYLOAD = os.urandom(1024)
@@ -117,29 +116,14 @@ async def throughput(n: int, repeats: int) -> None:
 def live_rounds(ks: list[int], rounds: int) -> None:
     print(f"\n== live compression round wall time (fixed-bf, {rounds} rounds per K)")
     print(f"{'K':>6}{'first round s':>16}{'later rounds median s':>24}{'max s':>10}")
-    with tempfile.TemporaryDirectory() as d:
-        stack = Stack(d, fixed_ports=False)
-        info = stack.start()
-        try:
-            api = httpx.Client(base_url=info.url("controller"), timeout=60,
-                               headers={"Authorization": f"Bearer {info.token}"})
-            for k in ks:
-                resp = api.post("/runs", json={"scenario": "compression", "algorithm": "fixed-bf",
-                                               "seed": 1, "rounds": rounds, "params": {"K": k}})
-                resp.raise_for_status()
-                run_id = resp.json()["config"]["id"]
-                while True:
-                    view = api.get(f"/runs/{run_id}").json()
-                    if view["status"]["status"] != "running":
-                        break
-                    time.sleep(0.1)
-                walls = [rec["wall_s"] for rec in view["rounds"]]
-                missing = sum(len(rec["missing"]) for rec in view["rounds"])
-                later = statistics.median(walls[1:]) if len(walls) > 1 else float("nan")
-                print(f"{k:>6}{walls[0]:>16.3f}{later:>24.3f}{max(walls):>10.3f}"
-                      + (f"   ({missing} missing reports!)" if missing else ""))
-        finally:
-            stack.stop()
+    with local_stack() as live:
+        for k in ks:
+            view = live.run("compression", "fixed-bf", rounds, params={"K": k})
+            walls = [rec["wall_s"] for rec in view["rounds"]]
+            missing = sum(len(rec["missing"]) for rec in view["rounds"])
+            later = statistics.median(walls[1:]) if len(walls) > 1 else float("nan")
+            print(f"{k:>6}{walls[0]:>16.3f}{later:>24.3f}{max(walls):>10.3f}"
+                  + (f"   ({missing} missing reports!)" if missing else ""))
 
 
 def main() -> None:

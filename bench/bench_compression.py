@@ -117,46 +117,28 @@ def main() -> None:
 
 def live_negotiation(ks: list[int], rounds: int) -> None:
     """Algorithm 1 played live on the local stack (started the way `make up` starts it)."""
-    import tempfile
 
-    import httpx
 
-    from twinbed.stack import Stack
+    from twinbed.stack import local_stack
 
     print(f"\n== live negotiation (stackelberg over the bus, {rounds} rounds per K; the first "
           "round includes the sensors' one-time codec calibration)")
     print(f"{'K':>6}  {'iterations':>10}  {'messages':>8}  {'negotiation_s':>13}  "
           f"{'per_iteration_s':>15}  {'round_wall_s':>12}")
-    with tempfile.TemporaryDirectory() as d:
-        stack = Stack(d, fixed_ports=False)
-        info = stack.start()
-        try:
-            api = httpx.Client(base_url=info.url("controller"), timeout=60,
-                               headers={"Authorization": f"Bearer {info.token}"})
-            for k in ks:
-                resp = api.post("/runs", json={"scenario": "compression",
-                                               "algorithm": "stackelberg", "seed": 1,
-                                               "rounds": rounds, "params": {"K": k}})
-                resp.raise_for_status()
-                run_id = resp.json()["config"]["id"]
-                while True:
-                    view = api.get(f"/runs/{run_id}").json()
-                    if view["status"]["status"] != "running":
-                        break
-                    time.sleep(0.1)
-                recs = [r for r in view["rounds"] if r.get("negotiation_iterations")]
-                if not recs:
-                    print(f"{k:>6}  no negotiated round recorded ({view['status']})")
-                    continue
-                its = statistics.median(r["negotiation_iterations"] for r in recs)
-                msgs = statistics.median(r["negotiation_messages"] for r in recs)
-                neg = statistics.median(r["negotiation_wall_s"] for r in recs)
-                per = statistics.median(r["negotiation_wall_s"] / (r["negotiation_iterations"] + 1)
-                                        for r in recs)
-                wall = statistics.median(r["wall_s"] for r in recs)
-                print(f"{k:>6}  {its:>10g}  {msgs:>8g}  {neg:>13.4g}  {per:>15.4g}  {wall:>12.4g}")
-        finally:
-            stack.stop()
+    with local_stack() as live:
+        for k in ks:
+            view = live.run("compression", "stackelberg", rounds, params={"K": k})
+            recs = [r for r in view["rounds"] if r.get("negotiation_iterations")]
+            if not recs:
+                print(f"{k:>6}  no negotiated round recorded ({view['status']})")
+                continue
+            its = statistics.median(r["negotiation_iterations"] for r in recs)
+            msgs = statistics.median(r["negotiation_messages"] for r in recs)
+            neg = statistics.median(r["negotiation_wall_s"] for r in recs)
+            per = statistics.median(r["negotiation_wall_s"] / (r["negotiation_iterations"] + 1)
+                                    for r in recs)
+            wall = statistics.median(r["wall_s"] for r in recs)
+            print(f"{k:>6}  {its:>10g}  {msgs:>8g}  {neg:>13.4g}  {per:>15.4g}  {wall:>12.4g}")
     print("per_iteration_s = negotiation wall time / (iterations + 1): each iteration is one "
           "offer to and one answer from every sensor (iteration 0 initializes lambda)")
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 
 import numpy as np
@@ -161,44 +160,28 @@ def bench_gs(repeats: int) -> None:
 
 
 def live_frames(frames: int) -> None:
-    import httpx
 
-    from twinbed.stack import Stack
+    from twinbed.stack import local_stack
 
     print(f"\n== live frames at M=30, N=5, K=4 (federated-myopic, {frames} frames, 2 edge processes)")
-    with tempfile.TemporaryDirectory() as d:
-        stack = Stack(d, fixed_ports=False)
-        info = stack.start()
-        try:
-            api = httpx.Client(base_url=info.url("controller"), timeout=60,
-                               headers={"Authorization": f"Bearer {info.token}"})
-            resp = api.post("/runs", json={"scenario": "federated", "algorithm": "federated-myopic",
-                                           "seed": 1, "rounds": frames})
-            resp.raise_for_status()
-            run_id = resp.json()["config"]["id"]
-            while True:
-                view = api.get(f"/runs/{run_id}").json()
-                if view["status"]["status"] != "running":
-                    break
-                time.sleep(0.1)
-            recs = view["rounds"]
-            phases = {
-                "round wall (controller)": [r["wall_s"] for r in recs],
-                "frame wall (cloud: start -> integrated)": [r["frame_wall_s"] for r in recs],
-                "decide (request -> decision at cloud)": [r["decide_wall_s"] for r in recs],
-                "  of which scheme + SOCF (controller)": [r["solve_s"] for r in recs],
-                "split, sense, migrate, train, upload": [r["frame_wall_s"] - r["decide_wall_s"]
-                                                         for r in recs],
-                "  of which slowest ES training": [r["edge_train_wall_s"] for r in recs],
-            }
-            print(f"{'phase':<42}{'first s':>10}{'median s':>10}{'max s':>10}")
-            for name, v in phases.items():
-                print(f"{name:<42}{v[0]:>10.4f}{statistics.median(v[1:] or v):>10.4f}{max(v):>10.4f}")
-            missing = sum(len(r["missing"]) for r in recs)
-            if missing or view["status"]["status"] != "completed":
-                print(f"   run {view['status']['status']}, {missing} missing reports")
-        finally:
-            stack.stop()
+    with local_stack() as live:
+        view = live.run("federated", "federated-myopic", frames)
+        recs = view["rounds"]
+        phases = {
+            "round wall (controller)": [r["wall_s"] for r in recs],
+            "frame wall (cloud: start -> integrated)": [r["frame_wall_s"] for r in recs],
+            "decide (request -> decision at cloud)": [r["decide_wall_s"] for r in recs],
+            "  of which scheme + SOCF (controller)": [r["solve_s"] for r in recs],
+            "split, sense, migrate, train, upload": [r["frame_wall_s"] - r["decide_wall_s"]
+                                                     for r in recs],
+            "  of which slowest ES training": [r["edge_train_wall_s"] for r in recs],
+        }
+        print(f"{'phase':<42}{'first s':>10}{'median s':>10}{'max s':>10}")
+        for name, v in phases.items():
+            print(f"{name:<42}{v[0]:>10.4f}{statistics.median(v[1:] or v):>10.4f}{max(v):>10.4f}")
+        missing = sum(len(r["missing"]) for r in recs)
+        if missing or view["status"]["status"] != "completed":
+            print(f"   run {view['status']['status']}, {missing} missing reports")
 
 
 def main() -> None:

@@ -24,8 +24,6 @@ import subprocess
 import tempfile
 import time
 
-import httpx
-import numpy as np
 import redis.asyncio as aioredis
 
 from twinbed.bus import Bus, Worker
@@ -34,7 +32,7 @@ from twinbed.scenarios.fl_migration import fl, model
 from twinbed.scenarios.fl_migration.algorithms import nearest
 from twinbed.scenarios.fl_migration.messages import ModelUpdate
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.stack import Stack, find_redis_server, free_port
+from twinbed.stack import find_redis_server, free_port, local_stack
 
 BATCH = 64
 
@@ -157,23 +155,8 @@ async def updates(n: int, repeats: int) -> None:
 
 def live(slots: int) -> None:
     print(f"\n== live FL slot, S=9, U=20, Table II epochs, nearest, {slots} slots")
-    with tempfile.TemporaryDirectory() as d:
-        stack = Stack(d, fixed_ports=False)
-        info = stack.start()
-        try:
-            api = httpx.Client(base_url=info.url("controller"), timeout=60,
-                               headers={"Authorization": f"Bearer {info.token}"})
-            resp = api.post("/runs", json={"scenario": "fl-migration", "algorithm": "nearest",
-                                           "seed": 1, "rounds": slots, "params": {"S": 9}})
-            resp.raise_for_status()
-            run_id = resp.json()["config"]["id"]
-            while True:
-                view = api.get(f"/runs/{run_id}").json()
-                if view["status"]["status"] != "running":
-                    break
-                time.sleep(0.2)
-        finally:
-            stack.stop()
+    with local_stack() as live:
+        view = live.run("fl-migration", "nearest", slots, params={"S": 9}, poll_s=0.2)
     phases = ("solve_s", "migrate_s", "train_s", "aggregate_s", "finetune_s", "slot_wall_s",
               "wall_s")
     print(f"{'slot':>5}" + "".join(f"{k:>13}" for k in phases) + f"{'moved KB':>10}{'acc':>7}")

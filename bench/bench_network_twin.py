@@ -110,33 +110,21 @@ def env_speed(steps: int, data: Path) -> None:
 
 
 def live_slots(us: list[int], rounds: int, data: Path) -> None:
-    import httpx
 
     from twinbed.scenarios.network_twin.params import NetworkTwinParams
-    from twinbed.stack import Stack
+    from twinbed.stack import local_stack
 
     print(f"\n== live slot wall time (periodic-k, GRU twin, {rounds} slots per U), s")
     print(f"{'U':>6}{'first slot':>12}{'later median':>14}{'max':>8}")
-    stack = Stack(data, fixed_ports=False)
-    info = stack.start()
-    try:
-        api = httpx.Client(base_url=info.url("controller"), timeout=120,
-                           headers={"Authorization": f"Bearer {info.token}"})
+    with local_stack(data) as live:
         for U in us:
             _gru(NetworkTwinParams(U=U), data)
-            resp = api.post("/runs", json={"scenario": "network-twin", "algorithm": "periodic-k",
-                                           "seed": 1, "rounds": rounds, "params": {"U": U}})
-            resp.raise_for_status()
-            run_id = resp.json()["config"]["id"]
-            while (view := api.get(f"/runs/{run_id}").json())["status"]["status"] == "running":
-                time.sleep(0.1)
+            view = live.run("network-twin", "periodic-k", rounds, params={"U": U})
             walls = [rec["wall_s"] for rec in view["rounds"]]
             missing = sum(len(rec["missing"]) for rec in view["rounds"])
             later = statistics.median(walls[1:]) if len(walls) > 1 else float("nan")
             print(f"{U:>6}{walls[0]:>12.3f}{later:>14.3f}{max(walls):>8.3f}"
                   + (f"   ({missing} missing reports!)" if missing else ""))
-    finally:
-        stack.stop()
 
 
 def main() -> None:

@@ -110,30 +110,17 @@ def sac_speed(steps: int) -> None:
 
 
 def live_slots(ks: list[int], rounds: int) -> None:
-    import httpx
 
-    from twinbed.stack import Stack
+    from twinbed.stack import local_stack
 
     print(f"\n== live semantic slot wall time (per-slot-optimum, {rounds} slots per K)")
     print(f"{'K':>6}{'first slot s':>14}{'later slots median s':>22}{'max s':>9}{'decide s':>10}")
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([sys.executable, "-m", "twinbed", "--data-dir", d, "train",
                         "semantic-codec"], check=True, capture_output=True)
-        stack = Stack(d, fixed_ports=False)
-        info = stack.start()
-        try:
-            api = httpx.Client(base_url=info.url("controller"), timeout=60,
-                               headers={"Authorization": f"Bearer {info.token}"})
+        with local_stack(d) as live:
             for k in ks:
-                resp = api.post("/runs", json={"scenario": "semantic", "algorithm": "per-slot-optimum",
-                                               "seed": 1, "rounds": rounds, "params": {"K": k}})
-                resp.raise_for_status()
-                run_id = resp.json()["config"]["id"]
-                while True:
-                    view = api.get(f"/runs/{run_id}").json()
-                    if view["status"]["status"] != "running":
-                        break
-                    time.sleep(0.1)
+                view = live.run("semantic", "per-slot-optimum", rounds, params={"K": k})
                 walls = [rec["wall_s"] for rec in view["rounds"]]
                 missing = sum(len(rec["missing"]) for rec in view["rounds"])
                 later = statistics.median(walls[1:]) if len(walls) > 1 else float("nan")
@@ -147,8 +134,6 @@ def live_slots(ks: list[int], rounds: int) -> None:
                 dec = time.perf_counter() - t0
                 print(f"{k:>6}{walls[0]:>14.3f}{later:>22.3f}{max(walls):>9.3f}{dec:>10.3f}"
                       + (f"   ({missing} missing reports!)" if missing else ""))
-        finally:
-            stack.stop()
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ AOF persistence in the data directory (a restart loses nothing). What was starte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -17,7 +18,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,7 +28,16 @@ import httpx
 
 from twinbed.config import DEFAULT_PORTS
 
-__all__ = ["Stack", "StackError", "StackInfo", "find_redis_server", "free_port", "process_names"]
+__all__ = [
+    "Stack",
+    "StackClient",
+    "StackError",
+    "StackInfo",
+    "find_redis_server",
+    "free_port",
+    "local_stack",
+    "process_names",
+]
 
 START_ORDER = ("cloud", "controller", "basestation", "edge", "sensor")
 
@@ -186,13 +198,13 @@ class Stack:
     def _start_redis(self, port: int) -> int:
         rdir = self.data_dir / "redis"
         rdir.mkdir(exist_ok=True)
-        log = open(self.data_dir / "logs" / "redis.log", "ab")
-        proc = subprocess.Popen(
-            [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-             "--dir", str(rdir), "--appendonly", "yes", "--appendfsync", "everysec",
-             "--save", "", "--daemonize", "no", "--protected-mode", "yes"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.data_dir / "logs" / "redis.log", "ab") as log:  # the child keeps its copy
+            proc = subprocess.Popen(
+                [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
+                 "--dir", str(rdir), "--appendonly", "yes", "--appendfsync", "everysec",
+                 "--save", "", "--daemonize", "no", "--protected-mode", "yes"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         self._procs["redis"] = proc
         return proc.pid
 
@@ -232,12 +244,12 @@ class Stack:
         return env
 
     def _spawn(self, name: str) -> int:
-        log = open(self.data_dir / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "twinbed", "serve", role_of(name)],
-            env=self.service_env(name), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.data_dir / "logs" / f"{name}.log", "ab") as log:  # the child keeps its copy
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "twinbed", "serve", role_of(name)],
+                env=self.service_env(name), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._procs[name] = proc
         return proc.pid
 
@@ -352,3 +364,41 @@ class Stack:
         if proc is not None:
             proc.wait(timeout=5)
         return True
+
+
+class StackClient:
+    """A started local stack with an authorized controller client (benchmarks, scripts)."""
+
+    def __init__(self, stack: Stack, info: StackInfo, timeout_s: float = 120.0) -> None:
+        self.stack = stack
+        self.info = info
+        self.api = httpx.Client(base_url=info.url("controller"), timeout=timeout_s,
+                                headers={"Authorization": f"Bearer {info.token}"})
+
+    def run(self, scenario: str, algorithm: str, rounds: int, *, seed: int = 1,
+            params: dict[str, object] | None = None, poll_s: float = 0.1) -> dict[str, object]:
+        """Start a run, wait until it is no longer running, return its view (config, status,
+        per-round records). Raises httpx.HTTPStatusError if the controller refuses it."""
+        resp = self.api.post("/runs", json={"scenario": scenario, "algorithm": algorithm,
+                                            "seed": seed, "rounds": rounds,
+                                            "params": params or {}})
+        resp.raise_for_status()
+        run_id = resp.json()["config"]["id"]
+        while (view := self.api.get(f"/runs/{run_id}").json())["status"]["status"] == "running":
+            time.sleep(poll_s)
+        return view
+
+
+@contextlib.contextmanager
+def local_stack(data_dir: str | Path | None = None) -> Iterator[StackClient]:
+    """Start a local stack (in a temporary data directory unless one is given) on free ports,
+    yield a :class:`StackClient`, stop everything at exit."""
+    with contextlib.ExitStack() as cleanup:
+        if data_dir is None:
+            data_dir = cleanup.enter_context(tempfile.TemporaryDirectory())
+        stack = Stack(data_dir, fixed_ports=False)
+        info = stack.start()
+        cleanup.callback(stack.stop)
+        client = StackClient(stack, info)
+        cleanup.callback(client.api.close)
+        yield client
