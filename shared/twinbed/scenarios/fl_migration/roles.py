@@ -416,7 +416,8 @@ def _save_edge_slot(ctx: RunContext, fx: Effects, slot: dict[str, Any]) -> None:
     fx.set(ctx.key(ctx.replica, "slot"), json.dumps(
         {"plan": slot["plan"].model_dump(mode="json"), "report": slot["report"],
          "users": list(slot["users"].values()), "migrate_s": slot["migrate_s"],
-         "t0_wall": slot["t0_wall"], "go": slot["go"], "trained": slot["trained"]}))
+         "t0_wall": slot["t0_wall"], "go": slot["go"], "trained": slot["trained"],
+         "pending_global": slot.get("pending_global") is not None}))
 
 
 async def _edge_slot(ctx: RunContext) -> dict[str, Any] | None:
@@ -429,6 +430,8 @@ async def _edge_slot(ctx: RunContext) -> dict[str, Any] | None:
         d["plan"] = SlotPlan.model_validate(d["plan"])
         d["users"] = {int(r["user"]): r for r in d["users"]}
         d["global"] = await ctx.redis.get(ctx.key(ctx.replica, "slot-global"))
+        d["pending_global"] = (await ctx.redis.get(ctx.key(ctx.replica, "pending-global"))
+                               if d.get("pending_global") else None)
         ctx.cache["slot"] = d
     return ctx.cache["slot"]
 
@@ -625,10 +628,14 @@ async def _train_if_ready(ctx: RunContext, fx: Effects) -> None:
             run_id=plan.run_id, round=plan.round, server=s, base_version=plan.global_version,
             samples=int(y.size), sha256=fl.sha256(raw), train_s=time.perf_counter() - t0),
             payload=raw)
+    if slot.get("pending_global") is not None:  # omega^t came before this process was ready
+        await _finetune(ctx, fx, slot["pending_global"])
 
 
 async def edge_global(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    """Step 6: fine-tune every hosted twin on its own data, measure, report."""
+    """Step 6: fine-tune every hosted twin on its own data, measure, report. A process whose
+    own step 3 is not done yet (it hosts no expected server, its users' upload is still on
+    the way) keeps omega^t and finishes the slot when it is."""
     msg = env.msg
     assert isinstance(msg, GlobalModel)
     if env.payload is None or fl.sha256(env.payload) != msg.sha256:
@@ -636,12 +643,21 @@ async def edge_global(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     slot = await _edge_slot(ctx)
     if slot is None or slot["plan"].round != msg.round:
         raise LookupError(f"global model for slot {msg.round} but this edge is not in it")
+    if slot["trained"]:
+        return await _finetune(ctx, fx, env.payload)
+    slot["pending_global"] = env.payload
+    fx.set(ctx.key(ctx.replica, "pending-global"), env.payload)
+    _save_edge_slot(ctx, fx, slot)
+
+
+async def _finetune(ctx: RunContext, fx: Effects, payload: bytes) -> None:
+    slot = ctx.cache["slot"]
     p = _p(ctx)
     plan: SlotPlan = slot["plan"]
     R, me = plan.replicas, ctx.replica
     data = _data(ctx)
     twins = await _twins(ctx)
-    glob = fl.state_from_bytes(env.payload)
+    glob = fl.state_from_bytes(payload)
     g = rng(ctx.run.seed, "fl-finetune", plan.round, me)
     t0 = time.perf_counter()
     rows = []
@@ -661,8 +677,11 @@ async def edge_global(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     done_rows = {}
     for r in rows:
         done_rows.setdefault(r["user"], {}).update(r)
+    if slot.pop("pending_global", None) is not None:
+        fx.delete(ctx.key(me, "pending-global"))
+        _save_edge_slot(ctx, fx, slot)
     fx.publish(ctx.stream("cloud"), EdgeSlotDone(
-        run_id=msg.run_id, round=msg.round, replica=me, users=list(done_rows.values()),
+        run_id=plan.run_id, round=plan.round, replica=me, users=list(done_rows.values()),
         migrate_s=slot["migrate_s"], finetune_s=time.perf_counter() - t0, **slot["report"]))
 
 
