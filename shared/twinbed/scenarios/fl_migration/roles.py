@@ -28,10 +28,16 @@ slot t (the paper's steps 1-6):
    the modeled metrics of simulate.py plus what was measured (accuracy, bytes moved, the
    migration energy of eq. 13 charged for the bits that really moved, phase wall times).
 
-Twin data lives in the edge processes' memory (a restarted edge loses its twins). The cloud
-keeps kappa^t in Redis as soon as the plan goes out and the global weights and version at
-every aggregation, so a restarted cloud loses at most the slot it was in (its late updates are
-rejected as stale, the driver's deadline closes the slot). At slot 0 each twin is created on
+Crash safety: every piece of authoritative state is in Redis, written through the handler's
+``Effects``, so it commits in the same MULTI/EXEC as the message's ack (``twinbed.bus``): a
+process killed before EXEC replays the batch from its pending entries and reaches the same
+state; one killed after it lost nothing. ``ctx.cache`` is a read-through mirror (reloaded
+after a restart) plus what is derived from the seed (instance, slot states, digits). Edge
+process i owns ``tb:<run>:edge:<i>:*`` (its user twins, slot, uploads); the cloud owns
+``tb:<run>:cloud:*`` (association history, global model and version, the slot with its
+accepted updates and edge reports, rejections). Training is seeded per (slot, process), so a
+replayed handler re-publishes the same weights; an identical update seen twice is ignored.
+At slot 0 each twin is created on
 its first server with a previous slot's data already in it.
 """
 
@@ -186,15 +192,15 @@ async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     slot = await _cloud_slot(ctx)
     if slot is not None and slot["t"] == msg.round and "assoc" in slot:
         raise LookupError(f"slot {msg.round} already has its decision")
+    assoc = np.asarray(msg.decision["assoc"], np.int64)
+    gamma = np.asarray(msg.decision["gamma"], float)
+    if assoc.shape != (p.U,) or gamma.shape != (p.U,) or np.any((assoc < 0) | (assoc >= p.S)):
+        raise ValueError(f"decision must give {p.U} servers in [0, {p.S}) and {p.U} ratios")
     if slot is None or slot["t"] != msg.round:  # RoundStart never committed: pick the slot up
         slot = ctx.cache["slot"] = {"t": msg.round, "start_wall": time.time(),
                                     "modeled_start_s": msg.round * p.slot_s}
     st = await _cloud_state(ctx, msg.round)
     inst = _inst(ctx)
-    assoc = np.asarray(msg.decision["assoc"], np.int64)
-    gamma = np.asarray(msg.decision["gamma"], float)
-    if assoc.shape != (p.U,) or gamma.shape != (p.U,) or np.any((assoc < 0) | (assoc >= p.S)):
-        raise ValueError(f"decision must give {p.U} servers in [0, {p.S}) and {p.U} ratios")
     R = ctx.settings.edge_replicas
     version, raw = await _global(ctx)
     hosting = sorted(set(int(s) for s in assoc))
@@ -507,17 +513,16 @@ async def edge_plan(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     R, me = msg.replicas, ctx.replica
     twins = await _twins(ctx)
     inst = _inst(ctx)
-    first = prev is None
+    lost = [u for u in range(p.U) if msg.prev_assoc[u] % R == me and u not in twins]
+    if lost and prev is not None:  # only a bug can get here: say so rather than invent twins
+        raise LookupError(f"twins of users {lost} should be in edge process {me} but are not")
     moved_bytes, moved_bits, out_n = 0, 0.0, 0
     users = {}
     for u in range(p.U):
         old, new = msg.prev_assoc[u], msg.assoc[u]
         if old % R != me:
             continue
-        if u not in twins:
-            if not first:  # only a bug can get here: say so rather than invent a twin
-                raise LookupError(f"user {u}'s twin should be in edge process {me} but is not")
-            # the first plan: the twin is created where it starts (kappa^{-1})
+        if u not in twins:  # the first plan: the twin is created where it starts (kappa^{-1})
             x, y = _upload(ctx, u, "before", msg.n_prev[u], msg.emd[u])
             base = rng(ctx.run.seed, "twin-base", u).bytes(int(np.ceil(inst.d_twin_bits[u] / 8)))
             twins[u] = {"base": base, "prev_x": x, "prev_y": y, "model": None, "arrived": -1}
