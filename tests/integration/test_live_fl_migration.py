@@ -128,11 +128,27 @@ def _run_with_kills(live, role: str, kills: list[tuple[int, float]], seed: int, 
     for done, delay in kills:
         live.wait_run(run_id, rounds_done=done, timeout_s=180)
         time.sleep(delay)
+        if role == "edge.1" and delay == 0:  # aim at its step 3: told to train, not trained yet
+            _wait_for_edge_step(live, run_id, 1, lambda s: s["go"] and not s["trained"])
         live.stack.kill(role)
         live.stack.restart(role)
     view = live.wait_run(run_id, timeout_s=300)
     assert view["status"]["status"] == "completed", live.logs()
     return run_id, view
+
+
+def _wait_for_edge_step(live, run_id: str, replica: int, cond, timeout_s: float = 10.0) -> bool:
+    """Poll the edge process's persisted slot until ``cond`` holds (best effort: a slot of
+    this size is short, so the window may be missed; the kill then lands elsewhere)."""
+    r = live.redis()
+    key = ":".join([keys.PREFIX, run_id, "edge", str(replica), "slot"])
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        raw = r.get(key)
+        if raw is not None and cond(json.loads(raw)):
+            return True
+        time.sleep(0.001)
+    return False
 
 
 def _assert_nothing_lost(live, run_id: str, view: dict, ref: dict, seed: int, rounds: int) -> None:
@@ -182,7 +198,7 @@ def test_edge_process_killed_mid_run_loses_no_twin(live, undisturbed) -> None:
     """kill -9 edge.1 twice mid-run (it hosts server 1's twins) and restart it: its twins,
     uploads and slot state come back from Redis; every slot completes and equals both the
     simulation and an undisturbed run (same accuracies: the same data was trained on)."""
-    run_id, view = _run_with_kills(live, "edge.1", [(2, 0.1), (5, 0.35)], KILL_SEED, KILL_ROUNDS)
+    run_id, view = _run_with_kills(live, "edge.1", [(2, 0.0), (5, 0.35)], KILL_SEED, KILL_ROUNDS)
     _assert_nothing_lost(live, run_id, view, undisturbed, KILL_SEED, KILL_ROUNDS)
 
 
