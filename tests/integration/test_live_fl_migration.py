@@ -130,6 +130,8 @@ def _run_with_kills(live, role: str, kills: list[tuple[int, float]], seed: int, 
         time.sleep(delay)
         if role == "edge.1" and delay == 0:  # aim at its step 3: told to train, not trained yet
             _wait_for_edge_step(live, run_id, 1, lambda s: s["go"] and not s["trained"])
+        if role == "cloud" and delay == 0:  # aim at steps 3-4: plan out, not aggregated yet
+            _wait_for_cloud_waiting_for_updates(live, run_id)
         live.stack.kill(role)
         live.stack.restart(role)
     view = live.wait_run(run_id, timeout_s=300)
@@ -147,6 +149,22 @@ def _wait_for_edge_step(live, run_id: str, replica: int, cond, timeout_s: float 
         raw = r.get(key)
         if raw is not None and cond(json.loads(raw)):
             return True
+        time.sleep(0.001)
+    return False
+
+
+def _wait_for_cloud_waiting_for_updates(live, run_id: str, timeout_s: float = 10.0) -> bool:
+    """Poll the cloud's persisted slot until its plan is out and it has not aggregated yet
+    (best effort, like ``_wait_for_edge_step``)."""
+    r = live.redis()
+    key = ":".join([keys.PREFIX, run_id, "cloud", "slot"])
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        raw = r.get(key)
+        if raw is not None:
+            slot = json.loads(raw)
+            if "expected" in slot and "aggregate_s" not in slot:
+                return True
         time.sleep(0.001)
     return False
 
@@ -206,5 +224,5 @@ def test_cloud_killed_mid_run_loses_no_slot(live, undisturbed) -> None:
     """kill -9 the cloud twice mid-run and restart it: the association history, the slot's
     accepted updates, the global model and the edge reports come back from Redis; no slot is
     lost and every slot equals the simulation and an undisturbed run."""
-    run_id, view = _run_with_kills(live, "cloud", [(2, 0.2), (5, 0.05)], KILL_SEED, KILL_ROUNDS)
+    run_id, view = _run_with_kills(live, "cloud", [(2, 0.2), (5, 0.0)], KILL_SEED, KILL_ROUNDS)
     _assert_nothing_lost(live, run_id, view, undisturbed, KILL_SEED, KILL_ROUNDS)
