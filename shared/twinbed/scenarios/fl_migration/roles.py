@@ -379,7 +379,8 @@ async def sensor_upload(ctx: RunContext, env: Envelope, fx: Effects) -> None:
 
 # -- edge --------------------------------------------------------------------------------------
 # Edge process i owns the keys ``tb:<run>:edge:<i>:...``: ``twin:<u>`` (one npz per hosted
-# user twin: base data, D_{u,t-1}, Dbar_{u,t}, personalized weights, the slot it arrived in),
+# user twin: base data, D_{u,t-1}, Dbar_{u,t}, the slot it arrived in), ``twin-model:<u>``
+# (its personalized weights),
 # ``slot`` (the current plan and how far the slot got, JSON), ``slot-global`` (the plan's
 # global weights), ``upload:<t>`` (the users' data of slot t until it is trained on). Every
 # change is written through the handler's Effects, so it commits with the message's ack;
@@ -388,9 +389,13 @@ def _twin_key(ctx: RunContext, u: int) -> str:
     return ctx.key(ctx.replica, "twin", u)
 
 
+def _model_key(ctx: RunContext, u: int) -> str:
+    return ctx.key(ctx.replica, "twin-model", u)
+
+
 def _pack_twin(tw: dict[str, Any]) -> bytes:
     arrays = {"base": np.frombuffer(tw["base"], np.uint8), "prev_x": tw["prev_x"],
-              "prev_y": tw["prev_y"], "model": np.frombuffer(tw.get("model") or b"", np.uint8),
+              "prev_y": tw["prev_y"],
               "arrived": np.asarray(tw.get("arrived", -1))}
     if tw.get("x") is not None:
         arrays["x"], arrays["y"] = tw["x"], tw["y"]
@@ -402,20 +407,30 @@ def _pack_twin(tw: dict[str, Any]) -> bytes:
 def _unpack_twin(blob: bytes) -> dict[str, Any]:
     z = np.load(io.BytesIO(blob))
     return {"base": z["base"].tobytes(), "prev_x": z["prev_x"], "prev_y": z["prev_y"],
-            "model": z["model"].tobytes() or None, "arrived": int(z["arrived"]),
+            "arrived": int(z["arrived"]),
             "x": z["x"] if "x" in z.files else None, "y": z["y"] if "y" in z.files else None}
 
 
 async def _twins(ctx: RunContext) -> dict[int, dict[str, Any]]:
     """The user twins this process hosts (reloaded from Redis after a restart)."""
     if "twins" not in ctx.cache:
-        raws = await ctx.redis.mget([_twin_key(ctx, u) for u in range(_p(ctx).U)])
-        ctx.cache["twins"] = {u: _unpack_twin(b) for u, b in enumerate(raws) if b is not None}
+        U = _p(ctx).U
+        raws = await ctx.redis.mget([_twin_key(ctx, u) for u in range(U)]
+                                    + [_model_key(ctx, u) for u in range(U)])
+        ctx.cache["twins"] = {u: {**_unpack_twin(b), "model": raws[U + u]}
+                              for u, b in enumerate(raws[:U]) if b is not None}
     return ctx.cache["twins"]
 
 
-def _save_twin(ctx: RunContext, fx: Effects, u: int) -> None:
-    fx.set(_twin_key(ctx, u), _pack_twin(ctx.cache["twins"][u]))
+def _save_twin(ctx: RunContext, fx: Effects, u: int, data: bool = True,
+               weights: bool = False) -> None:
+    """Write twin u's data (samples, base data) and/or its personalized weights (own key:
+    fine-tuning changes only them)."""
+    tw = ctx.cache["twins"][u]
+    if data:
+        fx.set(_twin_key(ctx, u), _pack_twin(tw))
+    if weights and tw.get("model"):
+        fx.set(_model_key(ctx, u), tw["model"])
 
 
 def _save_edge_slot(ctx: RunContext, fx: Effects, slot: dict[str, Any]) -> None:
@@ -532,7 +547,7 @@ async def edge_plan(ctx: RunContext, env: Envelope, fx: Effects) -> None:
             users[u] = {"user": u, "mig_energy": p.n_mig * float(inst.l_ss[new, old]) * bits}
         if new % R != me:
             blob = _pack(twins.pop(u), keep)
-            fx.delete(_twin_key(ctx, u))
+            fx.delete(_twin_key(ctx, u), _model_key(ctx, u))
             fx.publish(ctx.replica_stream("edge", new % R), TwinMigration(
                 run_id=msg.run_id, round=msg.round, user=u, from_server=old, to_server=new,
                 kept_samples=keep, twin_bits=float(inst.d_twin_bits[u]), sha256=fl.sha256(blob)),
@@ -578,7 +593,7 @@ async def edge_migration(ctx: RunContext, env: Envelope, fx: Effects) -> None:
                          f"announced {msg.kept_samples}")
     twin["arrived"] = msg.round
     (await _twins(ctx))[msg.user] = twin
-    _save_twin(ctx, fx, msg.user)
+    _save_twin(ctx, fx, msg.user, weights=True)
     slot = await _edge_slot(ctx)
     if slot is not None and slot["plan"].round == msg.round:
         await _train_if_ready(ctx, fx)
@@ -672,7 +687,7 @@ async def _finetune(ctx: RunContext, fx: Effects, payload: bytes) -> None:
         m.load_state_dict(glob)
         fl.train_epochs(m, tw["x"], tw["y"], p.E_us, p.lr, g)
         tw["model"] = fl.state_bytes(m.state_dict())
-        _save_twin(ctx, fx, u)
+        _save_twin(ctx, fx, u, data=False, weights=True)
         rows.append({**slot["users"].get(u, {"user": u}), "user": u, "samples": int(tw["y"].size),
                      "accuracy": fl.accuracy(m, data.x_test, data.y_test),
                      "emd_realized": fl.emd_of(tw["y"], data.p_all)})
