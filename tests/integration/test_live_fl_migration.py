@@ -4,6 +4,7 @@ the cloud aggregates (eq. 4) and rejects stale or corrupt model updates."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 
@@ -197,6 +198,26 @@ def _assert_nothing_lost(live, run_id: str, view: dict, ref: dict, seed: int, ro
         assert [h["state"]["model_version"] for h in hist] == list(range(1, rounds + 1))
         assert [h["state"]["accuracy"] for h in hist] == [r["accuracy"][u] for r in recs]
         assert all(h["state"]["samples"] for h in hist)
+    # and every twin is in Redis, once, at the edge process hosting its last server: its data
+    # has the samples the cloud's twin says, its weights give the accuracy that was reported
+    from twinbed.scenarios.fl_migration import fl
+
+    r = live.redis()
+    digits = fl.load_digits(seed)
+    last = recs[-1]
+    for u in range(PARAMS["U"]):
+        host = last["assoc"][u] % 2
+        key = ":".join([keys.PREFIX, run_id, "edge", "{}", "{}", str(u)])
+        assert r.exists(key.format(1 - host, "twin")) == 0
+        z = np.load(io.BytesIO(r.get(key.format(host, "twin"))))
+        assert z["y"].size == hist_samples(live, run_id, u)
+        m = fl.new_model(seed)
+        m.load_state_dict(fl.state_from_bytes(r.get(key.format(host, "twin-model"))))
+        assert fl.accuracy(m, digits.x_test, digits.y_test) == last["accuracy"][u]
+
+
+def hist_samples(live, run_id: str, u: int) -> int:
+    return live.cloud.get(f"/twins/{run_id}.user-{u}").json()["state"]["samples"]
 
 
 KILL_SEED, KILL_ROUNDS = 3, 8
