@@ -37,8 +37,7 @@ process i owns ``tb:<run>:edge:<i>:*`` (its user twins, slot, uploads); the clou
 ``tb:<run>:cloud:*`` (association history, global model and version, the slot with its
 accepted updates and edge reports, rejections). Training is seeded per (slot, process), so a
 replayed handler re-publishes the same weights; an identical update seen twice is ignored.
-At slot 0 each twin is created on
-its first server with a previous slot's data already in it.
+At slot 0 each twin is created on its first server with a previous slot's data already in it.
 """
 
 from __future__ import annotations
