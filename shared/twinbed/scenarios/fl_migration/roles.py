@@ -121,7 +121,9 @@ def _save_slot(ctx: RunContext, fx: Effects, slot: dict[str, Any]) -> None:
     for k in _SLOT_FIELDS:
         if k in slot:
             v = slot[k]
-            out[k] = v.tolist() if isinstance(v, np.ndarray) else sorted(v) if isinstance(v, set) else v
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+            out[k] = sorted(v) if isinstance(v, set) else v
     fx.set(ctx.key("slot"), json.dumps(out))
 
 
