@@ -10,15 +10,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from twinbed.radio import db_to_lin, dbm_to_w
+
 __all__ = ["CompressionParams", "dbm_to_w", "db_to_lin"]
-
-
-def dbm_to_w(dbm: float) -> float:
-    return 10.0 ** ((dbm - 30.0) / 10.0)
-
-
-def db_to_lin(db: float) -> float:
-    return 10.0 ** (db / 10.0)
 
 
 class CompressionParams(BaseModel):

@@ -13,11 +13,9 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twinbed.radio import dbm_to_w
+
 __all__ = ["FederatedParams", "dbm_to_w"]
-
-
-def dbm_to_w(dbm: float) -> float:
-    return 10.0 ** ((dbm - 30.0) / 10.0)
 
 
 class FederatedParams(BaseModel):

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from twinbed.radio import dbm_to_w
+
 __all__ = ["FlMigrationParams", "dbm_to_w"]
-
-
-def dbm_to_w(dbm: float) -> float:
-    return 10.0 ** ((dbm - 30.0) / 10.0)
 
 
 class FlMigrationParams(BaseModel):
