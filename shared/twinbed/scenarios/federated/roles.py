@@ -31,7 +31,8 @@ from twinbed.bus import Effects, Envelope
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
 from twinbed.scenarios.federated import learning, model
-from twinbed.scenarios.federated.algorithms import FRAMEWORK, make_policy
+from twinbed.scenarios.federated.algorithms import (FRAMEWORK, make_policy, policy_state,
+                                                    restore_policy)
 from twinbed.scenarios.federated.messages import (FeatureData, HistoryTransfer, MigrateOrder,
                                                   PartialModel, SenseOrder, Split)
 from twinbed.scenarios.federated.params import FederatedParams
@@ -70,24 +71,26 @@ def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
     assign = np.asarray(state["assign"], dtype=int)
     if D.shape != (p.K,) or assign.shape != (p.K,):
         raise ValueError(f"expected {p.K} data amounts and assignments, got {D.shape}, {assign.shape}")
-    if "policy" not in ctx.cache:
-        kw: dict[str, Any] = {}
-        if ctx.run.algorithm == "dmo":
+    kw: dict[str, Any] = {}
+    if ctx.run.algorithm == "dmo":  # the trained checkpoint (a file): cached, read-only
+        if "dmo_model" not in ctx.cache:
             from twinbed.scenarios.federated.dmo import load_dmo
 
-            kw["model"] = load_dmo(ctx.settings.data_dir, p)
-        ctx.cache["policy"] = make_policy(ctx.run.algorithm, p, **kw)
+            ctx.cache["dmo_model"] = load_dmo(ctx.settings.data_dir, p)
+        kw["model"] = ctx.cache["dmo_model"]
+    # The controller keeps nothing between frames: the learning schemes' state (Q-table,
+    # bandit statistics, virtual queue) arrives with the request and leaves in "next".
+    policy = restore_policy(make_policy(ctx.run.algorithm, p, **kw), state.get("policy"))
     inst = _inst(ctx)
     frame = model.draw_frame(p, inst, ctx.run.seed, t)
     st = model.State(t=t, D_bits=D, assign=assign, Y=Y)
-    res, nxt = play_frame(p, inst, frame, st, ctx.cache["policy"], FRAMEWORK[ctx.run.algorithm],
-                          ctx.run.seed)
+    res, nxt = play_frame(p, inst, frame, st, policy, FRAMEWORK[ctx.run.algorithm], ctx.run.seed)
     rec = frame_record(t, res)
     return {"framework": FRAMEWORK[ctx.run.algorithm], "assign": rec["assign"], "z": rec["z"],
             "ell": rec["ell"], "Y": np.argwhere(res.Y).tolist(), "omega": frame.omega.tolist(),
             "d_bits": frame.d_bits.tolist(), "record": rec,
             "next": {"D_bits": nxt.D_bits.tolist(), "assign": nxt.assign.tolist(),
-                     "Y": np.argwhere(nxt.Y).tolist()}}
+                     "Y": np.argwhere(nxt.Y).tolist(), "policy": policy_state(policy)}}
 
 
 # -- cloud -----------------------------------------------------------------------------------
@@ -161,6 +164,9 @@ async def cloud_partial(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     got[msg.k] = body
     if len(got) < _p(ctx).K or t in ctx.cache.setdefault("integrated", set()):
         return
+    if await ctx.redis.exists(ctx.key("integrated", t)):  # integrated before a restart
+        ctx.cache["integrated"].add(t)
+        return
     info = ctx.cache.get("frames", {}).get(t)
     if info is None:
         info = json.loads(await ctx.redis.get(ctx.key("frame", t)))
@@ -204,6 +210,7 @@ async def _integrate(ctx: RunContext, fx: Effects, t: int, info: dict[str, Any],
                  run_id=ctx.run.id, round_=t, state=state, modeled_s=start + T, aoi_modeled_s=T,
                  wall=now, aoi_wall_s=now - info["started_wall"], fidelity={"val_r2": global_r2})
     fx.set(ctx.key("carried"), json.dumps(d["next"]))
+    fx.set(ctx.key("integrated", t), "1")
     metrics = {**rec, "val_r2": global_r2, "solve_s": info.get("solve_s"),
                "frame_wall_s": now - info["started_wall"],
                "decide_wall_s": info.get("decided_wall", now) - info["started_wall"],
@@ -244,6 +251,8 @@ async def _load_pending(ctx: RunContext, es: int, t: int) -> dict[str, Any]:
         stored = await ctx.redis.hgetall(ctx.key("es", es, "frame", t))
         for f, v in stored.items():
             pend.setdefault(f.decode(), v)
+        if "uploaded" in pend:  # trained and uploaded before a restart
+            pend["_done"] = True
         pend["_loaded"] = True
     return pend
 
@@ -282,6 +291,7 @@ async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict
     train_s = time.perf_counter() - t0
     fx.hset(_hist_key(ctx, es, k), mapping={"rows": learning.to_bytes(data),
                                             "weights": json.dumps(w.tolist())})
+    fx.hset(ctx.key("es", es, "frame", t), "uploaded", "1")
     pend["_done"] = True
     ctx.cache["pending"].pop((es, t - 2), None)
     fx.publish(ctx.stream("cloud"), PartialModel(
