@@ -157,15 +157,21 @@ async def cloud_partial(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     t = msg.round
     body = msg.model_dump(exclude={"run_id", "round"})
     fx.hset(ctx.key("partials", t), str(msg.k), json.dumps(body))
-    got: dict[int, dict[str, Any]] = ctx.cache.setdefault("partials", {}).setdefault(t, {})
-    if not got:
+    # committed uploads from Redis plus this batch's (see _load_pending for the message ids)
+    frames = ctx.cache.setdefault("partials", {})
+    entry = frames.get(t)
+    if entry is None or _msg_id(env) in entry["ids"]:
         stored = await ctx.redis.hgetall(ctx.key("partials", t))
-        got.update({int(k): json.loads(v) for k, v in stored.items()})
+        entry = frames[t] = {"got": {int(k): json.loads(v) for k, v in stored.items()},
+                             "ids": set()}
+    entry["ids"].add(_msg_id(env))
+    got: dict[int, dict[str, Any]] = entry["got"]
     got[msg.k] = body
-    if len(got) < _p(ctx).K or t in ctx.cache.setdefault("integrated", set()):
+    if len(got) < _p(ctx).K:
         return
-    if await ctx.redis.exists(ctx.key("integrated", t)):  # integrated before a restart
-        ctx.cache["integrated"].add(t)
+    # The guard is the committed mark in Redis, not memory: a batch that died before EXEC
+    # (kill -9, or Redis restarting under a live process) must integrate again on replay.
+    if await ctx.redis.exists(ctx.key("integrated", t)):
         return
     info = ctx.cache.get("frames", {}).get(t)
     if info is None:
@@ -178,7 +184,6 @@ async def _integrate(ctx: RunContext, fx: Effects, t: int, info: dict[str, Any],
     """Connect the partial-DTs into the global twin; carry the state; report the frame."""
     p, d = _p(ctx), info["decision"]
     rec = d["record"]
-    ctx.cache.setdefault("integrated", set()).add(t)
     ctx.cache.get("partials", {}).pop(t - 1, None)
     now = time.time()
     T = rec["T_s"]
@@ -240,40 +245,49 @@ def _hist_key(ctx: RunContext, es: int, k: int) -> str:
     return ctx.key("es", es, "partial", k)
 
 
-def _pending(ctx: RunContext, es: int, t: int) -> dict[str, Any]:
-    return ctx.cache.setdefault("pending", {}).setdefault((es, t), {})
+def _msg_id(env: Envelope) -> str:
+    return f"{env.sender}:{env.seq}"
 
 
-async def _load_pending(ctx: RunContext, es: int, t: int) -> dict[str, Any]:
-    """Pieces of (es, frame) in this process's memory, refilled from Redis after a restart."""
-    pend = _pending(ctx, es, t)
-    if not pend.get("_loaded"):
+async def _load_pending(ctx: RunContext, es: int, t: int, env: Envelope) -> dict[str, Any]:
+    """The pieces of (es, frame): committed ones from Redis plus those of this batch.
+
+    The cache remembers which messages put pieces in it. Seeing one of them again means its
+    batch never committed (a committed message is never handed over twice: the bus's seen-set),
+    so the cache may hold pieces Redis does not: it is dropped and rebuilt from Redis.
+    """
+    cache = ctx.cache.setdefault("pending", {})
+    pend = cache.get((es, t))
+    if pend is None or _msg_id(env) in pend["_ids"]:
         stored = await ctx.redis.hgetall(ctx.key("es", es, "frame", t))
-        for f, v in stored.items():
-            pend.setdefault(f.decode(), v)
-        if "uploaded" in pend:  # trained and uploaded before a restart
-            pend["_done"] = True
-        pend["_loaded"] = True
+        pend = cache[(es, t)] = {f.decode(): v for f, v in stored.items()}
+        pend["_ids"] = set()
+    pend["_ids"].add(_msg_id(env))
     return pend
 
 
-async def _store_piece(ctx: RunContext, fx: Effects, es: int, t: int, field: str, value: bytes
-                       ) -> dict[str, Any]:
-    pend = await _load_pending(ctx, es, t)
-    pend[field] = value
-    fx.hset(ctx.key("es", es, "frame", t), field, value)
+async def _store_pieces(ctx: RunContext, fx: Effects, es: int, t: int, env: Envelope,
+                        pieces: dict[str, bytes]) -> dict[str, Any]:
+    pend = await _load_pending(ctx, es, t, env)
+    pend.update(pieces)
+    fx.hset(ctx.key("es", es, "frame", t), mapping=pieces)
     fx.expire(ctx.key("es", es, "frame", t), 3600)
     return pend
 
 
 async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict[str, Any]) -> None:
-    if "split" not in pend or pend.get("_done"):
+    """Train and upload once every piece of (ES, frame) is in. The pieces are in Redis (the
+    cache only spares re-reading them); "uploaded" is committed with the upload, and it, not
+    memory, says whether the frame was done: a batch lost before EXEC is trained again."""
+    if "split" not in pend:
         return
     split = json.loads(pend["split"])
     moved = split["prev_es"] != es
     if moved and "history" not in pend:
         return
     if any(f"sensor-{m}" not in pend for m in split["coalition"]):
+        return
+    if await ctx.redis.hexists(ctx.key("es", es, "frame", t), "uploaded"):
         return
     k = split["k"]
     t0 = time.perf_counter()
@@ -292,7 +306,6 @@ async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict
     fx.hset(_hist_key(ctx, es, k), mapping={"rows": learning.to_bytes(data),
                                             "weights": json.dumps(w.tolist())})
     fx.hset(ctx.key("es", es, "frame", t), "uploaded", "1")
-    pend["_done"] = True
     ctx.cache["pending"].pop((es, t - 2), None)
     fx.publish(ctx.stream("cloud"), PartialModel(
         run_id=ctx.run.id, round=t, es=es, k=k, replica=ctx.replica, weights=w.tolist(),
@@ -305,7 +318,8 @@ async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict
 async def edge_split(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     msg = env.msg
     assert isinstance(msg, Split)
-    pend = await _store_piece(ctx, fx, msg.es, msg.round, "split", msg.model_dump_json().encode())
+    pend = await _store_pieces(ctx, fx, msg.es, msg.round, env,
+                               {"split": msg.model_dump_json().encode()})
     await _maybe_train(ctx, fx, msg.es, msg.round, pend)
 
 
@@ -315,7 +329,8 @@ async def edge_features(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     rows = learning.from_bytes(env.payload)
     if len(rows) != msg.rows:
         raise ValueError(f"sensor {msg.sensor} announced {msg.rows} rows, payload holds {len(rows)}")
-    pend = await _store_piece(ctx, fx, msg.es, msg.round, f"sensor-{msg.sensor}", env.payload or b"")
+    pend = await _store_pieces(ctx, fx, msg.es, msg.round, env,
+                               {f"sensor-{msg.sensor}": env.payload or b""})
     await _maybe_train(ctx, fx, msg.es, msg.round, pend)
 
 
@@ -324,9 +339,9 @@ async def edge_history(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     assert isinstance(msg, HistoryTransfer)
     if len(learning.from_bytes(env.payload)) != msg.rows:
         raise ValueError(f"history of partial-DT {msg.k} announced {msg.rows} rows")
-    await _store_piece(ctx, fx, msg.to_es, msg.round, "history_meta",
-                       json.dumps({"weights": msg.weights, "from_es": msg.from_es}).encode())
-    pend = await _store_piece(ctx, fx, msg.to_es, msg.round, "history", env.payload or b"")
+    meta = json.dumps({"weights": msg.weights, "from_es": msg.from_es}).encode()
+    pend = await _store_pieces(ctx, fx, msg.to_es, msg.round, env,
+                               {"history_meta": meta, "history": env.payload or b""})
     await _maybe_train(ctx, fx, msg.to_es, msg.round, pend)
 
 
