@@ -17,6 +17,15 @@
    are in, trains the partial-DT for l rounds on history + new data and uploads it.
 7. cloud: when all K partial-DTs are in, integrates them into the global twin (REST:
    ``/twins/<run>.global-dt``; one twin per partial-DT too) and reports the frame.
+
+Crash safety: every piece of authoritative state is in Redis, written through the handler's
+``Effects`` so it commits with the message's ack: the cloud's carried state (D, assignment,
+associations and the learning scheme's state), each frame's decision, the uploaded partial-DTs
+and the "integrated" mark; each ES's pending pieces (split, history, sensor rows), its "uploaded"
+mark and its partial-DTs' histories. The controller keeps nothing between frames: ``decide``
+rebuilds the scheme from the state the request carries. ``ctx.cache`` holds only derived data
+(the drawn instance, the DMO checkpoint) and read-through copies of the pending pieces, dropped
+when a replayed message shows that its batch never committed.
 """
 
 from __future__ import annotations
@@ -120,7 +129,6 @@ async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     info = json.loads(raw) if raw else {"modeled_start_s": 0.0, "started_wall": time.time()}
     info.update(decision=d, decided_wall=time.time(), solve_s=msg.solve_s)
     fx.set(ctx.key("frame", t), json.dumps(info))
-    ctx.cache.setdefault("frames", {})[t] = info
     if d["framework"] == "cen":  # modeled only: no partial-DTs are created on ESs
         await _integrate(ctx, fx, t, info, {})
         return
@@ -173,9 +181,7 @@ async def cloud_partial(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     # (kill -9, or Redis restarting under a live process) must integrate again on replay.
     if await ctx.redis.exists(ctx.key("integrated", t)):
         return
-    info = ctx.cache.get("frames", {}).get(t)
-    if info is None:
-        info = json.loads(await ctx.redis.get(ctx.key("frame", t)))
+    info = json.loads(await ctx.redis.get(ctx.key("frame", t)))
     await _integrate(ctx, fx, t, info, got)
 
 
