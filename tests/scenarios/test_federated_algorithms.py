@@ -101,6 +101,8 @@ def test_reproduce_fig5_writes_csv_png_and_claims(tmp_path) -> None:
 @pytest.mark.parametrize("argv", [
     ["reproduce", "federated", "--figure", "3"],
     ["train", "federated-dmo", "--K", "9"],
+    ["train", "federated-dmo-agents", "--steps", "0"],
+    ["train", "federated-dmo-agents", "--K", "9"],
     ["simulate", "federated", "--algorithm", "exhaustive"],
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv) -> None:

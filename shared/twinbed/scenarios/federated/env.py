@@ -133,6 +133,7 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         res, self.state = play_frame(self.p, self.inst, self._view.frame, self.state,
                                      _Fixed(d), self.framework, self._seed)
         info = frame_record(self.state.t - 1, res)
+        info["U_n"] = res.outcome.U_n.tolist()  # per-ES utilities: the ES agents' rewards (37)
         reward = float(res.outcome.reward) * self.reward_scale
         truncated = self.state.t >= self.frames
         return self._observe(), reward, False, truncated, info
