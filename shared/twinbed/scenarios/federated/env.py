@@ -4,6 +4,7 @@ The paper's N + 2 PPO agents (one per ES for its resource allocation Phi_n = (z_
 and A_N for the two sides' preference lists) act on the same frame. Here they are the
 independent factors of one MultiDiscrete action, so one SB3 PPO policy holds all N + 2 actors
 as separate categorical heads over a shared observation (centralized training; see README).
+:mod:`twinbed.scenarios.federated.multiagent` trains them as N + 2 separate PPO agents instead.
 
 Action (MultiDiscrete, length 3N + K):
 
