@@ -122,13 +122,38 @@ def _assert_complete_and_equal(live, run_id: str, algorithm: str, seed: int, fra
     ("controller", "qlearning"),  # decides from the state the request carries
 ])
 def test_kill_9_mid_run_and_restart_loses_nothing(live, role: str, algorithm: str) -> None:
-    seed, frames = 5, 8
+    seed, frames = 5, 14
     run_id = live.start_run(scenario="federated", algorithm=algorithm, seed=seed, rounds=frames,
                             params=PARAMS)
-    for done in (2, 5):  # twice per run, each time mid-frame
+    for done in (2, 5):  # twice per run, each time mid-run (frames left to play)
         view = live.wait_run(run_id, rounds_done=done, timeout_s=120)
         assert view["status"]["rounds_done"] < frames
         live.stack.kill(role)
         time.sleep(0.5)
         live.stack.restart(role)
     _assert_complete_and_equal(live, run_id, algorithm, seed, frames)
+
+
+def test_live_dmo_agents_refuses_without_agents_then_plays_the_simulation(live) -> None:
+    """The N + 2 separately trained PPO agents as a live scheme: a 422 naming the train command
+    until they exist; after a (tiny) real training the live frames equal the in-process ones."""
+    from pathlib import Path
+
+    from twinbed.scenarios.federated.multiagent import (MultiAgentDmoPolicy, agents_dir,
+                                                        train_agents)
+
+    p = FederatedParams(**PARAMS)
+    body = {"scenario": "federated", "algorithm": "dmo-agents", "seed": 3, "rounds": 3,
+            "params": PARAMS}
+    resp = live.controller.post("/runs", json=body)
+    assert resp.status_code == 422 and "twinbed train federated-dmo-agents" in resp.text
+    models = train_agents(p, 32 * (p.N + 2), 0, frames=5, progress=False,
+                          out_dir=agents_dir(Path(live.info.data_dir)),
+                          hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    run_id = live.start_run(**body)
+    view = live.wait_run(run_id, timeout_s=120)
+    assert view["status"]["status"] == "completed", live.logs()
+    sim = run_episode(p, "dmo-agents", 3, 3, policy=MultiAgentDmoPolicy(p, models))
+    assert [r["assign"] for r in view["rounds"]] == [r["assign"] for r in sim]
+    assert [r["ell"] for r in view["rounds"]] == [r["ell"] for r in sim]
+    assert [r["perf"] for r in view["rounds"]] == pytest.approx([r["perf"] for r in sim], rel=1e-12)

@@ -16,7 +16,8 @@ from twinbed.scenarios.federated.simulate import run_episode
 SMALL = dict(M=12, N=4, K=3, frames=4)
 
 
-@pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS if a not in ("dmo", "exhaustive")])
+@pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS
+                                       if a not in ("dmo", "dmo-agents", "exhaustive")])
 def test_every_scheme_plays_finite_deterministic_frames(algorithm: str) -> None:
     p = FederatedParams(**SMALL)
     a = run_episode(p, algorithm, 3)

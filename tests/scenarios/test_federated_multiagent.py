@@ -59,3 +59,34 @@ def test_round_robin_training_saves_every_agent_and_plays(tmp_path) -> None:
     recs = run_episode(P, "dmo", 3, 4, policy=MultiAgentDmoPolicy(P, models))
     assert len(recs) == 4 and all(np.isfinite(r["perf"]) for r in recs)
     assert recs == run_episode(P, "dmo", 3, 4, policy=MultiAgentDmoPolicy(P, models))
+
+
+def test_dmo_agents_scheme_needs_the_trained_agents_then_decides_like_in_process(tmp_path) -> None:
+    """``dmo-agents`` is selectable: without agents preflight names the train command (a 422
+    live); with them, the controller's decide plays the in-process frames."""
+    import json
+
+    from twinbed.config import get_settings
+    from twinbed.runtime import offline_context
+    from twinbed.scenarios.federated import model
+    from twinbed.scenarios.federated.multiagent import agents_dir
+    from twinbed.scenarios.federated.roles import decide
+    from twinbed.scenarios.federated.spec import preflight
+
+    with pytest.raises(ValueError, match="twinbed train federated-dmo-agents --N 4 --K 3"):
+        preflight(P, "dmo-agents", tmp_path)
+    models = train_agents(P, 32 * (P.N + 2), 1, frames=6, progress=False,
+                          out_dir=agents_dir(tmp_path),
+                          hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    preflight(P, "dmo-agents", tmp_path)
+    with pytest.raises(ValueError, match="another N or K"):
+        preflight(FederatedParams(M=10, N=5, K=3), "dmo-agents", tmp_path)
+    sim = run_episode(P, "dmo-agents", 2, 3, policy=MultiAgentDmoPolicy(P, models))
+    settings = get_settings().model_copy(update={"data_dir": tmp_path})
+    st = model.initial_state(P)
+    carried = {"D_bits": st.D_bits.tolist(), "assign": st.assign.tolist(), "Y": []}
+    for t in range(3):
+        d = decide(offline_context("federated", P, "dmo-agents", 2, settings=settings),
+                   {"t": t, **carried})
+        assert d["record"] == sim[t]
+        carried = json.loads(json.dumps(d["next"]))

@@ -425,7 +425,8 @@ class Exhaustive:
 
 # name -> framework the scheme runs in
 FRAMEWORK: dict[str, str] = {
-    "federated-myopic": "federated", "dmo": "federated", "nov": "nov", "cen": "cen",
+    "federated-myopic": "federated", "dmo": "federated", "dmo-agents": "federated",
+    "nov": "nov", "cen": "cen",
     "greedy": "federated", "qlearning": "federated", "lyapunov-bcd": "federated",
     "tabu": "federated", "bandit": "federated", "exhaustive": "federated",
 }
@@ -454,7 +455,8 @@ def restore_policy(policy: Policy, state: dict[str, Any] | None) -> Policy:
 
 
 def make_policy(name: str, p: FederatedParams, **kwargs: object) -> Policy:
-    """A fresh decision maker for ``name`` (``dmo`` needs ``model=...``, a trained PPO)."""
+    """A fresh decision maker for ``name`` (``dmo`` needs ``model=...``, a trained PPO;
+    ``dmo-agents`` needs ``models=...``, the N + 2 trained agents)."""
     if name in ("federated-myopic", "nov", "cen"):
         return Myopic()
     if name == "greedy":
@@ -473,4 +475,8 @@ def make_policy(name: str, p: FederatedParams, **kwargs: object) -> Policy:
         from twinbed.scenarios.federated.dmo import DmoPolicy
 
         return DmoPolicy(p, kwargs["model"])
+    if name == "dmo-agents":
+        from twinbed.scenarios.federated.multiagent import MultiAgentDmoPolicy
+
+        return MultiAgentDmoPolicy(p, kwargs["models"])  # type: ignore[arg-type]
     raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}")

@@ -57,15 +57,14 @@ def _agents_args(p: argparse.ArgumentParser) -> None:
 
 def _agents(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
-    from twinbed.scenarios.federated.multiagent import compare
+    from twinbed.scenarios.federated.multiagent import agents_dir, compare
 
     if args.steps < 1 or args.eval_seeds < 1:
         raise CommandError(f"expected --steps >= 1 and --eval-seeds >= 1, got {args.steps}, "
                            f"{args.eval_seeds}")
     p = _params(args)
-    out = Path(args.data_dir) / "agents" / "federated-dmo-agents"
+    out = agents_dir(args.data_dir)
     res = compare(p, args.steps, args.seed, list(range(1000, 1000 + args.eval_seeds)),
                   frames=args.frames, out_dir=out)
     (out / "compare.json").write_text(json.dumps(res, indent=1))

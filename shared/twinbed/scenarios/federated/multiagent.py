@@ -21,10 +21,43 @@ import numpy as np
 from gymnasium import spaces
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
-from twinbed.scenarios.federated.env import FederatedEnv, action_nvec, decode_action, observation
+from twinbed.scenarios.federated.env import (FederatedEnv, action_nvec, decode_action, obs_size,
+                                             observation)
 from twinbed.scenarios.federated.params import FederatedParams
 
-__all__ = ["AgentEnv", "MultiAgentDmoPolicy", "agent_rewards", "agent_slices", "train_agents"]
+__all__ = ["AGENTS_NAME", "AgentEnv", "MultiAgentDmoPolicy", "TRAIN_AGENTS_COMMAND", "agent_rewards",
+           "agent_slices", "agents_dir", "compare", "load_agents", "train_agents"]
+
+AGENTS_NAME = "federated-dmo-agents"
+TRAIN_AGENTS_COMMAND = "twinbed train federated-dmo-agents"
+
+
+def agents_dir(data_dir: str | Path) -> Path:
+    """Where ``twinbed train federated-dmo-agents`` saves ``dmo-agent-<i>.zip``."""
+    return Path(data_dir) / "agents" / AGENTS_NAME
+
+
+def load_agents(data_dir: str | Path, p: FederatedParams) -> list[Any]:
+    """The N + 2 trained agents for ``p``'s N and K; a ValueError naming the command otherwise."""
+    from stable_baselines3 import PPO
+
+    from twinbed.agents import MissingArtifactError
+
+    cmd = f"{TRAIN_AGENTS_COMMAND} --N {p.N} --K {p.K}"
+    d = agents_dir(data_dir)
+    nvec = np.asarray(action_nvec(p))
+    models = []
+    for i, sl in enumerate(agent_slices(p)):
+        path = d / f"dmo-agent-{i}.zip"
+        if not path.exists():
+            raise MissingArtifactError(path, cmd)
+        m = PPO.load(path, device="cpu")
+        if (m.observation_space.shape != (obs_size(p),)
+                or list(getattr(m.action_space, "nvec", [])) != nvec[sl].tolist()):
+            raise ValueError(f"the agents in {d} were trained for another N or K; train them "
+                             f"for N={p.N}, K={p.K} with `{cmd}`")
+        models.append(m)
+    return models
 
 
 def agent_slices(p: FederatedParams) -> list[np.ndarray]:

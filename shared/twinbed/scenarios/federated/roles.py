@@ -87,6 +87,12 @@ def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
 
             ctx.cache["dmo_model"] = load_dmo(ctx.settings.data_dir, p)
         kw["model"] = ctx.cache["dmo_model"]
+    elif ctx.run.algorithm == "dmo-agents":
+        if "dmo_agents" not in ctx.cache:
+            from twinbed.scenarios.federated.multiagent import load_agents
+
+            ctx.cache["dmo_agents"] = load_agents(ctx.settings.data_dir, p)
+        kw["models"] = ctx.cache["dmo_agents"]
     # The controller keeps nothing between frames: the learning schemes' state (Q-table,
     # bandit statistics, virtual queue) arrives with the request and leaves in "next".
     policy = restore_policy(make_policy(ctx.run.algorithm, p, **kw), state.get("policy"))
