@@ -1,7 +1,8 @@
 """The controller's side of a run: drive rounds, answer decision requests, collect reports.
 
 The driver is restartable: everything it knows is in Redis. A round's start is published once
-(guarded by SET NX), so a restarted controller resumes a running run where it was.
+(its sent-mark commits with the XADD), so a restarted controller resumes a running run where it
+was, even if it was killed between recording the start time and publishing the start.
 """
 
 from __future__ import annotations
@@ -66,9 +67,16 @@ async def drive(state: ServiceState, run_id: str) -> None:
                 await runs.finish(run_id, "stopped")
                 return
             start_key = keys.run_key(run_id, f"started:{rnd}")
-            if await r.set(start_key, repr(time.time()), nx=True):
-                await state.bus.publish(keys.stream(run_id, spec.first_role),
-                                        RoundStart(run_id=run_id, round=rnd, modeled_start_s=modeled))
+            sent_key = keys.run_key(run_id, f"start-sent:{rnd}")
+            await r.set(start_key, repr(time.time()), nx=True)
+            if not await r.exists(sent_key):  # a kill between the SET and the XADD: send now
+                fx = state.bus.effects()  # the RoundStart and its sent-mark in one MULTI/EXEC
+                fx.publish(keys.stream(run_id, spec.first_role),
+                           RoundStart(run_id=run_id, round=rnd, modeled_start_s=modeled))
+                fx.set(sent_key, "1")
+                async with r.pipeline(transaction=True) as pipe:
+                    fx.apply(pipe)
+                    await pipe.execute()
             started = float(await r.get(start_key))
             deadline = started + cfg.deadline_s
             while await r.hlen(reports_key(run_id, rnd)) < len(expected) and time.time() < deadline:

@@ -5,6 +5,7 @@ the cloud integrates the global twin."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -89,3 +90,70 @@ def test_bad_federated_runs_get_422(live, body, words) -> None:
     resp = live.controller.post("/runs", json=body)
     assert resp.status_code == 422, resp.text
     assert words in resp.text
+
+
+def _assert_complete_and_equal(live, run_id: str, algorithm: str, seed: int, frames: int) -> None:
+    """Every frame reported, equal to the in-process run; global and partial-DT twins whole."""
+    view = live.wait_run(run_id, timeout_s=300)
+    assert view["status"]["status"] == "completed", live.logs()
+    recs = view["rounds"]
+    assert [r["round"] for r in recs] == list(range(frames))
+    assert all(r["missing"] == [] for r in recs), ([r["missing"] for r in recs], live.logs())
+    sim = run_episode(FederatedParams(**PARAMS), algorithm, seed, frames)
+    for got, want in zip(recs, sim):
+        assert got["assign"] == want["assign"], got["round"]
+        assert got["associations"] == want["associations"], got["round"]
+        assert got["perf"] == pytest.approx(want["perf"], rel=1e-12)
+        assert got["Q"] == pytest.approx(want["Q"], rel=1e-12)
+        assert got["val_r2"] is not None  # every partial-DT really uploaded
+    g = live.cloud.get(f"/twins/{run_id}.global-dt").json()
+    assert g["version"] == frames and g["state"]["frame"] == frames - 1
+    assert all(part["val_r2"] > 0.9 for part in g["state"]["partial_dts"])
+    for k in range(PARAMS["K"]):
+        hist = live.cloud.get(f"/twins/{run_id}.partial-dt-{k}/history").json()
+        assert [h["round"] for h in hist] == list(range(frames)), k
+        rows = [h["state"]["rows_total"] for h in hist]
+        assert all(b >= a for a, b in zip(rows, rows[1:])), (k, rows)  # no history lost
+
+
+@pytest.mark.parametrize(("role", "algorithm"), [
+    ("cloud", "qlearning"),  # holds the partials, the carried state and the Q-table
+    ("edge.1", "greedy"),  # holds pending pieces and the histories of its ESs; greedy migrates
+    ("controller", "qlearning"),  # decides from the state the request carries
+])
+def test_kill_9_mid_run_and_restart_loses_nothing(live, role: str, algorithm: str) -> None:
+    seed, frames = 5, 14
+    run_id = live.start_run(scenario="federated", algorithm=algorithm, seed=seed, rounds=frames,
+                            params=PARAMS)
+    for done in (2, 5):  # twice per run, each time mid-run (frames left to play)
+        view = live.wait_run(run_id, rounds_done=done, timeout_s=120)
+        assert view["status"]["rounds_done"] < frames
+        live.stack.kill(role)
+        time.sleep(0.5)
+        live.stack.restart(role)
+    _assert_complete_and_equal(live, run_id, algorithm, seed, frames)
+
+
+def test_live_dmo_agents_refuses_without_agents_then_plays_the_simulation(live) -> None:
+    """The N + 2 separately trained PPO agents as a live scheme: a 422 naming the train command
+    until they exist; after a (tiny) real training the live frames equal the in-process ones."""
+    from pathlib import Path
+
+    from twinbed.scenarios.federated.multiagent import (MultiAgentDmoPolicy, agents_dir,
+                                                        train_agents)
+
+    p = FederatedParams(**PARAMS)
+    body = {"scenario": "federated", "algorithm": "dmo-agents", "seed": 3, "rounds": 3,
+            "params": PARAMS}
+    resp = live.controller.post("/runs", json=body)
+    assert resp.status_code == 422 and "twinbed train federated-dmo-agents" in resp.text
+    models = train_agents(p, 32 * (p.N + 2), 0, frames=5, progress=False,
+                          out_dir=agents_dir(Path(live.info.data_dir)),
+                          hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    run_id = live.start_run(**body)
+    view = live.wait_run(run_id, timeout_s=120)
+    assert view["status"]["status"] == "completed", live.logs()
+    sim = run_episode(p, "dmo-agents", 3, 3, policy=MultiAgentDmoPolicy(p, models))
+    assert [r["assign"] for r in view["rounds"]] == [r["assign"] for r in sim]
+    assert [r["ell"] for r in view["rounds"]] == [r["ell"] for r in sim]
+    assert [r["perf"] for r in view["rounds"]] == pytest.approx([r["perf"] for r in sim], rel=1e-12)

@@ -16,7 +16,8 @@ from twinbed.scenarios.federated.simulate import run_episode
 SMALL = dict(M=12, N=4, K=3, frames=4)
 
 
-@pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS if a not in ("dmo", "exhaustive")])
+@pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS
+                                       if a not in ("dmo", "dmo-agents", "exhaustive")])
 def test_every_scheme_plays_finite_deterministic_frames(algorithm: str) -> None:
     p = FederatedParams(**SMALL)
     a = run_episode(p, algorithm, 3)
@@ -101,6 +102,8 @@ def test_reproduce_fig5_writes_csv_png_and_claims(tmp_path) -> None:
 @pytest.mark.parametrize("argv", [
     ["reproduce", "federated", "--figure", "3"],
     ["train", "federated-dmo", "--K", "9"],
+    ["train", "federated-dmo-agents", "--steps", "0"],
+    ["train", "federated-dmo-agents", "--K", "9"],
     ["simulate", "federated", "--algorithm", "exhaustive"],
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv) -> None:

@@ -28,7 +28,7 @@ Algorithm baselines (Fig. 9), all in the proposed framework:
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from twinbed.scenarios.federated.games import gale_shapley, socf, socf_init
 from twinbed.scenarios.federated.params import FederatedParams
 
 __all__ = ["ALGORITHMS", "FRAMEWORK", "Decision", "Policy", "View", "best_ell", "make_policy",
-           "utility_estimate"]
+           "policy_state", "restore_policy", "utility_estimate"]
 
 
 class View(NamedTuple):
@@ -217,6 +217,19 @@ class QLearning:
         if self.last is not None:
             self.pending = (*self.last, reward)
 
+    def get_state(self) -> dict[str, Any]:
+        """Everything learned so far, as JSON (floats round-trip exactly)."""
+        return {"Q": [[list(s), row.tolist()] for s, row in self.Q.items()],
+                "last": None if self.last is None else [list(self.last[0]), self.last[1]],
+                "pending": None if self.pending is None
+                else [list(self.pending[0]), self.pending[1], self.pending[2]]}
+
+    def set_state(self, st: dict[str, Any]) -> None:
+        self.Q = {tuple(int(x) for x in s): np.asarray(row, dtype=float) for s, row in st["Q"]}
+        self.last = None if st["last"] is None else (tuple(st["last"][0]), int(st["last"][1]))
+        self.pending = None if st["pending"] is None else (
+            tuple(st["pending"][0]), int(st["pending"][1]), float(st["pending"][2]))
+
 
 class Bandit:
     """LinUCB over the joint discrete actions, context = (1, omega, log data, t/T)."""
@@ -243,6 +256,17 @@ class Bandit:
             x, a = self.last
             self.A[a] += np.outer(x, x)
             self.b[a] += reward * x
+
+    def get_state(self) -> dict[str, Any]:
+        """The LinUCB statistics (A, b per action) and the last (context, action), as JSON."""
+        return {"A": self.A.tolist(), "b": self.b.tolist(),
+                "last": None if self.last is None else [self.last[0].tolist(), self.last[1]]}
+
+    def set_state(self, st: dict[str, Any]) -> None:
+        self.A = np.asarray(st["A"], dtype=float)
+        self.b = np.asarray(st["b"], dtype=float)
+        self.last = None if st["last"] is None else (np.asarray(st["last"][0], dtype=float),
+                                                     int(st["last"][1]))
 
 
 class LyapunovBCD:
@@ -286,6 +310,13 @@ class LyapunovBCD:
 
     def observe_time(self, T: float, tau: float) -> None:
         self.q = max(0.0, self.q + T - tau)
+
+    def get_state(self) -> dict[str, Any]:
+        """The virtual queue."""
+        return {"q": self.q}
+
+    def set_state(self, st: dict[str, Any]) -> None:
+        self.q = float(st["q"])
 
 
 class Tabu:
@@ -394,15 +425,38 @@ class Exhaustive:
 
 # name -> framework the scheme runs in
 FRAMEWORK: dict[str, str] = {
-    "federated-myopic": "federated", "dmo": "federated", "nov": "nov", "cen": "cen",
+    "federated-myopic": "federated", "dmo": "federated", "dmo-agents": "federated",
+    "nov": "nov", "cen": "cen",
     "greedy": "federated", "qlearning": "federated", "lyapunov-bcd": "federated",
     "tabu": "federated", "bandit": "federated", "exhaustive": "federated",
 }
 ALGORITHMS: tuple[str, ...] = tuple(FRAMEWORK)
 
 
+def policy_state(policy: Policy) -> dict[str, Any] | None:
+    """What ``policy`` carries from frame to frame (JSON), or None if it carries nothing.
+
+    The live controller is stateless: this state travels with the cloud's carried state (in
+    Redis, committed with the frame's integration) and comes back in the next frame's request,
+    so a killed controller or cloud resumes the learning exactly where it was.
+    """
+    get = getattr(policy, "get_state", None)
+    return get() if get is not None else None
+
+
+def restore_policy(policy: Policy, state: dict[str, Any] | None) -> Policy:
+    """Load ``state`` (from :func:`policy_state`) into a fresh ``policy``; returns it."""
+    if state is not None:
+        set_ = getattr(policy, "set_state", None)
+        if set_ is None:
+            raise ValueError(f"{type(policy).__name__} carries no state, got {sorted(state)}")
+        set_(state)
+    return policy
+
+
 def make_policy(name: str, p: FederatedParams, **kwargs: object) -> Policy:
-    """A fresh decision maker for ``name`` (``dmo`` needs ``model=...``, a trained PPO)."""
+    """A fresh decision maker for ``name`` (``dmo`` needs ``model=...``, a trained PPO;
+    ``dmo-agents`` needs ``models=...``, the N + 2 trained agents)."""
     if name in ("federated-myopic", "nov", "cen"):
         return Myopic()
     if name == "greedy":
@@ -421,4 +475,8 @@ def make_policy(name: str, p: FederatedParams, **kwargs: object) -> Policy:
         from twinbed.scenarios.federated.dmo import DmoPolicy
 
         return DmoPolicy(p, kwargs["model"])
+    if name == "dmo-agents":
+        from twinbed.scenarios.federated.multiagent import MultiAgentDmoPolicy
+
+        return MultiAgentDmoPolicy(p, kwargs["models"])  # type: ignore[arg-type]
     raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}")

@@ -50,6 +50,32 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agents_args(p: argparse.ArgumentParser) -> None:
+    _train_args(p)
+    p.add_argument("--eval-seeds", type=int, default=3, help="instances to evaluate on (1000..)")
+
+
+def _agents(args: argparse.Namespace) -> int:
+    import json
+
+    from twinbed.scenarios.federated.multiagent import agents_dir, compare
+
+    if args.steps < 1 or args.eval_seeds < 1:
+        raise CommandError(f"expected --steps >= 1 and --eval-seeds >= 1, got {args.steps}, "
+                           f"{args.eval_seeds}")
+    p = _params(args)
+    out = agents_dir(args.data_dir)
+    res = compare(p, args.steps, args.seed, list(range(1000, 1000 + args.eval_seeds)),
+                  frames=args.frames, out_dir=out)
+    (out / "compare.json").write_text(json.dumps(res, indent=1))
+    print(f"{args.steps} frames of training each, mean cumulative utility over "
+          f"{args.eval_seeds} instances x {p.frames} frames: one multi-head PPO policy "
+          f"{res['single_policy_utility']:.1f} ({res['single_train_s']:.0f} s), N + 2 PPO agents "
+          f"{res['n_plus_2_agents_utility']:.1f} ({res['agents_train_s']:.0f} s); "
+          f"agents and compare.json in {out}")
+    return 0
+
+
 def _reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--figure", type=int, required=True, choices=FIGURES)
     p.add_argument("--out", default=None, help="output directory (default data/figures/federated)")
@@ -72,6 +98,9 @@ def _reproduce(args: argparse.Namespace) -> int:
 COMMANDS = [
     Command("train", "federated-dmo", "train the DMO PPO agents (federated scenario)",
             _train_args, _train),
+    Command("train", "federated-dmo-agents",
+            "train DMO as N + 2 separate PPO agents and compare with the one multi-head policy",
+            _agents_args, _agents),
     Command("reproduce", "federated", "reproduce Figs. 4-8 of the federated DT paper",
             _reproduce_args, _reproduce),
 ]

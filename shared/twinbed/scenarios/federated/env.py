@@ -4,6 +4,7 @@ The paper's N + 2 PPO agents (one per ES for its resource allocation Phi_n = (z_
 and A_N for the two sides' preference lists) act on the same frame. Here they are the
 independent factors of one MultiDiscrete action, so one SB3 PPO policy holds all N + 2 actors
 as separate categorical heads over a shared observation (centralized training; see README).
+:mod:`twinbed.scenarios.federated.multiagent` trains them as N + 2 separate PPO agents instead.
 
 Action (MultiDiscrete, length 3N + K):
 
@@ -133,6 +134,7 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         res, self.state = play_frame(self.p, self.inst, self._view.frame, self.state,
                                      _Fixed(d), self.framework, self._seed)
         info = frame_record(self.state.t - 1, res)
+        info["U_n"] = res.outcome.U_n.tolist()  # per-ES utilities: the ES agents' rewards (37)
         reward = float(res.outcome.reward) * self.reward_scale
         truncated = self.state.t >= self.frames
         return self._observe(), reward, False, truncated, info

@@ -17,6 +17,15 @@
    are in, trains the partial-DT for l rounds on history + new data and uploads it.
 7. cloud: when all K partial-DTs are in, integrates them into the global twin (REST:
    ``/twins/<run>.global-dt``; one twin per partial-DT too) and reports the frame.
+
+Crash safety: every piece of authoritative state is in Redis, written through the handler's
+``Effects`` so it commits with the message's ack: the cloud's carried state (D, assignment,
+associations and the learning scheme's state), each frame's decision, the uploaded partial-DTs
+and the "integrated" mark; each ES's pending pieces (split, history, sensor rows), its "uploaded"
+mark and its partial-DTs' histories. The controller keeps nothing between frames: ``decide``
+rebuilds the scheme from the state the request carries. ``ctx.cache`` holds only derived data
+(the drawn instance, the DMO checkpoint) and read-through copies of the pending pieces, dropped
+when a replayed message shows that its batch never committed.
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from twinbed.bus import Effects, Envelope
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
 from twinbed.scenarios.federated import learning, model
-from twinbed.scenarios.federated.algorithms import FRAMEWORK, make_policy
+from twinbed.scenarios.federated.algorithms import (FRAMEWORK, make_policy, policy_state,
+                                                    restore_policy)
 from twinbed.scenarios.federated.messages import (FeatureData, HistoryTransfer, MigrateOrder,
                                                   PartialModel, SenseOrder, Split)
 from twinbed.scenarios.federated.params import FederatedParams
@@ -70,24 +80,32 @@ def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
     assign = np.asarray(state["assign"], dtype=int)
     if D.shape != (p.K,) or assign.shape != (p.K,):
         raise ValueError(f"expected {p.K} data amounts and assignments, got {D.shape}, {assign.shape}")
-    if "policy" not in ctx.cache:
-        kw: dict[str, Any] = {}
-        if ctx.run.algorithm == "dmo":
+    kw: dict[str, Any] = {}
+    if ctx.run.algorithm == "dmo":  # the trained checkpoint (a file): cached, read-only
+        if "dmo_model" not in ctx.cache:
             from twinbed.scenarios.federated.dmo import load_dmo
 
-            kw["model"] = load_dmo(ctx.settings.data_dir, p)
-        ctx.cache["policy"] = make_policy(ctx.run.algorithm, p, **kw)
+            ctx.cache["dmo_model"] = load_dmo(ctx.settings.data_dir, p)
+        kw["model"] = ctx.cache["dmo_model"]
+    elif ctx.run.algorithm == "dmo-agents":
+        if "dmo_agents" not in ctx.cache:
+            from twinbed.scenarios.federated.multiagent import load_agents
+
+            ctx.cache["dmo_agents"] = load_agents(ctx.settings.data_dir, p)
+        kw["models"] = ctx.cache["dmo_agents"]
+    # The controller keeps nothing between frames: the learning schemes' state (Q-table,
+    # bandit statistics, virtual queue) arrives with the request and leaves in "next".
+    policy = restore_policy(make_policy(ctx.run.algorithm, p, **kw), state.get("policy"))
     inst = _inst(ctx)
     frame = model.draw_frame(p, inst, ctx.run.seed, t)
     st = model.State(t=t, D_bits=D, assign=assign, Y=Y)
-    res, nxt = play_frame(p, inst, frame, st, ctx.cache["policy"], FRAMEWORK[ctx.run.algorithm],
-                          ctx.run.seed)
+    res, nxt = play_frame(p, inst, frame, st, policy, FRAMEWORK[ctx.run.algorithm], ctx.run.seed)
     rec = frame_record(t, res)
     return {"framework": FRAMEWORK[ctx.run.algorithm], "assign": rec["assign"], "z": rec["z"],
             "ell": rec["ell"], "Y": np.argwhere(res.Y).tolist(), "omega": frame.omega.tolist(),
             "d_bits": frame.d_bits.tolist(), "record": rec,
             "next": {"D_bits": nxt.D_bits.tolist(), "assign": nxt.assign.tolist(),
-                     "Y": np.argwhere(nxt.Y).tolist()}}
+                     "Y": np.argwhere(nxt.Y).tolist(), "policy": policy_state(policy)}}
 
 
 # -- cloud -----------------------------------------------------------------------------------
@@ -117,7 +135,6 @@ async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     info = json.loads(raw) if raw else {"modeled_start_s": 0.0, "started_wall": time.time()}
     info.update(decision=d, decided_wall=time.time(), solve_s=msg.solve_s)
     fx.set(ctx.key("frame", t), json.dumps(info))
-    ctx.cache.setdefault("frames", {})[t] = info
     if d["framework"] == "cen":  # modeled only: no partial-DTs are created on ESs
         await _integrate(ctx, fx, t, info, {})
         return
@@ -154,16 +171,23 @@ async def cloud_partial(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     t = msg.round
     body = msg.model_dump(exclude={"run_id", "round"})
     fx.hset(ctx.key("partials", t), str(msg.k), json.dumps(body))
-    got: dict[int, dict[str, Any]] = ctx.cache.setdefault("partials", {}).setdefault(t, {})
-    if not got:
+    # committed uploads from Redis plus this batch's (see _load_pending for the message ids)
+    frames = ctx.cache.setdefault("partials", {})
+    entry = frames.get(t)
+    if entry is None or _msg_id(env) in entry["ids"]:
         stored = await ctx.redis.hgetall(ctx.key("partials", t))
-        got.update({int(k): json.loads(v) for k, v in stored.items()})
+        entry = frames[t] = {"got": {int(k): json.loads(v) for k, v in stored.items()},
+                             "ids": set()}
+    entry["ids"].add(_msg_id(env))
+    got: dict[int, dict[str, Any]] = entry["got"]
     got[msg.k] = body
-    if len(got) < _p(ctx).K or t in ctx.cache.setdefault("integrated", set()):
+    if len(got) < _p(ctx).K:
         return
-    info = ctx.cache.get("frames", {}).get(t)
-    if info is None:
-        info = json.loads(await ctx.redis.get(ctx.key("frame", t)))
+    # The guard is the committed mark in Redis, not memory: a batch that died before EXEC
+    # (kill -9, or Redis restarting under a live process) must integrate again on replay.
+    if await ctx.redis.exists(ctx.key("integrated", t)):
+        return
+    info = json.loads(await ctx.redis.get(ctx.key("frame", t)))
     await _integrate(ctx, fx, t, info, got)
 
 
@@ -172,7 +196,6 @@ async def _integrate(ctx: RunContext, fx: Effects, t: int, info: dict[str, Any],
     """Connect the partial-DTs into the global twin; carry the state; report the frame."""
     p, d = _p(ctx), info["decision"]
     rec = d["record"]
-    ctx.cache.setdefault("integrated", set()).add(t)
     ctx.cache.get("partials", {}).pop(t - 1, None)
     now = time.time()
     T = rec["T_s"]
@@ -204,6 +227,7 @@ async def _integrate(ctx: RunContext, fx: Effects, t: int, info: dict[str, Any],
                  run_id=ctx.run.id, round_=t, state=state, modeled_s=start + T, aoi_modeled_s=T,
                  wall=now, aoi_wall_s=now - info["started_wall"], fidelity={"val_r2": global_r2})
     fx.set(ctx.key("carried"), json.dumps(d["next"]))
+    fx.set(ctx.key("integrated", t), "1")
     metrics = {**rec, "val_r2": global_r2, "solve_s": info.get("solve_s"),
                "frame_wall_s": now - info["started_wall"],
                "decide_wall_s": info.get("decided_wall", now) - info["started_wall"],
@@ -233,38 +257,49 @@ def _hist_key(ctx: RunContext, es: int, k: int) -> str:
     return ctx.key("es", es, "partial", k)
 
 
-def _pending(ctx: RunContext, es: int, t: int) -> dict[str, Any]:
-    return ctx.cache.setdefault("pending", {}).setdefault((es, t), {})
+def _msg_id(env: Envelope) -> str:
+    return f"{env.sender}:{env.seq}"
 
 
-async def _load_pending(ctx: RunContext, es: int, t: int) -> dict[str, Any]:
-    """Pieces of (es, frame) in this process's memory, refilled from Redis after a restart."""
-    pend = _pending(ctx, es, t)
-    if not pend.get("_loaded"):
+async def _load_pending(ctx: RunContext, es: int, t: int, env: Envelope) -> dict[str, Any]:
+    """The pieces of (es, frame): committed ones from Redis plus those of this batch.
+
+    The cache remembers which messages put pieces in it. Seeing one of them again means its
+    batch never committed (a committed message is never handed over twice: the bus's seen-set),
+    so the cache may hold pieces Redis does not: it is dropped and rebuilt from Redis.
+    """
+    cache = ctx.cache.setdefault("pending", {})
+    pend = cache.get((es, t))
+    if pend is None or _msg_id(env) in pend["_ids"]:
         stored = await ctx.redis.hgetall(ctx.key("es", es, "frame", t))
-        for f, v in stored.items():
-            pend.setdefault(f.decode(), v)
-        pend["_loaded"] = True
+        pend = cache[(es, t)] = {f.decode(): v for f, v in stored.items()}
+        pend["_ids"] = set()
+    pend["_ids"].add(_msg_id(env))
     return pend
 
 
-async def _store_piece(ctx: RunContext, fx: Effects, es: int, t: int, field: str, value: bytes
-                       ) -> dict[str, Any]:
-    pend = await _load_pending(ctx, es, t)
-    pend[field] = value
-    fx.hset(ctx.key("es", es, "frame", t), field, value)
+async def _store_pieces(ctx: RunContext, fx: Effects, es: int, t: int, env: Envelope,
+                        pieces: dict[str, bytes]) -> dict[str, Any]:
+    pend = await _load_pending(ctx, es, t, env)
+    pend.update(pieces)
+    fx.hset(ctx.key("es", es, "frame", t), mapping=pieces)
     fx.expire(ctx.key("es", es, "frame", t), 3600)
     return pend
 
 
 async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict[str, Any]) -> None:
-    if "split" not in pend or pend.get("_done"):
+    """Train and upload once every piece of (ES, frame) is in. The pieces are in Redis (the
+    cache only spares re-reading them); "uploaded" is committed with the upload, and it, not
+    memory, says whether the frame was done: a batch lost before EXEC is trained again."""
+    if "split" not in pend:
         return
     split = json.loads(pend["split"])
     moved = split["prev_es"] != es
     if moved and "history" not in pend:
         return
     if any(f"sensor-{m}" not in pend for m in split["coalition"]):
+        return
+    if await ctx.redis.hexists(ctx.key("es", es, "frame", t), "uploaded"):
         return
     k = split["k"]
     t0 = time.perf_counter()
@@ -282,7 +317,7 @@ async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict
     train_s = time.perf_counter() - t0
     fx.hset(_hist_key(ctx, es, k), mapping={"rows": learning.to_bytes(data),
                                             "weights": json.dumps(w.tolist())})
-    pend["_done"] = True
+    fx.hset(ctx.key("es", es, "frame", t), "uploaded", "1")
     ctx.cache["pending"].pop((es, t - 2), None)
     fx.publish(ctx.stream("cloud"), PartialModel(
         run_id=ctx.run.id, round=t, es=es, k=k, replica=ctx.replica, weights=w.tolist(),
@@ -295,7 +330,8 @@ async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict
 async def edge_split(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     msg = env.msg
     assert isinstance(msg, Split)
-    pend = await _store_piece(ctx, fx, msg.es, msg.round, "split", msg.model_dump_json().encode())
+    pend = await _store_pieces(ctx, fx, msg.es, msg.round, env,
+                               {"split": msg.model_dump_json().encode()})
     await _maybe_train(ctx, fx, msg.es, msg.round, pend)
 
 
@@ -305,7 +341,8 @@ async def edge_features(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     rows = learning.from_bytes(env.payload)
     if len(rows) != msg.rows:
         raise ValueError(f"sensor {msg.sensor} announced {msg.rows} rows, payload holds {len(rows)}")
-    pend = await _store_piece(ctx, fx, msg.es, msg.round, f"sensor-{msg.sensor}", env.payload or b"")
+    pend = await _store_pieces(ctx, fx, msg.es, msg.round, env,
+                               {f"sensor-{msg.sensor}": env.payload or b""})
     await _maybe_train(ctx, fx, msg.es, msg.round, pend)
 
 
@@ -314,9 +351,9 @@ async def edge_history(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     assert isinstance(msg, HistoryTransfer)
     if len(learning.from_bytes(env.payload)) != msg.rows:
         raise ValueError(f"history of partial-DT {msg.k} announced {msg.rows} rows")
-    await _store_piece(ctx, fx, msg.to_es, msg.round, "history_meta",
-                       json.dumps({"weights": msg.weights, "from_es": msg.from_es}).encode())
-    pend = await _store_piece(ctx, fx, msg.to_es, msg.round, "history", env.payload or b"")
+    meta = json.dumps({"weights": msg.weights, "from_es": msg.from_es}).encode()
+    pend = await _store_pieces(ctx, fx, msg.to_es, msg.round, env,
+                               {"history_meta": meta, "history": env.payload or b""})
     await _maybe_train(ctx, fx, msg.to_es, msg.round, pend)
 
 

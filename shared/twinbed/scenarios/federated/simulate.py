@@ -122,4 +122,9 @@ def simulate(p: FederatedParams, algorithm: str = "federated-myopic", seed: int 
         from twinbed.scenarios.federated.dmo import load_dmo
 
         policy = make_policy("dmo", p, model=load_dmo(get_settings().data_dir, p))
+    elif algorithm == "dmo-agents":
+        from twinbed.config import get_settings
+        from twinbed.scenarios.federated.multiagent import load_agents
+
+        policy = make_policy("dmo-agents", p, models=load_agents(get_settings().data_dir, p))
     return run_episode(p, algorithm, seed, rounds, policy)
