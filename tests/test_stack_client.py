@@ -24,3 +24,23 @@ def test_local_stack_runs_a_run_to_the_end_and_stops(tmp_path) -> None:
         with pytest.raises(httpx.HTTPError):
             httpx.get(url + "/health", timeout=1)
         assert not (tmp_path / "stack.json").exists()
+
+
+@pytest.mark.integration
+def test_restarted_service_gets_the_launch_settings(tmp_path, monkeypatch) -> None:
+    """A service restarted from another process (a test, `twinbed` later) runs with the
+    TWINBED_* settings the stack was started with, not that process's environment."""
+    monkeypatch.setenv("TWINBED_ROUND_DEADLINE_S", "7.5")
+    with local_stack(tmp_path) as live:
+        monkeypatch.delenv("TWINBED_ROUND_DEADLINE_S")
+        from twinbed.stack import Stack
+
+        other = Stack(tmp_path)  # a fresh handle, as `twinbed` in another shell would have
+        other.kill("controller")
+        other.restart("controller")
+        pid = other.load().pids["controller"]
+        env = dict(x.split("=", 1) for x in
+                   open(f"/proc/{pid}/environ").read().split("\0") if "=" in x)
+        assert env["TWINBED_ROUND_DEADLINE_S"] == "7.5"
+        assert live.run("compression", "fixed-bf", 1, params={"K": 2})["status"]["status"] \
+            == "completed"

@@ -108,6 +108,9 @@ class StackInfo:
     ports: dict[str, int]
     pids: dict[str, int]
     started_wall: float = field(default_factory=time.time)
+    # the TWINBED_* settings the stack was started with (and extra env): a service restarted
+    # later, from another process, gets the same settings, not that process's environment
+    env: dict[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         """The HTTP address of a process (a role, or a replica such as ``edge.1``)."""
@@ -174,9 +177,11 @@ class Stack:
         names = process_names(self.edge_replicas)
         ports = {name: self._pick_port(name) for name in names}
         redis_pid = self._start_redis(redis_port)
+        launch_env = {k: v for k, v in os.environ.items() if k.startswith("TWINBED_")}
+        launch_env.update(self.extra_env)
         self.info = StackInfo(data_dir=str(self.data_dir), token=token,
                               redis_url=f"redis://127.0.0.1:{redis_port}/0",
-                              redis_pid=redis_pid, ports=ports, pids={})
+                              redis_pid=redis_pid, ports=ports, pids={}, env=launch_env)
         self.save()
         try:
             self._wait_redis(redis_port, timeout_s)
@@ -229,6 +234,7 @@ class Stack:
     def service_env(self, name: str) -> dict[str, str]:
         assert self.info is not None
         env = dict(os.environ)
+        env.update(self.info.env)
         env.update(self.extra_env)
         replicas = sum(1 for n in self.info.ports if role_of(n) == role_of(name))
         env.update({
