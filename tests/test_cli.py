@@ -183,3 +183,21 @@ def test_commands_are_discovered_from_scenario_folders() -> None:
 def test_simulate_unknown_scenario_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["simulate", "nope"]) == 2
     assert "unknown scenario 'nope'" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("scenario", "algorithm", "params"), [
+    ("semantic", "per-slot-optimum", {"K": 3}),
+    ("network-twin", "periodic-k", {"predictor": "hold"}),
+    ("federated", "federated-myopic", {}),
+    ("fl-migration", "nearest", {}),
+])
+def test_headline_metrics_are_in_every_round_record(scenario, algorithm, params) -> None:
+    """What `twinbed run/simulate` print per round exists in the records, as scalars."""
+    from twinbed.scenarios import get_scenario
+
+    spec = get_scenario(scenario)
+    assert spec.headline
+    recs = spec.simulate(spec.params_model(**params), algorithm, 0, 2)
+    for rec in recs:
+        for name in spec.headline:
+            assert isinstance(rec[name], (int, float, bool)), (name, rec.get(name))

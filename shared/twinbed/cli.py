@@ -174,7 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {run_id}: {status}, {len(rounds)} rounds")
     for rec in rounds[-5:]:
         print(f"  round {rec['round']:>4}: {spec.duration_key} {rec.get(spec.duration_key)!s:<22} "
-              f"wall {rec.get('wall_s', 0):.3f}s missing {len(rec.get('missing', []))}")
+              f"wall {rec.get('wall_s', 0):.3f}s missing {len(rec.get('missing', []))}"
+              + _headline(spec, rec))
     return 0 if status == "completed" else 1
 
 
@@ -214,8 +215,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         key = spec.duration_key
         for rec in recs:
             extra = f"  beta {['%.3f' % b for b in rec['beta']]}" if "beta" in rec else ""
-            print(f"round {rec['round']:>4}: {key.removesuffix('_s')} {rec[key]:.6f}s{extra}")
+            print(f"round {rec['round']:>4}: {key.removesuffix('_s')} {rec[key]:.6f}s{extra}"
+                  + _headline(spec, rec))
     return 0
+
+
+def _headline(spec: Any, rec: dict[str, Any]) -> str:
+    """The scenario's headline metrics of one round record, as `  name value` pairs."""
+    parts = []
+    for name in spec.headline:
+        v = rec.get(name)
+        parts.append(f"{name} {v:.6g}" if isinstance(v, float) else f"{name} {v}")
+    return ("  " + "  ".join(parts)) if parts else ""
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

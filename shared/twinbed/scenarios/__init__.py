@@ -58,6 +58,9 @@ class ScenarioSpec:
     # the round metric that says how long the round took in modeled time (the next round
     # starts then); a scenario with fixed slots reports its slot length under this key
     duration_key: str = "T_max_s"
+    # the per-round scalar metrics `twinbed run` and `twinbed simulate` print (the paper's
+    # objective, reward, ...); every one must be a key of the round record
+    headline: tuple[str, ...] = ()
     # in-process rounds: (params, algorithm, seed, rounds) -> per-round records, the same
     # modeled metrics a live run reports
     simulate: Callable[[Any, str, int, int], list[dict[str, Any]]] | None = None

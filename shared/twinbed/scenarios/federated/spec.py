@@ -43,4 +43,5 @@ SPEC = ScenarioSpec(
     duration_key="T_s",
     simulate=simulate,
     preflight=preflight,
+    headline=("U", "reward", "Q", "changes"),
 )

@@ -71,4 +71,5 @@ SPEC = ScenarioSpec(
     duration_key="slot_s",
     simulate=simulate,
     preflight=preflight,
+    headline=("objective", "reward", "utility", "migrations"),
 )

@@ -69,4 +69,5 @@ SPEC = ScenarioSpec(
     duration_key="slot_s",
     simulate=simulate,
     preflight=preflight,
+    headline=("reward", "sum_rate", "err_sq", "synced"),
 )

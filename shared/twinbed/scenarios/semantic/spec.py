@@ -97,4 +97,5 @@ SPEC = ScenarioSpec(
     duration_key="slot_s",
     simulate=_simulate,
     preflight=preflight,
+    headline=("T_s", "reward", "violations"),
 )
