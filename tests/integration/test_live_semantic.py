@@ -112,13 +112,13 @@ def _kill_with_work_in_flight(live, run_id: str, stream_role: str, names: tuple[
     """kill -9 every process in ``names``, aimed (polling for up to 0.5 s) at a moment when the
     consumer group of ``stream_role``'s stream has read entries it has not acknowledged yet,
     i.e. a handler is mid-message (the window is short; the log line says whether it hit).
-    Returns the slots the run had completed just before the kill."""
+    Returns the slots the run had completed when the aiming began."""
     r = live.redis()
     stream = f"tb:{run_id}:{stream_role}"
+    done = live.controller.get(f"/runs/{run_id}").json()["status"]["rounds_done"]
     deadline, hit = time.monotonic() + 0.5, False
     while time.monotonic() < deadline and not hit:
         hit = any(g["pending"] > 0 for g in r.xinfo_groups(stream))
-    done = live.controller.get(f"/runs/{run_id}").json()["status"]["rounds_done"]
     for name in names:
         live.stack.kill(name)
     print(f"killed {names} after {done} slots; an unacknowledged entry was in flight: {hit}")
