@@ -233,21 +233,27 @@ async def bs_uplink(ctx: RunContext, env: Envelope, fx: Effects) -> None:
 
 
 # -- sensor --------------------------------------------------------------------------------
+def _sensor_view(ctx: RunContext, k: int, b_hz: float, H_gain: float, what: str
+                 ) -> tuple[CompressionParams, model.SensorArrays, slice, np.ndarray]:
+    """Sensor k's parameters, constants slice and rate (eq. 3) at the offered bandwidth."""
+    p = _params(ctx)
+    if k >= p.K:
+        raise ValueError(f"{what} for sensor {k}, but the run has K={p.K} sensors")
+    s = _arrays(ctx)
+    sl = slice(k, k + 1)
+    rate = model.rate_bps(np.array([b_hz]), np.array([H_gain]), s.p_w[sl], p.N0_w_per_hz)
+    return p, s, sl, rate
+
+
 async def sensor_negotiate(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     """Algorithm 1, lines 5-6, for this sensor: lambda^(0) from the equal split at iteration
     0, else one dual step (24) at the offered bandwidth; answer beta by (19). The dual
     variables live in Redis (written with the answer, atomically)."""
     msg = env.msg
     assert isinstance(msg, Negotiate)
-    p = _params(ctx)
+    p, s, sl, rate = _sensor_view(ctx, msg.sensor, msg.b_hz, msg.H_gain, "negotiation")
     k = msg.sensor
-    if k >= p.K:
-        raise ValueError(f"negotiation for sensor {k}, but the run has K={p.K} sensors")
-    s = _arrays(ctx)
-    sl = slice(k, k + 1)
     D, fs = s.D_bits[sl], s.f_s_hz[sl]
-    rate = model.rate_bps(np.array([msg.b_hz]), np.array([msg.H_gain]), s.p_w[sl],
-                          p.N0_w_per_hz)
     key = ctx.key("lam", msg.round, k)
     if msg.iteration == 0:
         lam = follower.dual_init(D, rate)
@@ -282,13 +288,8 @@ def _ladder(ctx: RunContext, k: int) -> list[CodecPoint]:
 async def sensor_offer(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     msg = env.msg
     assert isinstance(msg, Offer)
-    p = _params(ctx)
+    p, s, sl, rate = _sensor_view(ctx, msg.sensor, msg.b_hz, msg.H_gain, "offer")
     k = msg.sensor
-    if k >= p.K:
-        raise ValueError(f"offer for sensor {k}, but the run has K={p.K} sensors")
-    s = _arrays(ctx)
-    sl = slice(k, k + 1)
-    rate = model.rate_bps(np.array([msg.b_hz]), np.array([msg.H_gain]), s.p_w[sl], p.N0_w_per_hz)
     if msg.beta is None:
         beta = float(model.best_response(rate, s.f_s_hz[sl], p.epsilon, p.beta_max)[0])
     else:
