@@ -52,23 +52,47 @@ CASES = [(K, seed) for K in (1, 2, 4, 10) for seed in range(8)] + [
 ]
 
 
-@pytest.mark.parametrize(("K", "seed"), CASES)
-def test_fast_matches_cvxpy_reference(K: int, seed: int) -> None:
-    """Same T_max as the exponential-cone program; the fast one is never worse.
+def _moderate_snr(K: int, seed: int):
+    """A paper instance whose channel gains are redrawn so that every sensor's SNR at an equal
+    bandwidth share, g_k / (B / K), is log-uniform in [0.1, 10]: the regime where the
+    exponential cone resolves the rate's dependence on bandwidth to double precision."""
+    p, s, H, beta = _instance(K, seed)
+    rng = np.random.default_rng([K, seed, 7])
+    inv_snr = np.exp(rng.uniform(math.log(0.1), math.log(10.0), K))
+    g = (p.B_hz / K) / inv_snr
+    return p, s, g * p.N0_w_per_hz / s.p_w, beta
 
-    At the paper's parameters the SNR g/b is ~1e-2 (deep fades ~1e-4): the rate saturates at
-    g/ln2 and T hardly depends on b, and the exponential cone x ln(x/y) with x/y ~ 1 loses the
-    b-dependence to the interior point's ~1e-8 residuals. CLARABEL's allocation is feasible but
-    typically 1e-7..1e-4 above the optimum (median ~1e-6), so this comparison is one-sided tight
-    and two-sided loose; the KKT certificate and the K = 2 brute force below pin the fast solver
-    to ~1e-10.
+
+MODERATE = [(K, seed) for K in (1, 2, 4, 10, 20, 50, 100, 200) for seed in range(4)]
+
+
+@pytest.mark.parametrize(("K", "seed"), MODERATE)
+def test_fast_matches_cvxpy_reference_to_1e6(K: int, seed: int) -> None:
+    """Same optimum as the exponential-cone program to 1e-6 relative (seen: <= 1.6e-8), and the
+    fast allocation is never worse than the reference's (which is feasible)."""
+    p, s, H, beta = _moderate_snr(K, seed)
+    fast = solve_leader_fast(p, beta, H, s)
+    ref = _cvx(p, beta, H, s)
+    assert abs(fast.T_max_s / ref.objective_s - 1.0) <= 1e-6
+    assert fast.T_max_s <= ref.T_max_s * (1 + 1e-9)
+
+
+@pytest.mark.parametrize(("K", "seed"), CASES)
+def test_fast_matches_cvxpy_reference_at_paper_snr(K: int, seed: int) -> None:
+    """The paper's parameters: same optimum to 2e-5 (36 of these 38 to 1e-6), never worse.
+
+    Here the SNR g/b is ~1e-2 (deep fades ~1e-4): the rate saturates at g/ln2, and the
+    exponential cone x ln(x/y) with x/y ~ 1 carries the b-dependence in the last digits of its
+    coordinates. With :data:`REFERENCE_OPTS` the reference's optimal value still matches to 1e-6
+    on all of these but two ((50, 0): 6.3e-6, (10, 7): 5.7e-6; on 91 of 96 seeds over
+    K = 1..200, worst 3.7e-4), while T_max of its allocation is 1e-8..1e-5 above the optimum. The KKT
+    certificate and the K = 2 brute force below pin the fast solver to ~1e-10 independently.
     """
     p, s, H, beta = _instance(K, seed)
     fast = solve_leader_fast(p, beta, H, s)
     ref = _cvx(p, beta, H, s)
-    rel = fast.T_max_s / ref.T_max_s - 1.0
-    assert rel <= 1e-9  # ref is feasible, so the optimum cannot be above it
-    assert abs(rel) <= 1e-3
+    assert fast.T_max_s <= ref.T_max_s * (1 + 1e-9)  # ref is feasible: the optimum is not above
+    assert abs(fast.T_max_s / ref.objective_s - 1.0) <= 2e-5
 
 
 @pytest.mark.parametrize("K", [2, 4, 10, 50, 200, 1000])

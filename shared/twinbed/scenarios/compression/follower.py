@@ -91,8 +91,9 @@ def dual_step(
 
     * j = 1: g_1 = 1 - beta*(lambda_1 + lambda_2) vanishes at lambda_1 + lambda_2 =
       eps D e^eps / f_S (beta* = 1), so h_1 is closed form;
-    * j = 2: g_2 = sqrt(D / (lambda_2 r)) - beta*(lambda_1 + lambda_2), root by safeguarded
-      Newton in ln lambda_2 (vectorized; at most ``iters`` iterations).
+    * j = 2: g_2 = sqrt(D / (lambda_2 r)) - beta*(lambda_1 + lambda_2): closed form where the
+      root has beta* = beta_max, else safeguarded Newton in ln lambda_2 on the smooth branch
+      (vectorized; at most ``iters`` iterations).
 
     Writing s = lambda_1 + lambda_2, D(lambda) = Phi(s) + Psi(lambda_2) is separable up to
     s >= lambda_2, so this step reaches the dual optimum in one call whether C1.f is slack
@@ -105,30 +106,36 @@ def dual_step(
     # j = 1 (lambda_1): closed form
     s_star = eps * D * math.exp(eps) / f_s
     new[:, 0] = np.maximum(s_star - new[:, 1], 0.0)
-    # j = 2 (lambda_2): safeguarded Newton on F(y) = sqrt(D/r) e^{-y/2} - beta*(lambda_1 + e^y)
+    # j = 2 (lambda_2): the root of F(y) = sqrt(D/r) e^{-y/2} - beta*(lambda_1 + e^y), strictly
+    # decreasing in y = ln lambda_2. beta* has a kink where it reaches beta_max, so the root is
+    # taken branch by branch (Newton across the kink falls back to bisection, ~30 extra steps):
+    # on the capped branch F = A e^{-y/2} - beta_max has the closed-form root y_cap, valid where
+    # beta* is capped there; otherwise the root lies on the smooth branch, where F equals
+    # G(y) = A e^{-y/2} - ln(f_S (lambda_1 + e^y) / (eps D)) / eps (also strictly decreasing).
     A = np.sqrt(D / rate)
     l1 = new[:, 0]
+    y_cap = 2.0 * np.log(A / beta_max)
+    on_cap = np.log(f_s * (l1 + np.exp(y_cap)) / (eps * D)) / eps >= beta_max
     y = np.log(np.where(new[:, 1] > 0, new[:, 1], D / rate))
     lo = np.full_like(y, -np.inf)
     hi = np.full_like(y, np.inf)
-    for _ in range(iters):
+    for _ in range(iters):  # safeguarded Newton on G, vectorized
         ey = np.exp(y)
         s = l1 + ey
-        braw = np.log(f_s * s / (eps * D)) / eps
-        capped = braw >= beta_max
-        F = A * np.exp(-0.5 * y) - np.minimum(braw, beta_max)
-        dF = -0.5 * A * np.exp(-0.5 * y) - np.where(capped, 0.0, ey / (eps * s))
+        F = A * np.exp(-0.5 * y) - np.log(f_s * s / (eps * D)) / eps
+        dF = -0.5 * A * np.exp(-0.5 * y) - ey / (eps * s)
         lo = np.where(F > 0, y, lo)
         hi = np.where(F < 0, y, hi)
         step = np.clip(-F / dF, -5.0, 5.0)
         yn = y + step
         with np.errstate(invalid="ignore"):  # inf + -inf where no bracket yet (not used)
             mid = np.where(np.isfinite(lo) & np.isfinite(hi), 0.5 * (lo + hi), yn)
-        yn = np.where((yn <= lo) | (yn >= hi), mid, yn)
-        done = np.abs(yn - y) <= 4e-16 * np.maximum(1.0, np.abs(y))
+        yn = np.where((yn < lo) | (yn > hi), mid, yn)  # landing on a bracket end is fine: F is ~0 there
+        done = on_cap | (np.abs(yn - y) <= 4e-16 * np.maximum(1.0, np.abs(y))) | (F == 0)
         y = yn
-        if np.all(done | (F == 0)):
+        if np.all(done):
             break
+    y = np.where(on_cap, y_cap, y)
     new[:, 1] = np.exp(y)
     better = dual_function(new, D, f_s, rate, eps, beta_max) >= d0 - 1e-14 * np.abs(d0)
     return np.where(better[:, None], new, lam)
