@@ -107,6 +107,25 @@ async def get_run(run_id: str, state: State) -> RunView:
     return RunView(config=cfg, status=st, rounds=await state.runs.rounds(run_id))
 
 
+class Deleted(BaseModel):
+    id: str
+    deleted_keys: int
+
+
+@router.delete("/{run_id}", dependencies=[Depends(require_token)])
+async def delete_run(run_id: str, state: State) -> Deleted:
+    """Remove a finished run: its records, streams, scenario state and twins. Runs are kept
+    until deleted (a long fl-migration run holds tens of MB); a running one must be stopped
+    first (409)."""
+    st = await state.runs.status(run_id)
+    if st is None:
+        raise HTTPException(status_code=404, detail=f"no run {run_id!r}")
+    if st.status == "running":
+        raise HTTPException(status_code=409,
+                            detail=f"run {run_id!r} is running; POST /runs/{run_id}/stop first")
+    return Deleted(id=run_id, deleted_keys=await state.runs.delete(run_id))
+
+
 @router.post("/{run_id}/stop", dependencies=[Depends(require_token)])
 async def stop_run(run_id: str, state: State) -> RunStatus:
     st = await state.runs.status(run_id)

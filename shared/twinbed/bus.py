@@ -231,6 +231,7 @@ class Worker:
         self.stats = WorkerStats()
         self._groups: set[str] = set()
         self._backlog_done: set[str] = set()  # streams whose own pending entries were re-read
+        self._gone: set[str] = set()  # streams deleted under us (a deleted run): never re-created
         self._last_reclaim = 0.0
 
     # -- setup ---------------------------------------------------------------------------
@@ -268,7 +269,22 @@ class Worker:
 
     async def step(self, block_ms: int | None = None) -> int:
         """One read-handle-commit cycle. Returns how many entries it took."""
-        streams = list(await self._streams())
+        streams = [s for s in await self._streams() if s not in self._gone]
+        try:
+            return await self._step(streams, block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # A stream vanished between listing and reading: its run was deleted (DELETE
+            # /runs/{id}, only for finished runs). Forget it instead of re-creating it empty.
+            for s in streams:
+                if not await self.redis.exists(s):
+                    self._gone.add(s)
+                    self._groups.discard(s)
+                    self._backlog_done.discard(s)
+            return 0
+
+    async def _step(self, streams: list[str], block_ms: int | None) -> int:
         if not streams:
             await asyncio.sleep((block_ms if block_ms is not None else self.block_ms) / 1000)
             return 0

@@ -104,3 +104,36 @@ class RunStore:
 
     async def running_ids(self) -> list[str]:
         return sorted(x.decode() for x in await self.r.smembers(keys.ACTIVE_RUNS))
+
+    async def delete(self, run_id: str) -> int:
+        """Remove a finished run and everything it left in Redis; returns how many keys.
+
+        That is every ``tb:<run>:*`` key (its streams, seen-sets, dead letters, rounds, scenario
+        state) and its twins (``<run>.*``, with their histories). The config, status and index
+        entry go last, in one transaction, so a delete that dies half-way is still listed and
+        can simply be repeated. The caller checks that the run is not running.
+        """
+        n = 0
+        twins = [t.decode() for t in await self.r.zrange(keys.TWINS_INDEX, 0, -1)
+                 if t.decode().startswith(run_id + ".")]
+        for i in range(0, len(twins), 500):
+            part = twins[i:i + 500]
+            n += await self.r.unlink(*[k for t in part
+                                       for k in (keys.twin_key(t), keys.twin_history(t))])
+            await self.r.zrem(keys.TWINS_INDEX, *part)
+        last = {keys.run_key(run_id, "config"), keys.run_key(run_id, "status")}
+        batch: list[bytes] = []
+        async for k in self.r.scan_iter(match=f"{keys.PREFIX}:{run_id}:*", count=1000):
+            if k.decode() not in last:
+                batch.append(k)
+            if len(batch) >= 1000:
+                n += await self.r.unlink(*batch)
+                batch = []
+        if batch:
+            n += await self.r.unlink(*batch)
+        async with self.r.pipeline(transaction=True) as p:
+            p.unlink(*last)
+            p.zrem(keys.RUNS_INDEX, run_id)
+            p.srem(keys.ACTIVE_RUNS, run_id)
+            removed, _, _ = await p.execute()
+        return n + removed

@@ -515,3 +515,27 @@ async def test_duplicate_handled_concurrently_by_two_consumers_is_applied_once(
 
     assert await asyncio.gather(a.step(), b.step()) == [1, 1]
     assert await aredis.get(counter) == b"1"
+
+
+async def test_stream_deleted_under_the_worker_is_forgotten_not_recreated(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """A finished run deleted (DELETE /runs/{id}) while a worker still lists its stream: the
+    next step takes nothing and does not raise, and the stream is not re-created empty; other
+    streams go on being served."""
+    other = keys.stream(f"t{uid}", "other")
+
+    async def streams() -> list[str]:
+        return [stream, other]
+
+    w = Worker(Bus(aredis, "worker"), GROUP, "c1", streams, counting_handler(f"t{uid}:n"),
+               block_ms=20)
+    assert await w.step() == 0  # creates both groups, reads the (empty) backlog
+    await aredis.delete(stream)
+    for _ in range(3):
+        assert await w.step() == 0
+    assert await aredis.exists(stream) == 0
+    await Bus(aredis, "sensor").publish(other, ping(1))
+    assert await drain(w, 1) == 1
+    assert await aredis.get(f"t{uid}:n") == b"1"
+    assert await aredis.exists(stream) == 0

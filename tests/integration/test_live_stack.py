@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 
@@ -49,3 +50,37 @@ def test_killed_edge_replica_restarts_with_its_index(live) -> None:
     live.stack.restart("edge.1")
     h = httpx.get(live.info.url("edge.1") + "/health").json()
     assert h["replica"] == 1 and h["status"] == "ok"
+
+
+def test_delete_run_removes_everything_and_the_services_go_on(live) -> None:
+    """DELETE /runs/{id}: 401 without the token, 404 unknown, 409 while running; on a finished
+    run it removes its records, streams, scenario state and twins (nothing tb:<run>:* is
+    left, even after the workers' next polls), and the next run works."""
+    anon = httpx.Client(base_url=live.info.url("controller"))
+    run_id = live.start_run(scenario="compression", algorithm="fixed-bf", rounds=2000,
+                            params={"K": 2})
+    assert live.controller.delete(f"/runs/{run_id}").status_code == 409
+    assert anon.delete(f"/runs/{run_id}").status_code == 401
+    assert live.controller.delete("/runs/r-missing").status_code == 404
+    live.wait_run(run_id, rounds_done=2)
+    live.controller.post(f"/runs/{run_id}/stop")
+    live.wait_run(run_id)
+    r = live.redis()
+    assert r.keys(f"{keys.PREFIX}:{run_id}:*") and live.cloud.get(f"/twins?run_id={run_id}").json()
+
+    logs = sorted(Path(live.info.data_dir, "logs").glob("*.log"))
+    offsets = {p: p.stat().st_size for p in logs}
+    resp = live.controller.delete(f"/runs/{run_id}")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["deleted_keys"] > 5
+    time.sleep(1.0)  # the workers' lists of active streams refresh every 0.25 s
+    assert r.keys(f"{keys.PREFIX}:{run_id}:*") == []
+    assert [k for k in r.keys(f"{keys.PREFIX}:twin:{run_id}.*")] == []
+    assert live.controller.get(f"/runs/{run_id}").status_code == 404
+    assert run_id not in [v["config"]["id"] for v in live.controller.get("/runs").json()]
+
+    again = live.start_run(scenario="compression", algorithm="fixed-bf", rounds=2,
+                           params={"K": 2})
+    assert live.wait_run(again)["status"]["status"] == "completed"
+    after = "".join(p.read_text()[offsets[p]:] for p in logs)
+    assert "Traceback" not in after and "NOGROUP" not in after, after[-3000:]

@@ -9,7 +9,12 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from twinbed.messages import Message
 from twinbed.runs import RunConfig, RunStore, new_run_id
+
+
+class _Ping(Message):
+    TYPE = "twinbed-tests.runs.ping"
 
 
 def config(run_id: str, **changes: object) -> RunConfig:
@@ -132,3 +137,44 @@ def test_new_run_ids_are_short_and_distinct() -> None:
     ids = {new_run_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(1 <= len(i) <= 64 and ":" not in i and "." not in i for i in ids)
+
+
+async def test_delete_removes_the_run_its_streams_state_and_twins_and_nothing_else(
+    aredis: aioredis.Redis, run_id: str
+) -> None:
+    """delete() leaves no tb:<run>:* key, no twin of the run and no index entry, and does not
+    touch another run whose id starts the same way."""
+    from twinbed import keys
+    from twinbed.bus import Bus
+    from twinbed.twins import TwinStore, twin_id
+
+    store, twins = RunStore(aredis), TwinStore(aredis)
+    other = run_id + "x"  # a prefix of it must not match: keys are tb:<run>: and <run>.
+    for rid in (run_id, other):
+        await store.create(config(rid))
+        await store.append_round(rid, {"round": 0})
+        await Bus(aredis, "s").publish(keys.stream(rid, "edge"), _Ping(run_id=rid, round=0))
+        await aredis.xadd(keys.replica_stream(rid, "edge", 1), {"x": 1})
+        await aredis.sadd(keys.stream(rid, "edge") + ":seen:edge", "s:1")
+        await aredis.set(f"{keys.PREFIX}:{rid}:cloud:state", 1)
+        fx = Bus(aredis, "cloud").effects()
+        for name in ("sensor-0", "sensor-1"):
+            twins.update(fx, twin=twin_id(rid, name), kind="k", run_id=rid, round_=0,
+                         state={}, modeled_s=0.0, aoi_modeled_s=0.0, wall=1.0, aoi_wall_s=0.0,
+                         fidelity={})
+        async with aredis.pipeline(transaction=True) as p:
+            fx.apply(p)
+            await p.execute()
+        await store.finish(rid, "completed")
+
+    # 2 twins x (hash + history) + rounds + 2 streams + seen-set + state + config + status
+    assert await store.delete(run_id) == 4 + 1 + 2 + 1 + 1 + 2
+    assert [k async for k in aredis.scan_iter(match=f"{keys.PREFIX}:{run_id}:*")] == []
+    assert await twins.ids(run_id) == []
+    assert await aredis.exists(keys.twin_key(twin_id(run_id, "sensor-0"))) == 0
+    assert await store.status(run_id) is None and run_id not in await store.list_ids(10**6)
+
+    assert await store.status(other) is not None and await store.rounds(other) == [{"round": 0}]
+    assert len(await twins.ids(other)) == 2
+    assert await aredis.get(f"{keys.PREFIX}:{other}:cloud:state") == b"1"
+    assert await store.delete(run_id) == 0  # repeating a delete is harmless
