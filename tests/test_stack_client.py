@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import warnings
 
 import httpx
@@ -44,3 +46,11 @@ def test_restarted_service_gets_the_launch_settings(tmp_path, monkeypatch) -> No
         assert env["TWINBED_ROUND_DEADLINE_S"] == "7.5"
         assert live.run("compression", "fixed-bf", 1, params={"K": 2})["status"]["status"] \
             == "completed"
+    # leaving the block stops the restarted controller too (the first handle's in-memory pid
+    # was stale; a leaked controller kept running after the test)
+    from twinbed.stack import _alive
+
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)

@@ -280,8 +280,13 @@ class Stack:
         raise StackError(f"{role} not healthy at {url} within {timeout_s:.0f}s ({last})")
 
     # -- faults and restarts (used by the integration tests) -----------------------------
+    def _current(self) -> StackInfo | None:
+        """The state file first: another handle (a test, `twinbed` in another shell) may have
+        restarted a service since this one was loaded, and only the file has its new pid."""
+        return self.load() or self.info
+
     def kill(self, role: str, sig: int = signal.SIGKILL) -> None:
-        self.info = self.info or self.load()
+        self.info = self._current()
         assert self.info is not None, "no stack recorded"
         pid = self.info.pids[role]
         os.kill(pid, sig)
@@ -293,7 +298,7 @@ class Stack:
             time.sleep(0.02)
 
     def restart(self, role: str, timeout_s: float = 60.0) -> None:
-        self.info = self.info or self.load()
+        self.info = self._current()
         assert self.info is not None, "no stack recorded"
         self.info.pids[role] = self._spawn(role)
         self.save()
@@ -315,7 +320,7 @@ class Stack:
     # -- status and stop -----------------------------------------------------------------
     def status(self) -> dict[str, dict[str, object]]:
         """Per process: pid, alive, and for services the URL and /health answer."""
-        info = self.info or self.load()
+        info = self._current()
         if info is None:
             return {}
         out: dict[str, dict[str, object]] = {
@@ -335,7 +340,7 @@ class Stack:
 
     def stop(self, timeout_s: float = 10.0) -> list[str]:
         """Stop what this stack started (services first, Redis last). Returns what stopped."""
-        info = self.info or self.load()
+        info = self._current()
         if info is None:
             return []
         stopped: list[str] = []
