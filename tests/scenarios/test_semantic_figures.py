@@ -42,6 +42,8 @@ def test_sweep_claims_verdicts() -> None:
     assert claims["sac lowest latency among ppo, random, no-semantic"].verdict == "differs"
     assert claims["no-semantic highest latency"].verdict == "holds"
     assert claims["sac reduction vs benchmarks, best case"].reproduced == "up to 50.0 %"
+    best = claims["sac reduction vs the best benchmark at each point"]
+    assert best.reproduced == "20.0 %, -3.4 %, 16.7 %"  # vs ppo, ppo, ppo
     assert claims["sac: gap to per-slot-optimum"].reproduced == "+100.0 %, +50.0 %, +25.0 %"
 
 

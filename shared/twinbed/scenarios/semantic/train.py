@@ -5,7 +5,8 @@ measured): the env of env.py with the reward (22) averaged over the slot's unobs
 (``reward="expected"``; ``"sampled"`` trains on the realized one) and mapped affinely,
 r' = (r - b) / |b|, with b the reference reward of :func:`reward_reference`. A positive factor and
 an offset change no optimal policy of a task that never terminates (SB3 bootstraps truncated
-cycles); they put the Q-values near 0 with unit steps for every K.
+cycles); they put the Q-values near 0 with unit steps for every K. What is saved is the best
+snapshot of the deterministic policy on validation cycles (:func:`validation_reward`).
 """
 
 from __future__ import annotations
