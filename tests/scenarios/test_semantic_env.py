@@ -251,3 +251,17 @@ def test_train_command_bad_input_exit_2(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 2, out.stderr
         assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_short_sac_training_beats_random_on_held_out_cycles(tmp_path: Path) -> None:
+    """The training setup works: 500 real SAC steps at K = 2 (a few seconds) give a policy with
+    lower latency than `random` on cycles it never saw (seeds 0-2 at 400 steps: T 2.48-2.52,
+    at 600: 2.39-2.43, random 2.74), and no lower than the per-slot optimum."""
+    from twinbed.scenarios.semantic.figures import evaluate_schemes
+    from twinbed.scenarios.semantic.train import train_agent
+
+    p = SemanticParams(K=2)
+    res = train_agent(p, "sac", 500, 0, tmp_path, progress=False, eval_episodes=1)
+    ev = evaluate_schemes(p, {"sac": res.path, "random": None, "per-slot-optimum": None},
+                          episodes=2, seed=30_000)
+    assert ev["per-slot-optimum"]["T_s"] <= ev["sac"]["T_s"] < 0.97 * ev["random"]["T_s"]
