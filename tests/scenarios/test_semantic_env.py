@@ -208,7 +208,8 @@ def test_tiny_training_saves_loads_and_plays(algorithm: str, tmp_path: Path) -> 
     """A few hundred real SB3 steps: the checkpoint loads and drives simulate()."""
     from twinbed.agents import read_record
     from twinbed.scenarios.semantic.algorithms import INTERFACE
-    from twinbed.scenarios.semantic.train import reward_reference, train_agent
+    from twinbed.scenarios.semantic.simulate import load_agent
+    from twinbed.scenarios.semantic.train import reward_reference, train_agent, validation_reward
 
     p = SemanticParams(K=2, N=5)
     res = train_agent(p, algorithm, 150 if algorithm == "sac" else 500, 0, tmp_path,
@@ -218,9 +219,15 @@ def test_tiny_training_saves_loads_and_plays(algorithm: str, tmp_path: Path) -> 
     assert len(recs) == 5 and all(np.isfinite(r["reward"]) for r in recs)
     again = simulate(p, algorithm, 1, data_dir=tmp_path)
     assert recs == again
-    rec = read_record(res.path)["meta"]
-    assert rec["interface"] == INTERFACE and rec["reward"] == "expected"
-    assert rec["reward_reference"] == pytest.approx(reward_reference(p))
+    rec = read_record(res.path)
+    meta, sel = rec["meta"], rec["selected"]
+    assert meta["interface"] == INTERFACE and meta["reward"] == "expected"
+    assert meta["reward_reference"] == pytest.approx(reward_reference(p))
+    # the saved policy is the best validated snapshot, not merely the last one
+    history = dict((t, r) for t, r in sel["validation"])
+    assert sel["validation_reward"] == max(history.values()) == history[sel["timesteps"]]
+    assert validation_reward(p, load_agent(res.path, p, algorithm)) == pytest.approx(
+        sel["validation_reward"], rel=1e-6)
 
 
 def test_agent_of_an_older_mapping_is_refused_naming_the_train_command(tmp_path: Path) -> None:
@@ -265,3 +272,32 @@ def test_short_sac_training_beats_random_on_held_out_cycles(tmp_path: Path) -> N
     ev = evaluate_schemes(p, {"sac": res.path, "random": None, "per-slot-optimum": None},
                           episodes=2, seed=30_000)
     assert ev["per-slot-optimum"]["T_s"] <= ev["sac"]["T_s"] < 0.97 * ev["random"]["T_s"]
+
+
+def test_the_saved_agent_is_the_best_validated_snapshot(tmp_path: Path, monkeypatch) -> None:
+    """With validation scores scripted so that the middle snapshot wins, the checkpoint holds
+    exactly that snapshot's parameters (not the last ones) and the record says so."""
+    import copy
+
+    import torch
+
+    from twinbed.agents import read_record
+    from twinbed.scenarios.semantic import train as train_mod
+    from twinbed.scenarios.semantic.simulate import load_agent
+
+    scores, seen = iter([1.0, 5.0, 2.0]), []
+
+    def scripted(p, agent, cycles=4):  # noqa: ANN001, ANN202
+        seen.append((agent.num_timesteps, copy.deepcopy(agent.policy.state_dict())))
+        return next(scores)
+
+    monkeypatch.setattr(train_mod, "validation_reward", scripted)
+    p = SemanticParams(K=2, N=5)
+    res = train_mod.train_agent(p, "ppo", 1500, 0, tmp_path, progress=False, eval_episodes=1)
+    assert [t for t, _ in seen] == [500, 1000, 1500]
+    sel = read_record(res.path)["selected"]
+    assert sel["timesteps"] == 1000 and sel["validation_reward"] == 5.0
+    saved = load_agent(res.path, p, "ppo").policy.state_dict()
+    for name, value in seen[1][1].items():
+        assert torch.equal(saved[name], value), name
+    assert any(not torch.equal(saved[n], v) for n, v in seen[2][1].items())
