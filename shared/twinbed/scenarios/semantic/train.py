@@ -108,7 +108,8 @@ def hyperparams(algorithm: str, steps: int) -> dict[str, Any]:
     0.005 every step: a hard copy every 320 steps, the other reading of "target network update
     frequency 320", collapsed the policy after ~3,200 steps, README.md); the temperature is tuned
     automatically (eq. 28) from 0.01, SB3's target entropy -dim(A)). PPO (no table in the paper): the same
-    learning rate, network and gamma; rollouts of 20 cycles; initial action std e^-1 (README.md)."""
+    learning rate, network and gamma; rollouts of 20 cycles; initial action std e^-1; GAE lambda
+    0, i.e. one-step TD advantages (README.md)."""
     import torch
 
     h = SacHyper()
@@ -121,12 +122,13 @@ def hyperparams(algorithm: str, steps: int) -> dict[str, Any]:
                 "learning_starts": min(1000, steps // 10), "policy_kwargs": net}
     if algorithm == "ppo":
         return {"learning_rate": h.learning_rate, "gamma": h.gamma, "n_steps": 500,
-                "batch_size": 100, "n_epochs": 10,
+                "batch_size": 100, "n_epochs": 10, "gae_lambda": PPO_GAE_LAMBDA,
                 "policy_kwargs": {**net, "log_std_init": PPO_LOG_STD_INIT}}
     raise ValueError(f"expected sac or ppo, got {algorithm!r}")
 
 
 PPO_LOG_STD_INIT = -1.0
+PPO_GAE_LAMBDA = 0.0  # the action does not move the next state: one-step advantages (README.md)
 
 
 def train_agent(p: SemanticParams, algorithm: str, steps: int, seed: int, data_dir: str | Path,
