@@ -8,7 +8,9 @@ slots (s), beside the mean reward (22).
 
 Default budget (minutes on 2 shared cores): ``STEPS_DEFAULT`` training steps per agent,
 ``EPISODES_DEFAULT`` evaluation cycles and three points per sweep (first, middle, last);
-``--full``: the paper's 20 x 5000 steps per agent, every point, 20 cycles.
+``--full``: the paper's 20 x 5000 steps per agent, every point, 20 cycles. ``--trained``
+(``agents_from``): no training here; each point evaluates the checkpoints ``twinbed train
+semantic`` saved for its parameters.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import numpy as np
 from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import World
-from twinbed.scenarios.semantic.simulate import agent_name, check_agent, load_agent, policy, slot_record
+from twinbed.scenarios.semantic.simulate import (
+    agent_name,
+    check_agent,
+    load_agent,
+    policy,
+    slot_record,
+)
 
 __all__ = ["EPISODES_DEFAULT", "STEPS_DEFAULT", "evaluate_schemes", "reproduce"]
 

@@ -92,7 +92,8 @@ def check_agent(path: str | Path, p: SemanticParams, algorithm: str) -> None:
         raise MissingArtifactError(path, cmd) from None
     if version != INTERFACE:
         raise ValueError(f"the {algorithm} agent at {path} was trained on observation/action "
-                         f"mapping {version}, this version uses {INTERFACE}; retrain it with `{cmd}`")
+                         f"mapping {version}, this version uses {INTERFACE}; retrain it with "
+                         f"`{cmd}`")
 
 
 def load_agent(path: str | Path, p: SemanticParams, algorithm: str) -> Any:

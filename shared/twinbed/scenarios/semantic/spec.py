@@ -14,7 +14,13 @@ from twinbed.scenarios.semantic.codec import CODEC_COMMAND, codec_path
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import SlotState
 from twinbed.scenarios.semantic.roles import HANDLERS, ud_name
-from twinbed.scenarios.semantic.simulate import agent_name, check_agent, policy, simulate, train_command
+from twinbed.scenarios.semantic.simulate import (
+    agent_name,
+    check_agent,
+    policy,
+    simulate,
+    train_command,
+)
 
 __all__ = ["PER_UD", "SPEC"]
 

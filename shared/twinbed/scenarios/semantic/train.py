@@ -91,7 +91,8 @@ def _selector(p: SemanticParams, every: int):  # noqa: ANN202 - an SB3 BaseCallb
     return Select()
 
 
-def make_training_env(p: SemanticParams, reward: str = "expected", b: float | None = None):  # noqa: ANN201
+def make_training_env(p: SemanticParams, reward: str = "expected",  # noqa: ANN201
+                      b: float | None = None):
     """The env the learners see: reward (22) (fading-averaged by default) as (r - b) / |b|."""
     import gymnasium as gym
 
@@ -107,9 +108,9 @@ def hyperparams(algorithm: str, steps: int) -> dict[str, Any]:
     changes nothing), gamma 0.99, two hidden ReLU layers of 256, soft target updates (tau =
     0.005 every step: a hard copy every 320 steps, the other reading of "target network update
     frequency 320", collapsed the policy after ~3,200 steps, README.md); the temperature is tuned
-    automatically (eq. 28) from 0.01, SB3's target entropy -dim(A)). PPO (no table in the paper): the same
-    learning rate, network and gamma; rollouts of 20 cycles; initial action std e^-1; GAE lambda
-    0, i.e. one-step TD advantages (README.md)."""
+    automatically (eq. 28) from 0.01, SB3's target entropy -dim(A)). PPO (no table in the
+    paper): the same learning rate, network and gamma; rollouts of 20 cycles; initial action
+    std e^-1; GAE lambda 0, i.e. one-step TD advantages (README.md)."""
     import torch
 
     h = SacHyper()
