@@ -84,7 +84,12 @@ def _train_run(args: argparse.Namespace) -> int:
     p = _params(args.params)
     res = train_agent(p, args.algorithm, args.steps, args.seed, args.data_dir,
                       reward=args.reward)
-    print(f"saved {res.path} ({res.steps} steps in {res.wall_s:.1f} s)")
+    from twinbed.agents import read_record
+
+    sel = read_record(res.path)["selected"]
+    print(f"saved {res.path} ({res.steps} steps in {res.wall_s:.1f} s; the policy of step "
+          f"{sel['timesteps']}, best on the validation cycles: {sel['validation_reward']:.4f}"
+          f"/slot fading-averaged reward)")
     ev = evaluate_schemes(p, {args.algorithm: res.path, "per-slot-optimum": None},
                           episodes=args.episodes, seed=10_000)
     mine, best = ev[args.algorithm], ev["per-slot-optimum"]
