@@ -42,6 +42,8 @@ def test_sweep_claims_verdicts() -> None:
     assert claims["sac lowest latency among ppo, random, no-semantic"].verdict == "differs"
     assert claims["no-semantic highest latency"].verdict == "holds"
     assert claims["sac reduction vs benchmarks, best case"].reproduced == "up to 50.0 %"
+    best = claims["sac reduction vs the best benchmark at each point"]
+    assert best.reproduced == "20.0 %, -3.4 %, 16.7 %"  # vs ppo, ppo, ppo
     assert claims["sac: gap to per-slot-optimum"].reproduced == "+100.0 %, +50.0 %, +25.0 %"
 
 
@@ -67,3 +69,25 @@ def test_sweep_parameters_are_valid(fig: int) -> None:
     if fig == 5:
         assert len({p.v_s for p in ps}) == 1 and ps[0].v_s == SemanticParams().v_s
     assert len(set(ps)) == len(xs)
+
+
+def test_trained_uses_the_train_commands_checkpoints(tmp_path: Path) -> None:
+    """`--trained`: a figure evaluates the agents `twinbed train semantic` saved for its
+    parameters (no training of its own, the table names their steps); a missing one is a
+    one-line exit 2 naming the train command."""
+    out = subprocess.run([sys.executable, "-m", "twinbed", "--data-dir", str(tmp_path),
+                          "reproduce", "semantic", "--figure", "3", "--trained"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "twinbed train semantic --algorithm" in out.stderr
+    from twinbed.scenarios.semantic.params import SemanticParams
+    from twinbed.scenarios.semantic.train import train_agent
+
+    p = SemanticParams()
+    for algo, steps in (("sac", 120), ("ppo", 500)):
+        train_agent(p, algo, steps, 0, tmp_path, progress=False, eval_episodes=1)
+    table = reproduce(3, tmp_path / "fig", episodes=1, agents_from=tmp_path)
+    assert "ppo 500, sac 120 steps" in table
+    assert not (tmp_path / "fig" / "agents").exists()  # nothing trained by the figure
+    rows = list(csv.DictReader((tmp_path / "fig" / "fig3.csv").open()))
+    assert {r["scheme"] for r in rows} == {"sac", "ppo", "random", "no-semantic", "per-slot-optimum"}

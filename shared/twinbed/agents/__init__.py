@@ -165,6 +165,7 @@ def train(
     threads: int = 1,
     resume: bool = True,
     meta: dict[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train ``algorithm`` on ``make_env()`` for ``steps`` timesteps; save to ``path``.
 
@@ -173,6 +174,8 @@ def train(
     seed, n_envs, hyperparams, meta) continues from the newest one instead of starting over,
     so a crash loses at most ``checkpoint_every`` steps; another configuration starts afresh. ``hyperparams`` go to
     the SB3 constructor. ``meta`` is stored in the record (scenario parameters, command...).
+    ``callbacks`` (SB3 callbacks) run after the built-in ones; what the model holds when
+    learning ends (a callback may restore a snapshot) is what is saved and evaluated.
     """
     import torch
     from stable_baselines3.common.env_util import make_vec_env
@@ -206,7 +209,7 @@ def train(
     curve: list[CurvePoint] = []
     every = curve_every or max(1, steps // 50)
     cbs = _callbacks(steps, progress, curve, every, curve_window, partial, checkpoint_every,
-                     n_envs, desc=f"{algorithm} {path.stem}")
+                     n_envs, desc=f"{algorithm} {path.stem}") + list(callbacks)
     t0 = time.perf_counter()
     model.learn(total_timesteps=max(0, steps - resumed_from), callback=cbs,
                 reset_num_timesteps=latest is None)

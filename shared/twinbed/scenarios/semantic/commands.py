@@ -68,6 +68,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--params", default=None, help="JSON object of scenario parameters")
     p.add_argument("--episodes", type=int, default=10, help="evaluation cycles after training")
+    p.add_argument("--reward", choices=("expected", "sampled"), default="expected",
+                   help="train on reward (22) averaged over the unobserved fading (default) or "
+                        "at the realized fading (README.md)")
 
 
 def _train_run(args: argparse.Namespace) -> int:
@@ -79,8 +82,14 @@ def _train_run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise CommandError(f"--episodes must be >= 1, got {args.episodes}")
     p = _params(args.params)
-    res = train_agent(p, args.algorithm, args.steps, args.seed, args.data_dir)
-    print(f"saved {res.path} ({res.steps} steps in {res.wall_s:.1f} s)")
+    res = train_agent(p, args.algorithm, args.steps, args.seed, args.data_dir,
+                      reward=args.reward)
+    from twinbed.agents import read_record
+
+    sel = read_record(res.path)["selected"]
+    print(f"saved {res.path} ({res.steps} steps in {res.wall_s:.1f} s; the policy of step "
+          f"{sel['timesteps']}, best on the validation cycles: {sel['validation_reward']:.4f}"
+          f"/slot fading-averaged reward)")
     ev = evaluate_schemes(p, {args.algorithm: res.path, "per-slot-optimum": None},
                           episodes=args.episodes, seed=10_000)
     mine, best = ev[args.algorithm], ev["per-slot-optimum"]
@@ -99,6 +108,9 @@ def _repro_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps per agent (override)")
     p.add_argument("--episodes", type=int, default=None, help="evaluation cycles per point")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trained", action="store_true",
+                   help="use the agents `twinbed train semantic --params ...` saved in the data "
+                        "dir for each point instead of training them here")
 
 
 def _repro_run(args: argparse.Namespace) -> int:
@@ -111,8 +123,15 @@ def _repro_run(args: argparse.Namespace) -> int:
         raise CommandError(f"--episodes must be >= 1, got {args.episodes}")
     out = default_out_dir(args.out) if args.out else default_out_dir(
         args.data_dir, "figures", "semantic")
-    print(reproduce(args.figure, out, full=args.full, steps=args.steps, episodes=args.episodes,
-                    seed=args.seed))
+    try:
+        table = reproduce(args.figure, out, full=args.full, steps=args.steps,
+                          episodes=args.episodes, seed=args.seed,
+                          agents_from=args.data_dir if args.trained else None)
+    except ValueError as exc:  # a missing or outdated checkpoint: the message names the command
+        if not args.trained:
+            raise
+        raise CommandError(str(exc)) from None
+    print(table)
     return 0
 
 

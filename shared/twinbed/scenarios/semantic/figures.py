@@ -8,12 +8,15 @@ slots (s), beside the mean reward (22).
 
 Default budget (minutes on 2 shared cores): ``STEPS_DEFAULT`` training steps per agent,
 ``EPISODES_DEFAULT`` evaluation cycles and three points per sweep (first, middle, last);
-``--full``: the paper's 20 x 5000 steps per agent, every point, 20 cycles.
+``--full``: the paper's 20 x 5000 steps per agent, every point, 20 cycles. ``--trained``
+(``agents_from``): no training here; each point evaluates the checkpoints ``twinbed train
+semantic`` saved for its parameters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,13 @@ import numpy as np
 from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import World
-from twinbed.scenarios.semantic.simulate import policy, slot_record
+from twinbed.scenarios.semantic.simulate import (
+    agent_name,
+    check_agent,
+    load_agent,
+    policy,
+    slot_record,
+)
 
 __all__ = ["EPISODES_DEFAULT", "STEPS_DEFAULT", "evaluate_schemes", "reproduce"]
 
@@ -42,9 +51,7 @@ def evaluate_schemes(p: SemanticParams, schemes: Mapping[str, Any], episodes: in
     out: dict[str, dict[str, float]] = {}
     for name, agent in schemes.items():
         if isinstance(agent, (str, Path)):
-            from twinbed.agents import load
-
-            agent = load(agent, algorithm=name)
+            agent = load_agent(agent, p, name)
         recs = []
         for i in range(episodes):
             run_seed = seed + i
@@ -58,14 +65,35 @@ def evaluate_schemes(p: SemanticParams, schemes: Mapping[str, Any], episodes: in
     return out
 
 
+@dataclass(frozen=True)
+class Trained:
+    """An agent a figure evaluates: its checkpoint, training steps and learning curve
+    (timesteps, mean training episode return in the learner's reward units)."""
+
+    path: Path
+    steps: int
+    curve: list[tuple[int, float]]
+
+
 def _train_point(p: SemanticParams, algos: tuple[str, ...], steps: int, seed: int, out: Path,
-                 tag: str) -> dict[str, Any]:
+                 tag: str, agents_from: Path | None = None) -> dict[str, Trained]:
+    """Train each learner for this point, or, with ``agents_from`` (a data dir), take the
+    checkpoints ``twinbed train semantic`` saved there for these parameters."""
+    from twinbed.agents import agent_path, read_record
     from twinbed.scenarios.semantic.train import train_agent
 
-    res = {}
+    res: dict[str, Trained] = {}
     for a in algos:
-        res[a] = train_agent(p, a, steps, seed, out, path=out / "agents" / f"{tag}-{a}.zip",
-                             eval_episodes=1)
+        if agents_from is not None:
+            path = agent_path(agents_from, agent_name(p, a))
+            check_agent(path, p, a)
+            rec = read_record(path)
+            res[a] = Trained(path, int(rec["steps"]),
+                             [(c["timesteps"], c["mean_reward"]) for c in rec["curve"]])
+            continue
+        r = train_agent(p, a, steps, seed, out, path=out / "agents" / f"{tag}-{a}.zip",
+                        eval_episodes=1)
+        res[a] = Trained(r.path, r.steps, [(c.timesteps, c.mean_reward) for c in r.curve])
     return res
 
 
@@ -96,8 +124,8 @@ def _gap(v: float, ref: float) -> str:
     return f"{100 * (v / ref - 1):+.1f} %"
 
 
-def _sweep(fig: int, out: Path, steps: int, episodes: int, seed: int, full: bool
-           ) -> tuple[list[dict], list[Claim]]:
+def _sweep(fig: int, out: Path, steps: int, episodes: int, seed: int, full: bool,
+           agents_from: Path | None = None) -> tuple[list[dict], list[Claim]]:
     name, xlabel, xs, schemes = _SWEEPS[fig]
     if not full:
         xs = [xs[0], xs[len(xs) // 2], xs[-1]]
@@ -107,11 +135,12 @@ def _sweep(fig: int, out: Path, steps: int, episodes: int, seed: int, full: bool
     for x in tqdm(xs, desc=f"fig {fig}", unit="point"):
         p = _params_at(fig, x)
         learned = tuple(s for s in schemes if s in LEARNED)
-        trained = _train_point(p, learned, steps, seed, out, f"fig{fig}-{name}={x:g}")
+        trained = _train_point(p, learned, steps, seed, out, f"fig{fig}-{name}={x:g}", agents_from)
         ev = evaluate_schemes(p, {s: (trained[s].path if s in trained else None) for s in schemes},
                               episodes, seed + 10_000)
         for s in schemes:
             rows.append({"figure": fig, name: x, "scheme": s, **ev[s],
+                         "train_steps": trained[s].steps if s in trained else 0,
                          "gap_to_optimum_pct": 100 * (ev[s]["T_s"] / ev["per-slot-optimum"]["T_s"] - 1)})
     plt = pyplot()
     fig_, ax = plt.subplots(figsize=(6, 4))
@@ -152,6 +181,10 @@ def _sweep_claims(fig: int, name: str, rows: list[dict], schemes: tuple[str, ...
     red = max(100 * (1 - sac[i] / T(o)[i]) for i in range(n) for o in bench)
     claims.append(Claim("sac reduction vs benchmarks, best case", "up to 13.2 %",
                         f"up to {red:.1f} %", "qualitative" if red > 0 else "differs"))
+    vs_best = [100 * (1 - sac[i] / min(T(o)[i] for o in bench)) for i in range(n)]
+    claims.append(Claim("sac reduction vs the best benchmark at each point", "up to 13.2 %",
+                        ", ".join(f"{v:.1f} %" for v in vs_best),
+                        "qualitative" if max(vs_best) > 0 else "differs"))
     opt = T("per-slot-optimum")
     for s in (x for x in schemes if x != "per-slot-optimum"):
         gaps = [100 * (T(s)[i] / opt[i] - 1) for i in range(n)]
@@ -161,15 +194,18 @@ def _sweep_claims(fig: int, name: str, rows: list[dict], schemes: tuple[str, ...
     return claims
 
 
-def _fig3(out: Path, steps: int, episodes: int, seed: int) -> tuple[list[dict], list[Claim]]:
-    p = SemanticParams()
-    trained = _train_point(p, LEARNED, steps, seed, out, "fig3")
-    rows: list[dict[str, Any]] = []
-    from twinbed.scenarios.semantic.train import REWARD_SCALE
+def _fig3(out: Path, steps: int, episodes: int, seed: int, agents_from: Path | None = None
+          ) -> tuple[list[dict], list[Claim]]:
+    from twinbed.scenarios.semantic.train import reward_reference
 
-    for a, res in trained.items():  # the learners saw reward x REWARD_SCALE: undo it
-        rows += [{"scheme": a, "timesteps": c.timesteps, "episodes": c.episodes,
-                  "episode_reward": c.mean_reward / REWARD_SCALE} for c in res.curve]
+    p = SemanticParams()
+    trained = _train_point(p, LEARNED, steps, seed, out, "fig3", agents_from)
+    rows: list[dict[str, Any]] = []
+    b = reward_reference(p)
+    for a, res in trained.items():  # the learners saw (r - b)/|b| per slot: undo it
+        rows += [{"scheme": a, "timesteps": t, "episode_reward": r * abs(b) + p.N * b,
+                  "train_steps": res.steps}
+                 for t, r in res.curve]
     ev = evaluate_schemes(p, {"sac": trained["sac"].path, "ppo": trained["ppo"].path,
                               "random": None, "no-semantic": None, "per-slot-optimum": None},
                           episodes, seed + 10_000)
@@ -181,9 +217,10 @@ def _fig3(out: Path, steps: int, episodes: int, seed: int) -> tuple[list[dict], 
     for s in ("random", "no-semantic", "per-slot-optimum"):
         ax.axhline(ev[s]["reward"] * p.N, ls=STYLE[s][-2:] if s != "per-slot-optimum" else ":",
                    color={"random": "C2", "no-semantic": "C3", "per-slot-optimum": "k"}[s], label=s)
-        rows.append({"scheme": s, "timesteps": steps, "episode_reward": ev[s]["reward"] * p.N})
+        rows.append({"scheme": s, "timesteps": max(t.steps for t in trained.values()),
+                     "episode_reward": ev[s]["reward"] * p.N})
     ax.set_xlabel("training steps")
-    ax.set_ylabel(f"episode reward ({p.N} slots; learners: stochastic policy)")
+    ax.set_ylabel(f"episode reward ({p.N} slots; learners: stochastic, fading-averaged)")
     ax.legend()
     save_png(fig, out / "fig3.png")
     R = {s: ev[s]["reward"] * p.N for s in ev}
@@ -200,22 +237,30 @@ def _fig3(out: Path, steps: int, episodes: int, seed: int) -> tuple[list[dict], 
 
 
 def reproduce(figure: int, out: Path, *, full: bool = False, steps: int | None = None,
-              episodes: int | None = None, seed: int = 0) -> str:
-    """Write fig<N>.csv, fig<N>.png, fig<N>-claims.json to ``out``; return the printed table."""
+              episodes: int | None = None, seed: int = 0, agents_from: Path | None = None) -> str:
+    """Write fig<N>.csv, fig<N>.png, fig<N>-claims.json to ``out``; return the printed table.
+
+    With ``agents_from`` (a data dir) the learners are not trained here: every point uses the
+    checkpoint ``twinbed train semantic`` saved for its parameters (an error names the command
+    for a missing one) and the table says how many steps each was trained for."""
     steps = steps or (STEPS_FULL if full else STEPS_DEFAULT)
     episodes = episodes or (20 if full else EPISODES_DEFAULT)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if figure == 3:
-        rows, claims = _fig3(out, steps, episodes, seed)
+        rows, claims = _fig3(out, steps, episodes, seed, agents_from)
     elif figure in _SWEEPS:
-        rows, claims = _sweep(figure, out, steps, episodes, seed, full)
+        rows, claims = _sweep(figure, out, steps, episodes, seed, full, agents_from)
     else:
         raise ValueError(f"expected a figure in 3..7, got {figure}")
     write_csv(out / f"fig{figure}.csv", rows)
     write_claims(out / f"fig{figure}-claims.json", claims)
-    table = claims_table(claims, title=f"semantic Fig. {figure} ({steps} training steps per "
-                                            f"agent, {episodes} evaluation cycles)")
+    budget = (f"{steps} training steps per agent" if agents_from is None else
+              "agents from `twinbed train semantic`: " + ", ".join(sorted(
+                  {f"{r['scheme']} {r['train_steps']}" for r in rows if r.get("train_steps")}))
+              + " steps")
+    table = claims_table(claims, title=f"semantic Fig. {figure} ({budget}, {episodes} "
+                                            f"evaluation cycles)")
     if figure != 3:
         name = _SWEEPS[figure][0]
         lines = [f"{name:>12} {'scheme':>17} {'T (s/slot)':>11} {'reward':>10} {'phi':>6} "

@@ -59,7 +59,9 @@ class SemanticParams(BaseModel):
     speed_std_mps: float = Field(0.3, ge=0, description="Gauss-Markov speed deviation")
     heading_std_rad: float = Field(0.5, ge=0, description="Gauss-Markov heading deviation")
     memory: float = Field(0.8, ge=0, le=1, description="Gauss-Markov memory level")
-    f_floor: float = Field(0.01, gt=0, lt=1, description="smallest CPU share an action maps to")
+    f_floor: float = Field(0.01, gt=0, lt=1, description="lowest UD CPU share of f_u^max an agent's "
+                           "action can map to (the range starts at max(this, (2 W k_loc)^(-1/3)), "
+                           "algorithms.f_lower_hz)")
 
     @model_validator(mode="after")
     def _check(self) -> SemanticParams:

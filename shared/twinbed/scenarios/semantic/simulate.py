@@ -16,12 +16,20 @@ from typing import Any
 import numpy as np
 
 from twinbed.scenarios.semantic import model
-from twinbed.scenarios.semantic.algorithms import AGENTS, ALGORITHMS, BASELINES, action_from_vector, observation
+from twinbed.scenarios.semantic.algorithms import (
+    AGENTS,
+    ALGORITHMS,
+    BASELINES,
+    INTERFACE,
+    action_from_vector,
+    observation,
+)
 from twinbed.scenarios.semantic.optimum import Action
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import SlotState, World
 
-__all__ = ["Policy", "agent_name", "policy", "simulate", "slot_record", "train_command"]
+__all__ = ["Policy", "agent_name", "check_agent", "load_agent", "policy", "simulate", "slot_record",
+           "train_command"]
 
 Policy = Callable[[SlotState], Action]
 
@@ -52,12 +60,12 @@ def policy(p: SemanticParams, algorithm: str, seed: int, data_dir: str | Path | 
     if algorithm not in AGENTS:
         raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
     if agent is None:
-        from twinbed.agents import agent_path, load
+        from twinbed.agents import agent_path
         from twinbed.config import get_settings
 
         path = agent_path(data_dir if data_dir is not None else get_settings().data_dir,
                           agent_name(p, algorithm))
-        agent = load(path, command=train_command(p, algorithm), algorithm=algorithm)
+        agent = load_agent(path, p, algorithm)
     if agent.observation_space.shape != (2 * p.K,):
         raise ValueError(f"the {algorithm} agent observes {agent.observation_space.shape}, "
                          f"the run has K={p.K}; train it with `{train_command(p, algorithm)}`")
@@ -67,6 +75,33 @@ def policy(p: SemanticParams, algorithm: str, seed: int, data_dir: str | Path | 
         return action_from_vector(p, a)
 
     return act
+
+
+def check_agent(path: str | Path, p: SemanticParams, algorithm: str) -> None:
+    """Raise ValueError naming the train command unless ``path`` holds an agent trained on this
+    version's observation/action mapping (its record's ``meta.interface``)."""
+    from twinbed.agents import MissingArtifactError, read_record
+
+    path = Path(path)
+    cmd = train_command(p, algorithm)
+    if not path.exists():
+        raise MissingArtifactError(path, cmd)
+    try:
+        version = read_record(path).get("meta", {}).get("interface", 1)
+    except (OSError, ValueError):
+        raise MissingArtifactError(path, cmd) from None
+    if version != INTERFACE:
+        raise ValueError(f"the {algorithm} agent at {path} was trained on observation/action "
+                         f"mapping {version}, this version uses {INTERFACE}; retrain it with "
+                         f"`{cmd}`")
+
+
+def load_agent(path: str | Path, p: SemanticParams, algorithm: str) -> Any:
+    """The SB3 agent at ``path`` after :func:`check_agent`."""
+    from twinbed.agents import load
+
+    check_agent(path, p, algorithm)
+    return load(path, command=train_command(p, algorithm), algorithm=algorithm)
 
 
 def slot_record(p: SemanticParams, s: SlotState, act: Action) -> dict[str, Any]:

@@ -14,7 +14,13 @@ from twinbed.scenarios.semantic.codec import CODEC_COMMAND, codec_path
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import SlotState
 from twinbed.scenarios.semantic.roles import HANDLERS, ud_name
-from twinbed.scenarios.semantic.simulate import agent_name, policy, simulate, train_command
+from twinbed.scenarios.semantic.simulate import (
+    agent_name,
+    check_agent,
+    policy,
+    simulate,
+    train_command,
+)
 
 __all__ = ["PER_UD", "SPEC"]
 
@@ -79,6 +85,7 @@ def preflight(p: SemanticParams, algorithm: str, data_dir: Path) -> None:
         if not path.exists():
             raise ValueError(f"no {algorithm} agent for these parameters at {path}; train it "
                              f"with `{train_command(p, algorithm)}`")
+        check_agent(path, p, algorithm)
 
 
 def _simulate(p: SemanticParams, algorithm: str, seed: int, rounds: int) -> list[dict[str, Any]]:
