@@ -1,10 +1,10 @@
 """The DMO environment: one frame per step, GS and SOCF inside, the agents' actions outside.
 
 The paper's N + 2 PPO agents (one per ES for its resource allocation Phi_n = (z_n, l_n), A_K
-and A_N for the two sides' preference lists) act on the same frame. Here they are the
-independent factors of one MultiDiscrete action, so one SB3 PPO policy holds all N + 2 actors
-as separate categorical heads over a shared observation (centralized training; see README).
-:mod:`twinbed.scenarios.federated.multiagent` trains them as N + 2 separate PPO agents instead.
+and A_N for the two sides' preference lists) act on the same frame; their actions together are
+one MultiDiscrete action. :mod:`twinbed.scenarios.federated.dmo` trains them as N + 2 separate
+PPO agents with their own rewards (DMO); :mod:`twinbed.scenarios.federated.dmo_shared` trains
+one SB3 policy with a categorical head per action on this env's team reward (a comparison).
 
 Action (MultiDiscrete, length 3N + K):
 
