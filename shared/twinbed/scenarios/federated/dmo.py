@@ -46,8 +46,9 @@ TRAIN_COMMAND = "twinbed train federated-dmo"
 # Table III as reconstructed (the sister code's argsettings): 64-64 tanh actor and critic, Adam,
 # gamma 0.99, GAE 0.95, clip 0.2, 10 epochs, entropy 0.01, Adam eps 1e-5, gradient clip 0.5 and
 # orthogonal initialization (SB3's defaults), minibatch 64, linear learning-rate decay (set in
-# :func:`train_dmo`). The buffer is 400 frames instead of 2048 (four episodes; see README).
-HYPERPARAMS: dict[str, Any] = {"learning_rate": 3e-4, "n_steps": 400, "batch_size": 64,
+# :func:`train_dmo`). The buffer holds 512 frames instead of 2048: every agent stores every
+# frame, so 512 frames are already 8 minibatches per epoch, and 4x more updates per frame.
+HYPERPARAMS: dict[str, Any] = {"learning_rate": 3e-4, "n_steps": 512, "batch_size": 64,
                                "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95,
                                "clip_range": 0.2, "ent_coef": 0.01,
                                "policy_kwargs": {"optimizer_kwargs": {"eps": 1e-5}}}
@@ -129,16 +130,23 @@ def _save_all(models: list[Any], d: Path, files: dict[str, str] | None = None) -
 
 def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
               frames: int | None = None, hyperparams: dict[str, Any] | None = None,
-              lr_decay: bool = True, progress: bool = True, checkpoint_every: int | None = None,
+              lr_decay: bool = True, scale_rewards: bool = False, progress: bool = True,
+              checkpoint_every: int | None = None,
               resume: bool = True, eval_seeds: tuple[int, ...] = (1000,),
               curve_window: int = 5) -> DmoTrainResult:
     """Train the N + 2 agents together for ``steps`` frames (episodes of ``frames`` frames);
     save them to the directory ``path`` (see module doc). The learning curve is the mean
     cumulative utility (sum of perf) of the last ``curve_window`` training episodes (stochastic
-    policies); the evaluation plays the agents greedily on the ``eval_seeds`` instances."""
+    policies); the evaluation plays the agents greedily on the ``eval_seeds`` instances.
+
+    ``lr_decay``: the learning rate falls linearly to 0 over ``steps``; ``scale_rewards``: each
+    agent's reward is divided by the running standard deviation of its discounted return
+    (Table III's "reward scaling", as in SB3's VecNormalize; off by default: it scored lower,
+    see README). Both are part of the configuration a checkpoint is resumed with."""
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.logger import Logger
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
     from stable_baselines3.common.utils import LinearSchedule
     from tqdm import tqdm
 
@@ -156,17 +164,21 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     n = p.N + 2
     meta = {"scenario": "federated", "structure": "N + 2 PPO agents, simultaneous",
             "params": p.model_dump(mode="json"), "frames": frames, "obs_size": obs_size(p),
-            "reward_scale": REWARD_SCALE}
+            "reward_scale": REWARD_SCALE, "scale_rewards": scale_rewards}
     config = {"algorithm": "ppo", "seed": seed, "hyperparams": hyper, "meta": meta}
     partial, latest = resume_point(path, config, resume=resume, checkpoints=bool(checkpoint_every))
     envs = [AgentEnv(p, i, frames) for i in range(n)]
     curve: list[CurvePoint] = []
     done = 0
+    ret_rms = RunningMeanStd(shape=(n,))  # of each agent's discounted return (reward scaling)
     if latest is not None:
         models = [PPO.load(latest[0] / f"agent-{i}.zip", env=envs[i], device="cpu")
                   for i in range(n)]
         done = latest[1]
         curve = [CurvePoint(**c) for c in json.loads((latest[0] / "curve.json").read_text())]
+        rms = json.loads((latest[0] / "reward_rms.json").read_text())
+        ret_rms.mean, ret_rms.var = np.array(rms["mean"]), np.array(rms["var"])
+        ret_rms.count = rms["count"]
     else:
         models = [PPO("MlpPolicy", envs[i], seed=seed + i, device="cpu", verbose=0, **hyper)
                   for i in range(n)]
@@ -179,6 +191,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     env = FederatedEnv(p, frames=frames, reward_scale=REWARD_SCALE)
     obs, _ = env.reset(seed=seed + done)
     start = True
+    ret = np.zeros(n)  # discounted return so far, per agent (reward scaling)
     ep_utility, ep_utils = 0.0, []  # this episode's utility so far, finished episodes'
     episodes = curve[-1].episodes if curve else 0
     every = max(1, steps // 50)
@@ -201,6 +214,10 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
                 joint[slices[i]] = acts[i][0]
         new_obs, _, terminated, truncated, info = env.step(joint)
         r = agent_rewards(p, info) * REWARD_SCALE
+        if scale_rewards:
+            ret = ret * gamma + r
+            ret_rms.update(ret[None])
+            r = r / np.sqrt(ret_rms.var + 1e-8)
         ep_utility += info["perf"]
         if truncated and not terminated:  # bootstrap the time limit (SB3 issue #633)
             with torch.no_grad():
@@ -213,6 +230,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
         t += 1
         start = bool(terminated or truncated)
         if start:
+            ret[:] = 0.0
             ep_utils.append(ep_utility)
             episodes += 1
             ep_utility = 0.0
@@ -232,7 +250,10 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
                 m.rollout_buffer.reset()
             if next_ckpt is not None and t >= next_ckpt:
                 _save_all(models, partial / f"ckpt_{t}_steps",
-                          {"curve.json": json.dumps([asdict(c) for c in curve])})
+                          {"curve.json": json.dumps([asdict(c) for c in curve]),
+                           "reward_rms.json": json.dumps({"mean": ret_rms.mean.tolist(),
+                                                          "var": ret_rms.var.tolist(),
+                                                          "count": float(ret_rms.count)})})
                 next_ckpt += checkpoint_every
         if t >= next_point and ep_utils:
             next_point += every
