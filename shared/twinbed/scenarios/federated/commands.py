@@ -1,4 +1,4 @@
-"""``twinbed train federated-dmo``, ``... federated-dmo-shared``, ``twinbed reproduce federated``."""
+"""``twinbed train federated-dmo`` / ``federated-dmo-shared``, ``twinbed reproduce federated``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=None, help="frames per episode (default T=100)")
     p.add_argument("--fresh", action="store_true",
-                   help="start over instead of resuming an interrupted run of the same configuration")
+                   help="start over instead of resuming an interrupted run of the same "
+                        "configuration")
     _add_size(p)
 
 

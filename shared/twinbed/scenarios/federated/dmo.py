@@ -185,7 +185,6 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     for m in models:
         m.set_logger(Logger(folder=None, output_formats=[]))
         m.policy.set_training_mode(False)
-    n_steps = int(hyper["n_steps"])
     gamma = float(hyper["gamma"])
     slices = agent_slices(p)
     env = FederatedEnv(p, frames=frames, reward_scale=REWARD_SCALE)

@@ -318,7 +318,8 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
     trained = int(read_record(src).get("steps", 0))
     shared = None
     try:  # the one-policy comparison too, when it was trained
-        from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy, load_shared
+        from twinbed.scenarios.federated.dmo_shared import (SharedDmoPolicy, load_shared,
+                                                            shared_path)
 
         shared = load_shared(data_dir, p)
     except ValueError:
@@ -328,8 +329,7 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
              **_mean_runs(p, "dmo", seeds, bar, lambda: DmoPolicy(p, models))}]
     if shared is not None:
         rows.append({"scheme": "dmo-shared", "trained_frames":
-                     int(read_record(Path(data_dir) / "agents" / "federated-dmo-shared.zip")
-                         .get("steps", 0)),
+                     int(read_record(shared_path(data_dir)).get("steps", 0)),
                      **_mean_runs(p, "dmo-shared", seeds, bar,
                                   lambda: SharedDmoPolicy(p, shared))})
     rows += [{"scheme": s, "trained_frames": 0, **_mean_runs(p, s, seeds, bar)}
