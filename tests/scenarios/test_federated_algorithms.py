@@ -122,7 +122,7 @@ def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_
     assert float(rows["greedy"]["utility"]) == pytest.approx(want["utility"])
     assert (out / "fig9.png").stat().st_size > 0
     claims = json.loads((out / "fig9-claims.json").read_text())
-    assert len(claims) == 5 and "Fig. 9" in table
+    assert len(claims) == 6 and "Fig. 9" in table
 
 
 @pytest.mark.parametrize("argv", [
