@@ -101,6 +101,24 @@ def test_reproduce_fig5_writes_csv_png_and_claims(tmp_path) -> None:
     assert "Fig. 5" in table
 
 
+def test_reproduce_fig4_trains_the_n_plus_2_agents_and_plots_their_curve(tmp_path,
+                                                                          monkeypatch) -> None:
+    import csv
+    import json
+
+    from twinbed.scenarios.federated import figures
+
+    monkeypatch.setattr(figures, "_dmo_steps", lambda full: 512)
+    table = figures.reproduce(4, tmp_path, seeds=1, frames=10)
+    assert len(list((tmp_path / "fig4-dmo").glob("agent-*.zip"))) == FederatedParams().N + 2
+    curve = list(csv.DictReader((tmp_path / "fig4.csv").open()))
+    assert curve and int(curve[-1]["timesteps"]) <= 512
+    schemes = [r["scheme"] for r in csv.DictReader((tmp_path / "fig4-eval.csv").open())]
+    assert schemes == ["dmo", "federated-myopic", "random"]
+    assert (tmp_path / "fig4.png").stat().st_size > 0
+    assert len(json.loads((tmp_path / "fig4-claims.json").read_text())) == 3 and "Fig. 4" in table
+
+
 def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_path) -> None:
     """Fig. 9 plays the N + 2 agents saved by ``twinbed train federated-dmo`` (here a tiny
     training) and every algorithm baseline on the same instances; the rows are the schemes'

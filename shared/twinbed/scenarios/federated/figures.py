@@ -75,10 +75,11 @@ def _random_utility(p: FederatedParams, seeds: int, bar: Any) -> float:
     return float(np.mean(out))
 
 
-def _fig4(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
+def _fig4(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None = None
+          ) -> list[Claim]:
     from twinbed.scenarios.federated.dmo import DmoPolicy, train_dmo
 
-    p = FederatedParams()
+    p = FederatedParams(frames=frames or 100)
     steps = _dmo_steps(full)
     res = train_dmo(p, steps, 0, out / "fig4-dmo", checkpoint_every=max(2_000, steps // 10))
     rows = [{"timesteps": c.timesteps, "episodes": c.episodes,
@@ -393,8 +394,8 @@ def reproduce(figure: int, out: str | Path, *, full: bool = False, seeds: int | 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seeds or (10 if full else 3)
-    if frames is not None and figure not in (5, 9):
-        raise ValueError("frames can only be shortened for Figs. 5 and 9 (tests); the others "
+    if frames is not None and figure not in (4, 5, 9):
+        raise ValueError("frames can only be shortened for Figs. 4, 5 and 9 (tests); the others "
                          "are cumulative over T = 100")
     kw = {"frames": frames} if frames is not None else {}
     claims = _FIGS[figure](out, full, seeds, Path(data_dir), **kw)
