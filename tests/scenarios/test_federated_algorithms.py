@@ -111,9 +111,10 @@ def test_reproduce_fig4_trains_the_n_plus_2_agents_and_plots_their_curve(tmp_pat
     monkeypatch.setattr(figures, "_dmo_steps", lambda full: 512)
     table = figures.reproduce(4, tmp_path, seeds=1, frames=10)
     assert len(list((tmp_path / "fig4-dmo").glob("agent-*.zip"))) == FederatedParams().N + 2
-    curve = list(csv.DictReader((tmp_path / "fig4.csv").open()))
+    curve = list(csv.DictReader((tmp_path / "fig4.csv").read_text().splitlines()))
     assert curve and int(curve[-1]["timesteps"]) <= 512
-    schemes = [r["scheme"] for r in csv.DictReader((tmp_path / "fig4-eval.csv").open())]
+    schemes = [r["scheme"] for r in
+               csv.DictReader((tmp_path / "fig4-eval.csv").read_text().splitlines())]
     assert schemes == ["dmo", "federated-myopic", "random"]
     assert (tmp_path / "fig4.png").stat().st_size > 0
     assert len(json.loads((tmp_path / "fig4-claims.json").read_text())) == 3 and "Fig. 4" in table
@@ -133,7 +134,7 @@ def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_
               hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
     out = tmp_path / "out"
     table = reproduce(9, out, seeds=1, frames=8, data_dir=tmp_path)
-    rows = {r["scheme"]: r for r in csv.DictReader((out / "fig9.csv").open())}
+    rows = {r["scheme"]: r for r in csv.DictReader((out / "fig9.csv").read_text().splitlines())}
     assert set(rows) == {"dmo", "random", *FIG9_SCHEMES}
     assert int(rows["dmo"]["trained_frames"]) == 64
     want = totals(run_episode(FederatedParams(frames=8), "greedy", 1000))
@@ -147,6 +148,7 @@ def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_
     ["reproduce", "federated", "--figure", "3"],
     ["train", "federated-dmo", "--K", "9"],
     ["train", "federated-dmo", "--steps", "0"],
+    ["train", "federated-dmo", "--stage1-iters", "0"],
     ["train", "federated-dmo-shared", "--steps", "0"],
     ["train", "federated-dmo-shared", "--K", "9"],
     ["simulate", "federated", "--algorithm", "exhaustive"],

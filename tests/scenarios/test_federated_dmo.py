@@ -147,3 +147,76 @@ def test_dmo_scheme_needs_the_trained_agents_then_decides_like_in_process(tmp_pa
                    {"t": t, **carried})
         assert d["record"] == sim[t]
         carried = json.loads(json.dumps(d["next"]))
+
+
+def test_stage1_with_one_iteration_is_the_single_socf_call_of_play_frame(tmp_path) -> None:
+    """J = 1 in :func:`stage1` draws the same SOCF stream as ``play_frame``: same frames."""
+    from twinbed.scenarios.federated.algorithms import utility_estimate
+    from twinbed.scenarios.federated.dmo import stage1
+    from twinbed.scenarios.federated.env import observation
+
+    res = train_dmo(P, 32, 2, tmp_path / "dmo", frames=6, progress=False,
+                    hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+
+    class ViaStage1(DmoPolicy):
+        def act(self, v):  # noqa: ANN001, ANN202
+            est = utility_estimate(v)
+            obs = observation(v, est)
+            joint = np.empty(len(action_nvec(self.p)), dtype=np.int64)
+            for sl, m in zip(self.slices, self.models):
+                joint[sl] = np.asarray(m.predict(obs, deterministic=True)[0])
+            return stage1(self.p, v, obs, joint, est, self._es_act, 1)[0]
+
+    def strip(recs: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "socf_passes"} for r in recs]
+
+    a = run_episode(P, "dmo", 4, 5, policy=DmoPolicy(P, res.models, iters=1))
+    b = run_episode(P, "dmo", 4, 5, policy=ViaStage1(P, res.models, iters=1))
+    assert strip(a) == strip(b)
+
+
+def test_stage1_iterates_agents_and_socf_to_a_stable_partition_and_trains(tmp_path) -> None:
+    """J = 3: the ES agents see the partition SOCF just formed (their observation's coalition
+    sizes) and may re-allocate; the frame's coalitions are SOCF's stable partition for the final
+    allocations; the agents are played with the J they were trained with (live decide equals
+    the in-process frames)."""
+    from twinbed.config import get_settings
+    from twinbed.runtime import offline_context
+    from twinbed.scenarios.federated import model
+    from twinbed.scenarios.federated.algorithms import View
+    from twinbed.scenarios.federated.dmo import dmo_path, with_partition
+    from twinbed.scenarios.federated.games import stable_partition
+    from twinbed.scenarios.federated.roles import decide
+    from twinbed.seeding import rng
+
+    env = FederatedEnv(P, frames=3)
+    o, _ = env.reset(seed=0)
+    Y = np.zeros((P.M, P.N), bool)
+    Y[:3, 1] = True
+    o2 = with_partition(P, o, Y)
+    i = 2 * P.K + P.K * P.N + P.N  # the coalition sizes in the observation
+    assert o2[i + 1] == pytest.approx(3 / P.Z_max) and o2[i] == 0.0
+    keep = np.r_[0:i, i + P.N:len(o)]
+    assert np.array_equal(o2[keep], o[keep])
+
+    res = train_dmo(P, 64, 0, dmo_path(tmp_path), frames=6, progress=False, stage1_iters=3,
+                    hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    agents = load_dmo(tmp_path, P)
+    assert agents.stage1_iters == 3 and DmoPolicy(P, agents).iters == 3
+    pol = DmoPolicy(P, agents)
+    st, inst = model.initial_state(P), model.draw_instance(P, 7)
+    for _ in range(3):
+        frame = model.draw_frame(P, inst, 7, st.t)
+        d = pol.act(View(P, inst, frame, st, rng(7, "federated", "socf", st.t)))
+        fc = model.frame_ctx(P, inst, frame, st, d.assign, d.z, d.ell)
+        assert d.Y is not None and stable_partition(P, fc, d.Y)
+        _, st = model.evaluate(P, inst, frame, st, d.assign, d.Y, d.z, d.ell)
+    sim = run_episode(P, "dmo", 2, 3, policy=DmoPolicy(P, res.models))
+    settings = get_settings().model_copy(update={"data_dir": tmp_path})
+    st = model.initial_state(P)
+    carried = {"D_bits": st.D_bits.tolist(), "assign": st.assign.tolist(), "Y": []}
+    for t in range(3):
+        d = decide(offline_context("federated", P, "dmo", 2, settings=settings),
+                   {"t": t, **carried})
+        assert d["record"] == sim[t]
+        carried = json.loads(json.dumps(d["next"]))

@@ -40,6 +40,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     _add_size(p)
 
 
+def _dmo_args(p: argparse.ArgumentParser) -> None:
+    _train_args(p)
+    p.add_argument("--stage1-iters", type=int, default=1,
+                   help="J: SOCF calls per frame in Stage 1 (ES agents <-> SOCF; default 1)")
+
+
 def _check_steps(args: argparse.Namespace) -> None:
     if args.steps < 1:
         raise CommandError(f"expected --steps >= 1, got {args.steps}")
@@ -51,9 +57,12 @@ def _train(args: argparse.Namespace) -> int:
     from twinbed.scenarios.federated.dmo import dmo_path, train_dmo
 
     _check_steps(args)
+    if args.stage1_iters < 1:
+        raise CommandError(f"expected --stage1-iters >= 1, got {args.stage1_iters}")
     p = _params(args)
     res = train_dmo(p, args.steps, args.seed, dmo_path(args.data_dir), frames=args.frames,
-                    checkpoint_every=max(2_000, args.steps // 10), resume=not args.fresh)
+                    checkpoint_every=max(2_000, args.steps // 10), resume=not args.fresh,
+                    stage1_iters=args.stage1_iters)
     resumed = f", resumed from frame {res.resumed_from}" if res.resumed_from else ""
     print(f"saved {p.N + 2} PPO agents to {res.path} ({res.steps} frames, {res.wall_s:.0f} s"
           f"{resumed}); greedy cumulative utility on instance(s) 1000: "
@@ -94,7 +103,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 COMMANDS = [
     Command("train", "federated-dmo",
-            "train DMO, the N + 2 PPO agents (federated scenario; resumable)", _train_args, _train),
+            "train DMO, the N + 2 PPO agents (federated scenario; resumable)", _dmo_args, _train),
     Command("train", "federated-dmo-shared",
             "train the comparison dmo-shared: DMO's actions as heads of one PPO policy",
             _train_args, _train_shared),

@@ -34,12 +34,13 @@ import numpy as np
 from gymnasium import spaces
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
-from twinbed.scenarios.federated.env import (FederatedEnv, action_nvec, decode_action, obs_size,
-                                             observation)
+from twinbed.scenarios.federated.env import (OBS_HIGH, FederatedEnv, action_nvec, decode_action,
+                                             obs_size, observation)
 from twinbed.scenarios.federated.params import FederatedParams
 
-__all__ = ["AGENT_NAME", "AgentEnv", "DmoPolicy", "DmoTrainResult", "HYPERPARAMS", "TRAIN_COMMAND",
-           "agent_rewards", "agent_slices", "dmo_path", "load_dmo", "train_dmo"]
+__all__ = ["AGENT_NAME", "AgentEnv", "DmoAgents", "DmoPolicy", "DmoTrainResult", "HYPERPARAMS",
+           "TRAIN_COMMAND", "agent_rewards", "agent_slices", "dmo_path", "load_dmo", "stage1",
+           "train_dmo", "with_partition"]
 
 AGENT_NAME = "federated-dmo"
 TRAIN_COMMAND = "twinbed train federated-dmo"
@@ -71,6 +72,57 @@ def agent_rewards(p: FederatedParams, info: dict[str, Any]) -> np.ndarray:
     """Each agent's reward for one frame (shape N + 2) from :class:`FederatedEnv`'s info."""
     r_c = p.lambda1 * info["Q"] - p.lambda2 * info["E_J"] - info["penalty"]
     return np.concatenate([np.asarray(info["U_n"], dtype=float), [r_c, r_c]])
+
+
+class DmoAgents(list):  # type: ignore[type-arg]
+    """The N + 2 trained PPO models (ES 0..N-1, A_K, A_N) and the number of Stage-1 iterations
+    ``J`` they were trained with (the policy plays them with the same J)."""
+
+    def __init__(self, models: list[Any], stage1_iters: int = 1) -> None:
+        super().__init__(models)
+        self.stage1_iters = int(stage1_iters)
+
+
+def with_partition(p: FederatedParams, obs: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``obs`` with its coalition-size entries (see :mod:`env`) taken from the partition ``Y``."""
+    i = 2 * p.K + p.K * p.N + p.N
+    out = obs.copy()
+    out[i:i + p.N] = np.clip(Y.sum(axis=0) / p.Z_max, 0.0, OBS_HIGH)
+    return out
+
+
+def stage1(p: FederatedParams, v: View, obs: np.ndarray, joint: np.ndarray, est: np.ndarray,
+           es_act: Any, iters: int) -> tuple[Decision, np.ndarray, list[Any] | None]:
+    """Algorithm 2's Stage 1 for the matching that ``joint``'s A_K / A_N slices give: SOCF on the
+    ES agents' allocations, the partition fed back to the ES agents (their observation's
+    coalition sizes), again, until the allocations stop changing or ``iters`` SOCF calls. SOCF
+    draws from ``v.g`` (the frame's SOCF stream) and starts from the last partition.
+
+    ``es_act(obs) -> (actions (N, 2), extra)`` gives the ES agents' slices of the joint action.
+    Returns the decision (with its coalitions), the observation the final allocations were
+    chosen on, and their ``extra``."""
+    from twinbed.scenarios.federated import model
+    from twinbed.scenarios.federated.games import socf, socf_init
+
+    d = decode_action(p, joint, est)
+    z, ell, extra, seen = d.z, d.ell, None, obs
+    Y = v.state.Y
+    for j in range(iters):
+        fc = model.frame_ctx(p, v.inst, v.frame, v.state, d.assign, z, ell)
+        start = fc if j == 0 else fc._replace(Y_prev=Y)
+        Y = socf(p, fc, socf_init(p, start, v.g), v.g).Y
+        if j == iters - 1:
+            break
+        o = with_partition(p, obs, Y)
+        a, ex = es_act(o)
+        j2 = joint.copy()
+        for n in range(p.N):
+            j2[[n, p.N + n]] = a[n]
+        d2 = decode_action(p, j2, est)
+        if np.array_equal(d2.z, z) and np.array_equal(d2.ell, ell):
+            break
+        z, ell, extra, seen = d2.z, d2.ell, ex, o
+    return Decision(d.assign, z, ell, Y), seen, extra
 
 
 class AgentEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -131,7 +183,7 @@ def _save_all(models: list[Any], d: Path, files: dict[str, str] | None = None) -
 def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
               frames: int | None = None, hyperparams: dict[str, Any] | None = None,
               lr_decay: bool = True, scale_rewards: bool = False, progress: bool = True,
-              checkpoint_every: int | None = None,
+              checkpoint_every: int | None = None, stage1_iters: int = 1,
               resume: bool = True, eval_seeds: tuple[int, ...] = (1000,),
               curve_window: int = 5) -> DmoTrainResult:
     """Train the N + 2 agents together for ``steps`` frames (episodes of ``frames`` frames);
@@ -142,7 +194,9 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     ``lr_decay``: the learning rate falls linearly to 0 over ``steps``; ``scale_rewards``: each
     agent's reward is divided by the running standard deviation of its discounted return
     (Table III's "reward scaling", as in SB3's VecNormalize; off by default: it scored lower,
-    see README). Both are part of the configuration a checkpoint is resumed with."""
+    see README). ``stage1_iters``: J, the SOCF calls per frame of Stage 1 (:func:`stage1`; the
+    ES agents' stored transition is their last allocation and the observation it was chosen on).
+    All three are part of the configuration a checkpoint is resumed with."""
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.logger import Logger
@@ -162,9 +216,10 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
         hyper["learning_rate"] = LinearSchedule(float(hyper["learning_rate"]), 0.0, 1.0)
     frames = frames or p.frames
     n = p.N + 2
-    meta = {"scenario": "federated", "structure": "N + 2 PPO agents, simultaneous",
+    meta: dict[str, Any] = {"scenario": "federated", "structure": "N + 2 PPO agents, simultaneous",
             "params": p.model_dump(mode="json"), "frames": frames, "obs_size": obs_size(p),
-            "reward_scale": REWARD_SCALE, "scale_rewards": scale_rewards}
+            "reward_scale": REWARD_SCALE, "scale_rewards": scale_rewards,
+            "stage1_iters": stage1_iters}
     config = {"algorithm": "ppo", "seed": seed, "hyperparams": hyper, "meta": meta}
     partial, latest = resume_point(path, config, resume=resume, checkpoints=bool(checkpoint_every))
     envs = [AgentEnv(p, i, frames) for i in range(n)]
@@ -203,6 +258,12 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     t0 = time.perf_counter()
     bar = tqdm(total=steps, initial=done, unit="frame", desc=f"DMO {n} agents",
                disable=not progress, mininterval=1.0)
+    def es_sample(o: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+        with torch.no_grad():
+            outs = [m.policy(torch.as_tensor(o[None])) for m in models[:p.N]]
+        return np.array([a.numpy()[0] for a, _, _ in outs]), [(a.numpy(), v, lp)
+                                                              for a, v, lp in outs]
+
     t = done
     while t < steps:
         with torch.no_grad():
@@ -211,7 +272,15 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
                 a, vals[i], lps[i] = m.policy(obs_t)
                 acts[i] = a.numpy()
                 joint[slices[i]] = acts[i][0]
-        new_obs, _, terminated, truncated, info = env.step(joint)
+        es_obs = obs
+        if stage1_iters > 1:
+            d, es_obs, extra = stage1(p, env.frame_view(), obs, joint, env.estimate, es_sample,
+                                      stage1_iters)
+            for i, ex in enumerate(extra or []):
+                acts[i], vals[i], lps[i] = ex
+            new_obs, _, terminated, truncated, info = env.step_decision(d)
+        else:
+            new_obs, _, terminated, truncated, info = env.step(joint)
         r = agent_rewards(p, info) * REWARD_SCALE
         if scale_rewards:
             ret = ret * gamma + r
@@ -224,8 +293,8 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
                 r = r + gamma * np.array([float(m.policy.predict_values(nxt)[0, 0])
                                           for m in models])
         for i, m in enumerate(models):
-            m.rollout_buffer.add(obs[None], acts[i], np.array([r[i]]), np.array([start]),
-                                 vals[i], lps[i])
+            m.rollout_buffer.add((es_obs if i < p.N else obs)[None], acts[i], np.array([r[i]]),
+                                 np.array([start]), vals[i], lps[i])
         t += 1
         start = bool(terminated or truncated)
         if start:
@@ -263,6 +332,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     bar.close()
     wall = time.perf_counter() - t0
     _save_all(models, path)
+    models = DmoAgents(models, stage1_iters)
     policy = DmoPolicy(p, models)
     from twinbed.scenarios.federated.simulate import run_episode
 
@@ -303,15 +373,29 @@ def load_dmo(data_dir: str | Path, p: FederatedParams, path: str | Path | None =
     if (d / f"agent-{len(models)}.zip").exists():
         raise ValueError(f"the agents in {d} were trained for another N; train them for "
                          f"N={p.N}, K={p.K} with `{cmd}`")
-    return models
+    from twinbed.agents import read_record
+
+    try:
+        iters = int(read_record(d).get("meta", {}).get("stage1_iters", 1))
+    except (OSError, ValueError):
+        iters = 1
+    return DmoAgents(models, iters)
 
 
 class DmoPolicy:
-    """The N + 2 trained agents as one decision maker: each acts greedily on its slice."""
+    """The N + 2 trained agents as one decision maker: each acts greedily on its slice; with
+    ``iters`` > 1 (default: what the agents were trained with) Stage 1 iterates the ES agents
+    and SOCF within the frame (:func:`stage1`)."""
 
-    def __init__(self, p: FederatedParams, models: list[Any], deterministic: bool = True) -> None:
+    def __init__(self, p: FederatedParams, models: list[Any], deterministic: bool = True,
+                 iters: int | None = None) -> None:
         self.p, self.models, self.slices = p, models, agent_slices(p)
         self.deterministic = deterministic
+        self.iters = iters if iters is not None else getattr(models, "stage1_iters", 1)
+
+    def _es_act(self, obs: np.ndarray) -> tuple[np.ndarray, None]:
+        return np.array([np.asarray(m.predict(obs, deterministic=self.deterministic)[0])
+                         for m in self.models[:self.p.N]]), None
 
     def act(self, v: View) -> Decision:
         est = utility_estimate(v)
@@ -319,7 +403,9 @@ class DmoPolicy:
         joint = np.empty(len(action_nvec(self.p)), dtype=np.int64)
         for sl, m in zip(self.slices, self.models):
             joint[sl] = np.asarray(m.predict(obs, deterministic=self.deterministic)[0])
-        return decode_action(self.p, joint, est)
+        if self.iters <= 1:
+            return decode_action(self.p, joint, est)  # SOCF runs once, in play_frame
+        return stage1(self.p, v, obs, joint, est, self._es_act, self.iters)[0]
 
     def learn(self, v: View, d: Decision, reward: float) -> None:
         pass

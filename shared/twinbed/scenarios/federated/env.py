@@ -127,10 +127,29 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observe(), {"instance_seed": self._seed}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        assert self._est is not None
+        return self.step_decision(decode_action(self.p, action, self._est))
+
+    @property
+    def estimate(self) -> np.ndarray:
+        """The current frame's utility estimate (what the action decodes against)."""
+        assert self._est is not None
+        return self._est
+
+    def frame_view(self) -> View:
+        """The current frame as a decision maker sees it, with the frame's SOCF random stream
+        (the one :func:`~twinbed.scenarios.federated.simulate.play_frame` uses)."""
+        from twinbed.seeding import rng
+
+        assert self._view is not None
+        return View(self.p, self.inst, self._view.frame, self.state,
+                    rng(self._seed, "federated", "socf", self.state.t))
+
+    def step_decision(self, d: Decision) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One frame with a decoded decision (``d.Y`` given: the coalitions too, no SOCF)."""
         from twinbed.scenarios.federated.simulate import frame_record, play_frame
 
-        assert self._view is not None and self._est is not None
-        d = decode_action(self.p, action, self._est)
+        assert self._view is not None
         res, self.state = play_frame(self.p, self.inst, self._view.frame, self.state,
                                      _Fixed(d), self.framework, self._seed)
         info = frame_record(self.state.t - 1, res)
