@@ -84,6 +84,7 @@ def test_live_frames_match_simulation_and_data_really_moves(live) -> None:
 @pytest.mark.parametrize(("body", "words"), [
     ({"scenario": "federated", "algorithm": "greedy", "params": {"K": 9}}, "K <= N"),
     ({"scenario": "federated", "algorithm": "dmo", "params": {"N": 7}}, "twinbed train federated-dmo"),
+    ({"scenario": "federated", "algorithm": "dmo-shared"}, "twinbed train federated-dmo-shared"),
     ({"scenario": "federated", "algorithm": "exhaustive"}, "small instance"),
 ])
 def test_bad_federated_runs_get_422(live, body, words) -> None:
@@ -134,26 +135,24 @@ def test_kill_9_mid_run_and_restart_loses_nothing(live, role: str, algorithm: st
     _assert_complete_and_equal(live, run_id, algorithm, seed, frames)
 
 
-def test_live_dmo_agents_refuses_without_agents_then_plays_the_simulation(live) -> None:
-    """The N + 2 separately trained PPO agents as a live scheme: a 422 naming the train command
-    until they exist; after a (tiny) real training the live frames equal the in-process ones."""
+def test_live_dmo_refuses_without_agents_then_plays_the_simulation(live) -> None:
+    """DMO (the N + 2 PPO agents) as a live scheme: a 422 naming the train command until they
+    exist; after a (tiny) real training the live frames equal the in-process ones."""
     from pathlib import Path
 
-    from twinbed.scenarios.federated.multiagent import (MultiAgentDmoPolicy, agents_dir,
-                                                        train_agents)
+    from twinbed.scenarios.federated.dmo import DmoPolicy, dmo_path, train_dmo
 
     p = FederatedParams(**PARAMS)
-    body = {"scenario": "federated", "algorithm": "dmo-agents", "seed": 3, "rounds": 3,
+    body = {"scenario": "federated", "algorithm": "dmo", "seed": 3, "rounds": 3,
             "params": PARAMS}
     resp = live.controller.post("/runs", json=body)
-    assert resp.status_code == 422 and "twinbed train federated-dmo-agents" in resp.text
-    models = train_agents(p, 32 * (p.N + 2), 0, frames=5, progress=False,
-                          out_dir=agents_dir(Path(live.info.data_dir)),
-                          hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    assert resp.status_code == 422 and "twinbed train federated-dmo --N 5 --K 4" in resp.text
+    res = train_dmo(p, 64, 0, dmo_path(Path(live.info.data_dir)), frames=5, progress=False,
+                    hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
     run_id = live.start_run(**body)
     view = live.wait_run(run_id, timeout_s=120)
     assert view["status"]["status"] == "completed", live.logs()
-    sim = run_episode(p, "dmo-agents", 3, 3, policy=MultiAgentDmoPolicy(p, models))
+    sim = run_episode(p, "dmo", 3, 3, policy=DmoPolicy(p, res.models))
     assert [r["assign"] for r in view["rounds"]] == [r["assign"] for r in sim]
     assert [r["ell"] for r in view["rounds"]] == [r["ell"] for r in sim]
     assert [r["perf"] for r in view["rounds"]] == pytest.approx([r["perf"] for r in sim], rel=1e-12)

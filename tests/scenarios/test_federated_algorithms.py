@@ -17,7 +17,7 @@ SMALL = dict(M=12, N=4, K=3, frames=4)
 
 
 @pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS
-                                       if a not in ("dmo", "dmo-agents", "exhaustive")])
+                                       if a not in ("dmo", "dmo-shared", "exhaustive")])
 def test_every_scheme_plays_finite_deterministic_frames(algorithm: str) -> None:
     p = FederatedParams(**SMALL)
     a = run_episode(p, algorithm, 3)
@@ -46,8 +46,10 @@ def test_exhaustive_refuses_large_instances() -> None:
 
 def test_dmo_preflight_names_the_train_command(tmp_path) -> None:
     spec = get_scenario("federated")
-    with pytest.raises(ValueError, match="twinbed train federated-dmo"):
+    with pytest.raises(ValueError, match="twinbed train federated-dmo --N 5 --K 4"):
         spec.preflight(FederatedParams(), "dmo", tmp_path)
+    with pytest.raises(ValueError, match="twinbed train federated-dmo-shared"):
+        spec.preflight(FederatedParams(), "dmo-shared", tmp_path)
 
 
 def test_greedy_gives_the_most_important_partial_dt_to_the_es_with_most_data() -> None:
@@ -99,11 +101,56 @@ def test_reproduce_fig5_writes_csv_png_and_claims(tmp_path) -> None:
     assert "Fig. 5" in table
 
 
+def test_reproduce_fig4_trains_the_n_plus_2_agents_and_plots_their_curve(tmp_path,
+                                                                          monkeypatch) -> None:
+    import csv
+    import json
+
+    from twinbed.scenarios.federated import figures
+
+    monkeypatch.setattr(figures, "_dmo_steps", lambda full: 512)
+    table = figures.reproduce(4, tmp_path, seeds=1, frames=10)
+    assert len(list((tmp_path / "fig4-dmo").glob("agent-*.zip"))) == FederatedParams().N + 2
+    curve = list(csv.DictReader((tmp_path / "fig4.csv").read_text().splitlines()))
+    assert curve and int(curve[-1]["timesteps"]) <= 512
+    schemes = [r["scheme"] for r in
+               csv.DictReader((tmp_path / "fig4-eval.csv").read_text().splitlines())]
+    assert schemes == ["dmo", "federated-myopic", "random"]
+    assert (tmp_path / "fig4.png").stat().st_size > 0
+    assert len(json.loads((tmp_path / "fig4-claims.json").read_text())) == 3 and "Fig. 4" in table
+
+
+def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_path) -> None:
+    """Fig. 9 plays the N + 2 agents saved by ``twinbed train federated-dmo`` (here a tiny
+    training) and every algorithm baseline on the same instances; the rows are the schemes'
+    own runs (greedy's equals its in-process run), the claims compare them."""
+    import csv
+    import json
+
+    from twinbed.scenarios.federated.dmo import dmo_path, train_dmo
+    from twinbed.scenarios.federated.figures import FIG9_SCHEMES, reproduce, totals
+
+    train_dmo(FederatedParams(frames=8), 64, 0, dmo_path(tmp_path), progress=False,
+              hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    out = tmp_path / "out"
+    table = reproduce(9, out, seeds=1, frames=8, data_dir=tmp_path)
+    rows = {r["scheme"]: r for r in csv.DictReader((out / "fig9.csv").read_text().splitlines())}
+    assert set(rows) == {"dmo", "random", *FIG9_SCHEMES}
+    assert int(rows["dmo"]["trained_frames"]) == 64
+    want = totals(run_episode(FederatedParams(frames=8), "greedy", 1000))
+    assert float(rows["greedy"]["utility"]) == pytest.approx(want["utility"])
+    assert (out / "fig9.png").stat().st_size > 0
+    claims = json.loads((out / "fig9-claims.json").read_text())
+    assert len(claims) == 6 and "Fig. 9" in table
+
+
 @pytest.mark.parametrize("argv", [
     ["reproduce", "federated", "--figure", "3"],
     ["train", "federated-dmo", "--K", "9"],
-    ["train", "federated-dmo-agents", "--steps", "0"],
-    ["train", "federated-dmo-agents", "--K", "9"],
+    ["train", "federated-dmo", "--steps", "0"],
+    ["train", "federated-dmo", "--stage1-iters", "0"],
+    ["train", "federated-dmo-shared", "--steps", "0"],
+    ["train", "federated-dmo-shared", "--K", "9"],
     ["simulate", "federated", "--algorithm", "exhaustive"],
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv) -> None:

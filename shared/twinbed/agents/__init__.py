@@ -35,7 +35,9 @@ __all__ = [
     "evaluate",
     "load",
     "read_record",
+    "resume_point",
     "train",
+    "write_record",
 ]
 
 ALGORITHMS = ("a2c", "ddpg", "dqn", "ppo", "sac", "td3")
@@ -138,7 +140,7 @@ def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, 
 
 def _latest_partial(partial: Path) -> tuple[Path, int] | None:
     best: tuple[Path, int] | None = None
-    for f in partial.glob("ckpt_*_steps.zip"):
+    for f in partial.glob("ckpt_*_steps*"):
         try:
             n = int(f.stem.split("_")[1])
         except (IndexError, ValueError):
@@ -146,6 +148,44 @@ def _latest_partial(partial: Path) -> tuple[Path, int] | None:
         if best is None or n > best[1]:
             best = (f, n)
     return best
+
+
+def resume_point(path: str | Path, config: dict[str, Any], *, resume: bool = True,
+                 checkpoints: bool = True) -> tuple[Path, tuple[Path, int] | None]:
+    """The partial directory of the artifact ``path`` and the checkpoint to resume from.
+
+    Intermediate checkpoints live in ``<stem>.partial/`` as ``ckpt_<steps>_steps.zip`` (one
+    model) or ``ckpt_<steps>_steps/`` (several models, written by the caller). The newest is
+    returned only if ``resume`` and the directory was stamped with the same ``config`` (a
+    leftover of another configuration would silently continue the old experiment); otherwise
+    the directory is cleared. With ``checkpoints`` it is (re)created and stamped with ``config``.
+    """
+    partial = _partial_dir(Path(path))
+    stamp = partial / "config.json"
+    text = json.dumps(config, sort_keys=True, default=str)
+    same = stamp.exists() and stamp.read_text() == text
+    latest = _latest_partial(partial) if resume and same else None
+    if latest is None:
+        shutil.rmtree(partial, ignore_errors=True)
+    if checkpoints:
+        partial.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(text)
+    return partial, latest
+
+
+def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write ``record`` as the JSON beside the artifact ``path`` (read back by
+    :func:`read_record`), adding the command line, library versions and the wall clock."""
+    import stable_baselines3
+    import torch
+
+    full = {**record,
+            "command": " ".join(["twinbed", *sys.argv[1:]]) if sys.argv else "",
+            "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                         "stable_baselines3": stable_baselines3.__version__},
+            "created_wall": time.time()}
+    _record_path(Path(path)).write_text(json.dumps(full, indent=1, default=str))
+    return full
 
 
 def train(
@@ -186,26 +226,18 @@ def train(
     torch.set_num_threads(threads)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial_dir(path)
     hyper = dict(hyperparams or {})
     venv = make_vec_env(make_env, n_envs=n_envs, seed=seed)
     resumed_from = 0
-    # A partial run is resumed only if it was started with the same configuration: a leftover
-    # from a run with other hyper-parameters would silently continue the old experiment.
-    config = json.dumps({"algorithm": algorithm, "seed": seed, "n_envs": n_envs,
-                         "hyperparams": hyper, "meta": meta or {}}, sort_keys=True, default=str)
-    stamp = partial / "config.json"
-    same = stamp.exists() and stamp.read_text() == config
-    latest = _latest_partial(partial) if resume and same else None
+    config = {"algorithm": algorithm, "seed": seed, "n_envs": n_envs, "hyperparams": hyper,
+              "meta": meta or {}}
+    partial, latest = resume_point(path, config, resume=resume,
+                                   checkpoints=bool(checkpoint_every))
     if latest is not None:
         model = cls.load(str(latest[0]), env=venv, device="cpu")
         resumed_from = latest[1]
     else:
-        shutil.rmtree(partial, ignore_errors=True)
         model = cls("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", **hyper)
-    if checkpoint_every:
-        partial.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(config)
     curve: list[CurvePoint] = []
     every = curve_every or max(1, steps // 50)
     cbs = _callbacks(steps, progress, curve, every, curve_window, partial, checkpoint_every,
@@ -220,18 +252,11 @@ def train(
     evaluation = evaluate(model, make_env, episodes=eval_episodes, seed=seed + 10_000)
     result = TrainResult(path=path, algorithm=algorithm, steps=steps, seed=seed, wall_s=wall,
                          evaluation=evaluation, curve=curve, resumed_from=resumed_from)
-    import stable_baselines3
-
-    record = {
+    write_record(path, {
         "algorithm": algorithm, "steps": steps, "seed": seed, "n_envs": n_envs,
         "hyperparams": hyper, "wall_s": wall, "resumed_from": resumed_from,
-        "evaluation": evaluation, "curve": [asdict(c) for c in curve],
-        "command": " ".join(["twinbed", *sys.argv[1:]]) if sys.argv else "",
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "stable_baselines3": stable_baselines3.__version__},
-        "created_wall": time.time(), "meta": meta or {},
-    }
-    _record_path(path).write_text(json.dumps(record, indent=1, default=str))
+        "evaluation": evaluation, "curve": [asdict(c) for c in curve], "meta": meta or {},
+    })
     shutil.rmtree(partial, ignore_errors=True)
     venv.close()
     return result

@@ -22,7 +22,8 @@ Algorithm baselines (Fig. 9), all in the proposed framework:
 - ``bandit``: LinUCB contextual bandit over the joint discrete action [18];
 - ``exhaustive``: the per-frame optimum for small instances (every assignment, subcarrier level,
   association and round count), the bound for the rest;
-- ``dmo``: the paper's DRL solution (``env.py``/``dmo.py``, needs a trained checkpoint).
+- ``dmo``: the paper's DRL solution, N + 2 PPO agents (``dmo.py``, needs trained agents);
+  ``dmo-shared`` the same actions as heads of one PPO policy (``dmo_shared.py``, a comparison).
 """
 
 from __future__ import annotations
@@ -425,7 +426,7 @@ class Exhaustive:
 
 # name -> framework the scheme runs in
 FRAMEWORK: dict[str, str] = {
-    "federated-myopic": "federated", "dmo": "federated", "dmo-agents": "federated",
+    "federated-myopic": "federated", "dmo": "federated", "dmo-shared": "federated",
     "nov": "nov", "cen": "cen",
     "greedy": "federated", "qlearning": "federated", "lyapunov-bcd": "federated",
     "tabu": "federated", "bandit": "federated", "exhaustive": "federated",
@@ -455,8 +456,8 @@ def restore_policy(policy: Policy, state: dict[str, Any] | None) -> Policy:
 
 
 def make_policy(name: str, p: FederatedParams, **kwargs: object) -> Policy:
-    """A fresh decision maker for ``name`` (``dmo`` needs ``model=...``, a trained PPO;
-    ``dmo-agents`` needs ``models=...``, the N + 2 trained agents)."""
+    """A fresh decision maker for ``name`` (``dmo`` needs ``models=...``, the N + 2 trained
+    PPO agents; ``dmo-shared`` needs ``model=...``, the trained multi-head PPO)."""
     if name in ("federated-myopic", "nov", "cen"):
         return Myopic()
     if name == "greedy":
@@ -474,9 +475,9 @@ def make_policy(name: str, p: FederatedParams, **kwargs: object) -> Policy:
     if name == "dmo":
         from twinbed.scenarios.federated.dmo import DmoPolicy
 
-        return DmoPolicy(p, kwargs["model"])
-    if name == "dmo-agents":
-        from twinbed.scenarios.federated.multiagent import MultiAgentDmoPolicy
+        return DmoPolicy(p, kwargs["models"])  # type: ignore[arg-type]
+    if name == "dmo-shared":
+        from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy
 
-        return MultiAgentDmoPolicy(p, kwargs["models"])  # type: ignore[arg-type]
+        return SharedDmoPolicy(p, kwargs["model"])
     raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}")

@@ -1,4 +1,4 @@
-"""``twinbed train federated-dmo`` and ``twinbed reproduce federated``."""
+"""``twinbed train federated-dmo`` / ``federated-dmo-shared``, ``twinbed reproduce federated``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from twinbed.commands import Command, CommandError
 
 __all__ = ["COMMANDS"]
 
-FIGURES = (4, 5, 6, 7, 8)
+FIGURES = (4, 5, 6, 7, 8, 9)
 
 
 def _params(args: argparse.Namespace):  # noqa: ANN202 - FederatedParams
@@ -30,49 +30,55 @@ def _add_size(p: argparse.ArgumentParser) -> None:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=30_000, help="frames of PPO training")
+    p.add_argument("--steps", type=int, default=200_000,
+                   help="frames of PPO training (Table III: 2e5; ~25 min for DMO on one core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=None, help="frames per episode (default T=100)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over instead of resuming an interrupted run of the same "
+                        "configuration")
     _add_size(p)
+
+
+def _dmo_args(p: argparse.ArgumentParser) -> None:
+    _train_args(p)
+    p.add_argument("--stage1-iters", type=int, default=1,
+                   help="J: SOCF calls per frame in Stage 1 (ES agents <-> SOCF; default 1)")
+
+
+def _check_steps(args: argparse.Namespace) -> None:
+    if args.steps < 1:
+        raise CommandError(f"expected --steps >= 1, got {args.steps}")
+    if args.frames is not None and args.frames < 1:
+        raise CommandError(f"expected --frames >= 1, got {args.frames}")
 
 
 def _train(args: argparse.Namespace) -> int:
     from twinbed.scenarios.federated.dmo import dmo_path, train_dmo
 
-    if args.steps < 1:
-        raise CommandError(f"expected --steps >= 1, got {args.steps}")
+    _check_steps(args)
+    if args.stage1_iters < 1:
+        raise CommandError(f"expected --stage1-iters >= 1, got {args.stage1_iters}")
     p = _params(args)
-    path = dmo_path(args.data_dir)
-    res = train_dmo(p, args.steps, args.seed, path, frames=args.frames,
-                    checkpoint_every=max(1000, args.steps // 10))
-    print(f"saved {res.path} ({res.steps} steps, {res.wall_s:.0f} s); "
-          f"evaluation mean return {res.evaluation['mean_return']:.2f}")
+    res = train_dmo(p, args.steps, args.seed, dmo_path(args.data_dir), frames=args.frames,
+                    checkpoint_every=max(2_000, args.steps // 10), resume=not args.fresh,
+                    stage1_iters=args.stage1_iters)
+    resumed = f", resumed from frame {res.resumed_from}" if res.resumed_from else ""
+    print(f"saved {p.N + 2} PPO agents to {res.path} ({res.steps} frames, {res.wall_s:.0f} s"
+          f"{resumed}); greedy cumulative utility on instance(s) 1000: "
+          f"{res.evaluation['mean_utility']:.1f}; record {res.path.with_suffix('.json')}")
     return 0
 
 
-def _agents_args(p: argparse.ArgumentParser) -> None:
-    _train_args(p)
-    p.add_argument("--eval-seeds", type=int, default=3, help="instances to evaluate on (1000..)")
+def _train_shared(args: argparse.Namespace) -> int:
+    from twinbed.scenarios.federated.dmo_shared import shared_path, train_shared
 
-
-def _agents(args: argparse.Namespace) -> int:
-    import json
-
-    from twinbed.scenarios.federated.multiagent import agents_dir, compare
-
-    if args.steps < 1 or args.eval_seeds < 1:
-        raise CommandError(f"expected --steps >= 1 and --eval-seeds >= 1, got {args.steps}, "
-                           f"{args.eval_seeds}")
+    _check_steps(args)
     p = _params(args)
-    out = agents_dir(args.data_dir)
-    res = compare(p, args.steps, args.seed, list(range(1000, 1000 + args.eval_seeds)),
-                  frames=args.frames, out_dir=out)
-    (out / "compare.json").write_text(json.dumps(res, indent=1))
-    print(f"{args.steps} frames of training each, mean cumulative utility over "
-          f"{args.eval_seeds} instances x {p.frames} frames: one multi-head PPO policy "
-          f"{res['single_policy_utility']:.1f} ({res['single_train_s']:.0f} s), N + 2 PPO agents "
-          f"{res['n_plus_2_agents_utility']:.1f} ({res['agents_train_s']:.0f} s); "
-          f"agents and compare.json in {out}")
+    res = train_shared(p, args.steps, args.seed, shared_path(args.data_dir), frames=args.frames,
+                       checkpoint_every=max(2_000, args.steps // 10))
+    print(f"saved {res.path} ({res.steps} steps, {res.wall_s:.0f} s); "
+          f"evaluation mean return {res.evaluation['mean_return']:.2f}")
     return 0
 
 
@@ -96,11 +102,11 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
-    Command("train", "federated-dmo", "train the DMO PPO agents (federated scenario)",
-            _train_args, _train),
-    Command("train", "federated-dmo-agents",
-            "train DMO as N + 2 separate PPO agents and compare with the one multi-head policy",
-            _agents_args, _agents),
-    Command("reproduce", "federated", "reproduce Figs. 4-8 of the federated DT paper",
+    Command("train", "federated-dmo",
+            "train DMO, the N + 2 PPO agents (federated scenario; resumable)", _dmo_args, _train),
+    Command("train", "federated-dmo-shared",
+            "train the comparison dmo-shared: DMO's actions as heads of one PPO policy",
+            _train_args, _train_shared),
+    Command("reproduce", "federated", "reproduce Figs. 4-9 of the federated DT paper",
             _reproduce_args, _reproduce),
 ]

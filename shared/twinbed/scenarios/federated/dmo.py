@@ -1,85 +1,411 @@
-"""DMO: the PPO agents of Algorithm 2 trained on :class:`FederatedEnv`, and their policy.
+"""DMO (Algorithm 2): the paper's N + 2 PPO agents, trained frame by frame around GS and SOCF.
 
-Training goes through :func:`twinbed.agents.train` (SB3 PPO, progress bar, checkpoints, a JSON
-record). Network and hyper-parameters follow Table III as reconstructed (3-layer MLPs with two
-hidden layers of 64 and tanh, Adam 3e-4, gamma 0.99, GAE 0.95, clip 0.2, entropy 0.01).
+Agent i owns a slice of :class:`FederatedEnv`'s MultiDiscrete action (:func:`agent_slices`):
+ES agent A_n the pair (rounds level, subcarrier level) of ES n, A_K the partial-DTs' first
+choices, A_N the ESs' first choices. Each agent is its own SB3 PPO (own actor, own critic, own
+rollout buffer). In every frame all N + 2 agents act on the frame's observation (their actions
+together are the frame's decision), GS and SOCF run inside the environment's step, and each
+agent stores the frame in its own buffer with its own reward: eq. (37) ``r_n = U_n`` (eq. 27,
+frame-time penalty included) for ES agent n, eq. (38) ``lambda1 Q - lambda2 E`` minus ``zeta
+max(0, T - tau)`` for A_K and A_N (:func:`agent_rewards`). When the buffers hold ``n_steps``
+frames every agent does its PPO update (SB3's ``PPO.train``: clipped actor loss, critic MSE,
+Adam) - Algorithm 2, lines 4-14. SB3 has no multi-agent PPO; only the rollout collection (a
+few lines, mirroring ``OnPolicyAlgorithm.collect_rollouts``) is written here.
+
+Training shows a progress bar, writes all agents every ``checkpoint_every`` frames to
+``<name>.partial/ckpt_<frames>_steps/`` and resumes from there when started again with the
+same configuration (:func:`twinbed.agents.resume_point`), and leaves ``<name>/agent-<i>.zip``
+with the JSON record ``<name>.json`` beside it (:func:`twinbed.agents.write_record`).
+
+Network and hyper-parameters follow Table III as reconstructed (see :data:`HYPERPARAMS`).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
-from twinbed.scenarios.federated.env import (FederatedEnv, action_nvec, decode_action, obs_size,
-                                             observation)
+from twinbed.scenarios.federated.env import (OBS_HIGH, FederatedEnv, action_nvec, decode_action,
+                                             obs_size, observation)
 from twinbed.scenarios.federated.params import FederatedParams
 
-__all__ = ["AGENT_NAME", "DmoPolicy", "HYPERPARAMS", "TRAIN_COMMAND", "dmo_path", "load_dmo",
-           "train_dmo"]
+__all__ = ["AGENT_NAME", "AgentEnv", "DmoAgents", "DmoPolicy", "DmoTrainResult", "HYPERPARAMS",
+           "TRAIN_COMMAND", "agent_rewards", "agent_slices", "dmo_path", "load_dmo", "stage1",
+           "train_dmo", "with_partition"]
 
 AGENT_NAME = "federated-dmo"
 TRAIN_COMMAND = "twinbed train federated-dmo"
-HYPERPARAMS: dict[str, Any] = {"learning_rate": 3e-4, "n_steps": 400, "batch_size": 100,
+# Table III as reconstructed (the sister code's argsettings): 64-64 tanh actor and critic, Adam,
+# gamma 0.99, GAE 0.95, clip 0.2, 10 epochs, entropy 0.01, Adam eps 1e-5, gradient clip 0.5 and
+# orthogonal initialization (SB3's defaults), minibatch 64, linear learning-rate decay (set in
+# :func:`train_dmo`). The buffer holds 512 frames instead of 2048: every agent stores every
+# frame, so 512 frames are already 8 minibatches per epoch, and 4x more updates per frame.
+HYPERPARAMS: dict[str, Any] = {"learning_rate": 3e-4, "n_steps": 512, "batch_size": 64,
                                "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95,
-                               "clip_range": 0.2, "ent_coef": 0.01}
+                               "clip_range": 0.2, "ent_coef": 0.01,
+                               "policy_kwargs": {"optimizer_kwargs": {"eps": 1e-5}}}
+REWARD_SCALE = 0.1
 
 
 def dmo_path(data_dir: str | Path, name: str = AGENT_NAME) -> Path:
-    from twinbed.agents import agent_path
+    """The directory holding ``agent-<i>.zip`` (record ``<dir>.json`` beside it)."""
+    return Path(data_dir) / "agents" / name
 
-    return agent_path(data_dir, name)
+
+def agent_slices(p: FederatedParams) -> list[np.ndarray]:
+    """Indices into the joint action of each of the N + 2 agents (ES 0..N-1, A_K, A_N)."""
+    N, K = p.N, p.K
+    return ([np.array([n, N + n]) for n in range(N)]
+            + [np.arange(2 * N, 2 * N + K), np.arange(2 * N + K, 3 * N + K)])
 
 
-def train_dmo(p: FederatedParams, steps: int, seed: int, path: Path, *, frames: int | None = None,
-              progress: bool = True, checkpoint_every: int | None = None,
-              hyperparams: dict[str, Any] | None = None) -> Any:
-    """Train the DMO agents for ``steps`` frames; episodes of ``frames`` frames."""
-    from twinbed.agents import train
+def agent_rewards(p: FederatedParams, info: dict[str, Any]) -> np.ndarray:
+    """Each agent's reward for one frame (shape N + 2) from :class:`FederatedEnv`'s info."""
+    r_c = p.lambda1 * info["Q"] - p.lambda2 * info["E_J"] - info["penalty"]
+    return np.concatenate([np.asarray(info["U_n"], dtype=float), [r_c, r_c]])
 
+
+class DmoAgents(list):  # type: ignore[type-arg]
+    """The N + 2 trained PPO models (ES 0..N-1, A_K, A_N) and the number of Stage-1 iterations
+    ``J`` they were trained with (the policy plays them with the same J)."""
+
+    def __init__(self, models: list[Any], stage1_iters: int = 1) -> None:
+        super().__init__(models)
+        self.stage1_iters = int(stage1_iters)
+
+
+def with_partition(p: FederatedParams, obs: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``obs`` with its coalition-size entries (see :mod:`env`) taken from the partition ``Y``."""
+    i = 2 * p.K + p.K * p.N + p.N
+    out = obs.copy()
+    out[i:i + p.N] = np.clip(Y.sum(axis=0) / p.Z_max, 0.0, OBS_HIGH)
+    return out
+
+
+def stage1(p: FederatedParams, v: View, obs: np.ndarray, joint: np.ndarray, est: np.ndarray,
+           es_act: Any, iters: int) -> tuple[Decision, np.ndarray, list[Any] | None]:
+    """Algorithm 2's Stage 1 for the matching that ``joint``'s A_K / A_N slices give: SOCF on the
+    ES agents' allocations, the partition fed back to the ES agents (their observation's
+    coalition sizes), again, until the allocations stop changing or ``iters`` SOCF calls. SOCF
+    draws from ``v.g`` (the frame's SOCF stream) and starts from the last partition.
+
+    ``es_act(obs) -> (actions (N, 2), extra)`` gives the ES agents' slices of the joint action.
+    Returns the decision (with its coalitions), the observation the final allocations were
+    chosen on, and their ``extra``."""
+    from twinbed.scenarios.federated import model
+    from twinbed.scenarios.federated.games import socf, socf_init
+
+    d = decode_action(p, joint, est)
+    z, ell, extra, seen = d.z, d.ell, None, obs
+    Y = v.state.Y
+    for j in range(iters):
+        fc = model.frame_ctx(p, v.inst, v.frame, v.state, d.assign, z, ell)
+        start = fc if j == 0 else fc._replace(Y_prev=Y)
+        Y = socf(p, fc, socf_init(p, start, v.g), v.g).Y
+        if j == iters - 1:
+            break
+        o = with_partition(p, obs, Y)
+        a, ex = es_act(o)
+        j2 = joint.copy()
+        for n in range(p.N):
+            j2[[n, p.N + n]] = a[n]
+        d2 = decode_action(p, j2, est)
+        if np.array_equal(d2.z, z) and np.array_equal(d2.ell, ell):
+            break
+        z, ell, extra, seen = d2.z, d2.ell, ex, o
+    return Decision(d.assign, z, ell, Y), seen, extra
+
+
+class AgentEnv(gym.Env[np.ndarray, np.ndarray]):
+    """One agent's view of the frames: its action slice and its reward, the other agents acting
+    uniformly at random. It gives each PPO its spaces and passes the env checkers; training
+    itself steps one shared :class:`FederatedEnv` with all agents' actions (:func:`train_dmo`)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, p: FederatedParams, agent: int, frames: int | None = None) -> None:
+        super().__init__()
+        self.p, self.agent = p, agent
+        self.env = FederatedEnv(p, frames=frames, reward_scale=REWARD_SCALE)
+        self.slices = agent_slices(p)
+        self.nvec = np.asarray(action_nvec(p))
+        self.action_space = spaces.MultiDiscrete(self.nvec[self.slices[agent]])
+        self.observation_space = self.env.observation_space
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        joint = self.np_random.integers(self.nvec)
+        joint[self.slices[self.agent]] = np.asarray(action)
+        obs, _, terminated, truncated, info = self.env.step(joint)
+        reward = float(agent_rewards(self.p, info)[self.agent]) * REWARD_SCALE
+        return obs, reward, terminated, truncated, info
+
+
+@dataclass
+class DmoTrainResult:
+    path: Path
+    steps: int
+    seed: int
+    wall_s: float
+    evaluation: dict[str, float]
+    curve: list[Any] = field(default_factory=list)  # twinbed.agents.CurvePoint
+    resumed_from: int = 0
+    models: list[Any] = field(default_factory=list, repr=False)
+
+
+def _save_all(models: list[Any], d: Path, files: dict[str, str] | None = None) -> None:
+    """Write every agent (and ``files``: name -> text) into ``d`` atomically: a temporary
+    directory renamed at the end, so a crash never leaves a half-written checkpoint."""
+    tmp = d.with_name(d.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for i, m in enumerate(models):
+        m.save(tmp / f"agent-{i}.zip")
+    for name, text in (files or {}).items():
+        (tmp / name).write_text(text)
+    shutil.rmtree(d, ignore_errors=True)
+    tmp.rename(d)
+
+
+def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
+              frames: int | None = None, hyperparams: dict[str, Any] | None = None,
+              lr_decay: bool = True, scale_rewards: bool = False, progress: bool = True,
+              checkpoint_every: int | None = None, stage1_iters: int = 1,
+              resume: bool = True, eval_seeds: tuple[int, ...] = (1000,),
+              curve_window: int = 5) -> DmoTrainResult:
+    """Train the N + 2 agents together for ``steps`` frames (episodes of ``frames`` frames);
+    save them to the directory ``path`` (see module doc). The learning curve is the mean
+    cumulative utility (sum of perf) of the last ``curve_window`` training episodes (stochastic
+    policies); the evaluation plays the agents greedily on the ``eval_seeds`` instances.
+
+    ``lr_decay``: the learning rate falls linearly to 0 over ``steps``; ``scale_rewards``: each
+    agent's reward is divided by the running standard deviation of its discounted return
+    (Table III's "reward scaling", as in SB3's VecNormalize; off by default: it scored lower,
+    see README). ``stage1_iters``: J, the SOCF calls per frame of Stage 1 (:func:`stage1`; the
+    ES agents' stored transition is their last allocation and the observation it was chosen on).
+    All three are part of the configuration a checkpoint is resumed with."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+    from stable_baselines3.common.utils import LinearSchedule
+    from tqdm import tqdm
+
+    from twinbed.agents import CurvePoint, resume_point, write_record
+
+    if steps < 1:
+        raise ValueError(f"expected steps >= 1, got {steps}")
+    torch.set_num_threads(1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     hyper = {**HYPERPARAMS, **(hyperparams or {})}
-    return train(lambda: FederatedEnv(p, frames=frames), "ppo", steps, seed, path,
-                 hyperparams=hyper, progress=progress, eval_episodes=2,
-                 checkpoint_every=checkpoint_every,
-                 meta={"scenario": "federated", "params": p.model_dump(mode="json"),
-                       "frames": frames or p.frames, "obs_size": obs_size(p)})
+    if lr_decay:
+        hyper["learning_rate"] = LinearSchedule(float(hyper["learning_rate"]), 0.0, 1.0)
+    frames = frames or p.frames
+    n = p.N + 2
+    meta: dict[str, Any] = {"scenario": "federated", "structure": "N + 2 PPO agents, simultaneous",
+            "params": p.model_dump(mode="json"), "frames": frames, "obs_size": obs_size(p),
+            "reward_scale": REWARD_SCALE, "scale_rewards": scale_rewards,
+            "stage1_iters": stage1_iters}
+    config = {"algorithm": "ppo", "seed": seed, "hyperparams": hyper, "meta": meta}
+    partial, latest = resume_point(path, config, resume=resume, checkpoints=bool(checkpoint_every))
+    envs = [AgentEnv(p, i, frames) for i in range(n)]
+    curve: list[CurvePoint] = []
+    done = 0
+    ret_rms = RunningMeanStd(shape=(n,))  # of each agent's discounted return (reward scaling)
+    if latest is not None:
+        models = [PPO.load(latest[0] / f"agent-{i}.zip", env=envs[i], device="cpu")
+                  for i in range(n)]
+        done = latest[1]
+        curve = [CurvePoint(**c) for c in json.loads((latest[0] / "curve.json").read_text())]
+        rms = json.loads((latest[0] / "reward_rms.json").read_text())
+        ret_rms.mean, ret_rms.var = np.array(rms["mean"]), np.array(rms["var"])
+        ret_rms.count = rms["count"]
+    else:
+        models = [PPO("MlpPolicy", envs[i], seed=seed + i, device="cpu", verbose=0, **hyper)
+                  for i in range(n)]
+    for m in models:
+        m.set_logger(Logger(folder=None, output_formats=[]))
+        m.policy.set_training_mode(False)
+    gamma = float(hyper["gamma"])
+    slices = agent_slices(p)
+    env = FederatedEnv(p, frames=frames, reward_scale=REWARD_SCALE)
+    obs, _ = env.reset(seed=seed + done)
+    start = True
+    ret = np.zeros(n)  # discounted return so far, per agent (reward scaling)
+    ep_utility, ep_utils = 0.0, []  # this episode's utility so far, finished episodes'
+    episodes = curve[-1].episodes if curve else 0
+    every = max(1, steps // 50)
+    next_point = (done // every + 1) * every
+    next_ckpt = (done // checkpoint_every + 1) * checkpoint_every if checkpoint_every else None
+    joint = np.empty(len(action_nvec(p)), dtype=np.int64)
+    acts: list[np.ndarray] = [np.empty(0)] * n
+    vals: list[Any] = [None] * n
+    lps: list[Any] = [None] * n
+    t0 = time.perf_counter()
+    bar = tqdm(total=steps, initial=done, unit="frame", desc=f"DMO {n} agents",
+               disable=not progress, mininterval=1.0)
+    def es_sample(o: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+        with torch.no_grad():
+            outs = [m.policy(torch.as_tensor(o[None])) for m in models[:p.N]]
+        return np.array([a.numpy()[0] for a, _, _ in outs]), [(a.numpy(), v, lp)
+                                                              for a, v, lp in outs]
+
+    t = done
+    while t < steps:
+        with torch.no_grad():
+            obs_t = torch.as_tensor(obs[None])
+            for i, m in enumerate(models):
+                a, vals[i], lps[i] = m.policy(obs_t)
+                acts[i] = a.numpy()
+                joint[slices[i]] = acts[i][0]
+        es_obs = obs
+        if stage1_iters > 1:
+            d, es_obs, extra = stage1(p, env.frame_view(), obs, joint, env.estimate, es_sample,
+                                      stage1_iters)
+            for i, ex in enumerate(extra or []):
+                acts[i], vals[i], lps[i] = ex
+            new_obs, _, terminated, truncated, info = env.step_decision(d)
+        else:
+            new_obs, _, terminated, truncated, info = env.step(joint)
+        r = agent_rewards(p, info) * REWARD_SCALE
+        if scale_rewards:
+            ret = ret * gamma + r
+            ret_rms.update(ret[None])
+            r = r / np.sqrt(ret_rms.var + 1e-8)
+        ep_utility += info["perf"]
+        if truncated and not terminated:  # bootstrap the time limit (SB3 issue #633)
+            with torch.no_grad():
+                nxt = torch.as_tensor(new_obs[None])
+                r = r + gamma * np.array([float(m.policy.predict_values(nxt)[0, 0])
+                                          for m in models])
+        for i, m in enumerate(models):
+            m.rollout_buffer.add((es_obs if i < p.N else obs)[None], acts[i], np.array([r[i]]),
+                                 np.array([start]), vals[i], lps[i])
+        t += 1
+        start = bool(terminated or truncated)
+        if start:
+            ret[:] = 0.0
+            ep_utils.append(ep_utility)
+            episodes += 1
+            ep_utility = 0.0
+            new_obs, _ = env.reset()
+        obs = new_obs
+        if models[0].rollout_buffer.full:
+            with torch.no_grad():
+                obs_t = torch.as_tensor(obs[None])
+                for m in models:
+                    m.rollout_buffer.compute_returns_and_advantage(
+                        last_values=m.policy.predict_values(obs_t), dones=np.array([start]))
+            for m in models:
+                m.num_timesteps = t
+                m._current_progress_remaining = 1.0 - t / steps
+                m.train()
+                m.policy.set_training_mode(False)
+                m.rollout_buffer.reset()
+            if next_ckpt is not None and t >= next_ckpt:
+                _save_all(models, partial / f"ckpt_{t}_steps",
+                          {"curve.json": json.dumps([asdict(c) for c in curve]),
+                           "reward_rms.json": json.dumps({"mean": ret_rms.mean.tolist(),
+                                                          "var": ret_rms.var.tolist(),
+                                                          "count": float(ret_rms.count)})})
+                next_ckpt += checkpoint_every
+        if t >= next_point and ep_utils:
+            next_point += every
+            mean = float(np.mean(ep_utils[-curve_window:]))
+            curve.append(CurvePoint(t, episodes, mean, time.perf_counter() - t0))
+            bar.set_postfix(utility=f"{mean:.0f}")
+        bar.update(1)
+    bar.close()
+    wall = time.perf_counter() - t0
+    _save_all(models, path)
+    models = DmoAgents(models, stage1_iters)
+    policy = DmoPolicy(p, models)
+    from twinbed.scenarios.federated.simulate import run_episode
+
+    utils = [sum(r["perf"] for r in run_episode(p, "dmo", s, frames, policy)) for s in eval_seeds]
+    evaluation = {"episodes": float(len(eval_seeds)), "mean_utility": float(np.mean(utils)),
+                  "std_utility": float(np.std(utils))}
+    write_record(path, {"algorithm": "ppo", "agents": n, "steps": steps, "seed": seed,
+                        "hyperparams": hyper, "wall_s": wall, "resumed_from": latest[1] if latest
+                        else 0, "evaluation": evaluation, "eval_seeds": list(eval_seeds),
+                        "curve": [asdict(c) for c in curve], "meta": meta})
+    shutil.rmtree(partial, ignore_errors=True)
+    return DmoTrainResult(path, steps, seed, wall, evaluation, curve,
+                          latest[1] if latest else 0, models)
 
 
-def load_dmo(data_dir: str | Path, p: FederatedParams, name: str = AGENT_NAME) -> Any:
-    """The trained PPO; a missing or mismatched checkpoint says how to train one."""
-    from twinbed.agents import load, read_record
+def load_dmo(data_dir: str | Path, p: FederatedParams, path: str | Path | None = None
+             ) -> list[Any]:
+    """The N + 2 trained agents for ``p``'s N and K (from ``path``, default
+    ``<data>/agents/federated-dmo``); a ValueError naming the train command otherwise."""
+    from stable_baselines3 import PPO
 
-    path = dmo_path(data_dir, name)
-    model = load(path, command=TRAIN_COMMAND)
-    meta = read_record(path).get("meta", {})
-    want = (obs_size(p), action_nvec(p))
-    have = (model.observation_space.shape[0], list(model.action_space.nvec))
-    if have != want:
-        old = {k: meta.get("params", {}).get(k) for k in ("N", "K")}
-        raise ValueError(f"the checkpoint {path} is for N={old['N']}, K={old['K']}; train one "
-                         f"for N={p.N}, K={p.K} with `{TRAIN_COMMAND} --N {p.N} --K {p.K}`")
-    return model
+    from twinbed.agents import MissingArtifactError
+
+    cmd = f"{TRAIN_COMMAND} --N {p.N} --K {p.K}"
+    d = Path(path) if path is not None else dmo_path(data_dir)
+    nvec = np.asarray(action_nvec(p))
+    models = []
+    for i, sl in enumerate(agent_slices(p)):
+        f = d / f"agent-{i}.zip"
+        if not f.exists():
+            raise MissingArtifactError(d, cmd)
+        m = PPO.load(f, device="cpu")
+        if (m.observation_space.shape != (obs_size(p),)
+                or list(getattr(m.action_space, "nvec", [])) != nvec[sl].tolist()):
+            raise ValueError(f"the agents in {d} were trained for another N or K; train them "
+                             f"for N={p.N}, K={p.K} with `{cmd}`")
+        models.append(m)
+    if (d / f"agent-{len(models)}.zip").exists():
+        raise ValueError(f"the agents in {d} were trained for another N; train them for "
+                         f"N={p.N}, K={p.K} with `{cmd}`")
+    from twinbed.agents import read_record
+
+    try:
+        iters = int(read_record(d).get("meta", {}).get("stage1_iters", 1))
+    except (OSError, ValueError):
+        iters = 1
+    return DmoAgents(models, iters)
 
 
 class DmoPolicy:
-    """The trained agents as a decision maker: observe, act deterministically, decode."""
+    """The N + 2 trained agents as one decision maker: each acts greedily on its slice; with
+    ``iters`` > 1 (default: what the agents were trained with) Stage 1 iterates the ES agents
+    and SOCF within the frame (:func:`stage1`)."""
 
-    def __init__(self, p: FederatedParams, model: Any, deterministic: bool = True) -> None:
-        self.model, self.deterministic = model, deterministic
-        self.ell_max = p.ell_max
+    def __init__(self, p: FederatedParams, models: list[Any], deterministic: bool = True,
+                 iters: int | None = None) -> None:
+        self.p, self.models, self.slices = p, models, agent_slices(p)
+        self.deterministic = deterministic
+        self.iters = iters if iters is not None else getattr(models, "stage1_iters", 1)
+
+    def _es_act(self, obs: np.ndarray) -> tuple[np.ndarray, None]:
+        return np.array([np.asarray(m.predict(obs, deterministic=self.deterministic)[0])
+                         for m in self.models[:self.p.N]]), None
 
     def act(self, v: View) -> Decision:
         est = utility_estimate(v)
-        action, _ = self.model.predict(observation(v, est), deterministic=self.deterministic)
-        return decode_action(v.p, np.asarray(action), est)
+        obs = observation(v, est)
+        joint = np.empty(len(action_nvec(self.p)), dtype=np.int64)
+        for sl, m in zip(self.slices, self.models):
+            joint[sl] = np.asarray(m.predict(obs, deterministic=self.deterministic)[0])
+        if self.iters <= 1:
+            return decode_action(self.p, joint, est)  # SOCF runs once, in play_frame
+        return stage1(self.p, v, obs, joint, est, self._es_act, self.iters)[0]
 
     def learn(self, v: View, d: Decision, reward: float) -> None:
         pass
-
-
-def _check_env() -> None:  # used by tests
-    from gymnasium.utils.env_checker import check_env
-
-    check_env(FederatedEnv(FederatedParams(M=8), frames=3))

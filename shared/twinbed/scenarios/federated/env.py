@@ -1,10 +1,10 @@
 """The DMO environment: one frame per step, GS and SOCF inside, the agents' actions outside.
 
 The paper's N + 2 PPO agents (one per ES for its resource allocation Phi_n = (z_n, l_n), A_K
-and A_N for the two sides' preference lists) act on the same frame. Here they are the
-independent factors of one MultiDiscrete action, so one SB3 PPO policy holds all N + 2 actors
-as separate categorical heads over a shared observation (centralized training; see README).
-:mod:`twinbed.scenarios.federated.multiagent` trains them as N + 2 separate PPO agents instead.
+and A_N for the two sides' preference lists) act on the same frame; their actions together are
+one MultiDiscrete action. :mod:`twinbed.scenarios.federated.dmo` trains them as N + 2 separate
+PPO agents with their own rewards (DMO); :mod:`twinbed.scenarios.federated.dmo_shared` trains
+one SB3 policy with a categorical head per action on this env's team reward (a comparison).
 
 Action (MultiDiscrete, length 3N + K):
 
@@ -127,10 +127,29 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observe(), {"instance_seed": self._seed}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        assert self._est is not None
+        return self.step_decision(decode_action(self.p, action, self._est))
+
+    @property
+    def estimate(self) -> np.ndarray:
+        """The current frame's utility estimate (what the action decodes against)."""
+        assert self._est is not None
+        return self._est
+
+    def frame_view(self) -> View:
+        """The current frame as a decision maker sees it, with the frame's SOCF random stream
+        (the one :func:`~twinbed.scenarios.federated.simulate.play_frame` uses)."""
+        from twinbed.seeding import rng
+
+        assert self._view is not None
+        return View(self.p, self.inst, self._view.frame, self.state,
+                    rng(self._seed, "federated", "socf", self.state.t))
+
+    def step_decision(self, d: Decision) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One frame with a decoded decision (``d.Y`` given: the coalitions too, no SOCF)."""
         from twinbed.scenarios.federated.simulate import frame_record, play_frame
 
-        assert self._view is not None and self._est is not None
-        d = decode_action(self.p, action, self._est)
+        assert self._view is not None
         res, self.state = play_frame(self.p, self.inst, self._view.frame, self.state,
                                      _Fixed(d), self.framework, self._seed)
         info = frame_record(self.state.t - 1, res)

@@ -1,7 +1,8 @@
 """``twinbed reproduce federated --figure N``: CSV + PNG + the paper's claims beside ours.
 
-Default budget: a few minutes on 2 cores (3 instances, T = 100 frames, 15k PPO steps for Fig.
-4); ``--full``: 10 instances and 100k PPO steps (the paper averages 1000 runs).
+Default budget: a few minutes on 2 cores (3 instances, T = 100 frames; Fig. 4 trains the N + 2
+DMO agents for 20k frames, Fig. 9 uses the agents of ``twinbed train federated-dmo`` or trains
+them for 20k frames); ``--full``: 10 instances and 200k frames (the paper averages 1000 runs).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, 
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.simulate import run_episode
 
-__all__ = ["LAMBDA1", "LAMBDA2", "C_CONFIG", "reproduce", "totals"]
+__all__ = ["C_CONFIG", "FIG9_SCHEMES", "LAMBDA1", "LAMBDA2", "reproduce", "totals"]
 
 LAMBDA1 = (10.0, 25.0, 50.0, 100.0, 200.0)
 LAMBDA2 = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
@@ -52,55 +53,62 @@ def _verdict(ok: bool) -> str:
     return "holds" if ok else "differs: see README"
 
 
-def _fig4(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
-    from twinbed.scenarios.federated.dmo import DmoPolicy, train_dmo
+def _dmo_steps(full: bool) -> int:
+    return 200_000 if full else 20_000
 
-    p = FederatedParams()
-    steps = 100_000 if full else 15_000
-    res = train_dmo(p, steps, 0, out / "fig4-dmo.zip")
-    scale = 10.0  # FederatedEnv's reward_scale is 0.1: episode return x 10 = cumulative utility
-    rows = [{"timesteps": c.timesteps, "episodes": c.episodes,
-             "cumulative_utility": c.mean_reward * scale, "wall_s": c.wall_s} for c in res.curve]
-    from twinbed.agents import load
 
-    model = load(res.path)
-    bar = _bar(3 * seeds, "fig4 baselines")
-    dmo = _mean_runs(p, "dmo", seeds, bar, lambda: DmoPolicy(p, model))
-    myo = _mean_runs(p, "federated-myopic", seeds, bar)
-    rnd_rows = []
+def _random_utility(p: FederatedParams, seeds: int, bar: Any) -> float:
+    """Mean cumulative utility of uniformly random agent actions in the same env."""
     from twinbed.scenarios.federated.env import FederatedEnv
 
-    for s in range(seeds):  # a uniformly random policy in the same env
+    out = []
+    for s in range(seeds):
         env = FederatedEnv(p)
         env.reset(seed=s, options={"instance_seed": 1000 + s})
         env.action_space.seed(s)
         tot, done = 0.0, False
         while not done:
-            _, r, te, tr, _ = env.step(env.action_space.sample())
-            tot, done = tot + r * scale, te or tr
-        rnd_rows.append(tot)
+            _, _, te, tr, info = env.step(env.action_space.sample())
+            tot, done = tot + info["perf"], te or tr
+        out.append(tot)
         bar.update(1)
+    return float(np.mean(out))
+
+
+def _fig4(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None = None
+          ) -> list[Claim]:
+    from twinbed.scenarios.federated.dmo import DmoPolicy, train_dmo
+
+    p = FederatedParams(frames=frames or 100)
+    steps = _dmo_steps(full)
+    res = train_dmo(p, steps, 0, out / "fig4-dmo", checkpoint_every=max(2_000, steps // 10))
+    rows = [{"timesteps": c.timesteps, "episodes": c.episodes,
+             "cumulative_utility": c.mean_reward, "wall_s": c.wall_s} for c in res.curve]
+    bar = _bar(3 * seeds, "fig4 baselines")
+    dmo = _mean_runs(p, "dmo", seeds, bar, lambda: DmoPolicy(p, res.models))
+    myo = _mean_runs(p, "federated-myopic", seeds, bar)
+    rnd = _random_utility(p, seeds, bar)
     bar.close()
-    rnd = float(np.mean(rnd_rows))
     write_csv(out / "fig4.csv", rows)
     write_csv(out / "fig4-eval.csv", [{"scheme": "dmo", **dmo}, {"scheme": "federated-myopic", **myo},
                                       {"scheme": "random", "utility": rnd}])
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["timesteps"] for r in rows], [r["cumulative_utility"] for r in rows], label="DMO (training)")
-    ax.axhline(dmo["utility"], color="C0", ls="--", label="DMO (deterministic, eval)")
+    ax.plot([r["timesteps"] for r in rows], [r["cumulative_utility"] for r in rows],
+            label=f"DMO, {p.N + 2} PPO agents (training, sampled actions)")
+    ax.axhline(dmo["utility"], color="C0", ls="--", label="DMO (greedy actions, eval)")
     ax.axhline(myo["utility"], color="C1", ls=":", label="per-frame best response")
     ax.axhline(rnd, color="C3", ls="-.", label="random actions")
     ax.set_xlabel("training steps (frames)")
     ax.set_ylabel(f"cumulative utility over T={p.frames}")
-    ax.legend()
+    ax.legend(fontsize=8)
     save_png(fig, out / "fig4.png")
     first = rows[0]["cumulative_utility"] if rows else float("nan")
     last = float(np.mean([r["cumulative_utility"] for r in rows[-5:]])) if rows else float("nan")
     return [
         Claim("Fig. 4: DMO's cumulative utility rises and converges with training",
-              "converges rapidly", f"{first:.0f} -> {last:.0f} over {steps} steps",
-              _verdict(last > first)),
+              "converges rapidly", f"{first:.0f} -> {last:.0f} over {steps} frames "
+              f"({p.N + 2} agents)", _verdict(last > first)),
         Claim("Fig. 4: trained DMO beats random actions", "(implied)",
               f"DMO {dmo['utility']:.0f} vs random {rnd:.0f}", _verdict(dmo["utility"] > rnd)),
         Claim("Fig. 9(a): DMO beats myopic per-frame optimization", "DMO best",
@@ -250,7 +258,7 @@ def _fig7(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
 def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     p = FederatedParams()
     schemes = ["federated-myopic", "nov", "cen"]
-    try:  # the proposed framework under DMO too, when a trained agent is there
+    try:  # the proposed framework under DMO too, when trained agents are there
         from twinbed.scenarios.federated.dmo import DmoPolicy, load_dmo
 
         dmo_model = load_dmo(data_dir, p)
@@ -261,7 +269,7 @@ def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     extra = []
     if dmo_model is not None:
         extra = [{"scheme": "dmo", **_mean_runs(p, "dmo", seeds, bar,
-                                                lambda: DmoPolicy(p, dmo_model))}]
+                                                lambda: DmoPolicy(p, dmo_model))}]  # type: ignore[arg-type]
     bar.close()
     write_csv(out / "fig8.csv", rows + extra)
     plt = pyplot()
@@ -290,7 +298,92 @@ def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     ]
 
 
-_FIGS = {4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7, 8: _fig8}
+FIG9_SCHEMES = ("federated-myopic", "greedy", "qlearning", "lyapunov-bcd", "tabu", "bandit")
+
+
+def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None = None
+          ) -> list[Claim]:
+    """DMO (the trained N + 2 agents of ``data_dir``, else trained here within the budget)
+    against the five algorithm baselines and the per-frame best response, same instances."""
+    from twinbed.agents import read_record
+    from twinbed.scenarios.federated.dmo import DmoPolicy, dmo_path, load_dmo, train_dmo
+
+    p = FederatedParams(frames=frames or 100)
+    try:
+        models = load_dmo(data_dir, p)
+        src = dmo_path(data_dir)
+    except ValueError:
+        src = out / "fig9-dmo"
+        steps = _dmo_steps(full)
+        models = train_dmo(p, steps, 0, src, checkpoint_every=max(2_000, steps // 10)).models
+    trained = int(read_record(src).get("steps", 0))
+    shared = None
+    try:  # the one-policy comparison too, when it was trained
+        from twinbed.scenarios.federated.dmo_shared import (SharedDmoPolicy, load_shared,
+                                                            shared_path)
+
+        shared = load_shared(data_dir, p)
+    except ValueError:
+        pass
+    bar = _bar((len(FIG9_SCHEMES) + 2 + (shared is not None)) * seeds, "fig9 schemes")
+    rows = [{"scheme": "dmo", "trained_frames": trained,
+             **_mean_runs(p, "dmo", seeds, bar, lambda: DmoPolicy(p, models))}]
+    if shared is not None:
+        rows.append({"scheme": "dmo-shared", "trained_frames":
+                     int(read_record(shared_path(data_dir)).get("steps", 0)),
+                     **_mean_runs(p, "dmo-shared", seeds, bar,
+                                  lambda: SharedDmoPolicy(p, shared))})
+    rows += [{"scheme": s, "trained_frames": 0, **_mean_runs(p, s, seeds, bar)}
+             for s in FIG9_SCHEMES]
+    rows.append({"scheme": "random", "trained_frames": 0,
+                 "utility": _random_utility(p, seeds, bar)})
+    bar.close()
+    write_csv(out / "fig9.csv", rows)
+    plt = pyplot()
+    fig, axs = plt.subplots(1, 3, figsize=(14, 4))
+    shown = [r for r in rows if r["scheme"] != "random"]
+    for ax, m in zip(axs, ("utility", "gain", "cost")):
+        ax.bar([r["scheme"] for r in shown], [r[m] for r in shown],
+               color=["C0" if r["scheme"] == "dmo" else "C7" for r in shown])
+        ax.set_title(f"cumulative {m} (T = {p.frames})")
+        plt.setp(ax.get_xticklabels(), rotation=35, ha="right")
+    axs[0].axhline(rows[-1]["utility"], color="C3", ls="-.", label="random actions")
+    axs[0].legend(fontsize=8)
+    save_png(fig, out / "fig9.png")
+    by = {r["scheme"]: r for r in shown}
+    d = by["dmo"]
+    base = [by[s] for s in FIG9_SCHEMES]
+    best_other = max(base, key=lambda r: r["utility"])
+    worst = min(base, key=lambda r: r["utility"])
+    cheaper = [r["scheme"] for r in base if r["cost"] < d["cost"]]
+    return [
+        Claim("Fig. 9(a): DMO has the best cumulative utility", "DMO best",
+              f"DMO {d['utility']:.0f} ({trained} training frames) vs best other "
+              f"{best_other['scheme']} {best_other['utility']:.0f}",
+              _verdict(d["utility"] > best_other["utility"])),
+        Claim("Fig. 9(a): GRD has the worst cumulative utility", "GRD worst",
+              f"greedy {by['greedy']['utility']:.0f}; worst is {worst['scheme']} "
+              f"{worst['utility']:.0f}", _verdict(worst["scheme"] == "greedy")),
+        Claim("Fig. 9(a): DMO beats tabular Q-learning, the bandit and tabu search",
+              "DMO higher", f"DMO {d['utility']:.0f} vs qlearning "
+              f"{by['qlearning']['utility']:.0f}, bandit {by['bandit']['utility']:.0f}, tabu "
+              f"{by['tabu']['utility']:.0f}",
+              _verdict(d["utility"] > max(by[s]["utility"] for s in
+                                          ("qlearning", "bandit", "tabu")))),
+        Claim("Fig. 9(a): DMO beats Lyapunov + BCD (near-optimal per frame)", "DMO higher",
+              f"DMO {d['utility']:.0f} vs lyapunov-bcd {by['lyapunov-bcd']['utility']:.0f}",
+              _verdict(d["utility"] > by["lyapunov-bcd"]["utility"])),
+        Claim("Fig. 9(c): DMO's cost is below every benchmark but one", "<= 1 cheaper",
+              f"DMO {d['cost']:.0f}; cheaper: {', '.join(cheaper) or 'none'}",
+              _verdict(len(cheaper) <= 1)),
+        Claim("Fig. 9(c): GRD has excessive costs", "highest cost",
+              f"greedy {by['greedy']['cost']:.0f} vs max of the others "
+              f"{max(r['cost'] for r in shown if r['scheme'] != 'greedy'):.0f}",
+              _verdict(by["greedy"]["cost"] >= max(r["cost"] for r in shown))),
+    ]
+
+
+_FIGS = {4: _fig4, 5: _fig5, 6: _fig6, 7: _fig7, 8: _fig8, 9: _fig9}
 
 
 def reproduce(figure: int, out: str | Path, *, full: bool = False, seeds: int | None = None,
@@ -301,8 +394,9 @@ def reproduce(figure: int, out: str | Path, *, full: bool = False, seeds: int | 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seeds or (10 if full else 3)
-    if frames is not None and figure != 5:
-        raise ValueError("frames can only be shortened for Fig. 5 (the others are cumulative over T = 100)")
+    if frames is not None and figure not in (4, 5, 9):
+        raise ValueError("frames can only be shortened for Figs. 4, 5 and 9 (tests); the others "
+                         "are cumulative over T = 100")
     kw = {"frames": frames} if frames is not None else {}
     claims = _FIGS[figure](out, full, seeds, Path(data_dir), **kw)
     write_claims(out / f"fig{figure}-claims.json", claims)

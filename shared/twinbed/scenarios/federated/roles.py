@@ -81,18 +81,18 @@ def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
     if D.shape != (p.K,) or assign.shape != (p.K,):
         raise ValueError(f"expected {p.K} data amounts and assignments, got {D.shape}, {assign.shape}")
     kw: dict[str, Any] = {}
-    if ctx.run.algorithm == "dmo":  # the trained checkpoint (a file): cached, read-only
-        if "dmo_model" not in ctx.cache:
+    if ctx.run.algorithm == "dmo":  # the trained agents (files): cached, read-only
+        if "dmo_agents" not in ctx.cache:
             from twinbed.scenarios.federated.dmo import load_dmo
 
-            ctx.cache["dmo_model"] = load_dmo(ctx.settings.data_dir, p)
-        kw["model"] = ctx.cache["dmo_model"]
-    elif ctx.run.algorithm == "dmo-agents":
-        if "dmo_agents" not in ctx.cache:
-            from twinbed.scenarios.federated.multiagent import load_agents
-
-            ctx.cache["dmo_agents"] = load_agents(ctx.settings.data_dir, p)
+            ctx.cache["dmo_agents"] = load_dmo(ctx.settings.data_dir, p)
         kw["models"] = ctx.cache["dmo_agents"]
+    elif ctx.run.algorithm == "dmo-shared":
+        if "dmo_shared" not in ctx.cache:
+            from twinbed.scenarios.federated.dmo_shared import load_shared
+
+            ctx.cache["dmo_shared"] = load_shared(ctx.settings.data_dir, p)
+        kw["model"] = ctx.cache["dmo_shared"]
     # The controller keeps nothing between frames: the learning schemes' state (Q-table,
     # bandit statistics, virtual queue) arrives with the request and leaves in "next".
     policy = restore_policy(make_policy(ctx.run.algorithm, p, **kw), state.get("policy"))

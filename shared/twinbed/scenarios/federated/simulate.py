@@ -115,16 +115,16 @@ def run_episode(p: FederatedParams, algorithm: str, seed: int, frames: int | Non
 
 def simulate(p: FederatedParams, algorithm: str = "federated-myopic", seed: int = 0,
              rounds: int = 1) -> list[dict[str, Any]]:
-    """``twinbed simulate``: ``rounds`` frames of ``algorithm`` (DMO loads its checkpoint)."""
+    """``twinbed simulate``: ``rounds`` frames of ``algorithm`` (DMO loads its agents)."""
     policy = None
     if algorithm == "dmo":
         from twinbed.config import get_settings
         from twinbed.scenarios.federated.dmo import load_dmo
 
-        policy = make_policy("dmo", p, model=load_dmo(get_settings().data_dir, p))
-    elif algorithm == "dmo-agents":
+        policy = make_policy("dmo", p, models=load_dmo(get_settings().data_dir, p))
+    elif algorithm == "dmo-shared":
         from twinbed.config import get_settings
-        from twinbed.scenarios.federated.multiagent import load_agents
+        from twinbed.scenarios.federated.dmo_shared import load_shared
 
-        policy = make_policy("dmo-agents", p, models=load_agents(get_settings().data_dir, p))
+        policy = make_policy("dmo-shared", p, model=load_shared(get_settings().data_dir, p))
     return run_episode(p, algorithm, seed, rounds, policy)

@@ -15,15 +15,15 @@ __all__ = ["SPEC", "preflight"]
 
 
 def preflight(p: FederatedParams, algorithm: str, data_dir: Path) -> None:
-    """``dmo`` / ``dmo-agents`` need trained checkpoints; ``exhaustive`` a small instance."""
+    """``dmo`` / ``dmo-shared`` need trained checkpoints; ``exhaustive`` a small instance."""
     if algorithm == "dmo":
         from twinbed.scenarios.federated.dmo import load_dmo
 
         load_dmo(data_dir, p)  # MissingArtifactError is a ValueError naming the command
-    elif algorithm == "dmo-agents":
-        from twinbed.scenarios.federated.multiagent import load_agents
+    elif algorithm == "dmo-shared":
+        from twinbed.scenarios.federated.dmo_shared import load_shared
 
-        load_agents(data_dir, p)
+        load_shared(data_dir, p)
     elif algorithm == "exhaustive":
         patterns = sum(1 for r in range(p.Y_max + 1) for _ in itertools.combinations(range(p.N), r))
         if patterns ** p.M > Exhaustive.LIMIT:

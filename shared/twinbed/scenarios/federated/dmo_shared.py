@@ -1,0 +1,79 @@
+"""``dmo-shared``: a comparison for DMO, the N + 2 agents' actions as the independent heads of
+ONE SB3 PPO policy (one actor torso, one critic, one team reward), trained on
+:class:`FederatedEnv`. DMO itself (the paper's N + 2 separate agents) is :mod:`dmo`.
+
+Training goes through :func:`twinbed.agents.train` (SB3 PPO, progress bar, checkpoints, a JSON
+record), with the same Table III hyper-parameters as DMO (constant learning rate).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
+from twinbed.scenarios.federated.env import (FederatedEnv, action_nvec, decode_action, obs_size,
+                                             observation)
+from twinbed.scenarios.federated.params import FederatedParams
+
+__all__ = ["AGENT_NAME", "SharedDmoPolicy", "TRAIN_COMMAND", "load_shared", "shared_path",
+           "train_shared"]
+
+AGENT_NAME = "federated-dmo-shared"
+TRAIN_COMMAND = "twinbed train federated-dmo-shared"
+
+
+def shared_path(data_dir: str | Path, name: str = AGENT_NAME) -> Path:
+    from twinbed.agents import agent_path
+
+    return agent_path(data_dir, name)
+
+
+def train_shared(p: FederatedParams, steps: int, seed: int, path: Path, *,
+                 frames: int | None = None, progress: bool = True,
+                 checkpoint_every: int | None = None,
+                 hyperparams: dict[str, Any] | None = None) -> Any:
+    """Train the one multi-head policy for ``steps`` frames; episodes of ``frames`` frames."""
+    from twinbed.agents import train
+    from twinbed.scenarios.federated.dmo import HYPERPARAMS
+
+    hyper = {**HYPERPARAMS, **(hyperparams or {})}
+    return train(lambda: FederatedEnv(p, frames=frames), "ppo", steps, seed, path,
+                 hyperparams=hyper, progress=progress, eval_episodes=2,
+                 checkpoint_every=checkpoint_every,
+                 meta={"scenario": "federated", "params": p.model_dump(mode="json"),
+                       "frames": frames or p.frames, "obs_size": obs_size(p)})
+
+
+def load_shared(data_dir: str | Path, p: FederatedParams, name: str = AGENT_NAME) -> Any:
+    """The trained PPO; a missing or mismatched checkpoint says how to train one."""
+    from twinbed.agents import load, read_record
+
+    path = shared_path(data_dir, name)
+    model = load(path, command=TRAIN_COMMAND)
+    meta = read_record(path).get("meta", {})
+    want = (obs_size(p), action_nvec(p))
+    have = (model.observation_space.shape[0], list(model.action_space.nvec))
+    if have != want:
+        old = {k: meta.get("params", {}).get(k) for k in ("N", "K")}
+        raise ValueError(f"the checkpoint {path} is for N={old['N']}, K={old['K']}; train one "
+                         f"for N={p.N}, K={p.K} with `{TRAIN_COMMAND} --N {p.N} --K {p.K}`")
+    return model
+
+
+class SharedDmoPolicy:
+    """The trained multi-head policy as a decision maker: observe, act deterministically, decode."""
+
+    def __init__(self, p: FederatedParams, model: Any, deterministic: bool = True) -> None:
+        self.model, self.deterministic = model, deterministic
+        self.ell_max = p.ell_max
+
+    def act(self, v: View) -> Decision:
+        est = utility_estimate(v)
+        action, _ = self.model.predict(observation(v, est), deterministic=self.deterministic)
+        return decode_action(v.p, np.asarray(action), est)
+
+    def learn(self, v: View, d: Decision, reward: float) -> None:
+        pass
