@@ -138,6 +138,8 @@ def test_dmo_scheme_needs_the_trained_agents_then_decides_like_in_process(tmp_pa
                   FederatedParams(M=10, N=4, K=2)):
         with pytest.raises(ValueError, match="another N"):
             preflight(other, "dmo", tmp_path)
+    with pytest.raises(ValueError, match="trained for M=10 sensors, not 12.*--M 12"):
+        preflight(FederatedParams(M=12, N=4, K=3), "dmo", tmp_path)
     sim = run_episode(P, "dmo", 2, 3, policy=DmoPolicy(P, res.models))
     settings = get_settings().model_copy(update={"data_dir": tmp_path})
     st = model.initial_state(P)

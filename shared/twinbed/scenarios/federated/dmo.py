@@ -350,7 +350,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
 
 def load_dmo(data_dir: str | Path, p: FederatedParams, path: str | Path | None = None
              ) -> list[Any]:
-    """The N + 2 trained agents for ``p``'s N and K (from ``path``, default
+    """The N + 2 trained agents for ``p``'s N, K and M (from ``path``, default
     ``<data>/agents/federated-dmo``); a ValueError naming the train command otherwise."""
     from stable_baselines3 import PPO
 
@@ -376,10 +376,15 @@ def load_dmo(data_dir: str | Path, p: FederatedParams, path: str | Path | None =
     from twinbed.agents import read_record
 
     try:
-        iters = int(read_record(d).get("meta", {}).get("stage1_iters", 1))
+        meta = read_record(d).get("meta", {})
     except (OSError, ValueError):
-        iters = 1
-    return DmoAgents(models, iters)
+        meta = {}
+    trained_M = meta.get("params", {}).get("M")
+    if trained_M is not None and int(trained_M) != p.M:
+        # the observation does not depend on M, so the shapes cannot tell
+        raise ValueError(f"the agents in {d} were trained for M={trained_M} sensors, not "
+                         f"{p.M}; train them with `{cmd} --M {p.M}`")
+    return DmoAgents(models, int(meta.get("stage1_iters", 1)))
 
 
 class DmoPolicy:
