@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
-import tempfile
 import time
 from typing import ClassVar
 
@@ -25,7 +23,9 @@ import redis.asyncio as aioredis
 
 from twinbed.bus import Bus, Worker
 from twinbed.messages import Message
-from twinbed.stack import find_redis_server, free_port, local_stack
+from twinbed.stack import local_stack
+
+from redis_reference import raw_roundtrip, scratch_redis  # bench/redis_reference.py
 
 BATCH = 256
 PAYLOAD = os.urandom(1024)
@@ -34,26 +34,6 @@ PAYLOAD = os.urandom(1024)
 class BenchPing(Message):
     TYPE: ClassVar[str] = "bench.ping"
     n: int
-
-
-async def raw_once(r: aioredis.Redis, n: int, tag: str) -> float:
-    stream, group = f"bench:raw:{tag}", "g"
-    await r.xgroup_create(stream, group, id="0", mkstream=True)
-    t0 = time.perf_counter()
-    for i in range(0, n, BATCH):
-        async with r.pipeline(transaction=False) as p:
-            for j in range(i, min(n, i + BATCH)):
-                p.xadd(stream, {"n": j, "p": PAYLOAD})
-            await p.execute()
-    got = 0
-    while got < n:
-        reply = await r.xreadgroup(group, "c", {stream: ">"}, count=BATCH)
-        ids = [eid for _, entries in reply for eid, _ in entries]
-        await r.xack(stream, group, *ids)
-        got += len(ids)
-    dt = time.perf_counter() - t0
-    await r.delete(stream)
-    return n / dt
 
 
 async def bus_once(r: aioredis.Redis, n: int, tag: str) -> float:
@@ -83,27 +63,11 @@ async def bus_once(r: aioredis.Redis, n: int, tag: str) -> float:
 
 
 async def throughput(n: int, repeats: int) -> None:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as d:
-        proc = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-                                 "--dir", d, "--save", "", "--appendonly", "no"],
-                                stdout=subprocess.DEVNULL)
-        try:
-            r = aioredis.Redis(port=port)
-            for _ in range(200):
-                try:
-                    await r.ping()
-                    break
-                except Exception:
-                    await asyncio.sleep(0.025)
-            raw, ours = [], []
-            for i in range(repeats):  # interleaved, so drift hits both alike
-                raw.append(await raw_once(r, n, f"{i}"))
-                ours.append(await bus_once(r, n, f"{i}"))
-            await r.aclose()
-        finally:
-            proc.terminate()
-            proc.wait()
+    async with scratch_redis() as r:
+        raw, ours = [], []
+        for i in range(repeats):  # interleaved, so drift hits both alike
+            raw.append(n / await raw_roundtrip(r, [PAYLOAD] * n, f"{i}", BATCH))
+            ours.append(await bus_once(r, n, f"{i}"))
     ratios = [b / a for a, b in zip(raw, ours)]
     print(f"\n== bus throughput ({n} messages of 1 KiB, {repeats} interleaved repeats)")
     print(f"{'':<34}{'min':>10}{'median':>10}{'max':>10}  msg/s")

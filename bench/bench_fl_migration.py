@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
-import tempfile
 import time
 
 import redis.asyncio as aioredis
@@ -32,7 +30,9 @@ from twinbed.scenarios.fl_migration import fl, model
 from twinbed.scenarios.fl_migration.algorithms import nearest
 from twinbed.scenarios.fl_migration.messages import ModelUpdate
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.stack import find_redis_server, free_port, local_stack
+from twinbed.stack import local_stack
+
+from redis_reference import raw_roundtrip, scratch_redis  # bench/redis_reference.py
 
 BATCH = 64
 
@@ -60,38 +60,6 @@ def allocation(seeds: int) -> None:
             diff = max(diff, abs(f.value - c.value))
         mf, mc = statistics.median(tf), statistics.median(tc)
         print(f"{name:<26}{1e3 * mf:>10.2f}{1e3 * mc:>11.1f}{mc / mf:>12.0f}{diff:>15.2e}")
-
-
-async def _redis(port: int) -> aioredis.Redis:
-    r = aioredis.Redis(port=port)
-    for _ in range(200):
-        try:
-            await r.ping()
-            return r
-        except Exception:  # noqa: BLE001 - redis still starting
-            await asyncio.sleep(0.025)
-    raise RuntimeError("redis did not start")
-
-
-async def _raw(r: aioredis.Redis, blobs: list[bytes], tag: str) -> float:
-    stream, group = f"bench:raw:{tag}", "g"
-    await r.xgroup_create(stream, group, id="0", mkstream=True)
-    n = len(blobs)
-    t0 = time.perf_counter()
-    for i in range(0, n, BATCH):
-        async with r.pipeline(transaction=False) as p:
-            for j in range(i, min(n, i + BATCH)):
-                p.xadd(stream, {"n": j, "p": blobs[j]})
-            await p.execute()
-    got = 0
-    while got < n:
-        reply = await r.xreadgroup(group, "c", {stream: ">"}, count=BATCH)
-        ids = [eid for _, entries in reply for eid, _ in entries]
-        await r.xack(stream, group, *ids)
-        got += len(ids)
-    dt = time.perf_counter() - t0
-    await r.delete(stream)
-    return dt
 
 
 async def _bus(r: aioredis.Redis, blobs: list[bytes], tag: str) -> float:
@@ -130,21 +98,11 @@ async def updates(n: int, repeats: int) -> None:
     blobs = [fl.state_bytes(fl.new_model(i).state_dict()) for i in range(16)]
     blobs = [blobs[i % 16] for i in range(n)]
     mb = sum(map(len, blobs)) / 1e6
-    port = free_port()
-    with tempfile.TemporaryDirectory() as d:
-        proc = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-                                 "--dir", d, "--save", "", "--appendonly", "no"],
-                                stdout=subprocess.DEVNULL)
-        try:
-            r = await _redis(port)
-            raw, ours = [], []
-            for i in range(repeats):
-                raw.append(await _raw(r, blobs, str(i)))
-                ours.append(await _bus(r, blobs, str(i)))
-            await r.aclose()
-        finally:
-            proc.terminate()
-            proc.wait()
+    async with scratch_redis() as r:
+        raw, ours = [], []
+        for i in range(repeats):
+            raw.append(await raw_roundtrip(r, blobs, str(i), BATCH))
+            ours.append(await _bus(r, blobs, str(i)))
     print(f"\n== model updates through the bus ({n} updates of {len(blobs[0])} B "
           f"(MLP {fl.MLP_SIZES} weights), {repeats} interleaved repeats, medians)")
     for name, ts in (("raw XADD+XREADGROUP+XACK", raw), ("twinbed.bus ModelUpdate", ours)):

@@ -238,6 +238,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         known = sorted(p.stem.removeprefix("bench_") for p in root.glob("bench_*.py"))
         raise CliError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'}")
     sys.argv = [str(script), *args.rest]
+    sys.path.insert(0, str(root))  # as `python bench/bench_x.py` would: shared bench helpers
     runpy.run_path(str(script), run_name="__main__")
     return 0
 
