@@ -26,13 +26,9 @@ MODELED = ("objective", "reward", "utility", "cost_total", "cost_mig", "cost_syn
            "gamma_mean", "migrations")
 
 
-def test_live_slots_train_migrate_aggregate_and_equal_the_simulation(live) -> None:
-    seed, rounds = 5, 5
-    run_id = live.start_run(scenario="fl-migration", algorithm="nearest", seed=seed,
-                            rounds=rounds, params=PARAMS)
-    view = live.wait_run(run_id, timeout_s=240)
-    assert view["status"]["status"] == "completed", live.logs()
-    recs = view["rounds"]
+def _assert_slots_equal_the_simulation(live, recs: list, seed: int, rounds: int) -> None:
+    """Every slot recorded, no party missing, and the modeled metrics of `nearest` equal to
+    the in-process simulation of the same seed."""
     assert [r["round"] for r in recs] == list(range(rounds))
     assert all(r["missing"] == [] for r in recs), live.logs()
     sim = simulate(FlMigrationParams(**PARAMS), "nearest", seed, rounds)
@@ -41,6 +37,16 @@ def test_live_slots_train_migrate_aggregate_and_equal_the_simulation(live) -> No
         np.testing.assert_allclose(got["gamma"], want["gamma"], rtol=0, atol=1e-12)
         for k in MODELED:
             assert got[k] == pytest.approx(want[k], rel=1e-12, abs=1e-12), k
+
+
+def test_live_slots_train_migrate_aggregate_and_equal_the_simulation(live) -> None:
+    seed, rounds = 5, 5
+    run_id = live.start_run(scenario="fl-migration", algorithm="nearest", seed=seed,
+                            rounds=rounds, params=PARAMS)
+    view = live.wait_run(run_id, timeout_s=240)
+    assert view["status"]["status"] == "completed", live.logs()
+    recs = view["rounds"]
+    _assert_slots_equal_the_simulation(live, recs, seed, rounds)
     # one real aggregation per slot, real accuracy measured per user, nothing rejected
     assert [r["model_version"] for r in recs] == list(range(1, rounds + 1))
     assert all(r["rejected_updates"] == 0 for r in recs)
@@ -174,14 +180,7 @@ def _assert_nothing_lost(live, run_id: str, view: dict, ref: dict, seed: int, ro
     """Every slot is there, equals the simulation in its modeled metrics, and equals an
     undisturbed run of the same seed in what was really trained and measured."""
     recs = view["rounds"]
-    assert [r["round"] for r in recs] == list(range(rounds))
-    assert all(r["missing"] == [] for r in recs), live.logs()
-    sim = simulate(FlMigrationParams(**PARAMS), "nearest", seed, rounds)
-    for got, want in zip(recs, sim):
-        assert got["assoc"] == want["assoc"]
-        np.testing.assert_allclose(got["gamma"], want["gamma"], rtol=0, atol=1e-12)
-        for k in MODELED:
-            assert got[k] == pytest.approx(want[k], rel=1e-12, abs=1e-12), k
+    _assert_slots_equal_the_simulation(live, recs, seed, rounds)
     # one aggregation per slot, nothing counted twice, nothing rejected
     assert [r["model_version"] for r in recs] == list(range(1, rounds + 1))
     assert all(r["rejected_updates"] == 0 for r in recs)

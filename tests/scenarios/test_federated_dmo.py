@@ -119,14 +119,29 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_only_with_the_same_
     assert other.resumed_from == 0
 
 
-def test_dmo_scheme_needs_the_trained_agents_then_decides_like_in_process(tmp_path) -> None:
-    """Without agents preflight names the train command (a 422 live); agents of another size
-    are refused; with them, the controller's decide plays the in-process frames."""
+def _assert_decide_replays_the_episode(data_dir, models) -> None:
+    """The controller's decide, fed its own carried state as JSON (as it is live), plays the
+    same frames as the in-process episode with these agents (seed 2, 3 frames)."""
     from twinbed.config import get_settings
     from twinbed.runtime import offline_context
     from twinbed.scenarios.federated import model
-    from twinbed.scenarios.federated.dmo import dmo_path
     from twinbed.scenarios.federated.roles import decide
+
+    sim = run_episode(P, "dmo", 2, 3, policy=DmoPolicy(P, models))
+    settings = get_settings().model_copy(update={"data_dir": data_dir})
+    st = model.initial_state(P)
+    carried = {"D_bits": st.D_bits.tolist(), "assign": st.assign.tolist(), "Y": []}
+    for t in range(3):
+        d = decide(offline_context("federated", P, "dmo", 2, settings=settings),
+                   {"t": t, **carried})
+        assert d["record"] == sim[t]
+        carried = json.loads(json.dumps(d["next"]))
+
+
+def test_dmo_scheme_needs_the_trained_agents_then_decides_like_in_process(tmp_path) -> None:
+    """Without agents preflight names the train command (a 422 live); agents of another size
+    are refused; with them, the controller's decide plays the in-process frames."""
+    from twinbed.scenarios.federated.dmo import dmo_path
     from twinbed.scenarios.federated.spec import preflight
 
     with pytest.raises(ValueError, match="twinbed train federated-dmo --N 4 --K 3"):
@@ -140,15 +155,7 @@ def test_dmo_scheme_needs_the_trained_agents_then_decides_like_in_process(tmp_pa
             preflight(other, "dmo", tmp_path)
     with pytest.raises(ValueError, match="trained for M=10 sensors, not 12.*--M 12"):
         preflight(FederatedParams(M=12, N=4, K=3), "dmo", tmp_path)
-    sim = run_episode(P, "dmo", 2, 3, policy=DmoPolicy(P, res.models))
-    settings = get_settings().model_copy(update={"data_dir": tmp_path})
-    st = model.initial_state(P)
-    carried = {"D_bits": st.D_bits.tolist(), "assign": st.assign.tolist(), "Y": []}
-    for t in range(3):
-        d = decide(offline_context("federated", P, "dmo", 2, settings=settings),
-                   {"t": t, **carried})
-        assert d["record"] == sim[t]
-        carried = json.loads(json.dumps(d["next"]))
+    _assert_decide_replays_the_episode(tmp_path, res.models)
 
 
 def test_stage1_with_one_iteration_is_the_single_socf_call_of_play_frame(tmp_path) -> None:
@@ -182,13 +189,10 @@ def test_stage1_iterates_agents_and_socf_to_a_stable_partition_and_trains(tmp_pa
     sizes) and may re-allocate; the frame's coalitions are SOCF's stable partition for the final
     allocations; the agents are played with the J they were trained with (live decide equals
     the in-process frames)."""
-    from twinbed.config import get_settings
-    from twinbed.runtime import offline_context
     from twinbed.scenarios.federated import model
     from twinbed.scenarios.federated.algorithms import View
     from twinbed.scenarios.federated.dmo import dmo_path, with_partition
     from twinbed.scenarios.federated.games import stable_partition
-    from twinbed.scenarios.federated.roles import decide
     from twinbed.seeding import rng
 
     env = FederatedEnv(P, frames=3)
@@ -213,12 +217,4 @@ def test_stage1_iterates_agents_and_socf_to_a_stable_partition_and_trains(tmp_pa
         fc = model.frame_ctx(P, inst, frame, st, d.assign, d.z, d.ell)
         assert d.Y is not None and stable_partition(P, fc, d.Y)
         _, st = model.evaluate(P, inst, frame, st, d.assign, d.Y, d.z, d.ell)
-    sim = run_episode(P, "dmo", 2, 3, policy=DmoPolicy(P, res.models))
-    settings = get_settings().model_copy(update={"data_dir": tmp_path})
-    st = model.initial_state(P)
-    carried = {"D_bits": st.D_bits.tolist(), "assign": st.assign.tolist(), "Y": []}
-    for t in range(3):
-        d = decide(offline_context("federated", P, "dmo", 2, settings=settings),
-                   {"t": t, **carried})
-        assert d["record"] == sim[t]
-        carried = json.loads(json.dumps(d["next"]))
+    _assert_decide_replays_the_episode(tmp_path, res.models)
