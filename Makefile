@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: up down status test install clean
+.PHONY: up down status test lint install clean
 
 # Create the virtualenv and install the package. torch is pinned to the local CPU wheel
 # (2.13.0) and installed first so nothing pulls a CUDA build.
@@ -26,7 +26,12 @@ down:
 status: $(STAMP)
 	$(VENV)/bin/twinbed status
 
-test: $(STAMP)
+# lint first: ruff (lint rules in pyproject.toml) and mypy (strict on the core)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) lint
 	$(PY) -m pytest -ra
 
 clean:

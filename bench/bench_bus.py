@@ -21,11 +21,10 @@ from typing import ClassVar
 
 import redis.asyncio as aioredis
 
+from redis_reference import raw_roundtrip, scratch_redis  # bench/redis_reference.py
 from twinbed.bus import Bus, Worker
 from twinbed.messages import Message
 from twinbed.stack import local_stack
-
-from redis_reference import raw_roundtrip, scratch_redis  # bench/redis_reference.py
 
 BATCH = 256
 PAYLOAD = os.urandom(1024)

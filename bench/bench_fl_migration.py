@@ -24,6 +24,7 @@ import time
 
 import redis.asyncio as aioredis
 
+from redis_reference import raw_roundtrip, scratch_redis  # bench/redis_reference.py
 from twinbed.bus import Bus, Worker
 from twinbed.scenarios.fl_migration import allocation as A
 from twinbed.scenarios.fl_migration import fl, model
@@ -31,8 +32,6 @@ from twinbed.scenarios.fl_migration.algorithms import nearest
 from twinbed.scenarios.fl_migration.messages import ModelUpdate
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 from twinbed.stack import local_stack
-
-from redis_reference import raw_roundtrip, scratch_redis  # bench/redis_reference.py
 
 BATCH = 64
 

@@ -70,7 +70,8 @@ def require_token(
     if not authorization or not secrets.compare_digest(authorization, f"Bearer {token}"):
         raise HTTPException(
             status_code=401,
-            detail="missing or wrong bearer token (send 'Authorization: Bearer <TWINBED_API_TOKEN>')",
+            detail="missing or wrong bearer token "
+                   "(send 'Authorization: Bearer <TWINBED_API_TOKEN>')",
             headers={"WWW-Authenticate": "Bearer"},
         )
 
@@ -79,26 +80,40 @@ Authorized = Depends(require_token)
 
 
 class RoleDispatcher:
-    """Routes a message to this role's handler in the run's scenario."""
+    """Routes a message to this role's handler in the run's scenario.
+
+    It keeps one :class:`RunContext` per active run (the scenario's process-local cache:
+    loaded agents, datasets, tables) and drops a run's context as soon as the run is no
+    longer active (:meth:`retain`), so a long-lived service holds nothing of finished runs.
+    """
 
     def __init__(self, state: ServiceState, generic: Mapping[type[Message], RoleHandler]) -> None:
         self.state = state
         self.generic = dict(generic)
-        self._contexts: dict[str, RunContext] = {}
+        self._contexts: dict[str, RunContext[Any]] = {}
 
-    async def context(self, run_id: str) -> RunContext:
+    async def context(self, run_id: str) -> RunContext[Any]:
         ctx = self._contexts.get(run_id)
         if ctx is None:
             cfg = await self.state.runs.config(run_id)
             if cfg is None:
                 raise LookupError(f"unknown run {run_id!r}")
             spec = get_scenario(cfg.scenario)
-            ctx = RunContext(run=cfg, params=spec.params_model.model_validate(cfg.params),
+            ctx = RunContext(run=cfg, params=spec.params.model_validate(cfg.params),
                              bus=self.state.bus, settings=self.state.settings,
                              role=self.state.role, replica=self.state.replica,
-                             replicas=self.state.replicas)
+                             replicas=self.state.replicas, shipped_dir=spec.shipped_dir)
             self._contexts[run_id] = ctx
         return ctx
+
+    def retain(self, active: set[str]) -> None:
+        """Forget the contexts of runs that are no longer active."""
+        for run_id in [r for r in self._contexts if r not in active]:
+            del self._contexts[run_id]
+
+    @property
+    def contexts(self) -> int:
+        return len(self._contexts)
 
     async def __call__(self, env: Envelope, fx: Effects) -> None:
         expected = keys.stream(env.msg.run_id, self.state.role)
@@ -108,8 +123,7 @@ class RoleDispatcher:
         ctx = await self.context(env.msg.run_id)
         handler = self.generic.get(type(env.msg))
         if handler is None:
-            handler = get_scenario(ctx.run.scenario).handlers.get(self.state.role, {}).get(
-                type(env.msg))
+            handler = get_scenario(ctx.run.scenario).handler(self.state.role, type(env.msg))
         if handler is None:
             raise LookupError(f"{self.state.role} has no handler for {env.msg.TYPE!r} in "
                               f"scenario {ctx.run.scenario!r}")
@@ -222,12 +236,15 @@ def create_service(
             registry.register(make(state))
 
         active_cache: dict[str, Any] = {"at": 0.0, "streams": []}
+        dispatcher = RoleDispatcher(state, generic_handlers or {})
+        state.extra["dispatcher"] = dispatcher
 
         async def streams() -> list[str]:
             now = time.monotonic()
             if now - active_cache["at"] > 0.25:
                 runs = await r.smembers(keys.ACTIVE_RUNS)
                 ids = [x.decode() for x in runs]
+                dispatcher.retain(set(ids))  # a finished run's context (and cache) goes now
                 active_cache["streams"] = sorted(
                     [keys.stream(i, role) for i in ids]
                     + [keys.replica_stream(i, role, state.replica) for i in ids])
@@ -236,7 +253,7 @@ def create_service(
 
         state.worker = Worker(
             bus, group=role, consumer=consumer, streams=streams,
-            handler=RoleDispatcher(state, generic_handlers or {}),
+            handler=dispatcher,
             count=s.read_count, block_ms=s.read_block_ms, reclaim_idle_s=s.reclaim_idle_s,
         )
         running = [asyncio.create_task(state.worker.run(state.stop), name=f"{role}-worker")]

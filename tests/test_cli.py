@@ -11,7 +11,8 @@ import pytest
 
 import twinbed.cli
 from twinbed.cli import main
-from twinbed.scenarios.compression import CompressionParams, simulate
+from twinbed.scenarios.compression import CompressionParams
+from twinbed.scenarios.compression.spec import SCENARIO
 
 
 def _run(argv: list[str]) -> int:
@@ -32,11 +33,11 @@ def _one_error_line(err: str) -> str:
 
 # -- simulate -------------------------------------------------------------------------------
 def test_simulate_json_equals_simulate(capsys: pytest.CaptureFixture[str]) -> None:
-    """`simulate compression --rounds 3 --json` prints exactly simulate()'s records."""
+    """`simulate compression --rounds 3 --json` prints exactly SCENARIO.simulate()'s records."""
     assert main(["simulate", "compression", "--rounds", "3", "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert json.loads(out) == simulate(CompressionParams(), "fixed-bf", 0, 3)
+    assert json.loads(out) == SCENARIO.simulate(CompressionParams(), "fixed-bf", 0, 3)
 
 
 def test_simulate_json_passes_params_and_seed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,7 +46,7 @@ def test_simulate_json_passes_params_and_seed(capsys: pytest.CaptureFixture[str]
             "--param", "K=3", "--param", "beta_max=2.5"]
     assert main(argv) == 0
     recs = json.loads(capsys.readouterr().out)
-    assert recs == simulate(CompressionParams(K=3, beta_max=2.5), "fixed-bf", 4, 2)
+    assert recs == SCENARIO.simulate(CompressionParams(K=3, beta_max=2.5), "fixed-bf", 4, 2)
     assert len(recs[0]["beta"]) == 3
 
 
@@ -53,7 +54,7 @@ def test_simulate_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json, one line per round with its T_max."""
     assert main(["simulate", "compression", "--rounds", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    recs = simulate(CompressionParams(), "fixed-bf", 0, 2)
+    recs = SCENARIO.simulate(CompressionParams(), "fixed-bf", 0, 2)
     assert len(lines) == 2
     for line, rec in zip(lines, recs):
         assert f"{rec['T_max_s']:.6f}s" in line
@@ -197,7 +198,7 @@ def test_headline_metrics_are_in_every_round_record(scenario, algorithm, params)
 
     spec = get_scenario(scenario)
     assert spec.headline
-    recs = spec.simulate(spec.params_model(**params), algorithm, 0, 2)
+    recs = spec.simulate(spec.params(**params), algorithm, 0, 2)
     for rec in recs:
         for name in spec.headline:
             assert isinstance(rec[name], (int, float, bool)), (name, rec.get(name))

@@ -1,7 +1,7 @@
-"""basestation: radio resources, channel state, leader side; plays the scenario handlers of its role (scenarios/<name>/roles.py)."""
+"""basestation: radio resources, channel state, leader side; plays the scenario handlers of its
+role (scenarios/<name>/roles.py)."""
 
 from fastapi import FastAPI
-
 from twinbed_services.common import create_service
 
 

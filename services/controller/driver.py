@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from twinbed_services.common import ServiceState
+
 from twinbed import keys
 from twinbed.bus import Effects, Envelope
+from twinbed.contract import Action, Roles
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
 from twinbed.scenarios import get_scenario
-from twinbed_services.common import ServiceState
 
 log = logging.getLogger("twinbed.controller")
 POLL_S = 0.005
@@ -29,24 +31,27 @@ def reports_key(run_id: str, round_: int) -> str:
     return keys.run_key(run_id, f"reports:{round_}")
 
 
-async def on_decision_request(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, DecisionRequest)
+async def on_decision_request(ctx: RunContext[Any], msg: DecisionRequest, env: Envelope,
+                              fx: Effects) -> None:
+    """The decision hop: the scenario validates the state, runs the run's policy and returns
+    its action as JSON (``Scenario.decide_json``)."""
     spec = get_scenario(ctx.run.scenario)
     t0 = time.perf_counter()
-    decision = spec.decide(ctx, msg.state)
+    decision = spec.decide_json(ctx, msg.state)
     fx.publish(keys.stream(msg.run_id, msg.reply_to), Decision(
         run_id=msg.run_id, round=msg.round, algorithm=ctx.run.algorithm, decision=decision,
         solve_s=time.perf_counter() - t0))
 
 
-async def on_round_report(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, RoundReport)
+async def on_round_report(ctx: RunContext[Any], msg: RoundReport, env: Envelope,
+                          fx: Effects) -> None:
     fx.hset(reports_key(msg.run_id, msg.round), msg.party, json.dumps(msg.metrics))
 
 
-GENERIC_HANDLERS = {DecisionRequest: on_decision_request, RoundReport: on_round_report}
+_ROLES: Roles[Any, Action] = Roles(Action)
+_ROLES.on("controller", DecisionRequest, on_decision_request)
+_ROLES.on("controller", RoundReport, on_round_report)
+GENERIC_HANDLERS = _ROLES.table()["controller"]
 
 
 async def drive(state: ServiceState, run_id: str) -> None:
@@ -56,7 +61,7 @@ async def drive(state: ServiceState, run_id: str) -> None:
     if cfg is None:
         return
     spec = get_scenario(cfg.scenario)
-    params = spec.params_model.model_validate(cfg.params)
+    params = spec.params.model_validate(cfg.params)
     expected = spec.parties(params)
     done = await runs.rounds(run_id)
     modeled = sum(rec.get(spec.duration_key) or 0.0 for rec in done)
@@ -86,7 +91,8 @@ async def drive(state: ServiceState, run_id: str) -> None:
             raw = await r.hgetall(reports_key(run_id, rnd))
             reports = {k.decode(): json.loads(v) for k, v in raw.items()}
             missing = [p for p in expected if p not in reports]
-            record: dict[str, Any] = {"round": rnd, **spec.summarize(params, rnd, reports, missing)}
+            record: dict[str, Any] = {"round": rnd,
+                                      **spec.summarize_json(params, rnd, reports, missing)}
             record["modeled_start_s"] = modeled
             record["wall_s"] = time.time() - started
             await runs.append_round(run_id, record)

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from twinbed_services.common import State, require_token
 
 from twinbed.runs import RunConfig, RunStatus, new_run_id
 from twinbed.scenarios import UnknownScenarioError, get_scenario, scenario_names
-from twinbed_services.common import State, require_token
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -50,9 +50,9 @@ async def create_run(body: RunCreate, state: State) -> RunView:
         raise _unprocessable(f"unknown algorithm {body.algorithm!r} for scenario "
                              f"{body.scenario!r}; known: {', '.join(spec.algorithms)}")
     try:
-        params = spec.params_model.model_validate(body.params)
+        params = spec.params.model_validate(body.params)
     except ValidationError as exc:
-        known = ", ".join(spec.params_model.model_fields)
+        known = ", ".join(spec.params.model_fields)
         problems = []
         for e in exc.errors():
             name = ".".join(map(str, e["loc"])) or "params"
@@ -62,11 +62,10 @@ async def create_run(body: RunCreate, state: State) -> RunView:
                 problems.append(f"parameter {name!r}: {e['msg']}")
         raise _unprocessable(f"{'; '.join(problems)} (scenario {body.scenario!r} "
                              f"parameters: {known})") from None
-    if spec.preflight is not None:
-        try:
-            spec.preflight(params, body.algorithm, Path(state.settings.data_dir))
-        except ValueError as exc:
-            raise _unprocessable(str(exc)) from None
+    try:  # every artifact the run needs resolves (else 422 naming the train command)
+        spec.preflight(params, body.algorithm, body.seed, Path(state.settings.data_dir))
+    except ValueError as exc:
+        raise _unprocessable(str(exc)) from None
     cfg = RunConfig(
         id=new_run_id(), scenario=body.scenario, algorithm=body.algorithm, seed=body.seed,
         rounds=body.rounds, params=params.model_dump(mode="json"), overrides=body.params,
@@ -74,12 +73,14 @@ async def create_run(body: RunCreate, state: State) -> RunView:
     )
     await state.runs.create(cfg)
     status = await state.runs.status(cfg.id)
-    assert status is not None
+    if status is None:  # created in the same call: only a concurrent DELETE gets here
+        raise HTTPException(status_code=409, detail=f"run {cfg.id!r} vanished on creation")
     return RunView(config=cfg, status=status)
 
 
 @router.get("")
-async def list_runs(state: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[RunView]:
+async def list_runs(state: State,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[RunView]:
     out = []
     for run_id in await state.runs.list_ids(limit):
         cfg, st = await state.runs.config(run_id), await state.runs.status(run_id)
@@ -95,7 +96,7 @@ async def scenarios() -> dict[str, Any]:
     for name in scenario_names():
         spec = get_scenario(name)
         out[name] = {"algorithms": list(spec.algorithms),
-                     "params": spec.params_model().model_dump(mode="json")}
+                     "params": spec.params().model_dump(mode="json")}
     return out
 
 
@@ -134,6 +135,7 @@ async def stop_run(run_id: str, state: State) -> RunStatus:
     if st.status != "running":
         raise HTTPException(status_code=409, detail=f"run {run_id!r} is already {st.status}")
     await state.runs.request_stop(run_id)
-    st = await state.runs.status(run_id)
-    assert st is not None
-    return st
+    after = await state.runs.status(run_id)
+    if after is None:
+        raise HTTPException(status_code=404, detail=f"no run {run_id!r}")
+    return after

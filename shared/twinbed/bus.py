@@ -126,7 +126,7 @@ class Effects:
     no trace. ``fx.publish(...)`` records an outgoing bus message.
     """
 
-    def __init__(self, bus: "Bus") -> None:
+    def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
@@ -142,7 +142,8 @@ class Effects:
     def publish(
         self, stream: str, msg: Message, payload: bytes | None = None, seq: int | None = None
     ) -> None:
-        fields = encode(msg, self._bus.sender, self._bus.next_seq() if seq is None else seq, payload)
+        seq = self._bus.next_seq() if seq is None else seq
+        fields = encode(msg, self._bus.sender, seq, payload)
         self.calls.append(
             ("xadd", (stream, fields), {"maxlen": STREAM_MAXLEN, "approximate": True})
         )
@@ -263,7 +264,7 @@ class Worker:
                               self.group, self.consumer, backoff)
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=backoff)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 backoff = min(backoff * 2, 5.0)
 
@@ -337,7 +338,7 @@ class Worker:
 
     def _dead_letter(self, pipe: Any, stream: str, entry_id: str,
                      fields: dict[bytes, bytes], error: str) -> None:
-        letter = dict(fields)
+        letter: dict[bytes, bytes | str] = dict(fields)
         letter.update({b"dl_stream": stream, b"dl_id": entry_id, b"dl_group": self.group,
                        b"dl_error": error[:4000]})
         pipe.xadd(keys.dead_letter(stream), letter, maxlen=STREAM_MAXLEN, approximate=True)
@@ -365,13 +366,13 @@ class Worker:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for stream, members in asked.items():
                     pipe.smismember(self.seen_key(stream), members)
-                for stream, answer in zip(asked, await pipe.execute()):
+                for stream, answer in zip(asked, await pipe.execute(), strict=True):
                     flags[stream] = iter(answer)
 
         fx_all: list[tuple[str, str, dict[bytes, bytes], Effects]] = []
         marks: dict[str, list[str]] = {}
         batch_seen: set[tuple[str, str, int]] = set()
-        for (stream, entry_id, fields), env in zip(entries, envelopes):
+        for (stream, entry_id, fields), env in zip(entries, envelopes, strict=True):
             if env is None:
                 continue
             key = (env.stream, env.sender, env.seq)
@@ -402,8 +403,8 @@ class Worker:
                 first = len(pipe.command_stack)
                 fx.apply(pipe)
                 spans.append((first, len(pipe.command_stack), (stream, entry_id, fields)))
-            for key, members in marks.items():
-                pipe.sadd(key, *members)
+            for seen, members in marks.items():
+                pipe.sadd(seen, *members)
             for stream, entry_id, fields, error in dead:
                 self._dead_letter(pipe, stream, entry_id, fields, error)
             by_stream: dict[str, list[str]] = {}

@@ -20,13 +20,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import runpy
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from twinbed.artifacts import ArtifactError
+from twinbed.commands import VERBS, Command, CommandError, all_commands
 from twinbed.config import ROLES, get_settings
+from twinbed.contract.cliparams import (
+    ParamError,
+    add_param_options,
+    param_table,
+    parse_overrides,
+    scenario_help_action,
+    validate_params,
+)
+from twinbed.scenarios import AnyScenario, UnknownScenarioError, get_scenario
+from twinbed.stack import Stack, StackError
 
 __all__ = ["main"]
 
@@ -39,20 +54,31 @@ class CliError(Exception):
         self.code = code
 
 
-def _parse_param(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise CliError(f"--param expects NAME=VALUE, got {text!r}")
-    name, value = text.split("=", 1)
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
+        return parse_overrides(args.param, args.params)
+    except ParamError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _scenario(name: str) -> AnyScenario:
+    try:
+        return get_scenario(name)
+    except UnknownScenarioError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _scenario_params(name: str) -> str:
+    """The parameter table ``twinbed run|simulate SCENARIO --help`` prints."""
+    try:
+        spec = get_scenario(name)
+    except UnknownScenarioError as exc:
+        return str(exc)
+    return param_table(spec.params, title=f"{spec.name} parameters")
 
 
 # -- stack ---------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
-    from twinbed.stack import Stack, StackError
-
     stack = Stack(args.data_dir)
     print("starting redis and the services ...", flush=True)
     try:
@@ -91,16 +117,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from twinbed.stack import Stack
-
     stopped = Stack(args.data_dir).stop()
     print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from twinbed.stack import Stack
-
     rows = Stack(args.data_dir).status()
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -128,8 +150,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 # -- runs ----------------------------------------------------------------------------------
 def _stack_url_token(args: argparse.Namespace) -> tuple[str, str]:
-    from twinbed.stack import Stack
-
     if args.url:
         return args.url.rstrip("/"), args.token or get_settings().api_token
     info = Stack(args.data_dir).load()
@@ -139,19 +159,13 @@ def _stack_url_token(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import httpx
     from tqdm import tqdm
 
     url, token = _stack_url_token(args)
-    from twinbed.scenarios import UnknownScenarioError, get_scenario
-
-    try:
-        spec = get_scenario(args.scenario)
-    except UnknownScenarioError as exc:
-        raise CliError(str(exc)) from None
+    spec = _scenario(args.scenario)
     algorithm = args.algorithm or spec.algorithms[0]
     body = {"scenario": args.scenario, "algorithm": algorithm, "seed": args.seed,
-            "rounds": args.rounds, "params": dict(_parse_param(p) for p in args.param)}
+            "rounds": args.rounds, "params": _overrides(args)}
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         resp = httpx.post(f"{url}/runs", json=body, headers=headers, timeout=30)
@@ -180,47 +194,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from twinbed.scenarios import UnknownScenarioError, get_scenario
-
-    try:
-        spec = get_scenario(args.scenario)
-    except UnknownScenarioError as exc:
-        raise CliError(str(exc)) from None
-    if spec.simulate is None:
+    spec = _scenario(args.scenario)
+    if not spec.can_simulate:
         raise CliError(f"scenario {args.scenario!r} has no in-process simulation")
     algorithm = args.algorithm or spec.algorithms[0]
     if algorithm not in spec.algorithms:
         raise CliError(f"unknown algorithm {algorithm!r}; known: {', '.join(spec.algorithms)}")
     try:
-        p = spec.params_model(**dict(_parse_param(x) for x in args.param))
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise CliError(f"parameter {'.'.join(map(str, e['loc']))}: {e['msg']}") from None
-    if spec.preflight is not None:
-        try:
-            spec.preflight(p, algorithm, Path(args.data_dir))
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
-    # the in-process rounds read artifacts (checkpoints) from the same --data-dir as preflight
-    os.environ["TWINBED_DATA_DIR"] = str(args.data_dir)
-    from twinbed.config import get_settings
-
-    get_settings.cache_clear()
-    recs = spec.simulate(p, algorithm, args.seed, args.rounds)
+        p = validate_params(spec.params, _overrides(args))
+        # the artifacts the run needs, from --data-dir (else shipped): the one clear error
+        spec.preflight(p, algorithm, args.seed, Path(args.data_dir))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    recs = spec.simulate(p, algorithm, args.seed, args.rounds, Path(args.data_dir))
     if args.json:
         print(json.dumps(recs))
     else:
         key = spec.duration_key
         for rec in recs:
-            extra = f"  beta {['%.3f' % b for b in rec['beta']]}" if "beta" in rec else ""
+            extra = f"  beta {[f'{b:.3f}' for b in rec['beta']]}" if "beta" in rec else ""
             print(f"round {rec['round']:>4}: {key.removesuffix('_s')} {rec[key]:.6f}s{extra}"
                   + _headline(spec, rec))
     return 0
 
 
-def _headline(spec: Any, rec: dict[str, Any]) -> str:
+def _headline(spec: AnyScenario, rec: dict[str, Any]) -> str:
     """The scenario's headline metrics of one round record, as `  name value` pairs."""
     parts = []
     for name in spec.headline:
@@ -230,8 +228,6 @@ def _headline(spec: Any, rec: dict[str, Any]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import runpy
-
     root = Path(__file__).resolve().parents[2] / "bench"
     script = root / f"bench_{args.name.replace('-', '_')}.py"  # `bench network-twin`
     if not script.exists():
@@ -288,13 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, fn, help_ in (("run", cmd_run, "start a live run and follow it"),
                             ("simulate", cmd_simulate, "run the rounds in-process")):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("scenario")
+        p = sub.add_parser(name, help=help_, add_help=False)
+        p.add_argument("-h", "--help", action=scenario_help_action(_scenario_params))
+        p.add_argument("scenario", help="scenario name (with --help: lists its parameters)")
         p.add_argument("--algorithm", default=None,
                        help="decision maker (default: the scenario's first)")
         p.add_argument("--seed", type=_natural(0), default=0)
         p.add_argument("--rounds", type=_natural(1), default=5)
-        p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+        add_param_options(p)
         if name == "run":
             p.add_argument("--url", help="controller URL (default: the local stack's)")
             p.add_argument("--token", help="API token (default: the local stack's)")
@@ -313,8 +310,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_scenario_commands(sub: Any) -> None:
     """``twinbed VERB TARGET`` for every command a scenario's ``commands.py`` declares."""
-    from twinbed.commands import VERBS, all_commands
-
     commands = all_commands()
     for verb, help_ in VERBS.items():
         mine = [c for c in commands if c.verb == verb]
@@ -329,14 +324,14 @@ def _add_scenario_commands(sub: Any) -> None:
             tp.set_defaults(fn=_run_command(c))
 
 
-def _run_command(c: Any) -> Any:
+def _run_command(c: Command) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from twinbed.commands import CommandError
-
         try:
             return int(c.run(args) or 0)
         except CommandError as exc:
             raise CliError(str(exc), exc.code) from None
+        except (ParamError, ArtifactError) as exc:  # a bad --param, a missing/corrupt artifact
+            raise CliError(str(exc)) from None
 
     return run
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from twinbed.scenarios import scenario_modules
+
 __all__ = ["VERBS", "Command", "CommandError", "all_commands", "default_out_dir"]
 
 VERBS: dict[str, str] = {
@@ -51,8 +53,6 @@ class Command:
 
 def all_commands() -> list[Command]:
     """Every scenario's commands, in (verb, target) order."""
-    from twinbed.scenarios import scenario_modules
-
     out: list[Command] = []
     for spec_module in scenario_modules().values():
         module = spec_module.rsplit(".", 1)[0] + ".commands"

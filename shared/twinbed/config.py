@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
-    def _replica_in_range(self) -> "Settings":
+    def _replica_in_range(self) -> Settings:
         if self.replica is not None and self.replica >= self.replicas:
             raise ValueError(f"expected TWINBED_REPLICA < TWINBED_REPLICAS ({self.replicas}), "
                              f"got {self.replica}")

@@ -27,7 +27,8 @@ def stream(run_id: str, role: str) -> str:
 
 
 def replica_stream(run_id: str, role: str, replica: int) -> str:
-    """The stream only replica ``replica`` of ``role`` reads (e.g. the edge process hosting an ES)."""
+    """The stream only replica ``replica`` of ``role`` reads (e.g. the edge process hosting an
+    ES)."""
     return f"{PREFIX}:{run_id}:{role}.{replica}"
 
 

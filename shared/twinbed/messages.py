@@ -31,7 +31,7 @@ class UnknownMessageError(ValueError):
     """A stream entry names a message type or version that nobody registered."""
 
 
-_REGISTRY: dict[tuple[str, int], type["Message"]] = {}
+_REGISTRY: dict[tuple[str, int], type[Message]] = {}
 
 
 class Message(BaseModel):

@@ -60,7 +60,7 @@ def claims_table(claims: Iterable[Claim], title: str = "") -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [title] if title else []
     for j, r in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -73,7 +73,7 @@ def write_claims(path: str | Path, claims: Iterable[Claim]) -> Path:
     return path
 
 
-def pyplot():  # noqa: ANN201 - matplotlib.pyplot
+def pyplot() -> Any:  # matplotlib.pyplot
     """matplotlib's pyplot on the non-interactive Agg backend (no display on these machines)."""
     import matplotlib
 

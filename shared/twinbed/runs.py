@@ -70,7 +70,8 @@ class RunStore:
         return None if raw is None else RunConfig.model_validate_json(raw)
 
     async def status(self, run_id: str) -> RunStatus | None:
-        h = {k.decode(): v.decode() for k, v in (await self.r.hgetall(keys.run_key(run_id, "status"))).items()}
+        raw = await self.r.hgetall(keys.run_key(run_id, "status"))
+        h = {k.decode(): v.decode() for k, v in raw.items()}
         if not h:
             return None
         return RunStatus(

@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 
-from twinbed.config import DEFAULT_PORTS
+from twinbed.config import DEFAULT_PORTS, get_settings
 
 __all__ = [
     "Stack",
@@ -150,8 +151,6 @@ class Stack:
     def __init__(self, data_dir: str | Path = "data", *, fixed_ports: bool = True,
                  token: str | None = None, env: dict[str, str] | None = None,
                  edge_replicas: int | None = None) -> None:
-        from twinbed.config import get_settings
-
         self.data_dir = Path(data_dir).resolve()
         self.edge_replicas = edge_replicas or get_settings().edge_replicas
         self.fixed_ports = fixed_ports
@@ -214,8 +213,6 @@ class Stack:
         return proc.pid
 
     def _wait_redis(self, port: int, timeout_s: float) -> None:
-        import redis
-
         r = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

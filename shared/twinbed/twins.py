@@ -129,7 +129,8 @@ class TwinStore:
 
     async def follow(self, twin: str, last_id: str, block_ms: int) -> list[Twin]:
         """History entries after ``last_id``, waiting up to block_ms. Pass a concrete id (see
-        :meth:`last_entry_id`), not '$', when calling in a loop, or updates between calls are lost."""
+        :meth:`last_entry_id`), not '$', when calling in a loop, or updates between calls are
+        lost."""
         head = await self.get(twin)
         if head is None:
             return []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 from twinbed.agents import MissingArtifactError, agent_path, evaluate, load, read_record, train
-
 
 HYPER = {"n_steps": 64, "batch_size": 32, "n_epochs": 1}
 

@@ -17,7 +17,7 @@ from twinbed.stack import Stack, StackInfo
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Live"]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data = tmp_path_factory.mktemp("stack")
     env = dict(os.environ, TWINBED_ROUND_DEADLINE_S="60", TWINBED_RECLAIM_IDLE_S="2")
     out = subprocess.run([sys.executable, "-m", "twinbed", "--data-dir", str(data), "up",

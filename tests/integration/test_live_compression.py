@@ -14,7 +14,8 @@ import pytest
 from twinbed import keys
 from twinbed.bus import encode
 from twinbed.physical import BandLimitedSignal, to_bytes
-from twinbed.scenarios.compression import CompressionParams, simulate
+from twinbed.scenarios.compression import CompressionParams
+from twinbed.scenarios.compression.spec import SCENARIO
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ def test_twenty_rounds_k8_twins_byte_exact_and_equal_to_simulation(live) -> None
             assert h["fidelity"]["exact"] is True and h["fidelity"]["rmse"] == 0.0
             assert h["aoi_modeled_s"] > 0 and h["aoi_wall_s"] >= 0
 
-    expected = simulate(p, "fixed-bf", seed, rounds)
+    expected = SCENARIO.simulate(p, "fixed-bf", seed, rounds)
     for live_rec, sim in zip(recs, expected):
         assert live_rec["modeled_start_s"] == pytest.approx(sim["modeled_start_s"], rel=1e-12)
         assert live_rec["T_max_s"] == pytest.approx(sim["T_max_s"], rel=1e-12)
@@ -229,7 +230,7 @@ def test_stackelberg_negotiated_live_equals_in_process(live) -> None:
     view = live.wait_run(run_id)
     assert view["status"]["status"] == "completed", live.logs()
     recs = view["rounds"]
-    expected = simulate(CompressionParams(K=K), "stackelberg", seed, rounds)
+    expected = SCENARIO.simulate(CompressionParams(K=K), "stackelberg", seed, rounds)
     for live_rec, sim in zip(recs, expected):
         assert live_rec["missing"] == []
         assert live_rec["negotiation_iterations"] == sim["iterations"]
@@ -252,7 +253,7 @@ def test_every_baseline_runs_live(live, algorithm: str) -> None:
     view = live.wait_run(run_id)
     assert view["status"]["status"] == "completed", live.logs()
     rec = view["rounds"][0]
-    sim = simulate(CompressionParams(K=K), algorithm, seed, 1)[0]
+    sim = SCENARIO.simulate(CompressionParams(K=K), algorithm, seed, 1)[0]
     np.testing.assert_allclose(rec["beta_model"], sim["beta"], rtol=1e-12)
     assert rec["T_max_s"] == pytest.approx(sim["T_max_s"], rel=1e-12)
     if algorithm == "no-compression":
@@ -275,7 +276,7 @@ def test_negotiation_survives_a_killed_party(live, role: str) -> None:
     live.stack.restart(role)
     view = live.wait_run(run_id)
     assert view["status"]["status"] == "completed", live.logs()
-    expected = simulate(CompressionParams(K=K), "stackelberg", seed, rounds)
+    expected = SCENARIO.simulate(CompressionParams(K=K), "stackelberg", seed, rounds)
     for rec, sim in zip(view["rounds"], expected):
         assert rec["missing"] == [], rec["round"]
         np.testing.assert_allclose(rec["beta_model"], sim["beta"], rtol=1e-12)

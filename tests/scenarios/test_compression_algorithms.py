@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, minimize_scalar
 
-from twinbed.scenarios.compression import CompressionParams, model, simulate
+from twinbed.scenarios.compression import CompressionParams, model
 from twinbed.scenarios.compression import follower as F
 from twinbed.scenarios.compression.algorithms import (
     ALGORITHMS,
@@ -28,7 +28,8 @@ from twinbed.scenarios.compression.leader import (
     solve_joint_cvxpy,
     solve_leader_fast,
 )
-from twinbed.scenarios.compression.simulate import channel_for_round
+from twinbed.scenarios.compression.spec import SCENARIO
+from twinbed.scenarios.compression.world import channel_for_round
 
 
 def _instance(K: int, seed: int, het: float = 0.5, **kw):
@@ -266,9 +267,9 @@ def test_iterate_with_the_full_leader_is_stackelberg() -> None:
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
 def test_simulate_runs_every_scheme_with_its_ratios(name: str) -> None:
-    """simulate() records the scheme's own beta (fixed or negotiated) and its iterations."""
+    """SCENARIO.simulate() records the scheme's own beta (fixed or negotiated) and its iterations."""
     p = CompressionParams(K=3)
-    rec = simulate(p, name, 2, 1)[0]
+    rec = SCENARIO.simulate(p, name, 2, 1)[0]
     a = ALGORITHMS[name](p, channel_for_round(p, 2, 0))
     if a.beta is not None:
         assert rec["beta"] == np.asarray(a.beta).tolist()

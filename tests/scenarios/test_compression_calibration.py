@@ -46,7 +46,7 @@ def test_measure_real_codecs_on_the_physical_process() -> None:
 
 
 def test_calibrate_command_writes_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["calibrate", "compression", "--sensors", "1", "--blocks", "2", "--repeats", "1",
+    assert main(["calibrate", "compression", "--param", "K=1", "--blocks", "2", "--repeats", "1",
                  "--json", "--data-dir", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["epsilon"] > 0 and out["f_s_hz"] > 0 and out["rms_log_error"] >= 0
@@ -57,7 +57,8 @@ def test_calibrate_command_writes_the_fit(tmp_path: Path, capsys: pytest.Capture
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["--blocks", "0"], "--blocks"),
-    (["--D-bits", "100"], "--D-bits"),
+    (["--param", "D_bits=100"], "D_bits"),
+    (["--param", "sensors=1"], "unknown parameter 'sensors'"),
 ])
 def test_calibrate_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                  argv: list[str], needle: str) -> None:

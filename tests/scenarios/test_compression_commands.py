@@ -127,7 +127,7 @@ def test_reproduce_fig6_writes_artifacts_and_claims(tmp_path: Path,
     rows = list(csv.DictReader((tmp_path / "fig6.csv").open()))
     assert len(rows) == 16  # 4 scenarios x 4 sensors
     assert (tmp_path / "fig6.png").stat().st_size > 1000
-    claims = json.loads((tmp_path / "fig6_claims.json").read_text())
+    claims = json.loads((tmp_path / "fig6-claims.json").read_text())
     assert claims[0]["verdict"] == "holds"
     by = {(r["scenario"], r["sensor"]): r for r in rows}
     # f_S non-uniform: sensors 3, 4 (faster compressors) compress more than 1, 2 (Fig. 6)
@@ -167,7 +167,9 @@ def test_reproduce_fig3_curves(tmp_path: Path) -> None:
     measured."""
     from twinbed.scenarios.compression.figures import reproduce
 
-    claims = reproduce(3, 1, 0, tmp_path, progress=False)
+    result = reproduce(3, 1, 0, tmp_path, progress=False)
+    claims = result.claims
+    assert result.files.csv == tmp_path / "fig3.csv" and result.files.claims.exists()
     assert len(claims) == 5 and "saturates" in claims[3].what
     rows = list(csv.DictReader((tmp_path / "fig3.csv").open()))
     assert len(rows) == 21 * 6

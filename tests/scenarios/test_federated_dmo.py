@@ -10,8 +10,14 @@ import json
 import numpy as np
 import pytest
 
-from twinbed.scenarios.federated.dmo import (AgentEnv, DmoPolicy, agent_rewards, agent_slices,
-                                             load_dmo, train_dmo)
+from twinbed.scenarios.federated.dmo import (
+    AgentEnv,
+    DmoPolicy,
+    agent_rewards,
+    agent_slices,
+    load_dmo,
+    train_dmo,
+)
 from twinbed.scenarios.federated.env import FederatedEnv, action_nvec
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.simulate import run_episode

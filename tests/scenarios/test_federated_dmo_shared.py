@@ -25,7 +25,7 @@ def test_env_is_deterministic_for_a_seed_and_truncates() -> None:
         obs, _ = env.reset(seed=5)
         env.action_space.seed(5)
         out = [obs]
-        for i in range(4):
+        for _ in range(4):
             obs, r, term, trunc, info = env.step(env.action_space.sample())
             out.append((obs, r, term, trunc))
         return out
@@ -38,7 +38,6 @@ def test_env_is_deterministic_for_a_seed_and_truncates() -> None:
 
 
 def test_action_decodes_to_rounds_subcarriers_and_a_stable_matching() -> None:
-    from twinbed.scenarios.federated.games import blocking_pairs
 
     p = FederatedParams(M=10)
     env = FederatedEnv(p, frames=2)

@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 
 from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.algorithms import Exhaustive, View
-from twinbed.scenarios.federated.games import (blocking_pairs, gale_shapley, preference_lists,
-                                               socf, socf_init, stable_partition)
+from twinbed.scenarios.federated.games import (
+    blocking_pairs,
+    gale_shapley,
+    preference_lists,
+    socf,
+    socf_init,
+    stable_partition,
+)
 from twinbed.scenarios.federated.params import FederatedParams
 
 

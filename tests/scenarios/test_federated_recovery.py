@@ -11,8 +11,13 @@ import pytest
 
 from twinbed.runtime import offline_context
 from twinbed.scenarios.federated import model
-from twinbed.scenarios.federated.algorithms import (Bandit, QLearning, make_policy, policy_state,
-                                                    restore_policy)
+from twinbed.scenarios.federated.algorithms import (
+    Bandit,
+    QLearning,
+    make_policy,
+    policy_state,
+    restore_policy,
+)
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.roles import decide
 from twinbed.scenarios.federated.simulate import run_episode
@@ -83,7 +88,7 @@ class _Proc:
     """One service process of the live frame: its run context (the per-process cache), its bus
     sender and its consumer-group worker. ``restart`` is what a kill -9 and restart leave."""
 
-    def __init__(self, h: "_Harness", name: str, role: str, replica: int, stream: str) -> None:
+    def __init__(self, h: _Harness, name: str, role: str, replica: int, stream: str) -> None:
         self.h, self.name, self.role, self.replica, self.stream = h, name, role, replica, stream
         self.restart()
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.artifacts import MissingArtifactError
+
 __all__ = [
     "ALGORITHMS",
     "CurvePoint",
@@ -41,15 +43,6 @@ __all__ = [
 ]
 
 ALGORITHMS = ("a2c", "ddpg", "dqn", "ppo", "sac", "td3")
-
-
-class MissingArtifactError(ValueError):
-    """A trained artifact that a run or command needs is not there; says how to make it."""
-
-    def __init__(self, path: Path, command: str) -> None:
-        super().__init__(f"no trained artifact at {path}; train it with `{command}`")
-        self.path = path
-        self.command = command
 
 
 @dataclass(frozen=True)
@@ -120,10 +113,11 @@ def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, 
             self.bar.update(self.num_timesteps - self.bar.n)
             if self.num_timesteps >= self.next_point:
                 self.next_point += every
-                buf = [ep["r"] for ep in list(self.model.ep_info_buffer)[-window:]]
+                episodes = list(self.model.ep_info_buffer or [])
+                buf = [ep["r"] for ep in episodes[-window:]]
                 if buf:
                     mean = float(np.mean(buf))
-                    curve.append(CurvePoint(self.num_timesteps, len(self.model.ep_info_buffer),
+                    curve.append(CurvePoint(self.num_timesteps, len(episodes),
                                             mean, time.perf_counter() - self.t0))
                     self.bar.set_postfix(reward=f"{mean:.4g}")
             return True
@@ -212,8 +206,9 @@ def train(
     With ``checkpoint_every`` the run writes intermediate checkpoints to ``<stem>.partial/``;
     a later call with ``resume=True`` (the default) and the same configuration (algorithm,
     seed, n_envs, hyperparams, meta) continues from the newest one instead of starting over,
-    so a crash loses at most ``checkpoint_every`` steps; another configuration starts afresh. ``hyperparams`` go to
-    the SB3 constructor. ``meta`` is stored in the record (scenario parameters, command...).
+    so a crash loses at most ``checkpoint_every`` steps; another configuration starts afresh.
+    ``hyperparams`` go to the SB3 constructor. ``meta`` is stored in the record (scenario
+    parameters, command...).
     ``callbacks`` (SB3 callbacks) run after the built-in ones; what the model holds when
     learning ends (a callback may restore a snapshot) is what is saved and evaluated.
     """

@@ -187,6 +187,18 @@ def delta16_inverse(data: bytes) -> bytes:
 # --- the setting registry -------------------------------------------------------------------
 
 
+def _delta16(enc: Transform, dec: Transform) -> tuple[Transform, Transform]:
+    """A base codec behind the exactly invertible int16 delta + byte-plane filter."""
+
+    def encode(data: bytes) -> bytes:
+        return enc(delta16_forward(data))
+
+    def decode(blob: bytes) -> bytes:
+        return delta16_inverse(dec(blob))
+
+    return encode, decode
+
+
 def _build_registry() -> dict[str, LosslessCodec]:
     registry = {name: LosslessCodec(name, enc, dec) for name, (enc, dec) in _BASES.items()}
     for base in BASE_SETTINGS:
@@ -194,11 +206,7 @@ def _build_registry() -> dict[str, LosslessCodec]:
             continue
         enc, dec = _BASES[base]
         name = DELTA16_PREFIX + base
-        registry[name] = LosslessCodec(
-            name,
-            lambda data, enc=enc: enc(delta16_forward(data)),
-            lambda blob, dec=dec: delta16_inverse(dec(blob)),
-        )
+        registry[name] = LosslessCodec(name, *_delta16(enc, dec))
     return registry
 
 

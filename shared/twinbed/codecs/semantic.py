@@ -77,7 +77,8 @@ class SemanticCodec:
         """Principal directions of ``frames`` (n, frame) by SVD of the centred data."""
         X = np.asarray(frames, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] < X.shape[1]:
-            raise ValueError(f"expected at least as many frames as samples per frame, got {X.shape}")
+            raise ValueError("expected at least as many frames as samples per frame, got "
+                             f"{X.shape}")
         mean = X.mean(axis=0)
         _, _, vt = np.linalg.svd(X - mean, full_matrices=False)
         basis = vt.T

@@ -7,7 +7,8 @@ closed-form best response (eq. 9) to its bandwidth).
 
 | name | scheme |
 | --- | --- |
-| ``stackelberg`` | Algorithm 1: the BS solves (26) for the followers' state, every sensor takes one dual step (24) and updates beta by (19); until |Delta U| <= xi or L_max iterations |
+| ``stackelberg`` | Algorithm 1: the BS solves (26) for the followers' state, every sensor takes |
+| | one dual step (24) and updates beta by (19); until abs(Delta U) <= xi or L_max iterations |
 | ``fixed-f`` | baseline 1: f_k = C_DT/K, Algorithm 1 over b and beta |
 | ``fixed-b`` | baseline 2: b_k = B/K, Algorithm 1 over f and beta |
 | ``fixed-bf`` | baseline 3: b_k = B/K, f_k = C_DT/K, beta = BR |

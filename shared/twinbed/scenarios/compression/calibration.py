@@ -19,6 +19,7 @@ import statistics
 from typing import NamedTuple
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from twinbed.codecs import LADDER, calibrate
 from twinbed.physical import BandLimitedSignal, to_bytes
@@ -71,8 +72,6 @@ def _eta(beta: np.ndarray, eps: float) -> np.ndarray:
 
 def fit_complexity(points: list[Measured], D_bits: int) -> ComplexityFit:
     """Least squares in log time of eq. (2) on the frontier (see the module docstring)."""
-    from scipy.optimize import minimize_scalar
-
     fr = frontier(points)
     if len(fr) < 2:
         raise ValueError(f"expected at least 2 frontier settings with ratio > 1, got {len(fr)}")

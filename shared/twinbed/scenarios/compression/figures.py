@@ -3,14 +3,17 @@
 Each point averages over ``draws`` Rician channel draws (draw d of every point and scheme uses
 the same channel, ``rng(seed, "figure", d)``: common random numbers, so differences between
 schemes are not sampling noise). Per figure: ``figN.csv`` (one row per point and scheme),
-``figN.png`` and ``figN_claims.json``; the claims table (paper vs reproduced) is returned.
+``figN.png`` and ``figN-claims.json`` (:func:`twinbed.contract.naming.figure_files`); the
+result (:class:`twinbed.contract.naming.FigureResult`) holds the claims (paper vs reproduced).
 
-| fig | sweep | paper's statements checked |
-| --- | --- | --- |
-| 3 | beta_max in [1, 3] | up to 30.9 % below baseline 4, 8.3 % below baselines 1 and 3, saturation near beta = 1.54 |
-| 4 | p_k in [1.6 mW, 100 mW] | 54.6 % below baseline 4 at 1.6 mW, 12.0 % below baselines 1 and 3 at 100 mW |
-| 5 | B in [100 Hz, 100 kHz] | 8.9 % below baselines 2 and 3 at 100 Hz, 8.9 % below 1 and 3 at 100 kHz |
-| 6 | uniform, D_k, p_k, f_k^S non-uniform (v = 0.25, 0.75, 1.25, 1.75) | equal completion times, larger T for non-uniform D and p |
+* Fig. 3, beta_max in [1, 3]: up to 30.9 % below baseline 4, 8.3 % below baselines 1 and 3,
+  saturation near beta = 1.54;
+* Fig. 4, p_k in [1.6 mW, 100 mW]: 54.6 % below baseline 4 at 1.6 mW, 12.0 % below baselines 1
+  and 3 at 100 mW;
+* Fig. 5, B in [100 Hz, 100 kHz]: 8.9 % below baselines 2 and 3 at 100 Hz, 8.9 % below 1 and 3
+  at 100 kHz;
+* Fig. 6, uniform and D_k, p_k, f_k^S non-uniform (v = 0.25, 0.75, 1.25, 1.75): equal
+  completion times, larger T for non-uniform D and p.
 
 Figs. 3-5 also check "proposed within 0.5 % of centralized".
 """
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.contract.naming import FigureResult, figure_files
 from twinbed.report import Claim, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.compression import model
 from twinbed.scenarios.compression.algorithms import ALGORITHMS
@@ -84,7 +88,8 @@ def sweep(
         for sc in schemes:
             arr = np.array(acc[sc])
             rows.append({"x": float(x), "scheme": sc, "T_max_s": float(arr[:, 0].mean()),
-                         "T_max_std_s": float(arr[:, 0].std()), "beta_mean": float(arr[:, 1].mean()),
+                         "T_max_std_s": float(arr[:, 0].std()),
+                         "beta_mean": float(arr[:, 1].mean()),
                          "iterations_mean": float(arr[:, 2].mean()), "draws": draws})
     bar.close()
     return rows
@@ -281,14 +286,14 @@ FIGURES: dict[int, Callable[..., list[Claim]]] = {3: fig3, 4: fig4, 5: fig5, 6: 
 
 
 def reproduce(figure: int, draws: int, seed: int, out: Path,
-              base: CompressionParams | None = None, progress: bool = True) -> list[Claim]:
-    """Run one figure, write its CSV, PNG and claims JSON to ``out``; return the claims."""
+              base: CompressionParams | None = None, progress: bool = True) -> FigureResult:
+    """Run one figure, write its CSV, PNG and claims JSON to ``out``."""
     if figure not in FIGURES:
         raise ValueError(f"expected a figure in {sorted(FIGURES)}, got {figure}")
     if draws < 1:
         raise ValueError(f"expected draws >= 1, got {draws}")
     out.mkdir(parents=True, exist_ok=True)
+    files = figure_files(out, figure)
     claims = FIGURES[figure](base or CompressionParams(), draws, seed, out, progress=progress)
-    write_claims(out / f"fig{figure}_claims.json", claims)
-    return claims
-
+    write_claims(files.claims, claims)
+    return FigureResult("compression", figure, files, claims, f"{draws} draws, seed {seed}")

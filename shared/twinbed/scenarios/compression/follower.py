@@ -130,7 +130,8 @@ def dual_step(
         yn = y + step
         with np.errstate(invalid="ignore"):  # inf + -inf where no bracket yet (not used)
             mid = np.where(np.isfinite(lo) & np.isfinite(hi), 0.5 * (lo + hi), yn)
-        yn = np.where((yn < lo) | (yn > hi), mid, yn)  # landing on a bracket end is fine: F is ~0 there
+        # landing on a bracket end is fine: F is ~0 there
+        yn = np.where((yn < lo) | (yn > hi), mid, yn)
         done = on_cap | (np.abs(yn - y) <= 4e-16 * np.maximum(1.0, np.abs(y))) | (F == 0)
         y = yn
         if np.all(done):
@@ -164,7 +165,7 @@ def dual_best_response(
     the state and the number of steps taken."""
     lam = dual_init(D, rate) if lam0 is None else np.array(lam0, dtype=float)
     steps = 0
-    for steps in range(1, max_steps + 1):
+    for steps in range(1, max_steps + 1):  # noqa: B007 - the count is returned
         lam = dual_step(lam, D, f_s, rate, eps, beta_max)
         if np.all(duality_gap(lam, D, f_s, rate, eps, beta_max) <= tol):
             break

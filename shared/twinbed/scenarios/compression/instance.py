@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twinbed.scenarios.compression import model
+from twinbed.scenarios.compression.algorithms import ALGORITHMS
 from twinbed.scenarios.compression.params import CompressionParams
 
 __all__ = ["Instance", "InstanceError", "load_instance", "solve_instance"]
@@ -118,10 +120,6 @@ def load_instance(path: str | Path) -> Instance:
 
 def solve_instance(inst: Instance, algorithm: str = "stackelberg") -> dict[str, Any]:
     """Run one scheme on the instance; the output keys of ``twinbed solve compression``."""
-    import time
-
-    from twinbed.scenarios.compression.algorithms import ALGORITHMS
-
     p = inst.params()
     s = inst.arrays()
     H = np.asarray(inst.H_gain, float)

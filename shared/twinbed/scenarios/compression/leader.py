@@ -44,8 +44,10 @@ All three are monotone 1-D root findings on smooth functions, solved to ~machine
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
@@ -71,10 +73,11 @@ LN2 = math.log(2.0)
 #: iterative refinement of each KKT solve to 1e-16 with less static regularization. On 96
 #: seeded moderate-SNR instances (K = 1..200) the reference's optimal value then matches the
 #: fast solver's to <= 1.6e-8 (defaults: up to 8e-7); at the paper's low SNR 91 of 96 match to
-#: 1e-6 (defaults: 74 of 96), worst 3.7e-4. Costs about the same time as the defaults. The solver then
-#: usually stops "optimal_inaccurate" (1e-12 is below what double precision reaches here; it
-#: falls back to its reduced tolerances), which is why the status alone says little.
-REFERENCE_OPTS: dict = {
+#: 1e-6 (defaults: 74 of 96), worst 3.7e-4. Costs about the same time as the defaults. The
+#: solver then usually stops "optimal_inaccurate" (1e-12 is below what double precision
+#: reaches here; it falls back to its reduced tolerances), which is why the status alone
+#: says little.
+REFERENCE_OPTS: dict[str, Any] = {
     "warm_start": False,  # a fresh solver per solve: cvxpy's reused CLARABEL object made the
     #                      answer depend on what was solved before (up to 1e-3 apart)
     "tol_gap_abs": 1e-12,
@@ -134,7 +137,8 @@ def leader_coefficients(
     return _Coef(a, s.D_bits / beta, s.c_cycles_per_bit * s.D_bits, H * s.p_w / p.N0_w_per_hz)
 
 
-def _finish(p: CompressionParams, beta, H_gain, s, b: np.ndarray, f: np.ndarray,
+def _finish(p: CompressionParams, beta: np.ndarray, H_gain: np.ndarray,
+            s: model.SensorArrays | None, b: np.ndarray, f: np.ndarray,
             fix_b: bool = False, fix_f: bool = False) -> LeaderSolution:
     """Clip to the budgets (rounding only) and evaluate eq. (10) with the model."""
     if not fix_b:
@@ -146,6 +150,14 @@ def _finish(p: CompressionParams, beta, H_gain, s, b: np.ndarray, f: np.ndarray,
 
 
 # -- fast exact solver --------------------------------------------------------------------------
+@dataclass
+class _Search:
+    """The nested root searches' warm state: the last SNR iterate and the last T."""
+
+    y: np.ndarray
+    T: float | None = None
+
+
 def _psi(z: np.ndarray) -> np.ndarray:
     """ln(1+z) - z/(1+z) >= 0, accurate also for tiny z (series in w = z/(1+z))."""
     w = z / (1.0 + z)
@@ -193,7 +205,8 @@ def _solve_z(c: _Coef, sq: np.ndarray, tau: np.ndarray, y0: np.ndarray) -> np.nd
     return y
 
 
-def _root_decreasing(fun, x0: float, step: float, xtol: float) -> float:
+def _root_decreasing(fun: Callable[[float], float], x0: float, step: float,
+                     xtol: float) -> float:
     """Root of a decreasing fun: expand a bracket from x0, then brentq.
 
     The bracket's end values are cached: fun is evaluated by inner iterative solves whose
@@ -223,8 +236,8 @@ def _root_decreasing(fun, x0: float, step: float, xtol: float) -> float:
 
 
 def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
-               max_iter: int = 60, warm: "Warm | None" = None,
-               ) -> tuple[np.ndarray, np.ndarray, "Warm"] | None:
+               max_iter: int = 60, warm: Warm | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, Warm] | None:
     """Both budget equations at once: damped Newton on x = (ln rho, ln(T - T_min)) with the
     analytic Jacobian (implicit differentiation of the inner equation (*) for z_k).
 
@@ -247,7 +260,7 @@ def _newton_2d(c: _Coef, B: float, C: float, T_min: float, tol: float,
         x = np.array([warm.log_rho, math.log(warm.T_s - T_min)])
         y = warm.log_z.copy()
 
-    def evaluate(x: np.ndarray, y0: np.ndarray):
+    def evaluate(x: np.ndarray, y0: np.ndarray) -> tuple[Any, ...]:
         rho, dT = math.exp(x[0]), math.exp(x[1])
         T = T_min + dT
         sq = np.sqrt(rho * c.u * c.v / LN2)
@@ -335,13 +348,13 @@ def solve_leader_fast(
         fast = _newton_2d(c, B, C, T_min, tol)
     if fast is not None:
         return _finish(p, beta, H_gain, s, fast[0], fast[1])._replace(warm=fast[2])
-    state = {"y": np.log(c.g * K / B), "T": None}
+    state = _Search(np.log(c.g * K / B))
     xtol = max(tol * 1e-2, 1e-15)
 
     def at(rho: float, T: float) -> tuple[np.ndarray, np.ndarray]:
         sq = np.sqrt(rho * c.u * c.v / LN2)
-        y = _solve_z(c, sq, T - c.a, state["y"])
-        state["y"] = y
+        y = _solve_z(c, sq, T - c.a, state.y)
+        state.y = y
         return y, sq
 
     def b_excess(lr: float, ls: float) -> float:
@@ -350,10 +363,10 @@ def solve_leader_fast(
 
     def T_of(lr: float) -> float:
         fun = lambda ls: b_excess(lr, ls)  # noqa: E731  decreasing in ls
-        ls0 = math.log(state["T"] - T_min) if state["T"] is not None else math.log(T_min)
+        ls0 = math.log(state.T - T_min) if state.T is not None else math.log(T_min)
         ls = _root_decreasing(fun, ls0, 1.0, xtol)
-        state["T"] = T_min + math.exp(ls)
-        return state["T"]
+        state.T = T_min + math.exp(ls)
+        return state.T
 
     def f_excess(lr: float) -> float:
         rho = math.exp(lr)
@@ -382,7 +395,7 @@ def solve_leader_fast(
 
 # -- cvxpy reference ----------------------------------------------------------------------------
 @lru_cache(maxsize=16)
-def _cvx_problem(K: int):
+def _cvx_problem(K: int) -> tuple[Any, Any, Any, Any, tuple[Any, ...]]:
     import cvxpy as cp
 
     e = cp.Variable(K, nonneg=True, name="b_over_g")  # inverse SNR b_k / g_k
@@ -411,7 +424,7 @@ def solve_leader_cvxpy(
     H_gain: np.ndarray,
     s: model.SensorArrays | None = None,
     solver: str | None = None,
-    **solver_opts,
+    **solver_opts: Any,
 ) -> LeaderSolution:
     """Reference: the exponential-cone program (DPP, compiled once per K), CLARABEL by default.
 
@@ -448,7 +461,7 @@ def solve_leader_cvxpy(
     installed = cp.installed_solvers()
     if solver is None:
         solver = next(sv for sv in ("CLARABEL", "ECOS", "SCS") if sv in installed)
-    opts: dict = dict(solver_opts)
+    opts: dict[str, Any] = dict(solver_opts)
     if solver == "SCS" and not opts:
         opts = dict(eps_abs=1e-9, eps_rel=1e-9, max_iters=200_000)
     if solver == "CLARABEL" and not opts:
@@ -531,7 +544,7 @@ def solve_joint_cvxpy(
     H_gain: np.ndarray,
     s: model.SensorArrays | None = None,
     solver: str = "CLARABEL",
-    **solver_opts,
+    **solver_opts: Any,
 ) -> tuple[np.ndarray, LeaderSolution]:
     """Reference for the centralized scheme: min over (beta, b, f) of eq. (10) as one convex
     cone program (not DPP; built per call).

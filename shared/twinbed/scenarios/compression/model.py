@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import lambertw
 
+from twinbed.radio import path_gain, rician_power, shannon_rate_bps
 from twinbed.scenarios.compression.params import CompressionParams
 
 __all__ = [
@@ -63,14 +64,11 @@ def draw_channel_gain(p: CompressionParams, rng: np.random.Generator) -> np.ndar
     """|H_k|^2 of eq. (4): path loss A0 d^-alpha times Rician fading |h_k|^2.
 
     h_k = sigma (sqrt(kappa/(kappa+1)) e^{j theta} + sqrt(1/(kappa+1)) CN(0, 1)), so that
-    E|h_k|^2 = sigma^2 and the LoS/NLoS energy ratio is kappa; theta ~ U[0, 2 pi).
+    E|h_k|^2 = sigma^2 and the LoS/NLoS energy ratio is kappa; theta ~ U[0, 2 pi)
+    (:func:`twinbed.radio.rician_power`).
     """
-    k = p.rician_k
-    theta = rng.uniform(0.0, 2.0 * np.pi, p.K)
-    nlos = (rng.standard_normal(p.K) + 1j * rng.standard_normal(p.K)) / np.sqrt(2.0)
-    h = p.fading_sigma * (np.sqrt(k / (k + 1.0)) * np.exp(1j * theta) + np.sqrt(1.0 / (k + 1.0)) * nlos)
-    d = sensor_arrays(p).distance_m
-    return p.A0 * d ** (-p.alpha) * np.abs(h) ** 2
+    fading = rician_power(rng, p.K, p.rician_k, p.fading_sigma)
+    return path_gain(sensor_arrays(p).distance_m, p.A0, p.alpha) * fading
 
 
 def complexity(beta: np.ndarray | float, epsilon: float) -> np.ndarray:
@@ -79,11 +77,10 @@ def complexity(beta: np.ndarray | float, epsilon: float) -> np.ndarray:
 
 
 def rate_bps(b_hz: np.ndarray, H_gain: np.ndarray, p_w: np.ndarray, N0: float) -> np.ndarray:
-    """Shannon rate of eq. (3); 0 where no bandwidth is allocated."""
+    """Shannon rate of eq. (3), b log2(1 + |H|^2 p / (N0 b)); 0 where no bandwidth is
+    allocated (:func:`twinbed.radio.shannon_rate_bps`)."""
     b = np.asarray(b_hz, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = b * np.log2(1.0 + np.asarray(H_gain) * p_w / (N0 * b))
-    return np.where(b > 0, r, 0.0)
+    return shannon_rate_bps(b, np.asarray(H_gain) * p_w, N0 * b)
 
 
 def t_comp(beta: np.ndarray, D_bits: np.ndarray, f_s_hz: np.ndarray, epsilon: float) -> np.ndarray:
@@ -108,7 +105,8 @@ def best_response(
 ) -> np.ndarray:
     """A sensor's best compression ratio for its rate: the minimizer of eq. (8) over (9a).
 
-    dU/dbeta = D eps/f_S e^{beta eps} - D/(r beta^2) = 0  <=>  beta e^{beta eps/2} = sqrt(f_S/(r eps)),
+    dU/dbeta = D eps/f_S e^{beta eps} - D/(r beta^2) = 0
+    <=>  beta e^{beta eps/2} = sqrt(f_S/(r eps)),
     so beta* = (2/eps) W((eps/2) sqrt(f_S/(r eps))) with W the principal Lambert W; U is strictly
     convex, so clipping beta* to [1, beta_max] gives the constrained minimizer. D cancels.
     """

@@ -1,7 +1,7 @@
 """What each service does in a live ``compression`` round.
 
 1. controller -> basestation ``RoundStart``: the BS draws the round's Rician channels (the same
-   seeded draw as :func:`simulate.channel_for_round`) and asks the controller for the allocation
+   seeded draw as :func:`world.channel_for_round`) and asks the controller for the allocation
    (``DecisionRequest``; the decision maker is the run's algorithm).
 2. controller -> basestation ``Decision``: the BS sends every sensor its ``Offer`` (b_k, f_k, CSI).
 3. sensor: plays its best response (eq. 9) to b_k, samples the physical process, publishes the
@@ -24,61 +24,125 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from twinbed.bus import ChecksumError, Effects, Envelope
 from twinbed.codecs import CodecPoint, calibrate, closest_setting, get_codec
-from twinbed.messages import Decision, DecisionRequest, OracleSample, RoundReport, RoundStart
+from twinbed.contract import Roles, RunContext, ask
+from twinbed.contract.naming import entity, twin_kind
+from twinbed.messages import RoundStart
+from twinbed.observation import Fidelity, TwinWrite, observe, record
 from twinbed.physical import BandLimitedSignal, from_bytes, to_bytes
-from twinbed.runtime import RunContext
 from twinbed.scenarios.compression import follower, model
+from twinbed.scenarios.compression.contract import (
+    AllocationAction,
+    ChannelState,
+    SensorReport,
+)
 from twinbed.scenarios.compression.leader import Warm, solve_leader_fast
-from twinbed.scenarios.compression.messages import Answer, Negotiate, Offer, Sync, Uplink
+from twinbed.scenarios.compression.messages import (
+    Answer,
+    Negotiate,
+    Offer,
+    Sync,
+    Uplink,
+)
 from twinbed.scenarios.compression.params import CompressionParams
-from twinbed.scenarios.compression.simulate import channel_for_round
-from twinbed.twins import TwinStore, twin_id
+from twinbed.scenarios.compression.world import CompressionWorld
 
-__all__ = ["HANDLERS", "NEGOTIATED", "sensor_name"]
+__all__ = ["NEGOTIATED", "ROLES", "TWIN_KIND", "sensor_name"]
 
 CALIBRATION_BLOCK = 0  # each sensor calibrates its codec ladder on its first block of samples
 NEGOTIATED = "stackelberg"  # played live across the services (Algorithm 1), not by decide()
 STATE_TTL_S = 24 * 3600
+TWIN_KIND = twin_kind("compression", "sensor")
+
+Ctx = RunContext[CompressionParams]
 
 
 def sensor_name(k: int) -> str:
-    return f"sensor-{k}"
+    """Sensor k's entity (and twin, and party) name: ``sensor-<k>``."""
+    return entity("sensor", k)
 
 
-def _params(ctx: RunContext) -> CompressionParams:
-    assert isinstance(ctx.params, CompressionParams)
-    return ctx.params
+def _world(ctx: Ctx) -> CompressionWorld:
+    return ctx.cached("world", lambda: CompressionWorld(ctx.params, ctx.run.seed))
 
 
-def _arrays(ctx: RunContext) -> model.SensorArrays:
-    if "arrays" not in ctx.cache:
-        ctx.cache["arrays"] = model.sensor_arrays(_params(ctx))
-    return ctx.cache["arrays"]
+def _arrays(ctx: Ctx) -> model.SensorArrays:
+    return ctx.cached("arrays", lambda: model.sensor_arrays(ctx.params))
+
+
+# -- the basestation's stored state ----------------------------------------------------------
+class _Stored(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NegotiationStats(_Stored):
+    iterations: int
+    messages: int
+    wall_s: float
+
+
+class RoundState(_Stored):
+    """The BS's state of one round (Redis ``...:basestation:round:<r>``)."""
+
+    H_gain: list[float]
+    modeled_start_s: float
+    b_hz: list[float] | None = None
+    f_hz: list[float] | None = None
+    negotiation: NegotiationStats | None = None
+
+
+class Negotiation(_Stored):
+    """Algorithm 1's state at the BS for one round (the answers are a hash per iteration)."""
+
+    iteration: int
+    b_hz: list[float]
+    f_hz: list[float]
+    U_prev: float | None
+    started_wall: float
+    messages: int
+    warm: tuple[float, float, list[float]] | None = None
+
+
+@dataclass
+class _Live:
+    """A negotiation in this process: its state and the answers of the current iteration."""
+
+    round: int
+    state: Negotiation
+    answers: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """A round whose allocation is in: it never changes, so it is cached with its arrays."""
+
+    round: int
+    state: RoundState
+    H: np.ndarray
+    b: np.ndarray
+    f: np.ndarray
 
 
 # -- basestation ---------------------------------------------------------------------------
-async def bs_round_start(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, RoundStart)
-    p = _params(ctx)
-    H = channel_for_round(p, ctx.run.seed, msg.round)
-    fx.set(ctx.key("round", msg.round), json.dumps(
-        {"H_gain": H.tolist(), "modeled_start_s": msg.modeled_start_s}))
+async def bs_round_start(ctx: Ctx, msg: RoundStart, env: Envelope, fx: Effects) -> None:
+    p = ctx.params
+    H = _world(ctx).channel(msg.round)
+    fx.set(ctx.key("round", msg.round),
+           RoundState(H_gain=H.tolist(), modeled_start_s=msg.modeled_start_s).model_dump_json())
     if ctx.run.algorithm != NEGOTIATED:
-        fx.publish(ctx.stream("controller"), DecisionRequest(
-            run_id=msg.run_id, round=msg.round, state={"H_gain": H.tolist()}, reply_to=ctx.role))
+        ask(ctx, fx, msg.round, ChannelState(H_gain=H.tolist()))
         return
     # Algorithm 1 live: iteration 0 offers the equal split, from which every sensor
     # initializes its dual variables lambda^(0) and answers beta^(0)
     b0 = np.full(p.K, p.B_hz / p.K)
-    neg = {"iteration": 0, "b_hz": b0.tolist(), "f_hz": np.full(p.K, p.C_dt_hz / p.K).tolist(),
-           "U_prev": None, "started_wall": time.time(), "messages": p.K}
+    neg = Negotiation(iteration=0, b_hz=b0.tolist(), f_hz=np.full(p.K, p.C_dt_hz / p.K).tolist(),
+                      U_prev=None, started_wall=time.time(), messages=p.K)
     _store_neg(ctx, fx, msg.round, neg)
     sensors = ctx.stream("sensor")
     for k in range(p.K):
@@ -86,72 +150,69 @@ async def bs_round_start(ctx: RunContext, env: Envelope, fx: Effects) -> None:
                                       b_hz=float(b0[k]), H_gain=float(H[k])))
 
 
-def _store_neg(ctx: RunContext, fx: Effects, round_: int, neg: dict[str, Any]) -> None:
-    """The negotiation's state (without the answers, which are a hash per iteration)."""
-    neg = {k: v for k, v in neg.items() if k != "answers"}
-    fx.set(ctx.key("neg", round_), json.dumps(neg), ex=STATE_TTL_S)
-    ctx.cache.setdefault("neg", {})[round_] = {**neg, "answers": {}}
+def _store_neg(ctx: Ctx, fx: Effects, round_: int, neg: Negotiation) -> None:
+    fx.set(ctx.key("neg", round_), neg.model_dump_json(), ex=STATE_TTL_S)
+    ctx.cache["neg"] = _Live(round_, neg)
 
 
-async def _neg_state(ctx: RunContext, round_: int) -> dict[str, Any]:
-    """The BS's negotiation state of a round: the process cache, else rebuilt from Redis (after
-    a restart: the state of the current iteration and the answers committed so far)."""
-    cache: dict[int, dict[str, Any]] = ctx.cache.setdefault("neg", {})
-    if round_ in cache:
-        return cache[round_]
+async def _neg_state(ctx: Ctx, round_: int) -> _Live:
+    """The BS's negotiation of a round: the process cache, else rebuilt from Redis (after a
+    restart: the state of the current iteration and the answers committed so far)."""
+    live = ctx.cache.get("neg")
+    if isinstance(live, _Live) and live.round == round_:
+        return live
     raw = await ctx.redis.get(ctx.key("neg", round_))
     if raw is None:
         raise LookupError(f"basestation has no negotiation for round {round_}")
-    neg = json.loads(raw)
-    got = await ctx.redis.hgetall(ctx.key("neg", round_, "answers", neg["iteration"]))
-    neg["answers"] = {int(k): float(v) for k, v in got.items()}
-    cache.clear()
-    cache[round_] = neg
-    return neg
+    neg = Negotiation.model_validate_json(raw)
+    got = await ctx.redis.hgetall(ctx.key("neg", round_, "answers", neg.iteration))
+    live = _Live(round_, neg, {int(k): float(v) for k, v in got.items()})
+    ctx.cache["neg"] = live
+    return live
 
 
-async def bs_answer(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+async def bs_answer(ctx: Ctx, msg: Answer, env: Envelope, fx: Effects) -> None:
     """Collect the sensors' answers of one iteration; when all K are in, either stop (the
     paper's rule: |U^(l) - U^(l-1)| <= xi or l = L_max) and offer the agreed allocation, or
     re-solve the leader problem (26) for the new ratios and offer iteration l + 1."""
-    msg = env.msg
-    assert isinstance(msg, Answer)
-    p = _params(ctx)
+    p = ctx.params
     if msg.sensor >= p.K:
         raise ValueError(f"answer from sensor {msg.sensor}, but the run has K={p.K} sensors")
-    neg = await _neg_state(ctx, msg.round)
-    if msg.iteration != neg["iteration"] or msg.sensor in neg["answers"]:
+    live = await _neg_state(ctx, msg.round)
+    neg = live.state
+    if msg.iteration != neg.iteration or msg.sensor in live.answers:
         return  # a stale or repeated answer changes nothing
-    neg["answers"][msg.sensor] = msg.beta
-    neg["messages"] += 1
+    live.answers[msg.sensor] = msg.beta
+    neg.messages += 1
     fx.hset(ctx.key("neg", msg.round, "answers", msg.iteration), str(msg.sensor), repr(msg.beta))
     fx.expire(ctx.key("neg", msg.round, "answers", msg.iteration), STATE_TTL_S)
-    if len(neg["answers"]) < p.K:
+    if len(live.answers) < p.K:
         return
     state = await _round_state(ctx, msg.round)
-    H = np.asarray(state["H_gain"], dtype=float)
+    H = np.asarray(state.H_gain, dtype=float)
     s = _arrays(ctx)
-    beta = np.array([neg["answers"][k] for k in range(p.K)])
-    b, f = np.asarray(neg["b_hz"]), np.asarray(neg["f_hz"])
-    it = neg["iteration"]
+    beta = np.array([live.answers[k] for k in range(p.K)])
+    b, f = np.asarray(neg.b_hz), np.asarray(neg.f_hz)
+    it = neg.iteration
     if it >= 1:
         U = float(np.max(model.timings(p, beta, b, f, H, s).T_total))
-        done = (neg["U_prev"] is not None and abs(U - neg["U_prev"]) <= p.xi) or it >= p.L_max
+        done = (neg.U_prev is not None and abs(U - neg.U_prev) <= p.xi) or it >= p.L_max
         if done:
-            stats = {"iterations": it, "messages": neg["messages"],
-                     "wall_s": time.time() - neg["started_wall"]}
-            _offer_all(ctx, fx, msg.run_id, msg.round, state, b.tolist(), f.tolist(),
-                       beta.tolist(), negotiation=stats)
-            ctx.cache.get("neg", {}).pop(msg.round, None)
+            stats = NegotiationStats(iterations=it, messages=neg.messages,
+                                     wall_s=time.time() - neg.started_wall)
+            _offer_all(ctx, fx, msg.round, state, b.tolist(), f.tolist(), beta.tolist(),
+                       negotiation=stats)
+            ctx.cache.pop("neg", None)
             return
-        neg["U_prev"] = U
-    w = neg.get("warm")  # warm start where the previous leader solve ended, as in-process
+        neg.U_prev = U
+    w = neg.warm  # warm start where the previous leader solve ended, as in-process
     warm = Warm(w[0], w[1], np.asarray(w[2], dtype=float)) if w else None
     sol = solve_leader_fast(p, beta, H, s, warm=warm)
-    nxt = {**neg, "iteration": it + 1, "b_hz": sol.b_hz.tolist(), "f_hz": sol.f_hz.tolist(),
-           "messages": neg["messages"] + p.K,
-           "warm": None if sol.warm is None else [sol.warm.log_rho, sol.warm.T_s,
-                                                  sol.warm.log_z.tolist()]}
+    nxt = neg.model_copy(update={
+        "iteration": it + 1, "b_hz": sol.b_hz.tolist(), "f_hz": sol.f_hz.tolist(),
+        "messages": neg.messages + p.K,
+        "warm": None if sol.warm is None else (sol.warm.log_rho, sol.warm.T_s,
+                                                sol.warm.log_z.tolist())})
     _store_neg(ctx, fx, msg.round, nxt)
     sensors = ctx.stream("sensor")
     for k in range(p.K):
@@ -160,98 +221,102 @@ async def bs_answer(ctx: RunContext, env: Envelope, fx: Effects) -> None:
                                       H_gain=float(H[k])))
 
 
-async def _round_state(ctx: RunContext, round_: int) -> dict[str, Any]:
-    """The BS's stored state of a round; cached once the allocation is in (it never changes
-    after that), so K uplinks do not parse K-long lists K times."""
-    cache: dict[int, dict[str, Any]] = ctx.cache.setdefault("rounds", {})
-    if round_ in cache:
-        return cache[round_]
+async def _round_state(ctx: Ctx, round_: int) -> RoundState:
+    decided = ctx.cache.get("decided")
+    if isinstance(decided, _Decided) and decided.round == round_:
+        return decided.state
     raw = await ctx.redis.get(ctx.key("round", round_))
     if raw is None:
         raise LookupError(f"basestation has no state for round {round_} (RoundStart missing?)")
-    state = json.loads(raw)
-    if "b_hz" in state:
-        cache.clear()  # rounds run one after another: keep only the current one
-        state["arrays"] = {k: np.asarray(state[k]) for k in ("H_gain", "b_hz", "f_hz")}
-        cache[round_] = state
-    return state
+    return RoundState.model_validate_json(raw)
 
 
-async def bs_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Decision)
-    state = {k: v for k, v in (await _round_state(ctx, msg.round)).items() if k != "arrays"}
-    b = msg.decision["b_hz"]
-    f = msg.decision["f_hz"]
-    beta = msg.decision.get("beta")
-    K = _params(ctx).K
+async def _decided(ctx: Ctx, round_: int) -> _Decided:
+    """The round's allocation with its arrays; cached once the allocation is in (it never
+    changes after that), so K uplinks do not parse K-long lists K times."""
+    decided = ctx.cache.get("decided")
+    if isinstance(decided, _Decided) and decided.round == round_:
+        return decided
+    state = await _round_state(ctx, round_)
+    if state.b_hz is None or state.f_hz is None:
+        raise LookupError(f"uplink for round {round_} before the allocation was decided")
+    out = _Decided(round_, state, np.asarray(state.H_gain), np.asarray(state.b_hz),
+                   np.asarray(state.f_hz))
+    ctx.cache["decided"] = out  # rounds run one after another: keep only the current one
+    return out
+
+
+async def bs_allocation(ctx: Ctx, round_: int, action: AllocationAction, fx: Effects) -> None:
+    """The controller's allocation: offer every sensor its share."""
+    state = await _round_state(ctx, round_)
+    K = ctx.params.K
+    b, f, beta = action.b_hz, action.f_hz, action.beta
     if len(b) != K or len(f) != K or (beta is not None and len(beta) != K):
         raise ValueError(f"decision has {len(b)} bandwidths and {len(f)} speeds for {K} sensors")
-    _offer_all(ctx, fx, msg.run_id, msg.round, state, b, f, beta)
+    _offer_all(ctx, fx, round_, state, b, f, beta)
 
 
-def _offer_all(ctx: RunContext, fx: Effects, run_id: str, round_: int, state: dict[str, Any],
-               b: list[float], f: list[float], beta: list[float] | None,
-               negotiation: dict[str, Any] | None = None) -> None:
+def _offer_all(ctx: Ctx, fx: Effects, round_: int, state: RoundState, b: list[float],
+               f: list[float], beta: list[float] | None,
+               negotiation: NegotiationStats | None = None) -> None:
     """Store the round's allocation and send every sensor its ``Offer``."""
-    state = {k: v for k, v in state.items() if k != "arrays"}
-    state.update(b_hz=b, f_hz=f)
+    update: dict[str, object] = {"b_hz": b, "f_hz": f}
     if negotiation is not None:
-        state["negotiation"] = negotiation
-    fx.set(ctx.key("round", round_), json.dumps(state))
+        update["negotiation"] = negotiation
+    done = state.model_copy(update=update)
+    fx.set(ctx.key("round", round_), done.model_dump_json())
     sensors = ctx.stream("sensor")
     for k in range(len(b)):
-        fx.publish(sensors, Offer(run_id=run_id, round=round_, sensor=k, b_hz=b[k],
-                                  f_hz=f[k], H_gain=state["H_gain"][k],
+        fx.publish(sensors, Offer(run_id=ctx.run.id, round=round_, sensor=k, b_hz=b[k],
+                                  f_hz=f[k], H_gain=done.H_gain[k],
                                   beta=None if beta is None else beta[k]))
 
 
-async def bs_uplink(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Uplink)
-    p = _params(ctx)
+async def bs_uplink(ctx: Ctx, msg: Uplink, env: Envelope, fx: Effects) -> None:
+    """Stamp the modeled times (eqs. 2, 5, 6) on sensor k's uplink and forward it."""
+    p = ctx.params
     k = msg.sensor
     if k >= p.K:
         raise ValueError(f"uplink from sensor {k}, but the run has K={p.K} sensors")
-    state = await _round_state(ctx, msg.round)
-    if "arrays" not in state:
-        raise LookupError(f"uplink for round {msg.round} before the allocation was decided")
+    d = await _decided(ctx, msg.round)
     s = _arrays(ctx)
     sl = slice(k, k + 1)
-    b, f, H = (state["arrays"][name][sl] for name in ("b_hz", "f_hz", "H_gain"))
+    b, f, H = d.b[sl], d.f[sl], d.H[sl]
     rate = model.rate_bps(b, H, s.p_w[sl], p.N0_w_per_hz)
     t = model.timings(p, np.array([msg.beta_model]), b, f, H,
                       model.SensorArrays(*(a[sl] for a in s)))
+    neg = d.state.negotiation
     fx.publish(ctx.stream("cloud"), Sync(
         **msg.model_dump(),
         b_hz=float(b[0]), f_hz=float(f[0]), rate_bps=float(rate[0]),
         T_comp_s=float(t.T_comp[0]), T_tr_s=float(t.T_tr[0]), T_DT_s=float(t.T_DT[0]),
-        T_total_s=float(t.T_total[0]), modeled_start_s=float(state["modeled_start_s"]),
+        T_total_s=float(t.T_total[0]), modeled_start_s=float(d.state.modeled_start_s),
         forwarded_wall=time.time(),
-        **{f"negotiation_{k}": v for k, v in state.get("negotiation", {}).items()},
+        negotiation_iterations=None if neg is None else neg.iterations,
+        negotiation_messages=None if neg is None else neg.messages,
+        negotiation_wall_s=None if neg is None else neg.wall_s,
     ), payload=env.payload)
 
 
 # -- sensor --------------------------------------------------------------------------------
-def _sensor_view(ctx: RunContext, k: int, b_hz: float, H_gain: float, what: str
-                 ) -> tuple[CompressionParams, model.SensorArrays, slice, np.ndarray]:
-    """Sensor k's parameters, constants slice and rate (eq. 3) at the offered bandwidth."""
-    p = _params(ctx)
+def _sensor_view(ctx: Ctx, k: int, b_hz: float, H_gain: float, what: str
+                 ) -> tuple[model.SensorArrays, slice, np.ndarray]:
+    """Sensor k's constants slice and rate (eq. 3) at the offered bandwidth."""
+    p = ctx.params
     if k >= p.K:
         raise ValueError(f"{what} for sensor {k}, but the run has K={p.K} sensors")
     s = _arrays(ctx)
     sl = slice(k, k + 1)
     rate = model.rate_bps(np.array([b_hz]), np.array([H_gain]), s.p_w[sl], p.N0_w_per_hz)
-    return p, s, sl, rate
+    return s, sl, rate
 
 
-async def sensor_negotiate(ctx: RunContext, env: Envelope, fx: Effects) -> None:
+async def sensor_negotiate(ctx: Ctx, msg: Negotiate, env: Envelope, fx: Effects) -> None:
     """Algorithm 1, lines 5-6, for this sensor: lambda^(0) from the equal split at iteration
     0, else one dual step (24) at the offered bandwidth; answer beta by (19). The dual
     variables live in Redis (written with the answer, atomically)."""
-    msg = env.msg
-    assert isinstance(msg, Negotiate)
-    p, s, sl, rate = _sensor_view(ctx, msg.sensor, msg.b_hz, msg.H_gain, "negotiation")
+    p = ctx.params
+    s, sl, rate = _sensor_view(ctx, msg.sensor, msg.b_hz, msg.H_gain, "negotiation")
     k = msg.sensor
     D, fs = s.D_bits[sl], s.f_s_hz[sl]
     key = ctx.key("lam", msg.round, k)
@@ -270,56 +335,44 @@ async def sensor_negotiate(ctx: RunContext, env: Envelope, fx: Effects) -> None:
         beta=float(beta[0]), lam=lam[0].tolist()))
 
 
-def _signal(ctx: RunContext) -> BandLimitedSignal:
-    if "signal" not in ctx.cache:
-        ctx.cache["signal"] = BandLimitedSignal(ctx.run.seed, _params(ctx).K)
-    return ctx.cache["signal"]
+def _signal(ctx: Ctx) -> BandLimitedSignal:
+    return ctx.cached("signal", lambda: BandLimitedSignal(ctx.run.seed, ctx.params.K))
 
 
-def _ladder(ctx: RunContext, k: int) -> list[CodecPoint]:
+def _ladder(ctx: Ctx, k: int) -> list[CodecPoint]:
     """Sensor k's measured (ratio, time) per codec setting, on its own calibration block."""
-    table: dict[int, list[CodecPoint]] = ctx.cache.setdefault("ladder", {})
+    table: dict[int, list[CodecPoint]] = ctx.cached("ladder", dict)
     if k not in table:
-        x = _signal(ctx).samples(k, CALIBRATION_BLOCK, _params(ctx).n_samples)
+        x = _signal(ctx).samples(k, CALIBRATION_BLOCK, ctx.params.n_samples)
         table[k] = calibrate(to_bytes(x), repeats=1)
     return table[k]
 
 
-async def sensor_offer(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Offer)
-    p, s, sl, rate = _sensor_view(ctx, msg.sensor, msg.b_hz, msg.H_gain, "offer")
+async def sensor_offer(ctx: Ctx, msg: Offer, env: Envelope, fx: Effects) -> None:
+    """Play the best response (or the fixed ratio), observe the process, compress the real
+    samples with the codec setting closest to beta_k, uplink."""
+    p = ctx.params
+    s, sl, rate = _sensor_view(ctx, msg.sensor, msg.b_hz, msg.H_gain, "offer")
     k = msg.sensor
     if msg.beta is None:
         beta = float(model.best_response(rate, s.f_s_hz[sl], p.epsilon, p.beta_max)[0])
     else:
         beta = float(msg.beta)
-
-    x = _signal(ctx).samples(k, msg.round, p.n_samples)
-    raw = to_bytes(x)
-    sampled = time.time()
-    # Published at once (not with the batch): the uplink must name the oracle entry. A replay
-    # after a crash publishes the same truth again, which is harmless: twins never read it.
-    oracle = OracleSample(run_id=msg.run_id, round=msg.round, entity=sensor_name(k),
-                          sampled_at_wall=sampled)
-    oracle_id = await ctx.bus.publish(ctx.stream("oracle"), oracle, raw)
-
     setting = closest_setting(_ladder(ctx, k), beta)
-    codec = get_codec(setting.name)
-    t0 = time.perf_counter()
-    blob = codec.encode(raw)
-    codec_s = time.perf_counter() - t0
+    raw = to_bytes(_signal(ctx).samples(k, msg.round, p.n_samples))
+    seen = await observe(ctx, msg.round, sensor_name(k), raw, get_codec(setting.name).encode)
+    blob = seen.blob or b""
     fx.publish(ctx.stream("basestation"), Uplink(
         run_id=msg.run_id, round=msg.round, sensor=k, beta_model=beta, codec=setting.name,
-        beta_achieved=len(raw) / len(blob), codec_s=codec_s, raw_bytes=len(raw),
-        raw_sha256=hashlib.sha256(raw).hexdigest(), oracle_id=oracle_id, sampled_wall=sampled,
+        beta_achieved=len(raw) / len(blob), codec_s=seen.encode_s, raw_bytes=len(raw),
+        raw_sha256=seen.raw_sha256, oracle_id=seen.oracle_id, sampled_wall=seen.sampled_wall,
     ), payload=blob)
 
 
 # -- cloud ---------------------------------------------------------------------------------
-async def cloud_sync(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Sync)
+async def cloud_sync(ctx: Ctx, msg: Sync, env: Envelope, fx: Effects) -> None:
+    """Decompress, verify, update sensor k's twin and report its round (the core's
+    :func:`twinbed.observation.record`)."""
     if env.payload is None:
         raise ValueError("sync message carries no payload")
     t0 = time.perf_counter()
@@ -328,35 +381,26 @@ async def cloud_sync(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     if hashlib.sha256(raw).hexdigest() != msg.raw_sha256:
         raise ChecksumError(f"decompressed samples of sensor {msg.sensor} fail their checksum")
     samples = from_bytes(raw)
+    fields = msg.model_dump(exclude={"run_id", "round", "oracle_id", "raw_sha256"})
 
-    fidelity: dict[str, Any] = {"oracle_id": msg.oracle_id, "available": False}
-    truth = await ctx.redis.xrange(ctx.stream("oracle"), min=msg.oracle_id, max=msg.oracle_id)
-    if truth:
-        ref = from_bytes(truth[0][1][b"p"])
-        err = samples.astype(np.int64) - ref.astype(np.int64)
-        fidelity.update(available=True, exact=bool(raw == truth[0][1][b"p"]),
-                        rmse=float(np.sqrt(np.mean(err**2))) if err.size else 0.0,
-                        max_abs_err=int(np.max(np.abs(err))) if err.size else 0)
+    def report(fid: Fidelity, twin_wall: float) -> SensorReport:
+        return SensorReport(**fields, decode_s=decode_s, twin_wall=twin_wall,
+                            fidelity_exact=fid.exact)
 
-    now = time.time()
-    name = sensor_name(msg.sensor)
-    TwinStore(ctx.redis, ctx.settings.history_len).update(
-        fx, twin=twin_id(msg.run_id, name), kind="compression.sensor", run_id=msg.run_id,
-        round_=msg.round,
+    await record(ctx, fx, [TwinWrite(
+        round=msg.round, entity=sensor_name(msg.sensor), kind=TWIN_KIND,
         state={"round": msg.round, "samples": samples.tolist(), "sha256": msg.raw_sha256,
                "codec": msg.codec},
+        value=samples, oracle_id=msg.oracle_id,
         modeled_s=msg.modeled_start_s + msg.T_total_s, aoi_modeled_s=msg.T_total_s,
-        wall=now, aoi_wall_s=now - msg.sampled_wall, fidelity=fidelity,
-    )
-    metrics = msg.model_dump(exclude={"run_id", "round", "oracle_id", "raw_sha256"})
-    metrics.update(decode_s=decode_s, twin_wall=now, fidelity_exact=fidelity.get("exact"))
-    fx.publish(ctx.stream("controller"), RoundReport(
-        run_id=msg.run_id, round=msg.round, party=name, metrics=metrics))
+        sampled_wall=msg.sampled_wall, report=report)])
 
 
-HANDLERS = {
-    "basestation": {RoundStart: bs_round_start, Decision: bs_decision, Uplink: bs_uplink,
-                    Answer: bs_answer},
-    "sensor": {Offer: sensor_offer, Negotiate: sensor_negotiate},
-    "cloud": {Sync: cloud_sync},
-}
+ROLES: Roles[CompressionParams, AllocationAction] = Roles(AllocationAction)
+ROLES.on("basestation", RoundStart, bs_round_start)
+ROLES.on_action("basestation", bs_allocation)
+ROLES.on("basestation", Uplink, bs_uplink)
+ROLES.on("basestation", Answer, bs_answer)
+ROLES.on("sensor", Offer, sensor_offer)
+ROLES.on("sensor", Negotiate, sensor_negotiate)
+ROLES.on("cloud", Sync, cloud_sync)

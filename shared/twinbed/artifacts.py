@@ -1,0 +1,198 @@
+"""Learned artifacts (trained agents, codecs, predictors): declared once, resolved by the core.
+
+A scenario declares each artifact it may need as an :class:`ArtifactSpec`: its name, the
+folder of the data directory it lives in, which parameters select it (``depends_on``), the
+command that trains it and how to load it. Everything else is derived here, the same way for
+every scenario:
+
+* the file name: ``<name>[-<param><value>...]<suffix>`` in declared order, e.g.
+  ``network-twin-sac-U10.zip`` (``depends_on=("U",)``); ``seed`` names the run's seed; with
+  ``depends_on=ALL_PARAMS`` the suffix is a digest of every non-default parameter (none for the
+  defaults: ``semantic-sac.zip``);
+* the train command: ``<train> --param U=10 [--seed N]``, the one CLI parameter syntax;
+* where it is found (:meth:`ArtifactSpec.resolve`): the user's own file
+  ``<data_dir>/<folder>/<file>`` wins over the one shipped in the scenario's package
+  (``twinbed/scenarios/<module>/artifacts/<file>``);
+* the one error for a missing artifact, :class:`MissingArtifactError` (``POST /runs`` answers
+  422, the CLI prints one line), and :class:`CorruptArtifactError` for a file that does not
+  load; both are :class:`ArtifactError`, a ``ValueError``.
+
+Every artifact has a JSON record beside it, ``<stem>.json`` (how it was made; for shipped
+artifacts also its checksum and version, see :mod:`twinbed.artifact_store`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+
+__all__ = [
+    "ALL_PARAMS",
+    "ArtifactError",
+    "ArtifactSpec",
+    "CorruptArtifactError",
+    "MissingArtifactError",
+    "Resolved",
+    "record_path",
+]
+
+P = TypeVar("P", bound=BaseModel)
+A = TypeVar("A")
+
+ALL_PARAMS: Literal["*"] = "*"
+Origin = Literal["user", "shipped"]
+
+
+class ArtifactError(ValueError):
+    """An artifact a run or command needs is unusable; the message says how to fix it."""
+
+    def __init__(self, msg: str, path: Path, command: str) -> None:
+        super().__init__(msg)
+        self.path = path
+        self.command = command
+
+
+class MissingArtifactError(ArtifactError):
+    """The artifact is neither in the data directory nor shipped; names the train command."""
+
+    def __init__(self, path: Path, command: str) -> None:
+        super().__init__(f"no trained artifact at {path}; train it with `{command}`", path,
+                         command)
+
+
+class CorruptArtifactError(ArtifactError):
+    """The artifact's file is there but does not load or fails its checksum."""
+
+    def __init__(self, path: Path, reason: str, command: str) -> None:
+        super().__init__(f"artifact {path} is unusable ({reason}); replace it, or retrain "
+                         f"it with `{command}`", path, command)
+        self.reason = reason
+
+
+def record_path(path: Path) -> Path:
+    """The JSON record beside an artifact file: ``<stem>.json``."""
+    return path.with_suffix(".json")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        return format(value, "g")
+    if isinstance(value, str | int):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Which file a run uses for one artifact, and why."""
+
+    name: str  # the artifact's declared name
+    file: str  # its file name for these parameters
+    path: Path
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class ArtifactSpec(Generic[P, A]):
+    """One learned artifact, declared once by its scenario (see the module docstring)."""
+
+    name: str  # e.g. "network-twin-sac"
+    train: str  # the command without parameters, e.g. "twinbed train network-twin --algorithm sac"
+    load: Callable[[Path, P], A]  # the file -> the loaded object; may raise on a bad file
+    depends_on: tuple[str, ...] | Literal["*"] = ()
+    folder: str = "agents"  # under the data directory
+    suffix: str = ".zip"
+    description: str = ""
+    # set by the scenario registry: the package folder holding shipped artifacts
+    shipped_dir: Path | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.suffix == ".json" or not self.suffix.startswith("."):
+            raise ValueError(f"artifact {self.name!r}: suffix must start with '.' and not be "
+                             f"'.json' (the record's), got {self.suffix!r}")
+
+    # -- naming --------------------------------------------------------------------------
+    def key(self, p: P, seed: int) -> dict[str, Any]:
+        """The values that select this artifact's file (JSON-able)."""
+        if self.depends_on == ALL_PARAMS:
+            return dict(sorted(p.model_dump(mode="json", exclude_defaults=True).items()))
+        dumped = p.model_dump(mode="json")
+        out: dict[str, Any] = {}
+        for dep in self.depends_on:
+            if dep == "seed":
+                out[dep] = seed
+            elif dep in dumped:
+                out[dep] = dumped[dep]
+            else:
+                raise KeyError(f"artifact {self.name!r} depends on {dep!r}, which is not a "
+                               f"parameter of {type(p).__name__}")
+        return out
+
+    def stem(self, p: P, seed: int) -> str:
+        key = self.key(p, seed)
+        if self.depends_on == ALL_PARAMS:
+            if not key:
+                return self.name
+            blob = json.dumps(key, sort_keys=True, separators=(",", ":"))
+            return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+        return self.name + "".join(f"-{k}{_fmt(v)}" for k, v in key.items())
+
+    def file_name(self, p: P, seed: int) -> str:
+        return self.stem(p, seed) + self.suffix
+
+    def train_command(self, p: P, seed: int) -> str:
+        """The exact command that makes this artifact for ``p`` (and ``seed``)."""
+        parts = [self.train]
+        for k, v in self.key(p, seed).items():
+            parts.append(f"--seed {v}" if k == "seed" and self.depends_on != ALL_PARAMS
+                         else f"--param {k}={_fmt(v)}")
+        return " ".join(parts)
+
+    # -- where it is ---------------------------------------------------------------------
+    def user_path(self, data_dir: str | Path, p: P, seed: int) -> Path:
+        return Path(data_dir) / self.folder / self.file_name(p, seed)
+
+    def shipped_path(self, p: P, seed: int) -> Path | None:
+        return None if self.shipped_dir is None else self.shipped_dir / self.file_name(p, seed)
+
+    def resolve(self, data_dir: str | Path, p: P, seed: int) -> Resolved:
+        """The user's file if it exists, else the shipped one; else MissingArtifactError."""
+        user = self.user_path(data_dir, p, seed)
+        if user.exists():
+            return Resolved(self.name, user.name, user, "user")
+        shipped = self.shipped_path(p, seed)
+        if shipped is not None and shipped.exists():
+            return Resolved(self.name, shipped.name, shipped, "shipped")
+        raise MissingArtifactError(user, self.train_command(p, seed))
+
+    def load_for(self, p: P, seed: int, data_dir: str | Path) -> A:
+        """Resolve and load; a file that does not load is a CorruptArtifactError naming it."""
+        where = self.resolve(data_dir, p, seed)
+        return self.load_path(where.path, p, seed)
+
+    def load_path(self, path: Path, p: P, seed: int) -> A:
+        try:
+            return self.load(path, p)
+        except ArtifactError:
+            raise
+        except Exception as exc:  # any failure to load is the file's problem, named as such
+            raise CorruptArtifactError(path, f"{type(exc).__name__}: {exc}",
+                                       self.train_command(p, seed)) from exc
+
+    def with_shipped_dir(self, folder: Path) -> ArtifactSpec[P, A]:
+        return ArtifactSpec(self.name, self.train, self.load, self.depends_on, self.folder,
+                            self.suffix, self.description, folder)
+
+
+def describe(resolved: Mapping[str, Resolved]) -> list[dict[str, Any]]:
+    """JSON-able rows for a run record: which artifact, which file, where from."""
+    return [{"name": r.name, "file": r.file, "origin": r.origin, "path": str(r.path)}
+            for r in resolved.values()]

@@ -1,0 +1,160 @@
+"""The observation path, written once: a sensor observes, the cloud records the twin.
+
+Sensor side, :func:`observe`: sample (the caller's bytes), publish the ground truth on the
+run's oracle stream (at once, not with the batch: the uplink must name the oracle entry; a
+replay after a crash publishes the same truth again, harmless since twins never read it),
+encode (timed), return what the uplink carries.
+
+Cloud side, :func:`record`: for a batch of twin writes, read their oracle entries (one
+pipelined round trip), compute each twin's fidelity against its truth, update the twins
+(recorded in the bus effects, committed with the batch) and send each party's report to the
+controller. A missing oracle entry (trimmed, or never published) means the same everywhere:
+the twin is still updated, its fidelity says ``available: false`` and carries no error
+numbers, and the report is sent; it is never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
+
+from twinbed.bus import Effects
+from twinbed.contract.models import PartyReport
+from twinbed.contract.roles import report
+from twinbed.messages import OracleSample
+from twinbed.runtime import RunContext
+from twinbed.twins import TwinStore, twin_id
+
+__all__ = ["Fidelity", "Observation", "TwinWrite", "fidelity", "observe", "read_oracle",
+           "record"]
+
+
+# -- sensor ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Observation:
+    """What one observation produced: the oracle entry, the raw truth and its encoding."""
+
+    oracle_id: str
+    sampled_wall: float
+    raw: bytes
+    raw_sha256: str
+    blob: bytes | None  # the encoded payload (None without an encoder)
+    encode_s: float  # wall time of the encoder
+
+
+async def observe(ctx: RunContext[Any], round_: int, entity: str, raw: bytes,
+                  encode: Callable[[bytes], bytes] | None = None) -> Observation:
+    """Publish ``raw`` (the sampled truth) on the oracle stream as ``entity``'s round
+    ``round_`` and encode it (see the module docstring)."""
+    sampled = time.time()
+    oracle_id = await ctx.live_bus.publish(ctx.stream("oracle"), OracleSample(
+        run_id=ctx.run.id, round=round_, entity=entity, sampled_at_wall=sampled), raw)
+    blob, encode_s = None, 0.0
+    if encode is not None:
+        t0 = time.perf_counter()
+        blob = encode(raw)
+        encode_s = time.perf_counter() - t0
+    return Observation(oracle_id, sampled, raw, hashlib.sha256(raw).hexdigest(), blob, encode_s)
+
+
+# -- cloud -------------------------------------------------------------------------------------
+class Fidelity(BaseModel):
+    """A twin's state against the oracle's truth of the same round (stored with the twin).
+
+    ``exact``: the bytes are equal. ``rmse``/``max_abs_err``: of the element-wise error;
+    ``nrmse``: rmse over the truth's RMS (0 if the truth is all zero). Without the oracle
+    entry only ``oracle_id`` and ``available: false``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    oracle_id: str | None
+    available: bool
+    exact: bool | None = None
+    rmse: float | None = None
+    nrmse: float | None = None
+    max_abs_err: float | int | None = None
+
+
+def fidelity(oracle_id: str | None, value: npt.NDArray[Any], truth: bytes | None) -> Fidelity:
+    """Compare ``value`` with ``truth`` read as the same dtype (see :class:`Fidelity`)."""
+    if truth is None:
+        return Fidelity(oracle_id=oracle_id, available=False)
+    v = np.ascontiguousarray(value)
+    exact = v.tobytes() == truth
+    if len(truth) % v.dtype.itemsize:
+        return Fidelity(oracle_id=oracle_id, available=True, exact=False)
+    ref = np.frombuffer(truth, dtype=v.dtype)
+    if ref.size != v.size:
+        return Fidelity(oracle_id=oracle_id, available=True, exact=False)
+    integer = np.issubdtype(v.dtype, np.integer)
+    wide = np.int64 if integer else np.float64
+    err = v.reshape(-1).astype(wide) - ref.astype(wide)
+    if err.size == 0:
+        return Fidelity(oracle_id=oracle_id, available=True, exact=exact, rmse=0.0, nrmse=0.0,
+                        max_abs_err=0)
+    rmse = float(np.sqrt(np.mean(err.astype(np.float64) ** 2)))
+    rms = float(np.sqrt(np.mean(ref.astype(np.float64) ** 2)))
+    big = np.max(np.abs(err))
+    return Fidelity(oracle_id=oracle_id, available=True, exact=exact, rmse=rmse,
+                    nrmse=rmse / rms if rms > 0 else 0.0,
+                    max_abs_err=int(big) if integer else float(big))
+
+
+@dataclass(frozen=True)
+class TwinWrite:
+    """One twin update the cloud records, and the report it sends for it."""
+
+    round: int
+    entity: str  # the twin's entity name (twinbed.contract.naming), also the report's party
+    kind: str  # the twin kind, "<scenario>.<entity kind>"
+    state: dict[str, Any]  # the twin's new state (JSON)
+    value: npt.NDArray[Any]  # what the twin now holds, compared with the oracle's bytes
+    oracle_id: str | None
+    modeled_s: float
+    aoi_modeled_s: float
+    sampled_wall: float
+    # the party's report, built once fidelity and the twin's wall time are known
+    report: Callable[[Fidelity, float], PartyReport] | None = None
+
+
+async def read_oracle(ctx: RunContext[Any], ids: Sequence[str | None]) -> list[bytes | None]:
+    """The oracle payloads of ``ids`` (None where an entry is missing), one round trip."""
+    wanted = [i for i in ids if i is not None]
+    found: dict[str, bytes] = {}
+    if wanted:
+        async with ctx.redis.pipeline(transaction=False) as pipe:
+            for i in wanted:
+                pipe.xrange(ctx.stream("oracle"), min=i, max=i)
+            replies = await pipe.execute()
+        for i, entries in zip(wanted, replies, strict=True):
+            if entries:
+                found[i] = entries[0][1][b"p"]
+    return [None if i is None else found.get(i) for i in ids]
+
+
+async def record(ctx: RunContext[Any], fx: Effects, writes: Sequence[TwinWrite]
+                 ) -> list[Fidelity]:
+    """Oracle read, fidelity, twin update and report for a batch of writes (see the module
+    docstring); returns each write's fidelity."""
+    truths = await read_oracle(ctx, [w.oracle_id for w in writes])
+    store = TwinStore(ctx.redis, ctx.settings.history_len)
+    out: list[Fidelity] = []
+    for w, truth in zip(writes, truths, strict=True):
+        fid = fidelity(w.oracle_id, w.value, truth)
+        now = time.time()
+        store.update(fx, twin=twin_id(ctx.run.id, w.entity), kind=w.kind, run_id=ctx.run.id,
+                     round_=w.round, state=w.state, modeled_s=w.modeled_s,
+                     aoi_modeled_s=w.aoi_modeled_s, wall=now, aoi_wall_s=now - w.sampled_wall,
+                     fidelity=fid.model_dump(exclude_none=True))
+        if w.report is not None:
+            report(ctx, fx, w.round, w.entity, w.report(fid, now))
+        out.append(fid)
+    return out
