@@ -152,6 +152,13 @@ class _WorkerCollector(Collector):
             c = CounterMetricFamily(name, text, labels=["role"])
             c.add_metric([role], getattr(stats, attr) if stats else 0)
             yield c
+        ctxs = GaugeMetricFamily("twinbed_run_contexts",
+                                 "run contexts held (one per active run; finished runs' dropped)",
+                                 labels=["role"])
+        dispatcher = self.state.extra.get("dispatcher")
+        ctxs.add_metric([role], dispatcher.contexts if isinstance(dispatcher, RoleDispatcher)
+                        else 0)
+        yield ctxs
         up = GaugeMetricFamily("twinbed_uptime_seconds", "seconds since start", labels=["role"])
         up.add_metric([role], time.time() - self.state.started_wall)
         yield up

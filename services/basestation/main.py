@@ -2,6 +2,7 @@
 role (scenarios/<name>/roles.py)."""
 
 from fastapi import FastAPI
+
 from twinbed_services.common import create_service
 
 

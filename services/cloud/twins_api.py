@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from twinbed_services.common import State
 
 from twinbed.twins import Twin, TwinStore
+from twinbed_services.common import State
 
 router = APIRouter(prefix="/twins", tags=["twins"])
 

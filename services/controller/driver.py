@@ -14,14 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from twinbed_services.common import ServiceState
-
 from twinbed import keys
 from twinbed.bus import Effects, Envelope
 from twinbed.contract import Action, Roles
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
 from twinbed.scenarios import get_scenario
+from twinbed_services.common import ServiceState
 
 log = logging.getLogger("twinbed.controller")
 POLL_S = 0.005

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from twinbed_services.common import State, require_token
 
 from twinbed.runs import RunConfig, RunStatus, new_run_id
 from twinbed.scenarios import UnknownScenarioError, get_scenario, scenario_names
+from twinbed_services.common import State, require_token
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 

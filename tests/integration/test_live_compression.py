@@ -281,3 +281,34 @@ def test_negotiation_survives_a_killed_party(live, role: str) -> None:
         assert rec["missing"] == [], rec["round"]
         np.testing.assert_allclose(rec["beta_model"], sim["beta"], rtol=1e-12)
         np.testing.assert_allclose(rec["b_hz"], sim["b_hz"], rtol=1e-12)
+
+
+def _contexts(live, role: str) -> float:
+    import httpx
+
+    text = httpx.get(live.info.url(role) + "/metrics").text
+    line = next(ln for ln in text.splitlines()
+                if ln.startswith(f'twinbed_run_contexts{{role="{role}"}}'))
+    return float(line.split()[-1])
+
+
+def test_services_drop_a_finished_runs_context(live) -> None:
+    """While a run is active every service holds its context (scenario cache); once it has
+    finished, each holds only the contexts of the runs still active."""
+    roles = ("controller", "basestation", "sensor", "cloud")
+    run_id = live.start_run(scenario="compression", algorithm="fixed-bf", seed=2, rounds=500,
+                            params={"K": 2})
+    live.wait_run(run_id, rounds_done=2)
+    assert all(_contexts(live, role) >= 1 for role in roles)
+    assert live.controller.post(f"/runs/{run_id}/stop").status_code == 200
+    assert live.wait_run(run_id)["status"]["status"] == "stopped"
+    r = live.redis()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        active = len(r.smembers(keys.ACTIVE_RUNS))
+        held = {role: _contexts(live, role) for role in roles}
+        if all(n <= active for n in held.values()):
+            break
+        time.sleep(0.2)
+    assert run_id.encode() not in r.smembers(keys.ACTIVE_RUNS)
+    assert all(n <= active for n in held.values()), (held, active)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from twinbed_services.common import claim_replica
 
 from twinbed import keys
+from twinbed_services.common import claim_replica
 
 
 async def test_replicas_claim_distinct_indices_and_reclaim_their_own(aredis, uid) -> None:
