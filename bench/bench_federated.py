@@ -1,31 +1,113 @@
-"""twinbed bench federated: SOCF and Gale-Shapley times, and one live frame's wall time.
+"""twinbed bench federated: env steps/s, SOCF and Gale-Shapley times, one live frame.
 
+0. The DMO environment (``FederatedEnv``, one frame per step, random actions, M = 30, N = 5,
+   K = 4) in steps/s, beside the same environment with SOCF and Gale-Shapley as first written
+   (``socf_reference``, the ``matching`` package), same seeds, same frames (checked), as a
+   ratio; then SB3 training steps/s of DMO's N + 2 PPO agents and of ``dmo-shared``, each as
+   a share of the bare environment's rate (what the learners cost on top).
 1. SOCF time to a stable partition (Algorithm 1 from its random initialization) at
-   (sensors, ESs) = (20, 5), (200, 20), (2000, 50), beside a reference SOCF that evaluates each
-   candidate switch by recomputing the ES utilities (what the vectorized toggles avoid), same
-   instance, same switch order, same result, measured in the same run (skipped where it would
-   take minutes).
-2. Gale-Shapley (the ``matching`` package) on K = N - 1 partial-DTs beside a textbook
-   pure-Python deferred acceptance on the same preference lists (same matching, checked).
+   (sensors, ESs) = (20, 5), (200, 20), (2000, 50), beside its numpy form ``socf_reference``
+   (same partition and potentials, checked) and a naive SOCF that scores each candidate switch
+   by recomputing the ES utilities (skipped where it would take minutes), same instance, same
+   switch order, measured in the same run.
+2. Gale-Shapley (our deferred acceptance) on K = N - 1 partial-DTs beside the ``matching``
+   package's resident-optimal solution on the same lists (same matching, checked).
 3. Wall time of live frames at the paper's size (M = 30, N = 5, K = 4, federated-myopic) on the
    local stack (two edge processes), broken down by phase from the cloud's frame report.
 
-    twinbed bench federated [--repeats R] [--frames N] [--skip-live]
+    twinbed bench federated [--repeats R] [--frames N] [--env-steps S] [--train-steps S]
+                            [--skip-live] [--skip-train]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
+from twinbed.scenarios.federated import env as env_module
 from twinbed.scenarios.federated import model
-from twinbed.scenarios.federated.games import gale_shapley, preference_lists, socf, socf_init
+from twinbed.scenarios.federated import simulate as simulate_module
+from twinbed.scenarios.federated.games import (gale_shapley, gale_shapley_reference,
+                                               socf, socf_init,
+                                               socf_reference)
 from twinbed.scenarios.federated.params import FederatedParams
 
 SIZES = ((20, 5), (200, 20), (2000, 50))
+
+
+@contextlib.contextmanager
+def _reference_paths() -> Iterator[None]:
+    """The environment with SOCF and Gale-Shapley as first written (the reference)."""
+    with mock.patch.object(simulate_module, "socf", socf_reference), \
+            mock.patch.object(env_module, "gale_shapley", gale_shapley_reference):
+        yield
+
+
+def _env_run(steps: int) -> tuple[float, float, list[float]]:
+    """(wall s, CPU s, rewards) of ``steps`` random-action steps from a fixed seed."""
+    env = env_module.FederatedEnv()
+    env.reset(seed=0, options={"instance_seed": 1000})
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(steps)]
+    rewards = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    for a in actions:
+        _, r, te, tr, _ = env.step(a)
+        rewards.append(r)
+        if te or tr:
+            env.reset(seed=len(rewards))
+    return time.perf_counter() - t0, time.process_time() - c0, rewards
+
+
+def bench_env(steps: int, repeats: int) -> float:
+    """Environment steps/s against the reference paths; returns the median steps/s."""
+    print(f"== DMO environment, single env, random actions ({steps} steps, median of "
+          f"{repeats}; CPU: steps per second of this process's CPU time)")
+    _env_run(20)  # compile SOCF's kernels (numba's cache) and warm imports
+    fast, ref, same = [], [], True
+    for _ in range(repeats):
+        w, c, r1 = _env_run(steps)
+        fast.append((steps / w, steps / c))
+        with _reference_paths():
+            w, c, r2 = _env_run(max(steps // 10, 20))
+        ref.append((len(r2) / w, len(r2) / c))
+        same &= r1[:len(r2)] == r2
+    print(f"{'':<34}{'steps/s':>10}{'CPU steps/s':>13}")
+    f_w, f_c = (statistics.median(x[i] for x in fast) for i in (0, 1))
+    r_w, r_c = (statistics.median(x[i] for x in ref) for i in (0, 1))
+    print(f"{'FederatedEnv':<34}{f_w:>10.0f}{f_c:>13.0f}")
+    print(f"{'reference (SOCF, GS first written)':<34}{r_w:>10.0f}{r_c:>13.0f}")
+    print(f"{'ratio':<34}{f_w / r_w:>9.1f}x{f_c / r_c:>12.1f}x   same frames: {same}")
+    return f_w
+
+
+def bench_train(steps: int, env_rate: float) -> None:
+    """SB3 training steps/s: DMO's N + 2 agents and the one-policy dmo-shared."""
+    from twinbed.scenarios.federated.dmo import train_dmo
+    from twinbed.scenarios.federated.dmo_shared import train_shared
+
+    print(f"\n== SB3 training ({steps} frames each, one torch thread; share = training rate / "
+          f"bare env rate {env_rate:.0f}/s)")
+    p = FederatedParams()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, run in (
+                ("dmo (N + 2 = 7 PPO agents)",
+                 lambda: train_dmo(p, steps, 0, Path(tmp) / "dmo", progress=False,
+                                   eval_seeds=())),
+                ("dmo-shared (one PPO policy)",
+                 lambda: train_shared(p, steps, 0, Path(tmp) / "shared", progress=False))):
+            t0 = time.perf_counter()
+            run()
+            rate = steps / (time.perf_counter() - t0)
+            print(f"{name:<34}{rate:>10.0f} steps/s   share {rate / env_rate:.2f}")
 
 
 def _instance(M: int, N: int, seed: int = 0):
@@ -83,18 +165,24 @@ def _naive_socf(p, fc, Y0, g) -> tuple[np.ndarray, int]:
 def bench_socf(repeats: int) -> None:
     print("== SOCF: time to a stable overlapping coalition partition (median of repeats)")
     print(f"{'M':>6}{'N':>5}{'SOCF s':>10}{'passes':>8}{'switches':>10}{'members':>9}"
-          f"{'reference s':>13}{'ratio*':>8}")
+          f"{'numpy form s':>14}{'ratio':>7}{'naive s':>10}{'ratio*':>8}")
     for M, N in SIZES:
         p, fc = _instance(M, N)
-        times, res = [], None
+        times, ref_times, res, same = [], [], None, True
         for r in range(repeats):
             g = np.random.default_rng(r)
             Y0 = socf_init(p, fc, g)
+            state = g.bit_generator.state
             t0 = time.perf_counter()
             res = socf(p, fc, Y0, g)
             times.append(time.perf_counter() - t0)
-        t = statistics.median(times)
-        ref = "skipped"
+            g.bit_generator.state = state
+            t0 = time.perf_counter()
+            ref = socf_reference(p, fc, Y0, g)
+            ref_times.append(time.perf_counter() - t0)
+            same &= np.array_equal(ref.Y, res.Y) and ref.potential == res.potential
+        t, t_ref = statistics.median(times), statistics.median(ref_times)
+        naive = "skipped"
         ratio = ""
         if M * N <= 4000:
             g = np.random.default_rng(0)
@@ -105,58 +193,36 @@ def bench_socf(repeats: int) -> None:
             Yn, _ = _naive_socf(p, fc, Y0, g_ref)
             tr = time.perf_counter() - t0
             g = np.random.default_rng(0)
-            same = np.array_equal(Yn, socf(p, fc, socf_init(p, fc, g), g).Y)
-            ref = f"{tr:.3f}" + ("" if same else "*")
-            ratio = f"{tr / times[0] if times[0] > 0 else float('nan'):.1f}x"
+            same_naive = np.array_equal(Yn, socf(p, fc, socf_init(p, fc, g), g).Y)
+            naive = f"{tr:.3f}" + ("" if same_naive else "*")
+            ratio = f"{tr / times[0] if times[0] > 0 else float('nan'):.0f}x"
         assert res is not None
-        print(f"{M:>6}{N:>5}{t:>10.3f}{res.passes:>8}{res.moves:>10}{int(res.Y.sum()):>9}"
-              f"{ref:>13}{ratio:>8}")
-    print("   ratio*: reference / SOCF on the same instance, initialization and switch order "
-          "(the repeat-0 run); a '*' after the reference time: it reached a different partition")
-
-
-def _textbook_gs(pk: list[list[int]], pn: list[list[int]]) -> list[int]:
-    K, N = len(pk), len(pn)
-    rank = [{k: i for i, k in enumerate(row)} for row in pn]
-    nxt = [0] * K
-    holder = [-1] * N
-    free = list(range(K))
-    while free:
-        k = free.pop()
-        n = pk[k][nxt[k]]
-        nxt[k] += 1
-        if holder[n] < 0:
-            holder[n] = k
-        elif rank[n][k] < rank[n][holder[n]]:
-            free.append(holder[n])
-            holder[n] = k
-        else:
-            free.append(k)
-    out = [-1] * K
-    for n, k in enumerate(holder):
-        if k >= 0:
-            out[k] = n
-    return out
+        print(f"{M:>6}{N:>5}{t:>10.4f}{res.passes:>8}{res.moves:>10}{int(res.Y.sum()):>9}"
+              f"{t_ref:>14.4f}{t_ref / t:>6.0f}x{naive:>10}{ratio:>8}"
+              + ("" if same else "   DIFFERENT from the numpy form"))
+    print("   numpy form: socf_reference (same partition and potentials, checked); naive: each "
+          "candidate switch scored by recomputing U (ratio*: naive / SOCF, repeat 0; a '*': "
+          "it reached a different partition)")
 
 
 def bench_gs(repeats: int) -> None:
-    print("\n== Gale-Shapley: matching package vs textbook deferred acceptance (median)")
-    print(f"{'N':>6}{'K':>5}{'matching s':>12}{'textbook s':>12}{'ratio':>8}{'same':>6}")
+    print("\n== Gale-Shapley: ours (deferred acceptance) vs the matching package (median)")
+    print(f"{'N':>6}{'K':>5}{'ours s':>10}{'matching s':>12}{'ratio':>7}{'same':>6}")
     for _, N in SIZES:
         K = N - 1
         g = np.random.default_rng(1)
         sk, sn = g.random((K, N)), g.random((N, K))
-        gale_shapley(sk, sn)  # warm-up (imports)
-        ts, tt = [], []
+        gale_shapley_reference(sk, sn)  # warm-up (imports)
+        ts, tr = [], []
         for _ in range(repeats):
             t0 = time.perf_counter()
             a = gale_shapley(sk, sn)
             ts.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            b = _textbook_gs(preference_lists(sk), preference_lists(sn))
-            tt.append(time.perf_counter() - t0)
-        m, r = statistics.median(ts), statistics.median(tt)
-        print(f"{N:>6}{K:>5}{m:>12.5f}{r:>12.5f}{m / r:>7.1f}x{str(a.tolist() == b):>6}")
+            b = gale_shapley_reference(sk, sn)
+            tr.append(time.perf_counter() - t0)
+        m, r = statistics.median(ts), statistics.median(tr)
+        print(f"{N:>6}{K:>5}{m:>10.5f}{r:>12.5f}{r / m:>6.0f}x{str(a.tolist() == b.tolist()):>6}")
 
 
 def live_frames(frames: int) -> None:
@@ -188,8 +254,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="twinbed bench federated", description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--frames", type=int, default=10)
+    ap.add_argument("--env-steps", type=int, default=2000)
+    ap.add_argument("--train-steps", type=int, default=2048)
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--skip-train", action="store_true")
     args = ap.parse_args()
+    rate = bench_env(args.env_steps, args.repeats)
+    if not args.skip_train:
+        bench_train(args.train_steps, rate)
+    print()
     bench_socf(args.repeats)
     bench_gs(args.repeats)
     if not args.skip_live:

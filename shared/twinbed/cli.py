@@ -8,6 +8,7 @@
     twinbed simulate SCENARIO ...    the same rounds in-process, no services
     twinbed bench NAME               run a benchmark from bench/
     twinbed reproduce SCENARIO ...   a paper's figure: CSV + PNG + the paper's numbers beside ours
+    twinbed claims [--json]          every scenario's computed verdicts: holds / explained / differs
     twinbed train TARGET ...         train an agent or learned model (checkpoint in the data dir)
     twinbed solve SCENARIO ...       solve one instance
     twinbed calibrate SCENARIO ...   measure real components, fit the paper's model
@@ -239,6 +240,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    from twinbed.claims import converted_scenarios, summarize, summary_json, summary_text
+    from twinbed.scenarios import scenario_names
+
+    figures = Path(args.figures) if args.figures else Path(args.data_dir) / "figures"
+    if args.figures and not figures.is_dir():
+        raise CliError(f"--figures {figures}: no such directory")
+    summaries = summarize(figures, scenario_names(), converted_scenarios())
+    if args.json:
+        print(json.dumps(summary_json(summaries), indent=1))
+    else:
+        print(f"claims files under {figures} (written by `twinbed reproduce SCENARIO ...`)\n")
+        print(summary_text(summaries))
+    return 0
+
+
 def _natural(minimum: int) -> Any:
     def parse(text: str) -> int:
         try:
@@ -303,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_bench)
+
+    p = sub.add_parser("claims", help="count every scenario's computed verdicts (holds / "
+                                      "differs-explained / differs) with links to the reasons")
+    p.add_argument("--figures", metavar="DIR",
+                   help="where the figures are (default: <data-dir>/figures)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_claims)
 
     _add_scenario_commands(sub)
     return ap

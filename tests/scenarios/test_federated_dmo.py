@@ -84,6 +84,23 @@ def test_training_updates_every_agent_from_the_same_frames_and_saves_a_record(tm
     assert recs == run_episode(P, "dmo", 3, 4, policy=DmoPolicy(P, load_dmo(tmp_path, P)))
 
 
+def test_lockstep_learning_rate_decays_with_the_team_frames_not_sb3_progress(tmp_path) -> None:
+    """The schedule SB3 calls reads the team's frame clock (LockstepPPO drives no private
+    SB3 attribute): after the update at frame 32 of 64 the optimizers run at half the rate."""
+    from twinbed.scenarios.federated.marl import ClockSchedule, FrameClock
+
+    res = train_dmo(P, 64, 0, tmp_path / "a", frames=6, progress=False, eval_seeds=(),
+                    hyperparams={**TINY, "learning_rate": 1e-3})
+    for m in res.models:
+        assert m._current_progress_remaining == 1.0  # SB3's own progress never moved
+        assert isinstance(m.lr_schedule.value_schedule, ClockSchedule)
+    clock = FrameClock(64, 32)
+    half = ClockSchedule(res.models[0].lr_schedule.value_schedule.base, clock)
+    assert half(0.123) == pytest.approx(5e-4)  # SB3's argument is ignored
+    # the last update ran at frame 64: rate 0
+    assert all(g["lr"] == 0.0 for m in res.models for g in m.policy.optimizer.param_groups)
+
+
 def test_an_interrupted_training_resumes_from_its_checkpoint_only_with_the_same_config(
         tmp_path, monkeypatch) -> None:
     """A crash after the checkpoint at frame 64: the next run of the same configuration

@@ -72,15 +72,16 @@ def utility_estimate(v: View, ell: int | None = None) -> np.ndarray:
     r = model.rates_bps(p, fr, np.ones(p.N, dtype=int))
     elig = r >= p.r_min_bps  # (M, N)
     cap = p.Z_max
-    out = np.zeros((p.K, p.N))
     e_bit = ell * p.kappa * p.C_cycles_per_bit * inst.f_hz ** 2  # (N,)
-    for k in range(p.K):
-        d = fr.d_bits[:, k][:, None] * elig  # (M, N)
-        top = -np.sort(-d, axis=0)[:cap].sum(axis=0)  # best cap sensors per ES
-        Q = model.quality(p, st.D_bits[k] + top, ell)
-        mig = np.where(st.assign[k] == np.arange(p.N), 0.0, st.D_bits[k] / p.r_fiber_bps * p.P_es_w)
-        out[k] = p.lambda1 * fr.omega[k] * Q - p.lambda2 * (e_bit * top + mig)
-    return out
+    best = -np.sort(-(fr.d_bits.T[:, :, None] * elig[None]), axis=1)[:, :cap]  # (K, cap, N)
+    if p.N > 1:  # the best cap sensors' data per (k, n), added in row order
+        top = best.sum(axis=1)
+    else:  # numpy adds a single column pairwise: sum each partial-DT's column on its own
+        top = np.stack([best[k].sum(axis=0) for k in range(p.K)])
+    Q = model.quality(p, st.D_bits[:, None] + top, ell)
+    mig = np.where(st.assign[:, None] == np.arange(p.N)[None, :], 0.0,
+                   (st.D_bits / p.r_fiber_bps * p.P_es_w)[:, None])
+    return p.lambda1 * fr.omega[:, None] * Q - p.lambda2 * (e_bit[None, :] * top + mig)
 
 
 def best_ell(p: FederatedParams, inst: model.Instance, frame: model.Frame, state: model.State,

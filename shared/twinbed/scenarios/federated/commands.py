@@ -37,6 +37,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true",
                    help="start over instead of resuming an interrupted run of the same "
                         "configuration")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="frames between resumable checkpoints (default max(2000, steps/10))")
     _add_size(p)
 
 
@@ -51,6 +53,12 @@ def _check_steps(args: argparse.Namespace) -> None:
         raise CommandError(f"expected --steps >= 1, got {args.steps}")
     if args.frames is not None and args.frames < 1:
         raise CommandError(f"expected --frames >= 1, got {args.frames}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise CommandError(f"expected --checkpoint-every >= 1, got {args.checkpoint_every}")
+
+
+def _checkpoint_every(args: argparse.Namespace) -> int:
+    return args.checkpoint_every or max(2_000, args.steps // 10)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -61,7 +69,7 @@ def _train(args: argparse.Namespace) -> int:
         raise CommandError(f"expected --stage1-iters >= 1, got {args.stage1_iters}")
     p = _params(args)
     res = train_dmo(p, args.steps, args.seed, dmo_path(args.data_dir), frames=args.frames,
-                    checkpoint_every=max(2_000, args.steps // 10), resume=not args.fresh,
+                    checkpoint_every=_checkpoint_every(args), resume=not args.fresh,
                     stage1_iters=args.stage1_iters)
     resumed = f", resumed from frame {res.resumed_from}" if res.resumed_from else ""
     print(f"saved {p.N + 2} PPO agents to {res.path} ({res.steps} frames, {res.wall_s:.0f} s"
@@ -76,7 +84,7 @@ def _train_shared(args: argparse.Namespace) -> int:
     _check_steps(args)
     p = _params(args)
     res = train_shared(p, args.steps, args.seed, shared_path(args.data_dir), frames=args.frames,
-                       checkpoint_every=max(2_000, args.steps // 10))
+                       checkpoint_every=_checkpoint_every(args))
     print(f"saved {res.path} ({res.steps} steps, {res.wall_s:.0f} s); "
           f"evaluation mean return {res.evaluation['mean_return']:.2f}")
     return 0

@@ -9,8 +9,9 @@ agent stores the frame in its own buffer with its own reward: eq. (37) ``r_n = U
 frame-time penalty included) for ES agent n, eq. (38) ``lambda1 Q - lambda2 E`` minus ``zeta
 max(0, T - tau)`` for A_K and A_N (:func:`agent_rewards`). When the buffers hold ``n_steps``
 frames every agent does its PPO update (SB3's ``PPO.train``: clipped actor loss, critic MSE,
-Adam) - Algorithm 2, lines 4-14. SB3 has no multi-agent PPO; only the rollout collection (a
-few lines, mirroring ``OnPolicyAlgorithm.collect_rollouts``) is written here.
+Adam) - Algorithm 2, lines 4-14. SB3 has no multi-agent PPO: :class:`~.marl.LockstepPPO` steps
+the agents together through SB3's public API (the rollout collection of
+``OnPolicyAlgorithm.collect_rollouts``, for every agent on the shared frame).
 
 Training shows a progress bar, writes all agents every ``checkpoint_every`` frames to
 ``<name>.partial/ckpt_<frames>_steps/`` and resumes from there when started again with the
@@ -54,6 +55,8 @@ HYPERPARAMS: dict[str, Any] = {"learning_rate": 3e-4, "n_steps": 512, "batch_siz
                                "clip_range": 0.2, "ent_coef": 0.01,
                                "policy_kwargs": {"optimizer_kwargs": {"eps": 1e-5}}}
 REWARD_SCALE = 0.1
+# loading an agent to play it: its training schedules are not needed (nor unpickled)
+_PLAY_ONLY = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0}
 
 
 def dmo_path(data_dir: str | Path, name: str = AGENT_NAME) -> Path:
@@ -196,15 +199,16 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     (Table III's "reward scaling", as in SB3's VecNormalize; off by default: it scored lower,
     see README). ``stage1_iters``: J, the SOCF calls per frame of Stage 1 (:func:`stage1`; the
     ES agents' stored transition is their last allocation and the observation it was chosen on).
-    All three are part of the configuration a checkpoint is resumed with."""
+    All three are part of the configuration a checkpoint is resumed with.
+
+    The agents step together through :class:`~.marl.LockstepPPO` (SB3's public API)."""
     import torch
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.running_mean_std import RunningMeanStd
     from stable_baselines3.common.utils import LinearSchedule
     from tqdm import tqdm
 
     from twinbed.agents import CurvePoint, resume_point, write_record
+    from twinbed.scenarios.federated.marl import FrameClock, LockstepPPO, Sampled
 
     if steps < 1:
         raise ValueError(f"expected steps >= 1, got {steps}")
@@ -222,62 +226,47 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
             "stage1_iters": stage1_iters}
     config = {"algorithm": "ppo", "seed": seed, "hyperparams": hyper, "meta": meta}
     partial, latest = resume_point(path, config, resume=resume, checkpoints=bool(checkpoint_every))
-    envs = [AgentEnv(p, i, frames) for i in range(n)]
+    clock = FrameClock(steps, latest[1] if latest else 0)
+    models = _agents(p, hyper, clock, seed, frames, latest[0] if latest else None)
+    team = LockstepPPO(models, clock)
     curve: list[CurvePoint] = []
-    done = 0
     ret_rms = RunningMeanStd(shape=(n,))  # of each agent's discounted return (reward scaling)
     if latest is not None:
-        models = [PPO.load(latest[0] / f"agent-{i}.zip", env=envs[i], device="cpu")
-                  for i in range(n)]
-        done = latest[1]
         curve = [CurvePoint(**c) for c in json.loads((latest[0] / "curve.json").read_text())]
         rms = json.loads((latest[0] / "reward_rms.json").read_text())
         ret_rms.mean, ret_rms.var = np.array(rms["mean"]), np.array(rms["var"])
         ret_rms.count = rms["count"]
-    else:
-        models = [PPO("MlpPolicy", envs[i], seed=seed + i, device="cpu", verbose=0, **hyper)
-                  for i in range(n)]
-    for m in models:
-        m.set_logger(Logger(folder=None, output_formats=[]))
-        m.policy.set_training_mode(False)
     gamma = float(hyper["gamma"])
     slices = agent_slices(p)
     env = FederatedEnv(p, frames=frames, reward_scale=REWARD_SCALE)
-    obs, _ = env.reset(seed=seed + done)
+    obs, _ = env.reset(seed=seed + clock.done)
     start = True
     ret = np.zeros(n)  # discounted return so far, per agent (reward scaling)
     ep_utility, ep_utils = 0.0, []  # this episode's utility so far, finished episodes'
     episodes = curve[-1].episodes if curve else 0
     every = max(1, steps // 50)
-    next_point = (done // every + 1) * every
-    next_ckpt = (done // checkpoint_every + 1) * checkpoint_every if checkpoint_every else None
+    next_point = (clock.done // every + 1) * every
+    next_ckpt = ((clock.done // checkpoint_every + 1) * checkpoint_every if checkpoint_every
+                 else None)
     joint = np.empty(len(action_nvec(p)), dtype=np.int64)
-    acts: list[np.ndarray] = [np.empty(0)] * n
-    vals: list[Any] = [None] * n
-    lps: list[Any] = [None] * n
     t0 = time.perf_counter()
-    bar = tqdm(total=steps, initial=done, unit="frame", desc=f"DMO {n} agents",
+    bar = tqdm(total=steps, initial=clock.done, unit="frame", desc=f"DMO {n} agents",
                disable=not progress, mininterval=1.0)
-    def es_sample(o: np.ndarray) -> tuple[np.ndarray, list[Any]]:
-        with torch.no_grad():
-            outs = [m.policy(torch.as_tensor(o[None])) for m in models[:p.N]]
-        return np.array([a.numpy()[0] for a, _, _ in outs]), [(a.numpy(), v, lp)
-                                                              for a, v, lp in outs]
 
-    t = done
-    while t < steps:
-        with torch.no_grad():
-            obs_t = torch.as_tensor(obs[None])
-            for i, m in enumerate(models):
-                a, vals[i], lps[i] = m.policy(obs_t)
-                acts[i] = a.numpy()
-                joint[slices[i]] = acts[i][0]
-        es_obs = obs
+    def es_act(o: np.ndarray) -> tuple[np.ndarray, list[Sampled]]:
+        drawn = team.act([o] * p.N, range(p.N))
+        return np.array([s.action[0] for s in drawn]), drawn
+
+    while clock.done < steps:
+        sampled = team.act([obs] * n)  # Algorithm 2: every agent acts on the same frame
+        for i, s in enumerate(sampled):
+            joint[slices[i]] = s.action[0]
+        seen = [obs] * n
         if stage1_iters > 1:
-            d, es_obs, extra = stage1(p, env.frame_view(), obs, joint, env.estimate, es_sample,
+            d, es_obs, extra = stage1(p, env.frame_view(), obs, joint, env.estimate, es_act,
                                       stage1_iters)
-            for i, ex in enumerate(extra or []):
-                acts[i], vals[i], lps[i] = ex
+            sampled[:len(extra or [])] = extra or []
+            seen[:p.N] = [es_obs] * p.N
             new_obs, _, terminated, truncated, info = env.step_decision(d)
         else:
             new_obs, _, terminated, truncated, info = env.step(joint)
@@ -288,14 +277,8 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
             r = r / np.sqrt(ret_rms.var + 1e-8)
         ep_utility += info["perf"]
         if truncated and not terminated:  # bootstrap the time limit (SB3 issue #633)
-            with torch.no_grad():
-                nxt = torch.as_tensor(new_obs[None])
-                r = r + gamma * np.array([float(m.policy.predict_values(nxt)[0, 0])
-                                          for m in models])
-        for i, m in enumerate(models):
-            m.rollout_buffer.add((es_obs if i < p.N else obs)[None], acts[i], np.array([r[i]]),
-                                 np.array([start]), vals[i], lps[i])
-        t += 1
+            r = team.bootstrap(r, new_obs)
+        team.record(seen, sampled, r, start)
         start = bool(terminated or truncated)
         if start:
             ret[:] = 0.0
@@ -304,48 +287,63 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
             ep_utility = 0.0
             new_obs, _ = env.reset()
         obs = new_obs
-        if models[0].rollout_buffer.full:
-            with torch.no_grad():
-                obs_t = torch.as_tensor(obs[None])
-                for m in models:
-                    m.rollout_buffer.compute_returns_and_advantage(
-                        last_values=m.policy.predict_values(obs_t), dones=np.array([start]))
-            for m in models:
-                m.num_timesteps = t
-                m._current_progress_remaining = 1.0 - t / steps
-                m.train()
-                m.policy.set_training_mode(False)
-                m.rollout_buffer.reset()
-            if next_ckpt is not None and t >= next_ckpt:
-                _save_all(models, partial / f"ckpt_{t}_steps",
+        if team.full:
+            team.update(obs, start)
+            if next_ckpt is not None and clock.done >= next_ckpt:
+                _save_all(models, partial / f"ckpt_{clock.done}_steps",
                           {"curve.json": json.dumps([asdict(c) for c in curve]),
                            "reward_rms.json": json.dumps({"mean": ret_rms.mean.tolist(),
                                                           "var": ret_rms.var.tolist(),
                                                           "count": float(ret_rms.count)})})
-                next_ckpt += checkpoint_every
-        if t >= next_point and ep_utils:
-            next_point += every
+                next_ckpt += checkpoint_every  # type: ignore[operator]
+        if clock.done >= next_point and ep_utils:
+            next_point = (clock.done // every + 1) * every
             mean = float(np.mean(ep_utils[-curve_window:]))
-            curve.append(CurvePoint(t, episodes, mean, time.perf_counter() - t0))
+            curve.append(CurvePoint(clock.done, episodes, mean, time.perf_counter() - t0))
             bar.set_postfix(utility=f"{mean:.0f}")
         bar.update(1)
     bar.close()
     wall = time.perf_counter() - t0
     _save_all(models, path)
-    models = DmoAgents(models, stage1_iters)
-    policy = DmoPolicy(p, models)
+    agents = DmoAgents(models, stage1_iters)
+    policy = DmoPolicy(p, agents)
     from twinbed.scenarios.federated.simulate import run_episode
 
     utils = [sum(r["perf"] for r in run_episode(p, "dmo", s, frames, policy)) for s in eval_seeds]
-    evaluation = {"episodes": float(len(eval_seeds)), "mean_utility": float(np.mean(utils)),
-                  "std_utility": float(np.std(utils))}
+    evaluation = {"episodes": float(len(eval_seeds)),
+                  "mean_utility": float(np.mean(utils)) if utils else float("nan"),
+                  "std_utility": float(np.std(utils)) if utils else float("nan")}
     write_record(path, {"algorithm": "ppo", "agents": n, "steps": steps, "seed": seed,
                         "hyperparams": hyper, "wall_s": wall, "resumed_from": latest[1] if latest
                         else 0, "evaluation": evaluation, "eval_seeds": list(eval_seeds),
                         "curve": [asdict(c) for c in curve], "meta": meta})
     shutil.rmtree(partial, ignore_errors=True)
     return DmoTrainResult(path, steps, seed, wall, evaluation, curve,
-                          latest[1] if latest else 0, models)
+                          latest[1] if latest else 0, agents)
+
+
+def _agents(p: FederatedParams, hyper: dict[str, Any], clock: Any, seed: int, frames: int,
+            checkpoint: Path | None) -> list[Any]:
+    """The N + 2 PPO agents (agent i seeded ``seed + i``), fresh or from ``checkpoint``; their
+    learning rate follows ``clock`` (:class:`~.marl.ClockSchedule`)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
+    from stable_baselines3.common.utils import FloatSchedule
+
+    from twinbed.scenarios.federated.marl import ClockSchedule
+
+    lr = ClockSchedule(FloatSchedule(hyper["learning_rate"]), clock)
+    envs = [AgentEnv(p, i, frames) for i in range(p.N + 2)]
+    if checkpoint is not None:
+        models = [PPO.load(checkpoint / f"agent-{i}.zip", env=envs[i], device="cpu",
+                           custom_objects={"learning_rate": lr, "lr_schedule": lr})
+                  for i in range(p.N + 2)]
+    else:
+        models = [PPO("MlpPolicy", envs[i], seed=seed + i, device="cpu", verbose=0,
+                      **{**hyper, "learning_rate": lr}) for i in range(p.N + 2)]
+    for m in models:
+        m.set_logger(Logger(folder=None, output_formats=[]))
+    return models
 
 
 def load_dmo(data_dir: str | Path, p: FederatedParams, path: str | Path | None = None
@@ -364,7 +362,7 @@ def load_dmo(data_dir: str | Path, p: FederatedParams, path: str | Path | None =
         f = d / f"agent-{i}.zip"
         if not f.exists():
             raise MissingArtifactError(d, cmd)
-        m = PPO.load(f, device="cpu")
+        m = PPO.load(f, device="cpu", custom_objects=_PLAY_ONLY)
         if (m.observation_space.shape != (obs_size(p),)
                 or list(getattr(m.action_space, "nvec", [])) != nvec[sl].tolist()):
             raise ValueError(f"the agents in {d} were trained for another N or K; train them "

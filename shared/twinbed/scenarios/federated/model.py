@@ -176,8 +176,8 @@ def frame_ctx(p: FederatedParams, inst: Instance, frame: Frame, state: State,
     if assign.shape != (p.K,) or len(set(assign.tolist())) != p.K or assign.min() < 0 \
             or assign.max() >= p.N:
         raise ValueError(f"expected assign: K={p.K} distinct ES indices in [0, {p.N}), got {assign}")
-    z = np.clip(np.asarray(z, dtype=int), 1, p.z_levels)
-    ell = np.clip(np.asarray(ell, dtype=int), 1, p.ell_max)
+    z = np.minimum(np.maximum(np.asarray(z, dtype=int), 1), p.z_levels)
+    ell = np.minimum(np.maximum(np.asarray(ell, dtype=int), 1), p.ell_max)
     k_of_n = np.full(p.N, -1)
     k_of_n[assign] = np.arange(p.K)
     active = k_of_n >= 0
@@ -185,8 +185,7 @@ def frame_ctx(p: FederatedParams, inst: Instance, frame: Frame, state: State,
     rate = rates_bps(p, frame, z)
     dk = frame.d_bits[:, kk] * active[None, :]
     eligible = (rate >= p.r_min_bps) & active[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_sen = np.where(dk > 0, dk / rate, 0.0)
+    t_sen = np.divide(dk, rate, out=np.zeros_like(dk), where=dk > 0)
     D_prev = state.D_bits[kk] * active
     # migration (15)-(16): from last frame's ES (the cloud holds the data before frame 0)
     prev = np.full(p.N, -2)
@@ -300,10 +299,12 @@ class FrameOutcome(NamedTuple):
 
 
 def evaluate(p: FederatedParams, inst: Instance, frame: Frame, state: State,
-             assign: np.ndarray, Y: np.ndarray, z: np.ndarray, ell: np.ndarray
-             ) -> tuple[FrameOutcome, State]:
-    """One frame's outcome for the given decisions, and the state the next frame starts in."""
-    fc = frame_ctx(p, inst, frame, state, assign, z, ell)
+             assign: np.ndarray, Y: np.ndarray, z: np.ndarray, ell: np.ndarray,
+             fc: FrameCtx | None = None) -> tuple[FrameOutcome, State]:
+    """One frame's outcome for the given decisions, and the state the next frame starts in.
+    ``fc``: :func:`frame_ctx` of these decisions when the caller has it already."""
+    if fc is None:
+        fc = frame_ctx(p, inst, frame, state, assign, z, ell)
     Y = np.asarray(Y, dtype=bool) & fc.active[None, :]
     dD_n, E_sen_n, T_sen_n, ch_n = _aggregates(fc, Y)
     D_n = fc.D_prev_n + dD_n

@@ -69,7 +69,7 @@ def play_frame(p: FederatedParams, inst: model.Instance, frame: model.Frame, sta
         Y = res.Y
     else:
         Y = d.Y
-    out, nxt = model.evaluate(q, inst, frame, state, d.assign, Y, d.z, d.ell)
+    out, nxt = model.evaluate(q, inst, frame, state, d.assign, Y, d.z, d.ell, fc)
     policy.learn(v, d, out.reward)
     if hasattr(policy, "observe_time"):
         policy.observe_time(out.T, p.tau_s)  # type: ignore[attr-defined]

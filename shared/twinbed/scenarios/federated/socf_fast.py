@@ -1,0 +1,306 @@
+"""SOCF's switch loop compiled (numba), equal to :func:`~.games.socf_reference` bit for bit.
+
+:func:`~.games.socf_reference` gives each sensor's turn about thirty small numpy calls and
+each switch sixty more; at the paper's size (M = 30, N = 5, ~12 switches per frame) that was
+4 ms of a 6 ms environment step. Here one compiled call scans the sensors' turns until a
+sensor switches, and re-evaluates the touched ESs' utilities (eq. 27) for the new partition.
+
+Bit-equality with the numpy form is by construction, and tested on thousands of frames
+(``tests/scenarios/test_federated_games.py``):
+
+- every elementwise operation is the same IEEE operation in the same order (numba does not
+  reassociate or fuse without ``fastmath``);
+- the coalition sums are added in numpy's order: ``np.sum(a, axis=0)`` over an (M, c) slice
+  adds the sensors one after the other when c >= 2 and by numpy's pairwise summation when
+  c = 1 (:func:`_pairwise`, as numpy's ``pairwise_sum``);
+- ``log1p``, the one transcendental function whose argument changes within a frame, is numpy's
+  own: the kernel stops after writing the arguments, ``np.log1p`` evaluates them, and the
+  kernel resumes (numpy's SIMD ``log1p`` differs from the C library's in ~2 % of arguments).
+  The accuracy term ``A(l)`` (``np.exp2``) is per ES and frame, computed by numpy beforehand.
+
+numba is imported here only, and this module only when SOCF first runs (it adds ~0.5 s to
+an import; the CLI and services start without it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from twinbed.scenarios.federated.model import FrameCtx, accuracy
+from twinbed.scenarios.federated.params import FederatedParams
+
+__all__ = ["EPS", "SwitchLoop"]
+
+EPS = 1e-9  # a switch must gain more than this (games._EPS)
+
+# indices into the per-ES table (rows) and the constants vector
+_D_PREV, _ACC, _OMEGA, _CRE_J, _CRE_S, _FIX_E, _FIX_T, _ACTIVE, _CAP = range(9)
+_VARPI, _QMAX, _L1, _L2, _C, _ZETA, _TAU, _TINT, _REPLAY, _EPS = range(10)
+
+
+@njit(cache=True)
+def _block(a: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """numpy's pairwise sum of ``a[start:start + n]`` for n <= 128: a plain loop below 8
+    terms, else 8 accumulators, combined as ((0+1)+(2+3))+((4+5)+(6+7)), then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = 8
+    stop = n - (n % 8)
+    while i < stop:
+        j = start + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _pairwise(a: np.ndarray) -> float:  # pragma: no cover - compiled
+    """numpy's pairwise summation of ``a`` (``pairwise_sum`` in numpy's ``loops_utils.h.src``):
+    blocks of at most 128 (:func:`_block`); a longer range is split at ``n2 = n // 2`` rounded
+    down to a multiple of 8 and the halves' sums added. Written with explicit stacks (numba
+    cannot cache a recursive function)."""
+    if len(a) <= 128:
+        return _block(a, 0, len(a))
+    todo_start = np.empty(128, dtype=np.int64)  # depth <= log2(len) + 1 per level: ample
+    todo_n = np.empty(128, dtype=np.int64)
+    todo_open = np.empty(128, dtype=np.bool_)  # True: children not pushed yet
+    sums = np.empty(128)
+    top = 0
+    nsum = 0
+    todo_start[0], todo_n[0], todo_open[0] = 0, len(a), True
+    top = 1
+    while top > 0:
+        top -= 1
+        s, n, fresh = todo_start[top], todo_n[top], todo_open[top]
+        if n <= 128:
+            sums[nsum] = _block(a, s, n)
+            nsum += 1
+        elif fresh:
+            n2 = n // 2
+            n2 -= n2 % 8
+            todo_start[top], todo_n[top], todo_open[top] = s, n, False  # combine after both
+            todo_start[top + 1], todo_n[top + 1], todo_open[top + 1] = s + n2, n - n2, True
+            todo_start[top + 2], todo_n[top + 2], todo_open[top + 2] = s, n2, True
+            top += 3
+        else:  # both halves done: left was pushed last, so it is below the right's sum
+            right = sums[nsum - 1]
+            left = sums[nsum - 2]
+            sums[nsum - 2] = left + right
+            nsum -= 1
+    return sums[0]
+
+
+@njit(cache=True)
+def _colsum(v: np.ndarray, width: int) -> float:  # pragma: no cover - compiled
+    """``np.sum(x, axis=0)`` of one column of an (M, width) array: see the module doc."""
+    if width == 1:
+        return _pairwise(v)
+    s = 0.0
+    for x in v:
+        s += x
+    return s
+
+
+@njit(cache=True)
+def _prepare(cols: np.ndarray, Y: np.ndarray, S: np.ndarray, B: np.ndarray, col: np.ndarray,
+             k: np.ndarray, X: np.ndarray, R: np.ndarray) -> None:  # pragma: no cover
+    """For each ES ``cols[slot]`` (numpy's slice ``Y[:, cols]``): the aggregates of its
+    coalition and of each single-sensor toggle of it (rows 0 and 1 + m, as
+    :func:`~.model.toggle_utilities`) in ``R[slot]``; the arguments of log1p,
+    ``varpi (D_prev + dD)``, in ``X[slot]``."""
+    for slot in range(len(cols)):
+        _prepare_one(cols[slot], len(cols), slot, Y, S, B, col, k, X, R)
+
+
+@njit(cache=True)
+def _prepare_one(n: int, width: int, slot: int, Y: np.ndarray, S: np.ndarray, B: np.ndarray,
+                 col: np.ndarray, k: np.ndarray, X: np.ndarray, R: np.ndarray
+                 ) -> None:  # pragma: no cover - compiled
+    M = Y.shape[0]
+    tmp = np.empty(M)
+    for m in range(M):
+        tmp[m] = S[0, m, n] if Y[m, n] else 0.0
+    dD = _colsum(tmp, width)
+    for m in range(M):
+        tmp[m] = S[1, m, n] if Y[m, n] else 0.0
+    E = _colsum(tmp, width)
+    top1 = 0.0
+    top2 = 0.0
+    changes = 0
+    for m in range(M):
+        t = S[2, m, n] if Y[m, n] else 0.0
+        if t > top1:
+            top2 = top1
+            top1 = t
+        elif t > top2:
+            top2 = t
+        if Y[m, n] != B[0, m, n]:
+            changes += 1
+    d_prev = col[_D_PREV, n]
+    R[slot, 0, 0] = dD
+    R[slot, 0, 1] = E
+    R[slot, 0, 2] = top1  # T_sen = max over members (0 if none)
+    R[slot, 0, 3] = changes
+    X[slot, 0] = k[_VARPI] * (d_prev + dD)
+    for m in range(M):
+        r = m + 1
+        if Y[m, n]:
+            R[slot, r, 0] = dD + (-1.0 * S[0, m, n])
+            R[slot, r, 1] = E + (-1.0 * S[1, m, n])
+            R[slot, r, 2] = top2 if S[2, m, n] >= top1 else top1
+        else:
+            R[slot, r, 0] = dD + S[0, m, n]
+            R[slot, r, 1] = E + S[1, m, n]
+            t = S[2, m, n]
+            R[slot, r, 2] = top1 if top1 >= t else t
+        R[slot, r, 3] = changes + (-1 if Y[m, n] != B[0, m, n] else 1)
+        X[slot, r] = k[_VARPI] * (d_prev + R[slot, r, 0])
+
+
+@njit(cache=True)
+def _finish(cols: np.ndarray, col: np.ndarray, k: np.ndarray, L: np.ndarray, R: np.ndarray,
+            U: np.ndarray, U_tog: np.ndarray) -> None:  # pragma: no cover - compiled
+    """U_n and the toggles' U_n of the ESs ``cols`` (eq. 27 with the frame-time penalty, as
+    :func:`~.model.coalition_utility`) from the aggregates and ``L = log1p(X)``."""
+    for slot in range(len(cols)):
+        _finish_one(cols[slot], slot, col, k, L, R, U, U_tog)
+
+
+@njit(cache=True)
+def _finish_one(n: int, slot: int, col: np.ndarray, k: np.ndarray, L: np.ndarray,
+                R: np.ndarray, U: np.ndarray, U_tog: np.ndarray) -> None:  # pragma: no cover
+    M = U_tog.shape[0]
+    d_prev = col[_D_PREV, n]
+    replay_d = k[_REPLAY] * d_prev
+    w = k[_L1] * col[_OMEGA, n]
+    active = col[_ACTIVE, n] > 0.0
+    for r in range(M + 1):
+        x = L[slot, r]
+        q = x / (1.0 + x) * col[_ACC, n]
+        if q > k[_QMAX]:
+            q = k[_QMAX]
+        dD = R[slot, r, 0]
+        train = dD + replay_d
+        E = R[slot, r, 1] + col[_CRE_J, n] * train + col[_FIX_E, n]
+        T = R[slot, r, 2] + col[_CRE_S, n] * train + col[_FIX_T, n]
+        over = T + k[_TINT] - k[_TAU]
+        if over < 0.0:
+            over = 0.0
+        u = w * q - k[_L2] * E - k[_C] * R[slot, r, 3] - k[_ZETA] * over
+        if not active:
+            u = 0.0
+        if r == 0:
+            U[n] = u
+        else:
+            U_tog[r - 1, n] = u
+
+
+@njit(cache=True)
+def _scan(perm: np.ndarray, i: int, y_max: int, Y: np.ndarray, B: np.ndarray,
+          col: np.ndarray, k: np.ndarray, U: np.ndarray, U_tog: np.ndarray,
+          count: np.ndarray, move: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The turns of ``perm[i:]`` until a sensor switches: its best allowed switch (the first
+    of the largest gains, in the reference's order: quits, transfers, joins) if that gains
+    more than EPS. Applies it to ``Y`` and ``count``, writes (m, from, to) to ``move`` and
+    returns its position in ``perm``; ``len(perm)`` when nobody switched."""
+    N = Y.shape[1]
+    delta = np.empty(N)
+    room = np.empty(N, dtype=np.bool_)
+    eps = k[_EPS]
+    while i < len(perm):
+        m = perm[i]
+        members = 0
+        for n in range(N):
+            delta[n] = U_tog[m, n] - U[n]
+            room[n] = B[1, m, n] and not Y[m, n] and count[n] < col[_CAP, n]
+            if Y[m, n]:
+                members += 1
+        best = -np.inf
+        frm = -1
+        to = -1
+        for s in range(N):  # quits
+            if Y[m, s] and delta[s] > best:
+                best, frm, to = delta[s], s, -1
+        for s in range(N):  # transfers s -> d
+            if Y[m, s]:
+                for d in range(N):
+                    if room[d]:
+                        g = delta[s] + delta[d]
+                        if g > best:
+                            best, frm, to = g, s, d
+        if members < y_max:  # joins
+            for d in range(N):
+                if room[d] and delta[d] > best:
+                    best, frm, to = delta[d], -1, d
+        if best > eps:
+            if frm >= 0:
+                Y[m, frm] = False
+                count[frm] -= 1
+            if to >= 0:
+                Y[m, to] = True
+                count[to] += 1
+            move[0], move[1], move[2] = m, frm, to
+            return i
+        i += 1
+    return i
+
+
+class SwitchLoop:
+    """SOCF's switches for one frame context (the numbers of :func:`~.games.socf_reference`).
+
+    ``U`` (N,) and ``U_tog`` (M, N) are :func:`~.model.toggle_utilities` of the partition
+    ``Y``, kept up to date as switches change ``Y`` (all three are updated in place)."""
+
+    def __init__(self, p: FederatedParams, fc: FrameCtx, Y: np.ndarray, y_max: int) -> None:
+        M, N = Y.shape
+        self.Y, self.y_max = Y, y_max
+        self.S = np.ascontiguousarray(np.stack([fc.dk, fc.e_sen, fc.t_sen]), dtype=float)
+        self.B = np.ascontiguousarray(np.stack([fc.Y_prev, fc.eligible]), dtype=np.bool_)
+        self.col = np.stack([fc.D_prev_n, accuracy(p, fc.ell), fc.omega_n, fc.cre_j_per_bit,
+                             fc.cre_s_per_bit, fc.fixed_E, fc.fixed_T, fc.active, fc.cap]
+                            ).astype(float)
+        self.k = np.array([p.varpi_per_bit, p.Q_max, p.lambda1, p.lambda2, p.c_config, p.zeta,
+                           p.tau_s, fc.T_int, p.replay, EPS])
+        self.count = Y.sum(axis=0).astype(np.int64)
+        self.X = np.empty((N, M + 1))
+        self.L = np.empty((N, M + 1))
+        self.R = np.empty((N, M + 1, 4))
+        self.move = np.empty(3, dtype=np.int64)
+        self.U = np.empty(N)
+        self.U_tog = np.empty((M, N))
+        self._update(np.arange(N))  # toggle_utilities(p, fc, Y): all N columns at once
+
+    def _update(self, cols: np.ndarray) -> None:
+        """U and U_tog of the ESs ``cols``, as numpy computes them on the slice ``Y[:, cols]``."""
+        _prepare(cols, self.Y, self.S, self.B, self.col, self.k, self.X, self.R)
+        np.log1p(self.X[:len(cols)], out=self.L[:len(cols)])
+        _finish(cols, self.col, self.k, self.L, self.R, self.U, self.U_tog)
+
+    def next_switch(self, perm: np.ndarray, i: int) -> tuple[int, int, int, int]:
+        """From turn ``i`` of ``perm``: (position, m, from, to) of the next switch, applied
+        with the touched ESs' utilities updated; position ``len(perm)`` if none."""
+        i = _scan(perm, i, self.y_max, self.Y, self.B, self.col, self.k, self.U, self.U_tog,
+                  self.count, self.move)
+        if i >= len(perm):
+            return i, -1, -1, -1
+        m, frm, to = self.move.tolist()
+        # only the touched ESs change: (from, to) of a transfer, the one of a join or quit
+        self._update(self.move[1:] if frm >= 0 and to >= 0 else self.move[1 + (frm < 0):][:1])
+        return i, m, frm, to
