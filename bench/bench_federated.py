@@ -35,9 +35,13 @@ import numpy as np
 from twinbed.scenarios.federated import env as env_module
 from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated import simulate as simulate_module
-from twinbed.scenarios.federated.games import (gale_shapley, gale_shapley_reference,
-                                               socf, socf_init,
-                                               socf_reference)
+from twinbed.scenarios.federated.games import (
+    gale_shapley,
+    gale_shapley_reference,
+    socf,
+    socf_init,
+    socf_reference,
+)
 from twinbed.scenarios.federated.params import FederatedParams
 
 SIZES = ((20, 5), (200, 20), (2000, 50))

@@ -34,6 +34,7 @@ scenario's explanation and a link to where it is measured) counts as ``differs-e
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import re
@@ -42,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twinbed.scenarios import scenario_modules
 from twinbed.stats import Estimate
 
 __all__ = [
@@ -262,7 +264,7 @@ def table(claims: Sequence[Claim], title: str = "") -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = [title] if title else []
     for j, r in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     for c in claims:
@@ -399,41 +401,37 @@ def summarize(figures_dir: str | Path, scenarios: Sequence[str],
 
 def converted_scenarios() -> list[str]:
     """Names of the scenarios whose ``figures.py`` computes verdicts with this module."""
-    import importlib
-
-    from twinbed.scenarios import scenario_modules
-
     out = []
     for spec_module in scenario_modules().values():
         spec = importlib.import_module(spec_module)
         figures = Path(spec.__file__ or "").with_name("figures.py")
         if figures.exists() and re.search(r"^from twinbed(\.claims| import .*\bclaims\b)",
                                           figures.read_text(), re.M):
-            out.append(spec.SPEC.name)
+            out.append((getattr(spec, "SCENARIO", None) or spec.SPEC).name)
     return sorted(out)
 
 
 def summary_text(summaries: Sequence[ScenarioSummary]) -> str:
     """The ``twinbed claims`` table plus every claim that differs, with its reason's link."""
     head = ("scenario", "figures", HOLDS, EXPLAINED, DIFFERS, "state")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     total = {HOLDS: 0, EXPLAINED: 0, DIFFERS: 0}
     for s in summaries:
-        c = s.counts
+        counts = s.counts
         for k in total:
-            total[k] += c[k]
+            total[k] += counts[k]
         figs = ",".join(sorted({f.figure for f in s.files}, key=_fig_key)) or "-"
         state = s.state + (f" ({len(s.legacy)} legacy file(s) ignored)"
                            if s.files and s.legacy else "")
         if s.broken:
             state += f"; {len(s.broken)} unreadable"
-        num = (lambda k: str(c[k])) if s.files else (lambda k: "-")
-        rows.append((s.scenario, figs, num(HOLDS), num(EXPLAINED), num(DIFFERS), state))
+        cells = [str(counts[k]) if s.files else "-" for k in (HOLDS, EXPLAINED, DIFFERS)]
+        rows.append((s.scenario, figs, *cells, state))
     rows.append(("total", "", str(total[HOLDS]), str(total[EXPLAINED]), str(total[DIFFERS]), ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = []
     for j, r in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
         if j == 0 or j == len(rows) - 2:
             lines.append("  ".join("-" * w for w in widths))
     details = [(s, f, c) for s in summaries for f in s.files for c in f.claims

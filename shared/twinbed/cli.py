@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from twinbed.artifacts import ArtifactError
+from twinbed.claims import converted_scenarios, summarize, summary_json, summary_text
 from twinbed.commands import VERBS, Command, CommandError, all_commands
 from twinbed.config import ROLES, get_settings
 from twinbed.contract.cliparams import (
@@ -41,7 +42,7 @@ from twinbed.contract.cliparams import (
     scenario_help_action,
     validate_params,
 )
-from twinbed.scenarios import AnyScenario, UnknownScenarioError, get_scenario
+from twinbed.scenarios import AnyScenario, UnknownScenarioError, get_scenario, scenario_names
 from twinbed.stack import Stack, StackError
 
 __all__ = ["main"]
@@ -241,9 +242,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    from twinbed.claims import converted_scenarios, summarize, summary_json, summary_text
-    from twinbed.scenarios import scenario_names
-
     figures = Path(args.figures) if args.figures else Path(args.data_dir) / "figures"
     if args.figures and not figures.is_dir():
         raise CliError(f"--figures {figures}: no such directory")

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "PAPER_STYLE",
     "Claim",
@@ -120,8 +122,6 @@ def pyplot() -> Any:  # matplotlib.pyplot
 
 
 def _bounds(estimates: Sequence[Any]) -> tuple[Any, Any, Any]:
-    import numpy as np
-
     v = np.array([e.value for e in estimates], float)
     lo = np.array([e.lo for e in estimates], float)
     hi = np.array([e.hi for e in estimates], float)
@@ -145,8 +145,6 @@ def band(ax: Any, x: Sequence[float], estimates: Sequence[Any], label: str, *,
 def errorbars(ax: Any, x: Sequence[float], estimates: Sequence[Any], label: str | None, *,
               capsize: float = 3, **kw: Any) -> Any:
     """Points (or bar tops) with asymmetric error bars from the estimates' intervals."""
-    import numpy as np
-
     v, lo, hi = _bounds(estimates)
     kw.setdefault("fmt", "o")
     return ax.errorbar(x, v, yerr=np.vstack([v - lo, hi - v]), label=label, capsize=capsize,
@@ -175,8 +173,6 @@ def paper_vline(ax: Any, x: float, label: str, **kw: Any) -> Any:
 
 def _inside(ax: Any, artist: Any) -> int:
     """How many of a line's data points land inside the axes (after limits and scales)."""
-    import numpy as np
-
     xy = np.column_stack([np.asarray(artist.get_xdata(), float),
                           np.asarray(artist.get_ydata(), float)])
     pts = artist.get_transform().transform(xy)
@@ -188,8 +184,6 @@ def _inside(ax: Any, artist: Any) -> int:
 
 def _area(v: Any) -> float:
     """Area of a polygon (shoelace), relative to its bounding box: 0 for a collapsed band."""
-    import numpy as np
-
     v = np.asarray(v, float)
     v = v[np.isfinite(v).all(axis=1)]
     if len(v) < 3:
@@ -207,7 +201,6 @@ def inventory(fig: Any) -> dict[str, Any]:
     groups with at least one bar of non-zero length, ``errorbar_segments`` their bars;
     ``paper``: artists labelled ``paper...``; ``paper_points``: their data points visible
     inside the axes; ``legend``: every legend's texts."""
-    import numpy as np
     from matplotlib.collections import PolyCollection
     from matplotlib.container import ErrorbarContainer
 

@@ -69,13 +69,13 @@ class Estimate:
     method: str
 
     @staticmethod
-    def exact(value: float, n: int = 1, method: str = "exact (no sampling noise)") -> "Estimate":
+    def exact(value: float, n: int = 1, method: str = "exact (no sampling noise)") -> Estimate:
         """A quantity computed without sampling noise (an analytic value, a deterministic run)."""
         v = float(value)
         return Estimate(v, v, v, n, method)
 
     @staticmethod
-    def undefined(n: int, why: str) -> "Estimate":
+    def undefined(n: int, why: str) -> Estimate:
         nan = float("nan")
         return Estimate(nan, nan, nan, n, f"undefined: {why}")
 
@@ -192,7 +192,7 @@ def _slopes(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return np.sum(xc * (Y - Y.mean(axis=-1, keepdims=True)), axis=-1) / np.sum(xc * xc)
 
 
-def _center(name: str) -> Callable[..., np.ndarray]:
+def _center(name: str) -> Callable[..., Any]:
     if name == "mean":
         return lambda Y, axis: np.mean(Y, axis=axis)
     if name == "iqm":
@@ -202,7 +202,7 @@ def _center(name: str) -> Callable[..., np.ndarray]:
     raise ValueError(f"center: expected 'mean' or 'iqm', got {name!r}")
 
 
-def slope_ci(x: Sequence[float], y: Any, *, center: str = "mean", seed: int = 0,
+def slope_ci(x: Sequence[float] | np.ndarray, y: Any, *, center: str = "mean", seed: int = 0,
              confidence: float = CONFIDENCE, resamples: int = RESAMPLES) -> Estimate:
     """Least-squares slope of y over x (per unit of x; pass log10(x) for a log axis).
 

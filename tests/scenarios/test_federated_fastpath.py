@@ -14,8 +14,13 @@ from hypothesis import strategies as st
 
 from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.algorithms import View, utility_estimate
-from twinbed.scenarios.federated.games import (gale_shapley, gale_shapley_reference, socf,
-                                               socf_init, socf_reference)
+from twinbed.scenarios.federated.games import (
+    gale_shapley,
+    gale_shapley_reference,
+    socf,
+    socf_init,
+    socf_reference,
+)
 from twinbed.scenarios.federated.params import FederatedParams
 
 
