@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from twinbed.messages import Message
 from twinbed.runs import RunStore
 from twinbed.runtime import RoleHandler, RunContext
 from twinbed.scenarios import get_scenario, scenario_names
+from twinbed_services.guard import BAD_TOKEN, NO_TOKEN, Guard, token_matches
 
 __all__ = ["ServiceState", "create_service", "require_token", "state_of"]
 
@@ -63,17 +63,15 @@ State = Annotated[ServiceState, Depends(state_of)]
 def require_token(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> None:
-    """Mutating endpoints: ``Authorization: Bearer <TWINBED_API_TOKEN>`` when a token is set."""
+    """Mutating endpoints: ``Authorization: Bearer <TWINBED_API_TOKEN>``. The :class:`Guard`
+    middleware already checked it before the body was read; this dependency marks the route
+    in the OpenAPI document and re-checks (defence in depth)."""
     token = state_of(request).settings.api_token
     if not token:
-        return
-    if not authorization or not secrets.compare_digest(authorization, f"Bearer {token}"):
-        raise HTTPException(
-            status_code=401,
-            detail="missing or wrong bearer token "
-                   "(send 'Authorization: Bearer <TWINBED_API_TOKEN>')",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise HTTPException(status_code=403, detail=NO_TOKEN)
+    if not token_matches(authorization, token):
+        raise HTTPException(status_code=401, detail=BAD_TOKEN,
+                            headers={"WWW-Authenticate": "Bearer"})
 
 
 Authorized = Depends(require_token)
@@ -269,6 +267,9 @@ def create_service(
             running.append(asyncio.create_task(_renew_lease(state), name=f"{role}-lease"))
         log.info("%s up (consumer %s, replica %d/%d, redis %s)", role, consumer, state.replica,
                  state.replicas, s.redis_url)
+        if not s.api_token:
+            log.warning("%s: TWINBED_API_TOKEN is not set, so endpoints that change state "
+                        "answer 403 (closed by default); set it to open them", role)
         try:
             yield
         finally:
@@ -280,6 +281,7 @@ def create_service(
 
     registry = CollectorRegistry()
     app = FastAPI(title=f"twinbed {role}", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(Guard, settings=lambda: settings or get_settings())
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

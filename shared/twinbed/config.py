@@ -38,7 +38,12 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0", description="Redis server that carries the bus and the stores"
     )
     api_token: str = Field(
-        "", description="Bearer token required by mutating endpoints; empty disables the check"
+        "", description="Bearer token required by endpoints that change state; empty closes "
+        "them (403 with how to set one)"
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=256 * 1024 * 1024,
+        description="largest request body a service reads (413 past it), checked after the token",
     )
     host: str = Field("127.0.0.1", description="interface the HTTP server binds")
     port: int | None = Field(

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinbed.config import Role
+
 __all__ = [
     "Message",
     "UnknownMessageError",
@@ -77,7 +79,9 @@ class DecisionRequest(Message):
 
     TYPE: ClassVar[str] = "decision.request"
     state: dict[str, Any]
-    reply_to: str = Field(description="role whose stream receives the Decision")
+    # A role name, never a free string: the controller publishes the Decision to this role's
+    # stream of the same run, so an arbitrary value could write onto any key (issue #14).
+    reply_to: Role = Field(description="role whose stream receives the Decision")
 
 
 class Decision(Message):

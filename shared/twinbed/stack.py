@@ -305,7 +305,11 @@ class Stack:
     def save(self) -> None:
         assert self.info is not None
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self.info), indent=1))
+        # The file holds the API token: readable by its owner only, from the first byte.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)  # an older file of wider mode is narrowed too
+            f.write(json.dumps(asdict(self.info), indent=1))
         tmp.replace(self.state_file)
 
     def load(self) -> StackInfo | None:

@@ -28,6 +28,12 @@ little-endian integer samples (see :mod:`twinbed.physical.signal`). Before the b
 Data of odd length is handled, not rejected: the trailing byte is not part of any sample and is
 appended unchanged after the shuffled planes. Decoding sees an odd length and peels it off again.
 
+Decoding is capped: :meth:`LosslessCodec.decode` takes ``max_size`` (default
+:data:`DEFAULT_MAX_DECODED`) and decompresses in a streaming way with the library's own
+``max_length``/``max_output_size``, so a compression bomb (a few hundred bytes that expand to
+gigabytes) fails with :class:`PayloadTooLargeError` before any large allocation. Receivers pass
+the size the message declares, so a payload that lies about its size fails too.
+
 Measured ratios: :func:`calibrate` encodes a sample payload with each setting and returns
 (ratio, encode time) points; :func:`closest_setting` picks the point nearest a target ratio.
 """
@@ -41,6 +47,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import lz4.frame
 import numpy as np
@@ -51,7 +58,9 @@ __all__ = [
     "DELTA16_PREFIX",
     "LADDER",
     "CodecPoint",
+    "DEFAULT_MAX_DECODED",
     "LosslessCodec",
+    "PayloadTooLargeError",
     "UnknownCodecError",
     "calibrate",
     "closest_setting",
@@ -61,6 +70,10 @@ __all__ = [
 ]
 
 Transform = Callable[[bytes], bytes]
+Decoder = Callable[[bytes, int], bytes]  # (blob, max_size) -> data, at most max_size bytes
+
+DEFAULT_MAX_DECODED = 64 * 1024 * 1024
+"""The cap on one decoded payload when the caller gives none (64 MiB)."""
 
 DELTA16_PREFIX = "delta16+"
 
@@ -69,21 +82,32 @@ class UnknownCodecError(ValueError):
     """A codec setting name that is not in :data:`LADDER`."""
 
 
+class PayloadTooLargeError(ValueError):
+    """A payload decodes to more than the allowed size (a compression bomb, or a lie)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"payload decodes to more than {limit} bytes")
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class LosslessCodec:
     """One codec setting: ``decode(encode(data)) == data`` for every ``bytes`` value."""
 
     name: str
     _encode: Transform = field(repr=False, compare=False)
-    _decode: Transform = field(repr=False, compare=False)
+    _decode: Decoder = field(repr=False, compare=False)
 
     def encode(self, data: bytes) -> bytes:
         """Compress ``data``; the result is only meaningful to :meth:`decode` of this setting."""
         return self._encode(_as_bytes(data))
 
-    def decode(self, blob: bytes) -> bytes:
-        """Invert :meth:`encode` exactly; raises the library's error on corrupt input."""
-        return self._decode(_as_bytes(blob))
+    def decode(self, blob: bytes, max_size: int = DEFAULT_MAX_DECODED) -> bytes:
+        """Invert :meth:`encode` exactly; raises the library's error on corrupt input and
+        :class:`PayloadTooLargeError` as soon as the output would pass ``max_size`` bytes."""
+        if max_size < 0:
+            raise ValueError(f"expected max_size >= 0, got {max_size}")
+        return self._decode(_as_bytes(blob), max_size)
 
 
 def _as_bytes(data: bytes) -> bytes:
@@ -100,18 +124,63 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def _lz4(level: int) -> tuple[Transform, Transform]:
+def _raw_decode(blob: bytes, limit: int) -> bytes:
+    if len(blob) > limit:
+        raise PayloadTooLargeError(limit)
+    return blob
+
+
+class _Streaming(Protocol):
+    """The incremental decompressors of zlib, bz2, lzma and lz4.frame share this shape."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+def _capped(make: Callable[[], _Streaming], name: str) -> Decoder:
+    """A decoder that asks the library for at most ``limit + 1`` bytes: one byte more than
+    allowed proves the payload too large without ever holding more than ``limit + 1``."""
+
+    def decode(blob: bytes, limit: int) -> bytes:
+        d = make()
+        out = d.decompress(blob, max_length=limit + 1)
+        if len(out) > limit:
+            raise PayloadTooLargeError(limit)
+        if not d.eof:
+            raise ValueError(f"{name} payload is truncated (no end of stream)")
+        return out
+
+    return decode
+
+
+class _ZlibStream:
+    """zlib's decompressobj with the same ``decompress(data, max_length)``/``eof`` shape."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj()
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        return self._d.decompress(data, max(max_length, 0))
+
+
+def _lz4(level: int) -> tuple[Transform, Decoder]:
     def encode(data: bytes) -> bytes:
         return lz4.frame.compress(data, compression_level=level, store_size=False)
 
-    return encode, lz4.frame.decompress
+    return encode, _capped(lz4.frame.LZ4FrameDecompressor, "lz4")
 
 
-def _zlib(level: int) -> tuple[Transform, Transform]:
-    return (lambda data: zlib.compress(data, level)), zlib.decompress
+def _zlib(level: int) -> tuple[Transform, Decoder]:
+    return (lambda data: zlib.compress(data, level)), _capped(_ZlibStream, "zlib")
 
 
-def _zstd(level: int) -> tuple[Transform, Transform]:
+def _zstd(level: int) -> tuple[Transform, Decoder]:
     # zstandard (de)compressor objects are reusable but not thread-safe: one per thread.
     local = threading.local()
 
@@ -120,32 +189,42 @@ def _zstd(level: int) -> tuple[Transform, Transform]:
             local.compressor = zstandard.ZstdCompressor(level=level)
         return local.compressor.compress(data)
 
-    def decode(blob: bytes) -> bytes:
+    def decode(blob: bytes, limit: int) -> bytes:
         if not hasattr(local, "decompressor"):
             local.decompressor = zstandard.ZstdDecompressor()
-        return local.decompressor.decompress(blob)
+        # The frame header declares the content size: refuse a large one before allocating
+        # (zstandard allocates what the header says, and checks the data matches it).
+        declared = zstandard.frame_content_size(blob)
+        if declared > limit:
+            raise PayloadTooLargeError(limit)
+        if declared < 0:  # size not stored: let the library stop at the cap
+            try:
+                return bytes(local.decompressor.decompress(blob, max_output_size=limit))
+            except zstandard.ZstdError as exc:
+                raise PayloadTooLargeError(limit) from exc
+        return bytes(local.decompressor.decompress(blob))
 
     return encode, decode
 
 
-def _bz2(level: int) -> tuple[Transform, Transform]:
-    return (lambda data: bz2.compress(data, level)), bz2.decompress
+def _bz2(level: int) -> tuple[Transform, Decoder]:
+    return (lambda data: bz2.compress(data, level)), _capped(bz2.BZ2Decompressor, "bz2")
 
 
-def _lzma(preset: int) -> tuple[Transform, Transform]:
+def _lzma(preset: int) -> tuple[Transform, Decoder]:
     filters = [{"id": lzma.FILTER_LZMA2, "preset": preset}]
 
     def encode(data: bytes) -> bytes:
         return lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters)
 
-    def decode(blob: bytes) -> bytes:
-        return lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=filters)
+    def make() -> _Streaming:
+        return lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters)
 
-    return encode, decode
+    return encode, _capped(make, "lzma")
 
 
-_BASES: dict[str, tuple[Transform, Transform]] = {
-    "raw": (_identity, _identity),
+_BASES: dict[str, tuple[Transform, Decoder]] = {
+    "raw": (_identity, _raw_decode),
     "lz4-0": _lz4(0),
     "lz4-9": _lz4(9),
     "zlib-1": _zlib(1),
@@ -187,14 +266,14 @@ def delta16_inverse(data: bytes) -> bytes:
 # --- the setting registry -------------------------------------------------------------------
 
 
-def _delta16(enc: Transform, dec: Transform) -> tuple[Transform, Transform]:
+def _delta16(enc: Transform, dec: Decoder) -> tuple[Transform, Decoder]:
     """A base codec behind the exactly invertible int16 delta + byte-plane filter."""
 
     def encode(data: bytes) -> bytes:
         return enc(delta16_forward(data))
 
-    def decode(blob: bytes) -> bytes:
-        return delta16_inverse(dec(blob))
+    def decode(blob: bytes, limit: int) -> bytes:
+        return delta16_inverse(dec(blob, limit))  # the filter keeps the length
 
     return encode, decode
 

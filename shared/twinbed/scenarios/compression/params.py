@@ -8,11 +8,18 @@ K-factor 10 and sigma = 1. dB/dBm appear only in the ``*_db``/``*_dbm`` fields.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from twinbed.radio import db_to_lin, dbm_to_w
 
 __all__ = ["CompressionParams", "dbm_to_w", "db_to_lin"]
+
+
+# Size bounds (issue #14): one sensor's round at most 1 MiB of samples, one round of all sensors
+# at most 64 MiB, so a run's rounds fit in the cloud's memory with history on (history keeps
+# TWINBED_HISTORY_LEN versions of each twin) and a round's codec work stays seconds, not hours.
+MAX_D_BITS = 8 * 1024 * 1024
+MAX_ROUND_BITS = 8 * 64 * 1024 * 1024
 
 
 class CompressionParams(BaseModel):
@@ -22,7 +29,8 @@ class CompressionParams(BaseModel):
 
     K: int = Field(4, ge=1, le=100_000, description="number of sensors")
     distance_m: float = Field(378.0, gt=0, description="sensor-BS distance d_k")
-    D_bits: int = Field(4000, ge=16, description="bits each sensor sends per round (D_k)")
+    D_bits: int = Field(4000, ge=16, le=MAX_D_BITS,
+                        description="bits each sensor sends per round (D_k)")
     p_dbm: float = Field(15.0, description="transmit power p_k (15 dBm = 31.6 mW)")
     f_s_hz: float = Field(200e3, gt=0, description="compression speed f_k^S")
     c_cycles_per_bit: float = Field(1e4, gt=0, description="DT processing complexity c_k")
@@ -45,6 +53,13 @@ class CompressionParams(BaseModel):
         if v % 16:
             raise ValueError(f"expected a multiple of 16 bits (whole int16 samples), got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _round_fits(self) -> CompressionParams:
+        if self.K * self.D_bits > MAX_ROUND_BITS:
+            raise ValueError(f"K * D_bits = {self.K * self.D_bits} bits per round is over the "
+                             f"bound of {MAX_ROUND_BITS} bits (64 MiB): lower K or D_bits")
+        return self
 
     @field_validator("bits_per_sample")
     @classmethod

@@ -375,8 +375,17 @@ async def cloud_sync(ctx: Ctx, msg: Sync, env: Envelope, fx: Effects) -> None:
     :func:`twinbed.observation.record`)."""
     if env.payload is None:
         raise ValueError("sync message carries no payload")
+    expected = 2 * ctx.params.n_samples  # int16 samples: the only size a sync may decode to
+    if msg.raw_bytes != expected:
+        raise ValueError(f"sync of sensor {msg.sensor} declares {msg.raw_bytes} raw bytes; "
+                         f"this run's rounds carry {expected}")
+    if not 0 <= msg.sensor < ctx.params.K:
+        raise ValueError(f"sync names sensor {msg.sensor}, not one of this run's K="
+                         f"{ctx.params.K}")
     t0 = time.perf_counter()
-    raw = get_codec(msg.codec).decode(env.payload)
+    # capped, streaming decode: a compression bomb fails here (PayloadTooLargeError), before
+    # any large allocation, and is dead-lettered with the reason
+    raw = get_codec(msg.codec).decode(env.payload, max_size=expected)
     decode_s = time.perf_counter() - t0
     if hashlib.sha256(raw).hexdigest() != msg.raw_sha256:
         raise ChecksumError(f"decompressed samples of sensor {msg.sensor} fail their checksum")
