@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from twinbed.runs import RunConfig, RunStatus, new_run_id
 from twinbed.scenarios import UnknownScenarioError, get_scenario, scenario_names
 from twinbed_services.common import State, require_token
+from twinbed_services.controller import retention
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -115,16 +116,17 @@ class Deleted(BaseModel):
 
 @router.delete("/{run_id}", dependencies=[Depends(require_token)])
 async def delete_run(run_id: str, state: State) -> Deleted:
-    """Remove a finished run: its records, streams, scenario state and twins. Runs are kept
-    until deleted (a long fl-migration run holds tens of MB); a running one must be stopped
-    first (409)."""
+    """Remove a finished run: its records (in Redis and on disk), streams, scenario state and
+    twins. Finished runs are also deleted by the retention policy (TWINBED_KEEP_RUNS,
+    TWINBED_RUN_TTL_S); a running one must be stopped first (409)."""
     st = await state.runs.status(run_id)
     if st is None:
         raise HTTPException(status_code=404, detail=f"no run {run_id!r}")
     if st.status == "running":
         raise HTTPException(status_code=409,
                             detail=f"run {run_id!r} is running; POST /runs/{run_id}/stop first")
-    return Deleted(id=run_id, deleted_keys=await state.runs.delete(run_id))
+    n = await retention.delete_run(state.runs, state.settings.data_dir, run_id)
+    return Deleted(id=run_id, deleted_keys=n)
 
 
 @router.post("/{run_id}/stop", dependencies=[Depends(require_token)])

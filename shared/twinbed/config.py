@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         60.0, gt=0, description="a round closes after this many wall seconds, missing parties noted"
     )
     history_len: int = Field(1000, ge=1, description="twin history entries kept per twin")
+    keep_runs: int = Field(
+        500, ge=1, description="finished runs kept; the controller deletes older ones (Redis "
+        "and the records on disk)"
+    )
+    run_ttl_s: float = Field(
+        0.0, ge=0, description="finished runs older than this many seconds are deleted; 0: no TTL"
+    )
     log_level: str = Field("info", description="uvicorn/python log level")
     replicas: int = Field(
         1, ge=1, le=1024,

