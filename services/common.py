@@ -19,10 +19,13 @@ from typing import Annotated, Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twinbed import keys
 from twinbed.bus import Bus, Effects, Envelope, Worker
@@ -33,7 +36,7 @@ from twinbed.runtime import RoleHandler, RunContext
 from twinbed.scenarios import get_scenario, scenario_names
 from twinbed_services.guard import BAD_TOKEN, NO_TOKEN, Guard, token_matches
 
-__all__ = ["ServiceState", "create_service", "require_token", "state_of"]
+__all__ = ["ErrorBody", "ServiceState", "create_service", "errors", "require_token", "state_of"]
 
 log = logging.getLogger("twinbed.service")
 
@@ -51,6 +54,42 @@ class ServiceState:
     extra: dict[str, Any] = field(default_factory=dict)
     replica: int = 0
     replicas: int = 1
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of every service: a sentence saying what is wrong and how to fix it."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    """A 422: the summary sentence plus one entry per offending field."""
+
+    detail: str
+    errors: list[FieldError] = []  # empty when the problem is not one field's
+
+
+_WHY = {400: "malformed request", 401: "missing or wrong bearer token",
+        403: "no API token configured: changes are closed", 404: "no such resource",
+        409: "conflicts with the resource's state", 413: "request body too large",
+        429: "too many concurrent requests of this kind", 503: "Redis unavailable; retry"}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that may answer these error codes (OpenAPI document)."""
+    json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {code: {"model": ErrorBody, "description": _WHY[code], "content": json_body}
+            for code in codes}
+
+
+MUTATING = (400, 401, 403, 413)
+"""What the Guard (and body parsing) may answer on any state-changing route."""
 
 
 def state_of(request: Request) -> ServiceState:
@@ -304,7 +343,33 @@ def create_service(
                                      "redis": ok, "consumer": state.bus.sender,
                                      "replica": state.replica, "replicas": state.replicas})
 
-    @app.get("/metrics", tags=["ops"])
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI makes one route per method, so Starlette's Allow names only the first
+        # route's methods; the path's allowed methods are those of every route it matches.
+        allowed = sorted({m for r in app.routes if isinstance(r, APIRoute)
+                          and r.path_regex.match(request.url.path) for m in r.methods})
+        return JSONResponse(status_code=405, content={"detail": "method not allowed"},
+                            headers={"Allow": ", ".join(allowed)})
+
+    original_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with the 422 body this service really sends."""
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            comps = schema.setdefault("components", {}).setdefault("schemas", {})
+            body = ValidationErrorBody.model_json_schema(
+                ref_template="#/components/schemas/{model}")
+            comps.update(body.pop("$defs", {}))
+            comps["HTTPValidationError"] = body
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                              "description": "Prometheus text format"}})
     async def metrics_endpoint() -> Response:
         """Prometheus text format."""
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

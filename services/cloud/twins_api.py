@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -9,9 +10,11 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from twinbed.twins import Twin, TwinStore
-from twinbed_services.common import State
+from twinbed_services.common import State, errors
 
 router = APIRouter(prefix="/twins", tags=["twins"])
+
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # a Redis stream entry id
 
 
 def store(state: State) -> TwinStore:
@@ -42,12 +45,12 @@ async def list_twins(
     return out
 
 
-@router.get("/{twin_id}")
+@router.get("/{twin_id}", responses=errors(404))
 async def get_twin(twin: Annotated[Twin, Depends(existing)]) -> Twin:
     return twin
 
 
-@router.get("/{twin_id}/history")
+@router.get("/{twin_id}/history", responses=errors(404))
 async def twin_history(
     twin: Annotated[Twin, Depends(existing)],
     twins: Store,
@@ -57,7 +60,8 @@ async def twin_history(
     return await twins.history(twin.id, count=limit)
 
 
-@router.get("/{twin_id}/events", response_class=EventSourceResponse)
+@router.get("/{twin_id}/events", response_class=EventSourceResponse,
+            responses=errors(400, 404))
 async def twin_events(
     twin: Annotated[Twin, Depends(existing)],
     twins: Store,
@@ -67,6 +71,9 @@ async def twin_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: one ``twin`` event per update (id = history entry id)."""
+    if last_event_id is not None and not _ENTRY_ID.fullmatch(last_event_id):
+        raise HTTPException(status_code=400, detail=f"Last-Event-ID {last_event_id[:40]!r} is "
+                            "not an event id this stream sent (expected '<ms>-<seq>')")
     cursor = last_event_id or ("0-0" if replay else await twins.last_entry_id(twin.id))
     sent = 0
     idle_ms = 0.0

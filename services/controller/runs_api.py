@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twinbed.runs import RunConfig, RunStatus, new_run_id
 from twinbed.scenarios import UnknownScenarioError, get_scenario, scenario_names
-from twinbed_services.common import State, require_token
+from twinbed_services.common import MUTATING, State, errors, require_token
 from twinbed_services.controller import retention
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -24,10 +24,10 @@ class RunCreate(BaseModel):
 
     scenario: str = Field(examples=["compression"])
     algorithm: str = Field(examples=["fixed-bf"])
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-    rounds: int = Field(10, ge=1, le=100_000)
+    seed: int = Field(0, ge=0, le=2**63 - 1, strict=True)
+    rounds: int = Field(10, ge=1, le=100_000, strict=True)
     params: dict[str, Any] = Field(default_factory=dict, description="parameter overrides")
-    deadline_s: float | None = Field(None, gt=0, le=3600,
+    deadline_s: float | None = Field(None, ge=0.05, le=3600,
                                      description="round deadline; default TWINBED_ROUND_DEADLINE_S")
 
 
@@ -41,7 +41,8 @@ def _unprocessable(msg: str) -> HTTPException:
     return HTTPException(status_code=422, detail=msg)
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_token)])
+@router.post("", status_code=201, dependencies=[Depends(require_token)],
+             responses=errors(*MUTATING))
 async def create_run(body: RunCreate, state: State) -> RunView:
     try:
         spec = get_scenario(body.scenario)
@@ -101,7 +102,7 @@ async def scenarios() -> dict[str, Any]:
     return out
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", responses=errors(404))
 async def get_run(run_id: str, state: State) -> RunView:
     cfg, st = await state.runs.config(run_id), await state.runs.status(run_id)
     if cfg is None or st is None:
@@ -114,7 +115,8 @@ class Deleted(BaseModel):
     deleted_keys: int
 
 
-@router.delete("/{run_id}", dependencies=[Depends(require_token)])
+@router.delete("/{run_id}", dependencies=[Depends(require_token)],
+               responses=errors(*MUTATING, 404, 409))
 async def delete_run(run_id: str, state: State) -> Deleted:
     """Remove a finished run: its records (in Redis and on disk), streams, scenario state and
     twins. Finished runs are also deleted by the retention policy (TWINBED_KEEP_RUNS,
@@ -129,7 +131,8 @@ async def delete_run(run_id: str, state: State) -> Deleted:
     return Deleted(id=run_id, deleted_keys=n)
 
 
-@router.post("/{run_id}/stop", dependencies=[Depends(require_token)])
+@router.post("/{run_id}/stop", dependencies=[Depends(require_token)],
+             responses=errors(*MUTATING, 404, 409))
 async def stop_run(run_id: str, state: State) -> RunStatus:
     st = await state.runs.status(run_id)
     if st is None:
