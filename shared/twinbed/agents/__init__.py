@@ -120,6 +120,8 @@ def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, 
                     curve.append(CurvePoint(self.num_timesteps, len(episodes),
                                             mean, time.perf_counter() - self.t0))
                     self.bar.set_postfix(reward=f"{mean:.4g}")
+                    if checkpoint_every:  # a resumed training continues this curve
+                        _write_curve(partial, curve)
             return True
 
         def _on_training_end(self) -> None:
@@ -130,6 +132,21 @@ def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, 
         cbs.append(CheckpointCallback(save_freq=max(1, checkpoint_every // n_envs),
                                       save_path=str(partial), name_prefix="ckpt"))
     return cbs
+
+
+def _write_curve(partial: Path, curve: list[CurvePoint]) -> None:
+    tmp = partial / "curve.json.tmp"
+    tmp.write_text(json.dumps([asdict(c) for c in curve]))
+    tmp.replace(partial / "curve.json")
+
+
+def _read_curve(partial: Path, upto: int) -> list[CurvePoint]:
+    """The learning curve a resumed training continues: the points up to its checkpoint."""
+    try:
+        rows = json.loads((partial / "curve.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [CurvePoint(**r) for r in rows if r["timesteps"] <= upto]
 
 
 def _latest_partial(partial: Path) -> tuple[Path, int] | None:
@@ -233,7 +250,7 @@ def train(
         resumed_from = latest[1]
     else:
         model = cls("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", **hyper)
-    curve: list[CurvePoint] = []
+    curve: list[CurvePoint] = _read_curve(partial, resumed_from) if latest else []
     every = curve_every or max(1, steps // 50)
     cbs = _callbacks(steps, progress, curve, every, curve_window, partial, checkpoint_every,
                      n_envs, desc=f"{algorithm} {path.stem}") + list(callbacks)

@@ -35,6 +35,8 @@ def _train_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--steps", type=int, default=20_000)
     ap.add_argument("--slots", type=int, default=50, help="slots per training episode")
     ap.add_argument("--params", default=None, help="JSON of further FlMigrationParams fields")
+    ap.add_argument("--checkpoint-every", type=int, default=None,
+                    help="steps between resumable checkpoints (default max(1000, steps/20))")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -43,13 +45,15 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.steps < 1 or args.slots < 1:
         raise CommandError("--steps and --slots must be >= 1")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise CommandError("--checkpoint-every must be >= 1")
     try:
         emd = None if args.emd == "all" else float(args.emd)
     except ValueError:
         raise CommandError(f"--emd expects a number or 'all', got {args.emd!r}") from None
     p = _params(args, U=args.U, S=args.S)
     res = train_scheme(p, args.algorithm, args.seed, args.steps, (getattr(args, 'data_dir', None) or get_settings().data_dir),
-                       args.slots, emd)
+                       args.slots, emd, checkpoint_every=args.checkpoint_every)
     print(f"saved {res.path} ({res.wall_s:.1f} s); evaluation: {json.dumps(res.evaluation)}")
     return 0
 

@@ -77,9 +77,12 @@ class _LoggedEnv(FlMigrationEnv):
 
 def train_scheme(p: FlMigrationParams, scheme: str, seed: int, steps: int, data_dir: str | Path,
                  episode_slots: int = 50, emd: float | None = None, progress: bool = True,
-                 log: EpisodeLog | None = None, eval_episodes: int = 2) -> Any:
+                 log: EpisodeLog | None = None, eval_episodes: int = 2,
+                 checkpoint_every: int | None = None) -> Any:
     """Train ``scheme`` on the instance of ``seed``; ``emd=None`` trains over the paper's four
-    EMDs (one drawn per episode). Returns twinbed.agents.TrainResult."""
+    EMDs (one drawn per episode). A killed training, started again with the same arguments,
+    resumes from its newest checkpoint (every ``checkpoint_every`` steps, default
+    max(1000, steps / 20)). Returns twinbed.agents.TrainResult."""
     from twinbed.agents import agent_path, train
 
     if scheme not in LEARNED:
@@ -97,6 +100,6 @@ def train_scheme(p: FlMigrationParams, scheme: str, seed: int, steps: int, data_
     return train(make_env, LEARNED[scheme], steps=steps, seed=seed,
                  path=agent_path(data_dir, name), hyperparams=hyperparams(p, scheme, episode_slots),
                  progress=progress, eval_episodes=eval_episodes,
-                 checkpoint_every=max(1000, steps // 5),
+                 checkpoint_every=checkpoint_every or max(1000, steps // 20),
                  meta={"scenario": "fl-migration", "scheme": scheme, "params": p.model_dump(),
                        "episode_slots": episode_slots, "emd": "all" if emd is None else emd})
