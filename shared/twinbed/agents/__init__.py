@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from twinbed.artifacts import MissingArtifactError
+from twinbed.stats import slope_ci
 
 __all__ = [
     "ALGORITHMS",
@@ -34,6 +35,7 @@ __all__ = [
     "MissingArtifactError",
     "TrainResult",
     "agent_path",
+    "curve_end",
     "evaluate",
     "load",
     "read_record",
@@ -289,6 +291,23 @@ def load(path: str | Path, *, command: str = "twinbed train ...", algorithm: str
         except (OSError, ValueError, KeyError):
             raise MissingArtifactError(_record_path(path), command) from None
     return _sb3_class(algorithm).load(str(path), device="cpu")
+
+
+def curve_end(curve: Sequence[dict[str, Any]], fraction: float = 1 / 3) -> dict[str, float]:
+    """Where a learning curve (a record's ``curve``: timesteps, mean_reward) ends: the slope of
+    its last ``fraction`` per 1,000 steps with its 95 % interval (:func:`twinbed.stats.
+    slope_ci`), and the mean return there. An interval above 0 says more budget would still
+    help; one around 0, that the curve has flattened."""
+    pts = [(float(c["timesteps"]), float(c["mean_reward"])) for c in curve]
+    last = pts[max(0, int(len(pts) * (1 - fraction))):]
+    if len(last) < 3:
+        raise ValueError(f"a curve of {len(pts)} points has no end to measure")
+    xs = np.array([x for x, _ in last]) / 1000.0
+    ys = np.array([y for _, y in last])
+    est = slope_ci(xs, ys)
+    return {"from_steps": float(last[0][0]), "to_steps": float(last[-1][0]),
+            "points": float(len(last)), "slope_per_1k_steps": est.value,
+            "slope_lo": est.lo, "slope_hi": est.hi, "mean_return_end": float(ys.mean())}
 
 
 def _act(policy: Any, obs: Any) -> Any:
