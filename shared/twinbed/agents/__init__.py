@@ -13,6 +13,7 @@ missing.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import platform
@@ -36,6 +37,8 @@ __all__ = [
     "TrainResult",
     "agent_path",
     "curve_end",
+    "drop_optimizer_state",
+    "save_play_only",
     "evaluate",
     "load",
     "read_record",
@@ -98,7 +101,7 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, window: int,
                partial: Path, checkpoint_every: int | None, n_envs: int, desc: str) -> list[Any]:
-    from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+    from stable_baselines3.common.callbacks import BaseCallback
 
     class Progress(BaseCallback):
         """tqdm bar over timesteps and the learning curve (mean return of recent episodes)."""
@@ -129,10 +132,21 @@ def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, 
         def _on_training_end(self) -> None:
             self.bar.close()
 
+    class Checkpoint(BaseCallback):
+        """``ckpt_<steps>_steps.zip`` every ``checkpoint_every`` steps, written to a temporary
+        name and renamed, so a training killed mid-write (SIGKILL) leaves the previous
+        checkpoint, never a truncated newest one."""
+
+        def _on_step(self) -> bool:
+            if self.n_calls % max(1, (checkpoint_every or 1) // n_envs) == 0:
+                tmp = partial / f".tmp-{self.num_timesteps}.zip"
+                self.model.save(str(tmp))
+                tmp.replace(partial / f"ckpt_{self.num_timesteps}_steps.zip")
+            return True
+
     cbs: list[Any] = [Progress()]
     if checkpoint_every:
-        cbs.append(CheckpointCallback(save_freq=max(1, checkpoint_every // n_envs),
-                                      save_path=str(partial), name_prefix="ckpt"))
+        cbs.append(Checkpoint())
     return cbs
 
 
@@ -291,6 +305,31 @@ def load(path: str | Path, *, command: str = "twinbed train ...", algorithm: str
         except (OSError, ValueError, KeyError):
             raise MissingArtifactError(_record_path(path), command) from None
     return _sb3_class(algorithm).load(str(path), device="cpu")
+
+
+def drop_optimizer_state(model: Any) -> Any:
+    """``model`` with its optimizers' running state (Adam's moments, RMSprop's averages)
+    emptied: what a shipped, play-only agent needs is the network, and the state is up to two
+    thirds of the file. The weights, hence every decision, are untouched; training it further
+    starts its optimizer afresh."""
+    names, _ = model._get_torch_save_params()  # SB3's own list of what it saves
+    for name in names:
+        obj = model
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        if hasattr(obj, "state") and hasattr(obj, "param_groups"):  # a torch optimizer
+            obj.state = collections.defaultdict(dict)
+    return model
+
+
+def save_play_only(src: str | Path, dest: str | Path) -> Path:
+    """The agent at ``src`` saved to ``dest`` without its optimizers' state
+    (:func:`drop_optimizer_state`), its record copied beside it: a shipped agent's file."""
+    src, dest = Path(src), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    drop_optimizer_state(load(src)).save(str(dest))
+    shutil.copyfile(_record_path(src), _record_path(dest))
+    return dest
 
 
 def curve_end(curve: Sequence[dict[str, Any]], fraction: float = 1 / 3) -> dict[str, float]:

@@ -63,6 +63,19 @@ def read_team(path: Path, custom_objects: dict[str, Any] | None = None,
                 for n, e in zip(names, envs)]
 
 
+def save_team_play_only(src: Path, dest: Path) -> Path:
+    """The team at ``src`` saved to ``dest`` without the agents' optimizer state
+    (:func:`twinbed.agents.drop_optimizer_state`), its record copied: the shipped file."""
+    import shutil
+
+    from twinbed.agents import drop_optimizer_state
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_team([drop_optimizer_state(m) for m in read_team(src)], dest)
+    shutil.copyfile(src.with_suffix(".json"), dest.with_suffix(".json"))
+    return dest
+
+
 def load_team(path: Path, p: FederatedParams) -> Any:
     """The N + 2 DMO agents at ``path`` (a :class:`.dmo.DmoAgents`, with the Stage-1
     iterations they were trained with); a team of another N or K is refused."""

@@ -243,7 +243,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     ret = np.zeros(n)  # discounted return so far, per agent (reward scaling)
     ep_utility, ep_utils = 0.0, []  # this episode's utility so far, finished episodes'
     episodes = curve[-1].episodes if curve else 0
-    every = max(1, steps // 50)
+    every = max(1, min(steps // 50, 1024))  # a curve point every 1024 frames at most
     next_point = (clock.done // every + 1) * every
     next_ckpt = ((clock.done // checkpoint_every + 1) * checkpoint_every if checkpoint_every
                  else None)

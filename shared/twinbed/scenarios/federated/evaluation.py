@@ -54,15 +54,21 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
          note: str = "", dest_dir: Path | None = None) -> Path:
     """Ship the trained ``src`` (DMO's team or dmo-shared's policy, by its record) into this
     scenario's ``artifacts/`` with its evaluation on :data:`HELD_OUT_SEEDS` beside
-    ``baselines`` and ``bound`` (:func:`cumulative_utility` of the same instances)."""
-    from twinbed.agents import curve_end, read_record
+    ``baselines`` and ``bound`` (:func:`cumulative_utility` of the same instances); play-only
+    (the optimizers' state dropped, :func:`twinbed.agents.drop_optimizer_state`)."""
+    import tempfile
+
+    from twinbed.agents import curve_end, read_record, save_play_only
     from twinbed.artifact_store import Evaluation
     from twinbed.artifact_store import ship as ship_file
-    from twinbed.scenarios.federated.artifacts import DMO, DMO_SHARED, SHIPPED_DIR
+    from twinbed.scenarios.federated.artifacts import (DMO, DMO_SHARED, SHIPPED_DIR,
+                                                       save_team_play_only)
 
     rec = read_record(src)
     spec, target = (DMO, "federated-dmo") if "agents" in rec else (DMO_SHARED,
                                                                      "federated-dmo-shared")
+    tmp = Path(tempfile.mkdtemp(prefix="twinbed-ship-")) / src.name
+    src = save_team_play_only(src, tmp) if spec is DMO else save_play_only(src, tmp)
     steps = int(rec["steps"])
     seeds = list(HELD_OUT_SEEDS)
     ev = Evaluation(metric="cumulative utility over T = 100 frames, mean over held-out "

@@ -84,9 +84,12 @@ SCORE_TOLERANCE = 1e-6  # re-evaluation is deterministic (same seeds, same agent
 def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, version: int = 1,
          note: str = "", dest_dir: Path | None = None) -> Path:
     """Ship the trained agent ``src`` (its record says scheme and budget) into this scenario's
-    ``artifacts/`` with its evaluation on :data:`HELD_OUT_SEEDS` beside ``baselines`` and
-    ``bound`` (scores of the same episodes, :func:`episodes`)."""
-    from twinbed.agents import curve_end, read_record
+    ``artifacts/``, play-only (no optimizer state: :func:`twinbed.agents.save_play_only`), with
+    its evaluation on :data:`HELD_OUT_SEEDS` beside ``baselines`` and ``bound`` (scores of the
+    same episodes, :func:`episodes`)."""
+    import tempfile
+
+    from twinbed.agents import curve_end, read_record, save_play_only
     from twinbed.artifact_store import Evaluation
     from twinbed.artifact_store import ship as ship_file
     from twinbed.scenarios.fl_migration.artifacts import AGENTS, SHIPPED_DIR
@@ -94,6 +97,7 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
     rec = read_record(src)
     scheme, steps = rec["meta"]["scheme"], int(rec["steps"])
     seeds = list(HELD_OUT_SEEDS)
+    src = save_play_only(src, Path(tempfile.mkdtemp(prefix="twinbed-ship-")) / src.name)
     ev = Evaluation(metric="mean reward (25) per slot, 50-slot episodes on the instance of "
                            "seed 0, held-out trajectory seeds x the four EMDs",
                     higher_is_better=True, seeds=seeds, score=score(src, seeds),

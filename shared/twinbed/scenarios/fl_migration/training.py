@@ -101,5 +101,6 @@ def train_scheme(p: FlMigrationParams, scheme: str, seed: int, steps: int, data_
                  path=path, hyperparams=hyperparams(p, scheme, episode_slots),
                  progress=progress, eval_episodes=eval_episodes,
                  checkpoint_every=checkpoint_every or max(1000, steps // 20),
+                 curve_every=max(1, min(steps // 50, 1000)),  # a point every 1000 steps at most
                  meta={"scenario": "fl-migration", "scheme": scheme, "params": p.model_dump(),
                        "episode_slots": episode_slots, "emd": "all" if emd is None else emd})
