@@ -58,7 +58,7 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
     (the optimizers' state dropped, :func:`twinbed.agents.drop_optimizer_state`)."""
     import tempfile
 
-    from twinbed.agents import curve_end, read_record, save_play_only
+    from twinbed.agents import read_record, save_play_only
     from twinbed.artifact_store import Evaluation
     from twinbed.artifact_store import ship as ship_file
     from twinbed.scenarios.federated.artifacts import (DMO, DMO_SHARED, SHIPPED_DIR,
@@ -81,6 +81,16 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
         version=version, command=f"twinbed train {target} --steps {steps}",
         seed=int(rec["seed"]), evaluation=ev, budget={"frames": float(steps)},
         paper_budget=PAPER_BUDGET,
-        curve_end=curve_end(rec["curve"]),
+        curve_end=_curve_end(rec["curve"]),
         budget_note="the budget this 2-core machine gave in one session (background, niced); "
                     "Table III: 2e5 steps; trained with checkpoints and resumed")
+
+
+def _curve_end(curve: list[dict[str, float]]) -> dict[str, float] | None:
+    """The learning curve's end (:func:`twinbed.agents.curve_end`), None for too short a one."""
+    from twinbed.agents import curve_end
+
+    try:
+        return curve_end(curve)
+    except ValueError:
+        return None

@@ -89,7 +89,7 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
     same episodes, :func:`episodes`)."""
     import tempfile
 
-    from twinbed.agents import curve_end, read_record, save_play_only
+    from twinbed.agents import read_record, save_play_only
     from twinbed.artifact_store import Evaluation
     from twinbed.artifact_store import ship as ship_file
     from twinbed.scenarios.fl_migration.artifacts import AGENTS, SHIPPED_DIR
@@ -109,7 +109,17 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
         command=f"twinbed train fl-migration --algorithm {scheme} --steps {steps}",
         seed=int(rec["seed"]), evaluation=ev, budget={"steps": float(steps),
                                        "episode_slots": float(rec["meta"]["episode_slots"])},
-        paper_budget=PAPER_BUDGET, curve_end=curve_end(rec["curve"]),
+        paper_budget=PAPER_BUDGET, curve_end=_curve_end(rec["curve"]),
         budget_note="the budget this 2-core machine gave in one session (background, niced); "
                     "the paper's: ~200 episodes of 750 slots per (S, EMD); trained with "
                     "checkpoints and resumed, so a re-run differs in the episodes drawn")
+
+
+def _curve_end(curve: list[dict[str, float]]) -> dict[str, float] | None:
+    """The learning curve's end (:func:`twinbed.agents.curve_end`), None for too short a one."""
+    from twinbed.agents import curve_end
+
+    try:
+        return curve_end(curve)
+    except ValueError:
+        return None
