@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.artifact_store import stamp
 from twinbed.artifacts import MissingArtifactError
 
 __all__ = [
@@ -169,7 +170,8 @@ def resume_point(path: str | Path, config: dict[str, Any], *, resume: bool = Tru
 
 def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write ``record`` as the JSON beside the artifact ``path`` (read back by
-    :func:`read_record`), adding the command line, library versions and the wall clock."""
+    :func:`read_record`), adding the command line, library versions, the git commit, the
+    file's checksum (:func:`twinbed.artifact_store.stamp`) and the wall clock."""
     import stable_baselines3
     import torch
 
@@ -178,6 +180,8 @@ def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "stable_baselines3": stable_baselines3.__version__},
             "created_wall": time.time()}
+    if Path(path).exists():
+        full = stamp(full, Path(path))
     _record_path(Path(path)).write_text(json.dumps(full, indent=1, default=str))
     return full
 
