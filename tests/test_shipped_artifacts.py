@@ -83,7 +83,7 @@ def test_every_algorithm_resolves_to_shipped_artifacts_from_an_empty_data_dir(
 def test_user_artifact_wins_and_deleting_it_falls_back_to_shipped(tmp_path: Path) -> None:
     """A user-trained GRU in the data directory is the one a run uses (its own record, no
     version); deleting it falls back to the shipped one; a truncated copy is refused, naming it."""
-    from twinbed.scenarios.network_twin.artifacts import GRU
+    from twinbed.scenarios.network_twin.learned import GRU
     from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
     spec, p = get_scenario("network-twin"), NetworkTwinParams()

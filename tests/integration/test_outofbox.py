@@ -91,7 +91,7 @@ def test_every_algorithm_runs_on_shipped_artifacts(fresh: Fresh, scenario: str,
 
 
 def test_corrupted_artifact_is_422_naming_it_and_the_stack_runs_on(fresh: Fresh) -> None:
-    from twinbed.scenarios.network_twin.artifacts import GRU
+    from twinbed.scenarios.network_twin.learned import GRU
     from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
     p = NetworkTwinParams()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from twinbed.runtime import RunContext
-from twinbed.scenarios.network_twin.artifacts import AGENTS, GRU, LEARNED
+from twinbed.scenarios.network_twin.learned import AGENTS, GRU, LEARNED
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
 __all__ = ["ALGORITHMS", "LEARNED", "agent_file", "decide", "predictor_for", "rule",
@@ -29,7 +29,7 @@ ALGORITHMS = ("never", "always", "periodic-k", "error-aware", *LEARNED)
 
 def agent_file(data_dir: str | Path, algorithm: str, U: int) -> Path:
     """Where ``twinbed train network-twin`` saves the agent (the user's copy, which wins over
-    the shipped one: :data:`artifacts.AGENTS`)."""
+    the shipped one: :data:`learned.AGENTS`)."""
     return AGENTS[algorithm].user_path(data_dir, NetworkTwinParams(U=U), 0)
 
 

@@ -95,7 +95,7 @@ def _agent_args(ap: argparse.ArgumentParser) -> None:
 
 def _agent_run(args: argparse.Namespace) -> int:
     from twinbed.scenarios.network_twin.algorithms import agent_file
-    from twinbed.scenarios.network_twin.artifacts import GRU
+    from twinbed.scenarios.network_twin.learned import GRU
     from twinbed.scenarios.network_twin.gru import HoldPredictor
     from twinbed.scenarios.network_twin.training import train_agent
 

@@ -43,7 +43,7 @@ TRAIN_COMMAND = "twinbed train network-twin-gru"
 
 def gru_path(data_dir: str | Path, U: int) -> Path:
     """``<data>/models/network-twin-gru-U<U>.pt`` (the GRU's input size is 2U): where
-    ``twinbed train network-twin-gru`` saves it, ahead of the shipped one (:data:`artifacts.GRU`)."""
+    ``twinbed train network-twin-gru`` saves it, ahead of the shipped one (:data:`learned.GRU`)."""
     return Path(data_dir) / "models" / f"network-twin-gru-U{U}.pt"
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from twinbed.artifact_store import Evaluation, curve_end, read_record, ship, training_command
 from twinbed.scenarios.network_twin.algorithms import rule
-from twinbed.scenarios.network_twin.artifacts import AGENTS, GRU, SHIPPED
+from twinbed.scenarios.network_twin.learned import AGENTS, GRU, SHIPPED
 from twinbed.scenarios.network_twin.env import action_to_sync, observation
 from twinbed.scenarios.network_twin.gru import HoldPredictor, load_gru, per_user_mse, trajectories
 from twinbed.scenarios.network_twin.params import NetworkTwinParams

@@ -7,7 +7,7 @@ from typing import Any
 from twinbed.scenarios import ScenarioSpec
 from twinbed.scenarios.network_twin import model
 from twinbed.scenarios.network_twin.algorithms import ALGORITHMS, decide
-from twinbed.scenarios.network_twin.artifacts import needed
+from twinbed.scenarios.network_twin.learned import needed
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 from twinbed.scenarios.network_twin.roles import HANDLERS
 from twinbed.scenarios.network_twin.simulate import simulate

@@ -18,7 +18,7 @@ import numpy as np
 
 from twinbed.codecs.semantic import SemanticCodec, error_curve, phi_min_for, training_frames
 from twinbed.physical import BandLimitedSignal
-from twinbed.scenarios.semantic.artifacts import CODEC
+from twinbed.scenarios.semantic.learned import CODEC
 from twinbed.scenarios.semantic.params import SemanticParams
 
 __all__ = ["CODEC_COMMAND", "codec_path", "load_codec", "train_codec"]
@@ -34,7 +34,7 @@ HELD_OUT_SAMPLES = 43_750  # 0.7 Mbit of int16 samples: one mid-range slot of se
 
 def codec_path(data_dir: str | Path) -> Path:
     """Where ``twinbed train semantic-codec`` saves the codec (the user's copy, which wins over
-    the shipped one: :data:`artifacts.CODEC`)."""
+    the shipped one: :data:`learned.CODEC`)."""
     return CODEC.user_path(data_dir, SemanticParams(), 0)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import World
-from twinbed.scenarios.semantic.artifacts import AGENTS, check_agent, load_agent
+from twinbed.scenarios.semantic.learned import AGENTS, check_agent, load_agent
 from twinbed.scenarios.semantic.simulate import policy, slot_record
 
 __all__ = ["EPISODES_DEFAULT", "STEPS_DEFAULT", "evaluate_schemes", "reproduce"]

@@ -30,7 +30,7 @@ from twinbed.messages import Decision, DecisionRequest, OracleSample, RoundRepor
 from twinbed.physical import BandLimitedSignal, from_bytes, to_bytes
 from twinbed.runtime import RunContext
 from twinbed.scenarios.semantic import model
-from twinbed.scenarios.semantic.artifacts import CODEC
+from twinbed.scenarios.semantic.learned import CODEC
 from twinbed.scenarios.semantic.messages import Assign, Recover, Sync, Uplink
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import World

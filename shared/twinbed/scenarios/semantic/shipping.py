@@ -23,7 +23,7 @@ import numpy as np
 from twinbed.artifact_store import Evaluation, curve_end, read_record, ship, training_command
 from twinbed.codecs.semantic import SemanticCodec
 from twinbed.physical import BandLimitedSignal
-from twinbed.scenarios.semantic.artifacts import AGENTS, CODEC, SHIPPED, load_agent
+from twinbed.scenarios.semantic.learned import AGENTS, CODEC, SHIPPED, load_agent
 from twinbed.scenarios.semantic.codec import HELD_OUT_CHANNELS, HELD_OUT_SAMPLES, HELD_OUT_SEED
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import World

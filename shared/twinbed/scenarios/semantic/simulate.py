@@ -20,7 +20,7 @@ from twinbed.scenarios.semantic.algorithms import (
     action_from_vector,
     observation,
 )
-from twinbed.scenarios.semantic.artifacts import (
+from twinbed.scenarios.semantic.learned import (
     AGENTS,
     agent_name,
     check_agent,
@@ -40,7 +40,7 @@ Policy = Callable[[SlotState], Action]
 def policy(p: SemanticParams, algorithm: str, seed: int, data_dir: str | Path | None = None,
            agent: Any = None) -> Policy:
     """The decision maker ``algorithm`` as a slot -> action function. Agents come from ``agent``
-    (an SB3 model) or are loaded as :data:`artifacts.AGENTS` declares (the data directory's
+    (an SB3 model) or are loaded as :data:`learned.AGENTS` declares (the data directory's
     ``agents/<agent_name>.zip``, else the shipped one)."""
     if algorithm in BASELINES:
         fn = BASELINES[algorithm]

@@ -10,7 +10,7 @@ import numpy as np
 from twinbed.runtime import RunContext
 from twinbed.scenarios import ScenarioSpec
 from twinbed.scenarios.semantic.algorithms import ALGORITHMS
-from twinbed.scenarios.semantic.artifacts import needed
+from twinbed.scenarios.semantic.learned import needed
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import SlotState
 from twinbed.scenarios.semantic.roles import HANDLERS, ud_name
