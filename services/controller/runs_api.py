@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from twinbed.artifacts import describe
 from twinbed.runs import RunConfig, RunStatus, new_run_id
 from twinbed.scenarios import UnknownScenarioError, get_scenario, scenario_names
 from twinbed_services.common import State, require_token
@@ -62,14 +63,15 @@ async def create_run(body: RunCreate, state: State) -> RunView:
                 problems.append(f"parameter {name!r}: {e['msg']}")
         raise _unprocessable(f"{'; '.join(problems)} (scenario {body.scenario!r} "
                              f"parameters: {known})") from None
-    try:  # every artifact the run needs resolves (else 422 naming the train command)
-        spec.preflight(params, body.algorithm, body.seed, Path(state.settings.data_dir))
+    try:  # every artifact the run needs resolves and is intact (else 422 naming the fix)
+        used = spec.preflight(params, body.algorithm, body.seed, Path(state.settings.data_dir))
     except ValueError as exc:
         raise _unprocessable(str(exc)) from None
     cfg = RunConfig(
         id=new_run_id(), scenario=body.scenario, algorithm=body.algorithm, seed=body.seed,
         rounds=body.rounds, params=params.model_dump(mode="json"), overrides=body.params,
         deadline_s=body.deadline_s or state.settings.round_deadline_s, created_wall=time.time(),
+        artifacts=describe(used),
     )
     await state.runs.create(cfg)
     status = await state.runs.status(cfg.id)

@@ -24,7 +24,7 @@ import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -32,12 +32,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinbed import stats
+
 __all__ = [
     "SCHEMA",
     "Evaluation",
     "InventoryRow",
     "ShippedRecord",
     "checksum_problem",
+    "curve_end",
     "evaluator",
     "file_digest",
     "git_commit",
@@ -47,6 +50,7 @@ __all__ = [
     "ship",
     "shipped_artifacts",
     "stamp",
+    "training_command",
 ]
 
 SCHEMA = "twinbed-artifact/1"
@@ -164,8 +168,8 @@ class ShippedRecord(BaseModel):
     size_bytes: int
     command: str  # exact, without --data-dir
     seed: int
-    budget: dict[str, float]
-    paper_budget: dict[str, float] | None = None
+    budget: dict[str, int | float]
+    paper_budget: dict[str, int | float] | None = None
     budget_note: str = ""
     curve_end: dict[str, float] | None = Field(
         None, description="learning curve at the end: slope of the last part per 1k steps")
@@ -211,6 +215,35 @@ def ship(src: Path, dest_dir: Path, *, scenario: str, name: str, folder: str, ve
     rec.update(artifact=block.dump(), sha256=sha, size_bytes=size)
     _record_path(dest).write_text(json.dumps(rec, indent=1, default=str) + "\n")
     return dest
+
+
+def training_command(record: Mapping[str, Any]) -> str:
+    """The command a training record names, without ``--data-dir DIR`` (where it was written
+    is not part of the recipe)."""
+    words = str(record.get("command", "")).split()
+    out: list[str] = []
+    skip = False
+    for w in words:
+        if skip:
+            skip = False
+        elif w == "--data-dir":
+            skip = True
+        elif not w.startswith("--data-dir="):
+            out.append(w)
+    return " ".join(out)
+
+
+def curve_end(curve: Sequence[Mapping[str, float]], *, x: str = "timesteps",
+              y: str = "mean_reward", last: float = 0.25) -> dict[str, float] | None:
+    """The learning curve's slope over its last ``last`` fraction, per 1,000 steps, with its
+    95 % bootstrap interval: would more budget help? (None for fewer than 4 points there.)"""
+    pts = [(float(c[x]), float(c[y])) for c in curve]
+    tail = pts[int(len(pts) * (1 - last)):]
+    if len(tail) < 4:
+        return None
+    est = stats.slope_ci([a / 1000 for a, _ in tail], [b for _, b in tail])
+    return {"slope_per_1k_steps": est.value, "slope_lo": est.lo, "slope_hi": est.hi,
+            "from_step": tail[0][0], "to_step": tail[-1][0], "last_value": tail[-1][1]}
 
 
 # -- the inventory -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
@@ -121,6 +121,9 @@ class ArtifactSpec(Generic[P, A]):
     description: str = ""
     # set by the scenario registry: the package folder holding shipped artifacts
     shipped_dir: Path | None = field(default=None, compare=False)
+    # a cheap check that the file fits these parameters (an interface version, a shape),
+    # run by a run's preflight; raises on a mismatch (reported as CorruptArtifactError)
+    validate: Callable[[Path, P], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.suffix == ".json" or not self.suffix.startswith("."):
@@ -194,13 +197,19 @@ class ArtifactSpec(Generic[P, A]):
                         block.get("sha256") or rec.get("sha256"))
 
     def check(self, data_dir: str | Path, p: P, seed: int) -> Resolved:
-        """:meth:`resolve`, and the file matches the checksum its record states: what a
-        run's preflight does (cheap: no loading), so a truncated or replaced file is a
-        :class:`CorruptArtifactError` naming it before the run starts."""
+        """:meth:`resolve`, the file matches the checksum its record states and passes
+        ``validate``: what a run's preflight does (no full load), so a truncated, replaced or
+        mismatched file is a :class:`CorruptArtifactError` naming it before the run starts."""
         where = self.resolve(data_dir, p, seed)
         problem = checksum_problem(where.path)
         if problem is not None:
             raise CorruptArtifactError(where.path, problem, self.train_command(p, seed))
+        if self.validate is not None:
+            try:
+                self.validate(where.path, p)
+            except Exception as exc:  # the file's problem, named as such
+                raise CorruptArtifactError(where.path, str(exc),
+                                           self.train_command(p, seed)) from exc
         return where
 
     def load_for(self, p: P, seed: int, data_dir: str | Path) -> A:
@@ -222,8 +231,7 @@ class ArtifactSpec(Generic[P, A]):
                                        self.train_command(p, seed)) from exc
 
     def with_shipped_dir(self, folder: Path) -> ArtifactSpec[P, A]:
-        return ArtifactSpec(self.name, self.train, self.load, self.depends_on, self.folder,
-                            self.suffix, self.description, folder)
+        return replace(self, shipped_dir=folder)
 
 
 def describe(resolved: Mapping[str, Resolved]) -> list[dict[str, Any]]:

@@ -16,9 +16,10 @@ import pytest
 from twinbed.stack import Stack, StackInfo
 
 
-def _up(data: Path, **env_extra: str) -> Stack:
-    """`twinbed up --detach` on ``data`` (the way `make up` starts the stack)."""
-    env = dict(os.environ, **env_extra)
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    data = tmp_path_factory.mktemp("stack")
+    env = dict(os.environ, TWINBED_ROUND_DEADLINE_S="60", TWINBED_RECLAIM_IDLE_S="2")
     out = subprocess.run([sys.executable, "-m", "twinbed", "--data-dir", str(data), "up",
                           "--detach"], env=env, capture_output=True, text=True, timeout=180)
     stack = Stack(data)
@@ -28,30 +29,11 @@ def _up(data: Path, **env_extra: str) -> Stack:
         stack.stop()
         pytest.fail(f"`twinbed up` failed:\n{out.stdout}\n{out.stderr}\n{logs}")
     assert "API token" in out.stdout and "make down" in out.stdout
-    return stack
-
-
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    data = tmp_path_factory.mktemp("stack")
-    stack = _up(data, TWINBED_ROUND_DEADLINE_S="60", TWINBED_RECLAIM_IDLE_S="2")
     info = stack.load()
     assert info is not None
     yield Live(stack, info)
     stopped = stack.stop()
     assert "redis" in stopped
-
-
-@pytest.fixture(scope="module")
-def fresh_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """A stack of its own, started from scratch on an empty data directory (the session's
-    `live` stack has artifacts other tests trained into its data directory)."""
-    data = tmp_path_factory.mktemp("fresh-stack")
-    stack = _up(data, TWINBED_ROUND_DEADLINE_S="120")
-    info = stack.load()
-    assert info is not None
-    yield Live(stack, info)
-    stack.stop()
 
 
 class Live:

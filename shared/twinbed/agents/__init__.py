@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.artifact_store import file_digest, stamp
 from twinbed.artifacts import MissingArtifactError
 from twinbed.stats import slope_ci
 
@@ -38,6 +39,7 @@ __all__ = [
     "agent_path",
     "curve_end",
     "drop_optimizer_state",
+    "copy_record",
     "save_play_only",
     "evaluate",
     "load",
@@ -168,6 +170,8 @@ def _read_curve(partial: Path, upto: int) -> list[CurvePoint]:
 def _latest_partial(partial: Path) -> tuple[Path, int] | None:
     best: tuple[Path, int] | None = None
     for f in partial.glob("ckpt_*_steps*"):
+        if f.name.endswith(".tmp"):  # a checkpoint a crash interrupted while it was written
+            continue
         try:
             n = int(f.stem.split("_")[1])
         except (IndexError, ValueError):
@@ -202,7 +206,8 @@ def resume_point(path: str | Path, config: dict[str, Any], *, resume: bool = Tru
 
 def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write ``record`` as the JSON beside the artifact ``path`` (read back by
-    :func:`read_record`), adding the command line, library versions and the wall clock."""
+    :func:`read_record`), adding the command line, library versions, the git commit, the
+    file's checksum (:func:`twinbed.artifact_store.stamp`) and the wall clock."""
     import stable_baselines3
     import torch
 
@@ -211,6 +216,8 @@ def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "stable_baselines3": stable_baselines3.__version__},
             "created_wall": time.time()}
+    if Path(path).exists():
+        full = stamp(full, Path(path))
     _record_path(Path(path)).write_text(json.dumps(full, indent=1, default=str))
     return full
 
@@ -328,8 +335,15 @@ def save_play_only(src: str | Path, dest: str | Path) -> Path:
     src, dest = Path(src), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     drop_optimizer_state(load(src)).save(str(dest))
-    shutil.copyfile(_record_path(src), _record_path(dest))
+    copy_record(src, dest)
     return dest
+
+
+def copy_record(src: Path, dest: Path) -> None:
+    """``src``'s record beside ``dest``, its checksum now ``dest``'s (a play-only copy)."""
+    sha, size = file_digest(dest)
+    rec = {**read_record(src), "sha256": sha, "size_bytes": size, "play_only": True}
+    _record_path(dest).write_text(json.dumps(rec, indent=1, default=str))
 
 
 def curve_end(curve: Sequence[dict[str, Any]], fraction: float = 1 / 3) -> dict[str, float]:

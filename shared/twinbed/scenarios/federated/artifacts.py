@@ -66,13 +66,11 @@ def read_team(path: Path, custom_objects: dict[str, Any] | None = None,
 def save_team_play_only(src: Path, dest: Path) -> Path:
     """The team at ``src`` saved to ``dest`` without the agents' optimizer state
     (:func:`twinbed.agents.drop_optimizer_state`), its record copied: the shipped file."""
-    import shutil
-
-    from twinbed.agents import drop_optimizer_state
+    from twinbed.agents import copy_record, drop_optimizer_state
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     write_team([drop_optimizer_state(m) for m in read_team(src)], dest)
-    shutil.copyfile(src.with_suffix(".json"), dest.with_suffix(".json"))
+    copy_record(src, dest)
     return dest
 
 

@@ -47,7 +47,9 @@ def score(path: Path, seeds: list[int]) -> float:
 
 
 PAPER_BUDGET = {"frames": 200_000.0}  # Table III: 2e5 training steps
-SCORE_TOLERANCE = 1e-6  # re-evaluation is deterministic (same seeds, same agents, CPU torch)
+# re-evaluation is deterministic on one machine (same seeds, same agents, CPU torch); the
+# margin covers float32 rounding differences across CPUs, relative to the score
+SCORE_REL_TOLERANCE = 1e-6
 
 
 def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, version: int = 1,
@@ -71,10 +73,11 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
     src = save_team_play_only(src, tmp) if spec is DMO else save_play_only(src, tmp)
     steps = int(rec["steps"])
     seeds = list(HELD_OUT_SEEDS)
+    got = score(src, seeds)  # of the file that ships
     ev = Evaluation(metric="cumulative utility over T = 100 frames, mean over held-out "
                            "instances", higher_is_better=True, seeds=seeds,
-                    score=score(src, seeds), baselines=baselines, bound=bound,
-                    tolerance=SCORE_TOLERANCE,
+                    score=got, baselines=baselines, bound=bound,
+                    tolerance=SCORE_REL_TOLERANCE * max(1.0, abs(got)),
                     evaluator="twinbed.scenarios.federated.evaluation:score", note=note)
     return ship_file(
         src, dest_dir or SHIPPED_DIR, scenario="federated", name=spec.name, folder=spec.folder,
