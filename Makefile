@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: up down status test lint install clean
+.PHONY: up down status test lint install browser clean
 
 # Create the virtualenv and install the package. torch is pinned to the local CPU wheel
 # (2.13.0) and installed first so nothing pulls a CUDA build.
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# Debian's chromium for the browser tests (tests/ui); they fail, not skip, without it
+browser:
+	.ci/install-chromium
+
+install: $(STAMP) browser
 
 up: $(STAMP)
 	$(VENV)/bin/twinbed up
@@ -35,7 +39,7 @@ lint: $(STAMP)
 # on a 2-core machine make both miss round deadlines. (A no-op in CI, which runs one.)
 TEST_LOCK ?= /tmp/twinbed-make-test.lock
 
-test: $(STAMP) lint
+test: $(STAMP) browser lint
 	flock $(TEST_LOCK) $(PY) -m pytest -ra
 
 clean:
