@@ -38,11 +38,7 @@ export function empty(text) {
 
 /** An error the user should see (Redis down, run failed, twin missing): an alert. */
 export function errorBox(err, what = "") {
-  const status = err && err.status;
-  let hint = "";
-  if (status === 503) hint = " The stack is up but Redis is not: start it again (make up).";
-  else if (status === 0) hint = "";
-  else if (status === 404) hint = "";
+  const hint = err && err.status === 503 ? " The services are up but Redis is not: restart the stack (make up)." : "";
   return h("div", { class: "error", role: "alert" }, what ? `${what}: ` : "", err.message || String(err), hint);
 }
 
