@@ -13,8 +13,10 @@ time.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
+from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 import twinbed
 from twinbed import keys
 from twinbed.claims import converted_scenarios, summarize
-from twinbed.scenarios import scenario_names
+from twinbed.scenarios import get_scenario, scenario_names
 from twinbed.twins import TwinStore
 from twinbed_services.cloud.twins_api import router as twins_router
 from twinbed_services.common import State
@@ -68,6 +70,51 @@ async def figures(state: State) -> list[dict[str, Any]]:
                   "claims": []} for p in pngs]  # figures without a claims file
         out.append({"scenario": s.scenario, "state": s.state, "counts": s.counts,
                     "broken": s.broken, "figures": figs})
+    return out
+
+
+# The algorithm whose rounds bound the others' on the same seeded world, per scenario: what the
+# run page draws as the bound (dashed). network-twin has none (its SAC/DQN are compared with
+# heuristics only).
+BOUNDS = {"compression": "centralized", "semantic": "per-slot-optimum",
+          "fl-migration": "greedy-optimum", "federated": "exhaustive"}
+MAX_BOUND_ROUNDS = 100  # computed in-process on the controller: keep it to seconds
+_bounds: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()  # small LRU
+
+
+@router.get("/runs/{run_id}/bound")
+async def run_bound(run_id: str, state: State) -> dict[str, Any]:
+    """The bound's per-round records for a run: its scenario's bound algorithm played
+    in-process (``Scenario.simulate``) on the run's parameters and seed, the same seeded world
+    the run sees, for its first rounds (at most MAX_BOUND_ROUNDS). ``reason`` says why there is
+    none (no bound for the scenario, the run is the bound, a missing artifact, too large an
+    instance for the exhaustive search)."""
+    cfg = await state.runs.config(run_id)
+    if cfg is None:
+        raise HTTPException(status_code=404, detail=f"no run {run_id!r}")
+    algorithm = BOUNDS.get(cfg.scenario)
+    n = min(cfg.rounds, MAX_BOUND_ROUNDS)
+    none = {"algorithm": algorithm, "rounds": [], "reason": ""}
+    if algorithm is None:
+        return none | {"reason": f"{cfg.scenario} declares no bound"}
+    if cfg.algorithm == algorithm:
+        return none | {"reason": "this run is the bound"}
+    if (run_id, n) in _bounds:
+        _bounds.move_to_end((run_id, n))
+        return _bounds[(run_id, n)]
+    spec = get_scenario(cfg.scenario)
+    params = spec.params.model_validate(cfg.params)
+    data_dir = Path(state.settings.data_dir)
+    try:
+        spec.preflight(params, algorithm, cfg.seed, data_dir)
+        records = await asyncio.to_thread(spec.simulate, params, algorithm, cfg.seed, n,
+                                          data_dir)
+    except ValueError as exc:
+        return none | {"reason": str(exc)}
+    out = {"algorithm": algorithm, "rounds": records, "reason": ""}
+    _bounds[(run_id, n)] = out
+    while len(_bounds) > 16:
+        _bounds.popitem(last=False)
     return out
 
 

@@ -60,6 +60,12 @@ def test_start_watch_stop_and_compare(dash: Any, live: Any) -> None:
     n1 = chart_points(page, "T_max_s")
     wait_until(lambda: chart_points(page, "T_max_s") > n1 + 2, "the chart to grow")
 
+    # the bound (compression: the centralized optimum on the same seeded channels), dashed
+    page.wait_for_selector("#bound-note:has-text('centralized')", timeout=90_000)
+    t_max = page.locator("figure.chart[aria-label='T_max_s'] .u-legend .u-series")
+    wait_until(lambda: t_max.count() == 2, "the bound's line on the T_max_s chart")
+    assert "bound: centralized" in t_max.nth(1).inner_text()
+
     # the twins table follows the server-sent events: sensor-0's version rises
     row = f"tr[data-twin='{run_id}.sensor-0']"
     page.wait_for_selector(row)

@@ -28,6 +28,9 @@ export async function runPage(main, ctx, runId) {
   const info = scenarios[view.config.scenario] || {};
   const shown = new Map();  // metric key -> LineChart
   const live = { closed: false };
+  const bound = { algorithm: null, rounds: [] };  // GET /runs/<id>/bound, once
+  const boundNote = h("p", { class: "muted", id: "bound-note" });
+  charts.before(boundNote);
 
   function render(v) {
     view = v;
@@ -56,12 +59,49 @@ export async function runPage(main, ctx, runId) {
     const keys = chartKeys(rounds, info);
     for (const k of keys.main) ensure(k, rounds);
     const x = rounds.map((r) => r.round);
-    for (const [k, chart] of shown) chart.set(x, [series(rounds, k)]);
+    for (const [k, chart] of shown) {
+      const ys = [series(rounds, k)];
+      if (hasBound(k)) {
+        const b = series(bound.rounds, k);
+        ys.push(x.map((r) => b[r] ?? null));
+      }
+      chart.set(x, ys);
+    }
     moreSelect(keys.more, rounds);
   }
 
+  function hasBound(k) {
+    return bound.rounds.some((r) => typeof r[k] === "number");
+  }
+
+  /** A chart for metric k (again, with the bound's dashed line, once the bound is known). */
   function ensure(k, rounds) {
-    if (!shown.has(k)) shown.set(k, new LineChart(charts, { title: label(k, rounds), series: [{ label: k }], points: rounds.length < 3 }));
+    const old = shown.get(k);
+    const withBound = hasBound(k);
+    if (old && old.series.length === (withBound ? 2 : 1)) return;
+    const lines = [{ label: k }];
+    if (withBound) lines.push({ label: `bound: ${bound.algorithm}`, bound: true });
+    const chart = new LineChart(charts, { title: label(k, rounds), series: lines });
+    if (old) {
+      old.el.replaceWith(chart.el);
+      old.destroy();
+    }
+    shown.set(k, chart);
+  }
+
+  async function loadBound() {
+    try {
+      const b = await api(`/runs/${encodeURIComponent(runId)}/bound`);
+      Object.assign(bound, b);
+      boundNote.textContent = b.rounds.length
+        ? `Dashed black: the bound, ${b.algorithm} played in-process on the same seeded world (first ${b.rounds.length} rounds).`
+        : `No bound drawn: ${b.reason}.`;
+    } catch (e) {
+      boundNote.replaceChildren(errorBox(e, "bound not computed"));
+      return;
+    }
+    for (const k of [...shown.keys()]) ensure(k, view.rounds || []);
+    render(view);
   }
 
   function moreSelect(keys, rounds) {
@@ -86,6 +126,7 @@ export async function runPage(main, ctx, runId) {
   }
 
   render(view);
+  loadBound();
   ctx.every(1000, async () => {
     if (view.status.status !== "running" && live.closed) return;
     try {
