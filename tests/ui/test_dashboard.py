@@ -6,15 +6,20 @@ logged no console error, had no failed request and sent nothing off the host."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from twinbed import claims as cl
 from twinbed import stats
 from twinbed.report import pyplot, save_png
+from twinbed.stack import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -163,8 +168,12 @@ def test_figures_with_claims(dash: Any, live: Any) -> None:
     table.wait_for()
     assert "reduction vs baseline" in table.inner_text()
     assert "holds" in table.inner_text()
-    assert page.locator("img[src='/figures/compression/fig9.png']").evaluate(
-        "(img) => img.complete && img.naturalWidth > 0")
+    width = page.locator("img[src='/figures/compression/fig9.png']").evaluate(
+        """(img) => img.complete ? img.naturalWidth : new Promise((done) => {
+             img.onload = () => done(img.naturalWidth);
+             img.onerror = () => done(0);
+           })""")
+    assert width > 0  # the PNG was served and decoded
     dash.shot("figures")
     assert dash.watch.problems() == []
 
@@ -198,3 +207,67 @@ def test_narrow_window_and_keyboard(dash: Any) -> None:
         raise AssertionError("the start button is not reachable with Tab")
     dash.shot("runs-narrow")
     assert dash.watch.problems() == []
+
+
+def test_twin_pages_by_kind(dash: Any, live: Any) -> None:
+    """Positions on a map (network twin: every user; fl-migration: a user and its path),
+    fl-migration's accuracy on the timeline, federated's coalitions."""
+    runs = {
+        "network": live.start_run(scenario="network-twin", algorithm="never", seed=1, rounds=4,
+                                  params={"U": 3, "predictor": "hold"}),
+        "user-0": live.start_run(scenario="fl-migration", algorithm="nearest", seed=2, rounds=2,
+                                 params={"U": 4, "S": 2, "new_samples_low": 30,
+                                         "new_samples_high": 60, "E_s": 1, "E_us": 1}),
+        "global-dt": live.start_run(scenario="federated", algorithm="greedy", seed=5, rounds=1,
+                                    params={"M": 16, "N": 5, "K": 4}),
+    }
+    for run_id in runs.values():
+        view = live.wait_run(run_id, timeout_s=240)
+        assert view["status"]["status"] == "completed", live.logs()
+    page = dash.page
+    dash.open(f"#/twin/{runs['network']}.network")
+    page.wait_for_selector("figure.map svg")
+    assert page.locator("figure.map svg circle").count() == 3  # every user where the twin has it
+    dash.shot("twin-network")
+    dash.open(f"#/twin/{runs['user-0']}.user-0")
+    page.wait_for_selector("figure.map svg polyline")  # the user's path over the versions
+    page.wait_for_selector("figure.chart[aria-label='state: accuracy']")
+    assert chart_points(page, "state: accuracy") == 2
+    dash.shot("twin-fl-user")
+    dash.open(f"#/twin/{runs['global-dt']}.global-dt")
+    page.wait_for_selector("figure.coalitions table")
+    assert page.locator("figure.coalitions tbody tr").count() == 4  # one per partial-DT
+    dash.shot("twin-federated")
+    assert dash.watch.problems() == []
+
+
+def test_redis_down_is_said(dash: Any, tmp_path: Path) -> None:
+    """A controller whose Redis is gone (started as a container starts it, `twinbed serve`):
+    the header and the runs page say Redis is down instead of failing silently."""
+    port = free_port()
+    env = dict(os.environ, TWINBED_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+               TWINBED_PORT=str(port), TWINBED_DATA_DIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "twinbed", "serve", "controller"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(base), "the controller to answer", 60)
+        dash.page.goto(f"{base}/ui/#/runs")
+        dash.page.wait_for_selector("#health.bad")
+        assert "Redis down" in dash.page.inner_text("#health")
+        alert = dash.page.locator("#runs-table [role=alert]")
+        alert.wait_for()
+        assert "Redis is unreachable" in alert.inner_text()
+        dash.shot("redis-down")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    allowed = {(503, "GET", "/health"), (503, "GET", "/runs")}
+    assert dash.watch.problems(allow=frozenset(allowed)) == []
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False

@@ -194,6 +194,10 @@ function coalitions(s) {
 
 // -- the history timeline -------------------------------------------------------------------
 
+// State fields drawn first when a twin has many: a model's accuracy (fl-migration), a
+// partial-DT's quality and validation R² (federated).
+const FIRST = ["accuracy", "val_r2", "quality", "error", "err_sq"];
+
 function drawTimeline(view, pane) {
   const hs = view.history;
   pane.querySelectorAll(".empty").forEach((e) => e.remove());
@@ -214,8 +218,9 @@ function drawTimeline(view, pane) {
     chart(view, pane, `fid-${k}`, { title: `fidelity: ${k}`, xLabel: "version", series: [{ label: k, color: 2 }] })
       .set(x, [hs.map((t) => (typeof t.fidelity[k] === "number" ? t.fidelity[k] : null))]);
   }
-  const sk = [...new Set(hs.flatMap((t) => numeric(t.state)))].slice(0, 6);
-  for (const k of sk) {  // e.g. accuracy (fl-migration), quality and val_r2 (federated)
+  const rank = (k) => (FIRST.includes(k) ? FIRST.indexOf(k) : FIRST.length);
+  const sk = [...new Set(hs.flatMap((t) => numeric(t.state)))].sort((a, b) => rank(a) - rank(b)).slice(0, 6);
+  for (const k of sk) {
     chart(view, pane, `state-${k}`, { title: `state: ${k}`, xLabel: "version", series: [{ label: k, color: 3 }] })
       .set(x, [hs.map((t) => (typeof t.state[k] === "number" ? t.state[k] : null))]);
   }
