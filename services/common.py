@@ -302,7 +302,7 @@ def create_service(
         """Redis unreachable: a clear 503 (what the dashboard shows), not a 500 traceback."""
         return JSONResponse(status_code=503, content={
             "detail": f"Redis is unreachable ({type(exc).__name__}: {exc}); "
-                      f"the {role} service retries on the next request"})
+                      f"the {role} service retries on the next request."})
 
     @app.get("/health", tags=["ops"])
     async def health(state: State) -> JSONResponse:

@@ -45,6 +45,8 @@ def wait_until(fn: Any, what: str, timeout_s: float = 30.0) -> Any:
 
 def test_start_watch_stop_and_compare(dash: Any, live: Any) -> None:
     page = dash.page
+    page.goto(dash.base)  # the controller's root leads to the dashboard
+    assert page.url == f"{dash.base}/ui/"
     dash.open()
     dash.login()
     page.wait_for_selector("#start-form")

@@ -7,7 +7,7 @@ const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
 
 /** A chart that grows: `chart.set(x, ys)` with ys one array per series. */
 export class LineChart {
-  constructor(parent, { title, xLabel = "round", series, points = false, height = 220 }) {
+  constructor(parent, { title, xLabel = "round", series, height = 220 }) {
     this.el = document.createElement("figure");
     this.el.className = "chart";
     this.el.setAttribute("aria-label", title);
@@ -28,8 +28,7 @@ export class LineChart {
         stroke: s.bound ? "#000000" : PALETTE[(s.color ?? i) % PALETTE.length],
         dash: s.bound ? [6, 4] : DASHES[Math.floor(i / PALETTE.length) % DASHES.length],
         width: s.bound ? 1.5 : 2,
-        points: { show: points || s.points || false, size: 6 },
-        paths: s.points ? () => null : undefined,
+        points: { size: 6 },  // uPlot draws them where they are sparse (a single version)
       }))],
     };
     this.plot = new window.uPlot(opts, [[], ...series.map(() => [])], this.el);
