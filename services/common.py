@@ -25,6 +25,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys, redisconn
 from twinbed.bus import Bus, Effects, Envelope, Worker
@@ -293,6 +295,14 @@ def create_service(
         ]
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return JSONResponse(status_code=422, content={"detail": summary, "errors": errors})
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+        """Redis unreachable: a clear 503 (what the dashboard shows), not a 500 traceback."""
+        return JSONResponse(status_code=503, content={
+            "detail": f"Redis is unreachable ({type(exc).__name__}: {exc}); "
+                      f"the {role} service retries on the next request."})
 
     @app.get("/health", tags=["ops"])
     async def health(state: State) -> JSONResponse:

@@ -94,7 +94,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     for name in info.names:
         print(f"  {name:<12} {info.url(name)}   (docs: {info.url(name)}/docs)")
     print(f"  redis        {info.redis_url}")
-    print(f"\n  API token    {info.token}")
+    print(f"\n  dashboard    {info.url('controller')}/ui/   (paste the API token there once)")
+    print(f"  API token    {info.token}")
     print(f"  logs         {Path(info.data_dir) / 'logs'}")
     print(f"\n  start a run: curl -X POST {info.url('controller')}/runs "
           f"-H 'Authorization: Bearer {info.token}' -H 'Content-Type: application/json' "
