@@ -40,7 +40,7 @@ TEST_LOCK ?= /tmp/twinbed-make-test.lock
 # make its live rounds miss their deadlines.
 test: $(STAMP) lint
 	@flock -n $(TEST_LOCK) true || echo "make test: another suite holds $(TEST_LOCK); waiting"
-	flock $(TEST_LOCK) nice -n -10 $(PY) -m pytest -ra
+	flock $(TEST_LOCK) nice -n -10 .ci/suite $(PY)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import time
@@ -25,7 +26,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from twinbed import keys
+from twinbed import keys, redisconn
 from twinbed.bus import Bus, Effects, Envelope, Worker
 from twinbed.config import Settings, get_settings
 from twinbed.messages import Message
@@ -225,10 +226,13 @@ def create_service(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
         scenario_names()  # import every scenario, so their message types are registered
+        # What is loaded now lives as long as the process: keep it out of the cyclic GC's
+        # scans, which otherwise run often on the bus's hot path (it allocates per message).
+        gc.freeze()
         logging.basicConfig(level=s.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        r = aioredis.Redis.from_url(s.redis_url, socket_keepalive=True,
-                                    health_check_interval=30)
+        r = redisconn.connect(s.redis_url, socket_keepalive=True,
+                              health_check_interval=30)
         consumer = s.consumer_name(role)
         bus = Bus(r, sender=consumer)
         state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r),

@@ -23,7 +23,8 @@ def _entries(live, run_id: str, stream: str) -> list[tuple[str, dict]]:
     r = live.redis()
     out = []
     for _id, f in r.xrange(keys.stream(run_id, stream)):
-        out.append((f[b"t"].decode(), {**json.loads(f[b"b"]), "_bytes": len(f.get(b"p", b""))}))
+        _type, _version, _sender, _seq, _wall, _digest, body = f[b"m"].split(b"\n", 6)
+        out.append((_type.decode(), {**json.loads(body), "_bytes": len(f.get(b"p", b""))}))
     return out
 
 
