@@ -26,17 +26,8 @@ from twinbed.scenarios import get_scenario, scenario_names
 
 # scenarios whose every algorithm must run out of the box (the others still train first)
 OUT_OF_THE_BOX = ("compression", "network-twin", "semantic", "fl-migration", "federated")
-# their algorithms whose agents are still training for the first shipped version
-NOT_SHIPPED_YET = {"semantic": {"sac", "ppo"}, "network-twin": {"sac", "dqn"}}
-
-
 # exhaustive search refuses the default federated instance (its own preflight, no artifact)
 SMALL = {("federated", "exhaustive"): {"M": 4, "N": 2, "K": 2}}
-
-
-def _algorithms(scenario: str) -> list[str]:
-    return [a for a in get_scenario(scenario).algorithms
-            if a not in NOT_SHIPPED_YET.get(scenario, set())]
 
 SHIPPED = list(shipped_artifacts())
 
@@ -45,7 +36,7 @@ def _declared(scenario: str) -> dict[str, ArtifactSpec[Any, Any]]:
     """Every ArtifactSpec the scenario declares for its default parameters, by name."""
     spec = get_scenario(scenario)
     p = spec.params()
-    return {a.name: a for alg in _algorithms(scenario) for a in spec.artifacts_for(p, alg)}
+    return {a.name: a for alg in spec.algorithms for a in spec.artifacts_for(p, alg)}
 
 
 def test_the_shipped_set_is_lean_and_covers_the_out_of_the_box_scenarios() -> None:
@@ -79,7 +70,7 @@ def test_shipped_artifact_loads_matches_its_checksum_and_reproduces_its_score(
 def test_every_algorithm_resolves_to_shipped_artifacts_from_an_empty_data_dir(
         scenario: str, tmp_path: Path) -> None:
     spec = get_scenario(scenario)
-    for alg in _algorithms(scenario):
+    for alg in spec.algorithms:
         p = spec.params(**SMALL.get((scenario, alg), {}))
         used = spec.preflight(p, alg, 0, tmp_path)
         assert all(r.origin == "shipped" and r.version for r in used.values()), (alg, used)

@@ -94,20 +94,29 @@ def library_versions() -> dict[str, str]:
 
 
 def git_commit(where: Path | None = None) -> str | None:
-    """The commit of the source tree this package runs from (None outside a git checkout)."""
+    """The commit of the source tree this package runs from, with ``+dirty`` when the tree has
+    uncommitted changes (None outside a git checkout). Call it when a training *starts*: the
+    code it runs is the code of that moment."""
+    cwd = where or Path(__file__).parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where or Path(__file__).parent,
-                             capture_output=True, text=True, timeout=10, check=False)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                              text=True, timeout=10, check=False)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if head.returncode != 0 or not head.stdout.strip():
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def stamp(record: dict[str, Any], path: Path) -> dict[str, Any]:
     """``record`` plus what identifies the artifact ``path``: its checksum and size, the git
-    commit and library versions it was made with (called by every writer of an artifact)."""
+    commit (the record's own if it has one: taken when the training started) and library
+    versions it was made with (called by every writer of an artifact)."""
     sha, size = file_digest(path)
-    return {**record, "sha256": sha, "size_bytes": size, "git_commit": git_commit(),
+    return {**record, "sha256": sha, "size_bytes": size,
+            "git_commit": record.get("git_commit") or git_commit(),
             "versions": {**library_versions(), **record.get("versions", {})}}
 
 

@@ -26,8 +26,6 @@ from twinbed.stack import Stack, StackInfo
 pytestmark = [pytest.mark.integration, pytest.mark.outofbox]
 
 SCENARIOS = ("semantic", "network-twin", "fl-migration", "federated")
-# algorithms whose agents are still training for the first shipped version
-NOT_SHIPPED_YET = {"semantic": {"sac", "ppo"}, "network-twin": {"sac", "dqn"}}
 # the run's seed: fl-migration's agents are trained for one instance, the defaults' seed 0
 SEED = {"fl-migration": 0}
 # parameters that keep a round short without changing which artifact a run uses: fl-migration's
@@ -84,8 +82,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fresh]:
 
 
 @pytest.mark.parametrize("scenario, algorithm",
-                         [(s, a) for s in SCENARIOS for a in get_scenario(s).algorithms
-                          if a not in NOT_SHIPPED_YET.get(s, set())])
+                         [(s, a) for s in SCENARIOS for a in get_scenario(s).algorithms])
 def test_every_algorithm_runs_on_shipped_artifacts(fresh: Fresh, scenario: str,
                                                    algorithm: str) -> None:
     assert not any(Path(fresh.info.data_dir, d).exists() for d in ("agents", "models", "codecs"))

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from twinbed.artifact_store import file_digest, stamp
+from twinbed.artifact_store import file_digest, git_commit, stamp
 from twinbed.artifacts import MissingArtifactError
 from twinbed.stats import slope_ci
 
@@ -255,6 +255,7 @@ def train(
     import torch
     from stable_baselines3.common.env_util import make_vec_env
 
+    commit = git_commit()  # the code this training runs, taken now (not when it ends)
     if steps < 1:
         raise ValueError(f"expected steps >= 1, got {steps}")
     cls = _sb3_class(algorithm)
@@ -291,6 +292,7 @@ def train(
         "algorithm": algorithm, "steps": steps, "seed": seed, "n_envs": n_envs,
         "hyperparams": hyper, "wall_s": wall, "resumed_from": resumed_from,
         "evaluation": evaluation, "curve": [asdict(c) for c in curve], "meta": meta or {},
+        "git_commit": commit,
     })
     shutil.rmtree(partial, ignore_errors=True)
     venv.close()
