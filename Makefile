@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: up down status test lint install clean
+.PHONY: up down status test lint install browser clean
 
 # Create the virtualenv and install the package. torch is pinned to the local CPU wheel
 # (2.13.0) and installed first so nothing pulls a CUDA build.
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# Debian's chromium for the browser tests (tests/ui); they fail, not skip, without it
+browser:
+	.ci/install-chromium
+
+install: $(STAMP) browser
 
 up: $(STAMP)
 	$(VENV)/bin/twinbed up
@@ -38,9 +42,9 @@ TEST_LOCK ?= /tmp/twinbed-make-test.lock
 # The suite runs at a raised priority (nice -10 when root; a plain user just gets a warning and
 # the default priority), so that on a shared machine background work (trainings, builds) cannot
 # make its live rounds miss their deadlines.
-test: $(STAMP) lint
+test: $(STAMP) browser lint
 	@flock -n $(TEST_LOCK) true || echo "make test: another suite holds $(TEST_LOCK); waiting"
-	flock $(TEST_LOCK) nice -n -10 $(PY) -m pytest -ra
+	flock $(TEST_LOCK) nice -n -10 .ci/suite $(PY)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -13,6 +13,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from twinbed import redisconn
 from twinbed.stack import find_redis_server, free_port
 
 
@@ -44,7 +45,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def aredis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    r = aioredis.Redis.from_url(redis_url)
+    """An async client as the services make it (commands packed by hiredis)."""
+    r = redisconn.connect(redis_url)
     yield r
     await r.aclose()
 

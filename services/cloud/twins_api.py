@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -43,6 +44,45 @@ async def list_twins(
         if t is not None:
             out.append(t)
     return out
+
+
+@router.get("/events", response_class=EventSourceResponse)
+async def run_events(
+    twins: Store,
+    run_id: Annotated[str, Query(min_length=1, description="every twin of this run")],
+    max_events: Annotated[int | None, Query(ge=1, description="end after this many")] = None,
+    idle_timeout_s: Annotated[float, Query(gt=0, le=3600)] = 300.0,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events for every twin of a run over one connection (what a dashboard's twin
+    table needs: a browser holds only ~6 connections per host, so one stream per twin does not
+    scale). Twins that appear later are followed from their first version."""
+    heads: dict[str, Twin] = {}
+    cursors: dict[str, str] = {}
+    sent = 0
+    idle_ms = 0.0
+    first = True
+    while max_events is None or sent < max_events:
+        for tid in await twins.ids(run_id, limit=100_000):  # new twins since the last look
+            if tid not in heads and (head := await twins.get(tid)) is not None:
+                heads[tid] = head
+                cursors[tid] = await twins.last_entry_id(tid) if first else "0-0"
+        first = False
+        if not cursors:
+            await asyncio.sleep(1.0)
+            batch = []
+        else:
+            batch = await twins.follow_many(heads, cursors, block_ms=1000)
+        if not batch:
+            idle_ms += 1000
+            if idle_ms >= idle_timeout_s * 1000:
+                return
+            continue
+        idle_ms = 0.0
+        for t in batch:
+            yield ServerSentEvent(data=t.model_dump(mode="json"), event="twin", id=t.entry_id)
+            sent += 1
+            if max_events is not None and sent >= max_events:
+                return
 
 
 @router.get("/{twin_id}", responses=errors(404))

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from twinbed.artifacts import describe
 from twinbed.runs import RunConfig, RunStatus, new_run_id
 from twinbed.scenarios import UnknownScenarioError, get_scenario, scenario_names
 from twinbed_services.common import MUTATING, State, errors, require_token
@@ -37,41 +39,51 @@ class RunView(BaseModel):
     rounds: list[dict[str, Any]] | None = None
 
 
-def _unprocessable(msg: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=msg)
+def _unprocessable(detail: str, errors: list[dict[str, Any]]) -> JSONResponse:
+    """422 in the shape of the app's validation errors: ``detail`` (one line) plus
+    ``errors`` (``loc`` names the field), so a form can show each next to its field."""
+    return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_token)],
+def _error(field: str, msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": ["body", *field.split(".")], "msg": msg, "type": kind}
+
+
+@router.post("", status_code=201, dependencies=[Depends(require_token)], response_model=RunView,
              responses=errors(*MUTATING))
-async def create_run(body: RunCreate, state: State) -> RunView:
+async def create_run(body: RunCreate, state: State) -> RunView | JSONResponse:
     try:
         spec = get_scenario(body.scenario)
     except UnknownScenarioError as exc:
-        raise _unprocessable(str(exc)) from None
+        return _unprocessable(str(exc), [_error("scenario", str(exc), "unknown_scenario")])
     if body.algorithm not in spec.algorithms:
-        raise _unprocessable(f"unknown algorithm {body.algorithm!r} for scenario "
-                             f"{body.scenario!r}; known: {', '.join(spec.algorithms)}")
+        msg = (f"unknown algorithm {body.algorithm!r} for scenario {body.scenario!r}; "
+               f"known: {', '.join(spec.algorithms)}")
+        return _unprocessable(msg, [_error("algorithm", msg, "unknown_algorithm")])
     try:
         params = spec.params.model_validate(body.params)
     except ValidationError as exc:
         known = ", ".join(spec.params.model_fields)
-        problems = []
+        problems, errors = [], []
         for e in exc.errors():
             name = ".".join(map(str, e["loc"])) or "params"
             if e["type"] == "extra_forbidden":
-                problems.append(f"unknown parameter {name!r}")
+                msg = f"unknown parameter {name!r}"
             else:
-                problems.append(f"parameter {name!r}: {e['msg']}")
-        raise _unprocessable(f"{'; '.join(problems)} (scenario {body.scenario!r} "
-                             f"parameters: {known})") from None
-    try:  # every artifact the run needs resolves (else 422 naming the train command)
-        spec.preflight(params, body.algorithm, body.seed, Path(state.settings.data_dir))
+                msg = f"parameter {name!r}: {e['msg']}"
+            problems.append(msg)
+            errors.append(_error(f"params.{name}", msg, e["type"]))
+        return _unprocessable(f"{'; '.join(problems)} (scenario {body.scenario!r} "
+                              f"parameters: {known})", errors)
+    try:  # every artifact the run needs resolves and is intact (else 422 naming the fix)
+        used = spec.preflight(params, body.algorithm, body.seed, Path(state.settings.data_dir))
     except ValueError as exc:
-        raise _unprocessable(str(exc)) from None
+        return _unprocessable(str(exc), [_error("algorithm", str(exc), "preflight")])
     cfg = RunConfig(
         id=new_run_id(), scenario=body.scenario, algorithm=body.algorithm, seed=body.seed,
         rounds=body.rounds, params=params.model_dump(mode="json"), overrides=body.params,
         deadline_s=body.deadline_s or state.settings.round_deadline_s, created_wall=time.time(),
+        artifacts=describe(used),
     )
     await state.runs.create(cfg)
     status = await state.runs.status(cfg.id)
@@ -93,12 +105,16 @@ async def list_runs(state: State,
 
 @router.get("/scenarios", tags=["runs"])
 async def scenarios() -> dict[str, Any]:
-    """Every scenario with its algorithms and parameter defaults."""
+    """Every scenario with its algorithms, parameter defaults and the parameters' JSON schema
+    (types, ranges, units, descriptions: the dashboard's start form), the headline metrics and
+    the modeled round duration's field (its charts)."""
     out = {}
     for name in scenario_names():
         spec = get_scenario(name)
         out[name] = {"algorithms": list(spec.algorithms),
-                     "params": spec.params().model_dump(mode="json")}
+                     "params": spec.params().model_dump(mode="json"),
+                     "schema": spec.params.model_json_schema(),
+                     "headline": list(spec.headline), "duration_key": spec.duration_key}
     return out
 
 

@@ -17,8 +17,11 @@ every scenario:
   422, the CLI prints one line), and :class:`CorruptArtifactError` for a file that does not
   load; both are :class:`ArtifactError`, a ``ValueError``.
 
-Every artifact has a JSON record beside it, ``<stem>.json`` (how it was made; for shipped
-artifacts also its checksum and version, see :mod:`twinbed.artifact_store`).
+Every artifact has a JSON record beside it, ``<stem>.json``: how it was made and the file's
+checksum, checked before anything loads it (:meth:`ArtifactSpec.check` in a run's preflight,
+:meth:`ArtifactSpec.load_path`); a shipped artifact's record also has its version and
+evaluation (:mod:`twinbed.artifact_store`). :func:`describe` is what a run record says about
+the artifacts it used: name, file, version, origin.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
+
+from twinbed.artifact_store import checksum_problem, read_record
 
 __all__ = [
     "ALL_PARAMS",
@@ -39,6 +44,7 @@ __all__ = [
     "CorruptArtifactError",
     "MissingArtifactError",
     "Resolved",
+    "describe",
     "record_path",
 ]
 
@@ -98,6 +104,8 @@ class Resolved:
     file: str  # its file name for these parameters
     path: Path
     origin: Origin
+    version: int | None = None  # the shipped record's version (a user's file: its own, if any)
+    sha256: str | None = None  # as its record states it (checked by ArtifactSpec.check)
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,9 @@ class ArtifactSpec(Generic[P, A]):
     description: str = ""
     # set by the scenario registry: the package folder holding shipped artifacts
     shipped_dir: Path | None = field(default=None, compare=False)
+    # a cheap check that the file fits these parameters (an interface version, a shape),
+    # run by a run's preflight; raises on a mismatch (reported as CorruptArtifactError)
+    validate: Callable[[Path, P], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.suffix == ".json" or not self.suffix.startswith("."):
@@ -167,11 +178,39 @@ class ArtifactSpec(Generic[P, A]):
         """The user's file if it exists, else the shipped one; else MissingArtifactError."""
         user = self.user_path(data_dir, p, seed)
         if user.exists():
-            return Resolved(self.name, user.name, user, "user")
+            return self._resolved(user, "user", p, seed)
         shipped = self.shipped_path(p, seed)
         if shipped is not None and shipped.exists():
-            return Resolved(self.name, shipped.name, shipped, "shipped")
+            return self._resolved(shipped, "shipped", p, seed)
         raise MissingArtifactError(user, self.train_command(p, seed))
+
+    def _resolved(self, path: Path, origin: Origin, p: P, seed: int) -> Resolved:
+        try:
+            rec = read_record(path)
+        except (OSError, ValueError) as exc:
+            raise CorruptArtifactError(path, f"its record is unreadable: {exc}",
+                                       self.train_command(p, seed)) from None
+        block = rec.get("artifact") or {}
+        version = block.get("version", rec.get("version"))
+        return Resolved(self.name, path.name, path, origin,
+                        version if isinstance(version, int) else None,
+                        block.get("sha256") or rec.get("sha256"))
+
+    def check(self, data_dir: str | Path, p: P, seed: int) -> Resolved:
+        """:meth:`resolve`, the file matches the checksum its record states and passes
+        ``validate``: what a run's preflight does (no full load), so a truncated, replaced or
+        mismatched file is a :class:`CorruptArtifactError` naming it before the run starts."""
+        where = self.resolve(data_dir, p, seed)
+        problem = checksum_problem(where.path)
+        if problem is not None:
+            raise CorruptArtifactError(where.path, problem, self.train_command(p, seed))
+        if self.validate is not None:
+            try:
+                self.validate(where.path, p)
+            except Exception as exc:  # the file's problem, named as such
+                raise CorruptArtifactError(where.path, str(exc),
+                                           self.train_command(p, seed)) from exc
+        return where
 
     def load_for(self, p: P, seed: int, data_dir: str | Path) -> A:
         """Resolve and load; a file that does not load is a CorruptArtifactError naming it."""
@@ -179,6 +218,10 @@ class ArtifactSpec(Generic[P, A]):
         return self.load_path(where.path, p, seed)
 
     def load_path(self, path: Path, p: P, seed: int) -> A:
+        """Load ``path`` after checking its checksum; any failure names the file."""
+        problem = checksum_problem(path)
+        if problem is not None:
+            raise CorruptArtifactError(path, problem, self.train_command(p, seed))
         try:
             return self.load(path, p)
         except ArtifactError:
@@ -188,11 +231,11 @@ class ArtifactSpec(Generic[P, A]):
                                        self.train_command(p, seed)) from exc
 
     def with_shipped_dir(self, folder: Path) -> ArtifactSpec[P, A]:
-        return ArtifactSpec(self.name, self.train, self.load, self.depends_on, self.folder,
-                            self.suffix, self.description, folder)
+        return replace(self, shipped_dir=folder)
 
 
 def describe(resolved: Mapping[str, Resolved]) -> list[dict[str, Any]]:
-    """JSON-able rows for a run record: which artifact, which file, where from."""
-    return [{"name": r.name, "file": r.file, "origin": r.origin, "path": str(r.path)}
-            for r in resolved.values()]
+    """JSON-able rows for a run record: which artifact, which file, its version and checksum,
+    and where from (``user``: the data directory's, ``shipped``: the package's)."""
+    return [{"name": r.name, "file": r.file, "version": r.version, "origin": r.origin,
+             "sha256": r.sha256, "path": str(r.path)} for r in resolved.values()]

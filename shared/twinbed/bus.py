@@ -16,9 +16,11 @@ the whole batch pending, to be re-read by the restarted consumer (its own pendin
 or reclaimed by another one with ``XAUTOCLAIM`` once idle, and the seen-set makes the replay a
 no-op for anything that did commit. A failing entry never stops the worker.
 
-Wire format of one stream entry (all values bytes):
-``t`` type, ``v`` version, ``s`` sender, ``q`` seq, ``b`` JSON body, ``w`` wall time sent,
-and, when there is a binary payload, ``p`` the bytes and ``h`` their SHA-256 hex digest.
+Wire format of one stream entry: two fields, so Redis and the client handle two values per
+message, not eight. ``m`` is the header and the body in one string, lines separated by
+``\n``: type, version, sender, seq, wall time sent, the payload's SHA-256 hex digest (empty
+without a payload), then the JSON body (JSON escapes newlines, so the body is the rest).
+``p``, only when there is a binary payload, is the bytes.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from redis.exceptions import ResponseError
 
 from twinbed import keys
@@ -47,6 +49,7 @@ __all__ = [
     "Envelope",
     "Handler",
     "Worker",
+    "decode_batch",
     "decode_entry",
     "encode",
 ]
@@ -60,9 +63,9 @@ class ChecksumError(ValueError):
     """The payload bytes do not match the checksum that travelled with them."""
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A decoded stream entry."""
+class Envelope(NamedTuple):
+    """A decoded stream entry (a named tuple: a batch makes thousands; a frozen dataclass costs
+    several times more to build)."""
 
     msg: Message
     sender: str
@@ -73,49 +76,118 @@ class Envelope:
     sent_wall: float
 
 
-def encode(msg: Message, sender: str, seq: int, payload: bytes | None = None) -> dict[str, Any]:
-    """The stream-entry fields of ``msg`` (see the module docstring)."""
-    fields: dict[str, Any] = {
-        "t": msg.TYPE,
-        "v": msg.VERSION,
-        "s": sender,
-        "q": seq,
-        "b": msg.model_dump_json(),
-        "w": repr(time.time()),
-    }
-    if payload is not None:
-        fields["p"] = payload
-        fields["h"] = hashlib.sha256(payload).hexdigest()
-    return fields
+def encode(msg: Message, sender: str, seq: int, payload: bytes | None = None,
+           wall: str | None = None) -> dict[str, Any]:
+    """The stream-entry fields of ``msg`` (see the module docstring). ``wall``: the send time
+    as text (``repr(time.time())`` when not given; a batch passes one for all)."""
+    if "\n" in sender:
+        raise ValueError(f"a sender name cannot contain a newline: {sender!r}")
+    digest = "" if payload is None else hashlib.sha256(payload).hexdigest()
+    head = (f"{msg.TYPE}\n{msg.VERSION}\n{sender}\n{seq}\n"
+            f"{repr(time.time()) if wall is None else wall}\n{digest}\n")
+    m = head + msg.model_dump_json()
+    return {"m": m} if payload is None else {"m": m, "p": payload}
 
 
-def _text(fields: dict[bytes, bytes], name: str) -> str:
+class _Head(NamedTuple):
+    cls: type[Message]
+    sender: str
+    seq: int
+    wall: float
+    payload: bytes | None
+    body: bytes
+
+
+def _head(fields: dict[bytes, bytes]) -> _Head:
+    """The header of one raw entry, its payload checked. Raises ValueError saying what is
+    wrong."""
+    m = fields.get(b"m")
+    if m is None:
+        raise ValueError("stream entry has no field 'm'")
+    parts = m.split(b"\n", 6)
+    if len(parts) < 7:
+        raise ValueError(f"malformed header: {len(parts) - 1} of 6 header lines")
+    type_b, version, sender, seq, wall, digest, body = parts
+    cls = _lookup(type_b, version)
+    payload = fields.get(b"p")
+    if digest:
+        if payload is None:
+            raise ValueError("entry has a checksum but no payload")
+        if hashlib.sha256(payload).hexdigest().encode() != digest:
+            raise ChecksumError(f"payload checksum mismatch ({len(payload)} bytes)")
+    elif payload is not None:
+        raise ValueError("entry has a payload but no checksum")
+    return _Head(cls, sender.decode(), int(seq), float(wall or 0), payload, body)
+
+
+_CLASSES: dict[tuple[bytes, bytes], type[Message]] = {}
+
+
+def _lookup(type_b: bytes, version: bytes) -> type[Message]:
+    """The message class of a header (cached: the registry only grows)."""
+    cls = _CLASSES.get((type_b, version))
+    if cls is None:
+        cls = _CLASSES[(type_b, version)] = lookup(type_b.decode(), int(version))
+    return cls
+
+
+_LISTS: dict[type[Message], TypeAdapter[list[Any]]] = {}
+
+
+def _validate_many(cls: type[Message], bodies: list[bytes]) -> list[Message] | None:
+    """Validate many bodies of one class in one pydantic call (``None`` if any is invalid:
+    the caller then validates them one by one, for each entry's own error)."""
+    adapter = _LISTS.get(cls)
+    if adapter is None:
+        adapter = _LISTS[cls] = TypeAdapter(list[cls])  # type: ignore[valid-type]
     try:
-        return fields[name.encode()].decode()
-    except KeyError:
-        raise ValueError(f"stream entry has no field {name!r}") from None
+        out: list[Message] = adapter.validate_json(b"[" + b",".join(bodies) + b"]")
+    except ValidationError:
+        return None
+    return out if len(out) == len(bodies) else None  # a body that holds two: one by one
 
 
 def decode_entry(stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Envelope:
     """Validate one raw entry. Raises ValueError (or a subclass) saying what is wrong."""
-    cls = lookup(_text(fields, "t"), int(_text(fields, "v")))
-    msg = cls.model_validate_json(fields.get(b"b", b""))
-    payload = fields.get(b"p")
-    if payload is not None or b"h" in fields:
-        digest = _text(fields, "h")
-        if payload is None:
-            raise ValueError("entry has a checksum but no payload")
-        if hashlib.sha256(payload).hexdigest() != digest:
-            raise ChecksumError(f"payload checksum mismatch ({len(payload)} bytes)")
-    return Envelope(
-        msg=msg,
-        sender=_text(fields, "s"),
-        seq=int(_text(fields, "q")),
-        payload=payload,
-        stream=stream,
-        entry_id=entry_id,
-        sent_wall=float(fields.get(b"w", b"0")),
-    )
+    h = _head(fields)
+    return Envelope(msg=h.cls.model_validate_json(h.body), sender=h.sender, seq=h.seq,
+                    payload=h.payload, stream=stream, entry_id=entry_id, sent_wall=h.wall)
+
+
+def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]]
+                 ) -> list[Envelope | str]:
+    """Decode a batch: each entry's :class:`Envelope`, or the text of why it is invalid.
+
+    Bodies of one message class are validated together in one pydantic call; a batch with an
+    invalid body falls back to one call per entry, so every error names its own entry.
+    """
+    out: list[Envelope | str] = ["invalid message"] * len(entries)
+    heads: dict[int, _Head] = {}
+    groups: dict[type[Message], list[int]] = {}
+    for i, (_, _, fields) in enumerate(entries):
+        try:
+            h = heads[i] = _head(fields)
+        except (ValueError, ValidationError) as exc:
+            out[i] = f"invalid message: {_one_line(exc)}"
+            continue
+        groups.setdefault(h.cls, []).append(i)
+    msgs: dict[int, Message] = {}
+    for cls, idx in groups.items():
+        many = _validate_many(cls, [heads[i].body for i in idx])
+        if many is not None:
+            msgs.update(zip(idx, many, strict=True))
+            continue
+        for i in idx:
+            try:
+                msgs[i] = cls.model_validate_json(heads[i].body)
+            except (ValueError, ValidationError) as exc:
+                out[i] = f"invalid message: {_one_line(exc)}"
+    for i, msg in msgs.items():
+        stream, entry_id, _ = entries[i]
+        h = heads[i]
+        out[i] = Envelope(msg=msg, sender=h.sender, seq=h.seq, payload=h.payload,
+                          stream=stream, entry_id=entry_id, sent_wall=h.wall)
+    return out
 
 
 class Effects:
@@ -128,6 +200,8 @@ class Effects:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
+        self._wall = ""  # one send time for what a handler publishes (set at its first)
+        self._out: dict[str, list[dict[str, Any]]] = {}  # stream -> encoded messages
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
     def __getattr__(self, name: str) -> Callable[..., None]:
@@ -143,14 +217,55 @@ class Effects:
         self, stream: str, msg: Message, payload: bytes | None = None, seq: int | None = None
     ) -> None:
         seq = self._bus.next_seq() if seq is None else seq
-        fields = encode(msg, self._bus.sender, seq, payload)
-        self.calls.append(
-            ("xadd", (stream, fields), {"maxlen": STREAM_MAXLEN, "approximate": True})
-        )
+        if not self._wall:
+            self._wall = repr(time.time())
+        out = self._out.get(stream)
+        if out is None:  # one command per stream at the first publish's place (xadd_many)
+            out = self._out[stream] = []
+            self.calls.append((_PUBLISH, (stream, out), {}))
+        out.append(encode(msg, self._bus.sender, seq, payload, self._wall))
 
     def apply(self, pipe: Any) -> None:
         for name, args, kwargs in self.calls:
-            getattr(pipe, name)(*args, **kwargs)
+            if name == _PUBLISH:
+                xadd_many(pipe, *args)
+            else:
+                getattr(pipe, name)(*args, **kwargs)
+
+
+_PUBLISH = "_publish"  # Effects.calls entry: (stream, [fields...]) to append with xadd_many
+
+# KEYS: stream. ARGV: maxlen, then per entry "m", m or "p", m, p. Returns the entry ids.
+_XADD_MANY = """
+local ids, i = {}, 2
+while i <= #ARGV do
+  if ARGV[i] == 'p' then
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+                               'm', ARGV[i + 1], 'p', ARGV[i + 2])
+    i = i + 3
+  else
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[i + 1])
+    i = i + 2
+  end
+end
+return ids
+"""
+
+
+def xadd_many(pipe: Any, stream: str, entries: Sequence[dict[str, Any]]) -> None:
+    """Queue on ``pipe`` the appending of ``entries`` (encoded messages) to ``stream``, in
+    order: one XADD for one entry, else one script that runs the XADDs inside Redis, so a
+    batch costs the client one command and one reply, not one per message."""
+    if len(entries) == 1:
+        pipe.xadd(stream, entries[0], maxlen=STREAM_MAXLEN, approximate=True)
+        return
+    args: list[Any] = [STREAM_MAXLEN]
+    for f in entries:
+        if "p" in f:
+            args += ("p", f["m"], f["p"])
+        else:
+            args += ("m", f["m"])
+    pipe.eval(_XADD_MANY, 1, stream, *args)
 
 
 class Bus:
@@ -179,11 +294,15 @@ class Bus:
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
     async def publish_many(self, items: Iterable[tuple[str, Message, bytes | None]]) -> None:
-        """Publish many messages in one pipelined round trip."""
+        """Publish many messages in one round trip (one command per stream)."""
+        wall = repr(time.time())
+        by_stream: dict[str, list[dict[str, Any]]] = {}
+        for stream, msg, payload in items:
+            by_stream.setdefault(stream, []).append(
+                encode(msg, self.sender, self.next_seq(), payload, wall))
         async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, msg, payload in items:
-                pipe.xadd(stream, encode(msg, self.sender, self.next_seq(), payload),
-                          maxlen=STREAM_MAXLEN, approximate=True)
+            for stream, entries in by_stream.items():
+                xadd_many(pipe, stream, entries)
             await pipe.execute()
 
 
@@ -348,19 +467,21 @@ class Worker:
         self.stats.batches += 1
         envelopes: list[Envelope | None] = []
         dead: list[tuple[str, str, dict[bytes, bytes], str]] = []
-        for stream, entry_id, fields in entries:
-            try:
-                envelopes.append(decode_entry(stream, entry_id, fields))
-            except (ValueError, ValidationError) as exc:
+        for (stream, entry_id, fields), got in zip(entries, decode_batch(entries), strict=True):
+            if isinstance(got, str):
                 envelopes.append(None)
-                dead.append((stream, entry_id, fields, f"invalid message: {_one_line(exc)}"))
+                dead.append((stream, entry_id, fields, got))
+            else:
+                envelopes.append(got)
 
         # One round trip (one SMISMEMBER per stream) tells which (sender, seq) this group
         # has already applied.
         asked: dict[str, list[str]] = {}
+        ids: list[str] = []  # each valid envelope's "sender:seq", as the seen-set holds it
         for env in envelopes:
             if env is not None:
-                asked.setdefault(env.stream, []).append(f"{env.sender}:{env.seq}")
+                ids.append(f"{env.sender}:{env.seq}")
+                asked.setdefault(env.stream, []).append(ids[-1])
         flags: dict[str, Iterator[int]] = {}
         if asked:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -371,19 +492,23 @@ class Worker:
 
         fx_all: list[tuple[str, str, dict[bytes, bytes], Effects]] = []
         marks: dict[str, list[str]] = {}
-        batch_seen: set[tuple[str, str, int]] = set()
+        batch_seen: set[tuple[str, str]] = set()
+        by_type = self.stats.by_type
+        handler, bus = self.handler, self.bus
+        t_handle = 0.0
+        it_ids = iter(ids)
         for (stream, entry_id, fields), env in zip(entries, envelopes, strict=True):
             if env is None:
                 continue
-            key = (env.stream, env.sender, env.seq)
-            if next(flags[env.stream]) or key in batch_seen:
+            member = next(it_ids)
+            if next(flags[stream]) or (stream, member) in batch_seen:
                 self.stats.duplicates += 1
                 continue
-            batch_seen.add(key)
-            fx = self.bus.effects()
+            batch_seen.add((stream, member))
+            fx = bus.effects()
             t0 = time.perf_counter()
             try:
-                await self.handler(env, fx)
+                await handler(env, fx)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -392,10 +517,12 @@ class Worker:
                              + "".join(traceback.format_exception(exc)[-3:])))
                 continue
             finally:
-                self.stats.handle_s += time.perf_counter() - t0
+                t_handle += time.perf_counter() - t0
             fx_all.append((stream, entry_id, fields, fx))
-            marks.setdefault(self.seen_key(env.stream), []).append(f"{env.sender}:{env.seq}")
-            self.stats.by_type[env.msg.TYPE] = self.stats.by_type.get(env.msg.TYPE, 0) + 1
+            marks.setdefault(stream, []).append(member)
+            t = env.msg.TYPE
+            by_type[t] = by_type.get(t, 0) + 1
+        self.stats.handle_s += t_handle
 
         async with self.redis.pipeline(transaction=True) as pipe:
             spans: list[tuple[int, int, tuple[str, str, dict[bytes, bytes]]]] = []
@@ -403,8 +530,8 @@ class Worker:
                 first = len(pipe.command_stack)
                 fx.apply(pipe)
                 spans.append((first, len(pipe.command_stack), (stream, entry_id, fields)))
-            for seen, members in marks.items():
-                pipe.sadd(seen, *members)
+            for stream, members in marks.items():
+                pipe.sadd(self.seen_key(stream), *members)
             for stream, entry_id, fields, error in dead:
                 self._dead_letter(pipe, stream, entry_id, fields, error)
             by_stream: dict[str, list[str]] = {}

@@ -9,6 +9,8 @@
     twinbed bench NAME               run a benchmark from bench/
     twinbed reproduce SCENARIO ...   a paper's figure: CSV + PNG + the paper's numbers beside ours
     twinbed claims [--json]          every scenario's computed verdicts: holds / explained / differs
+    twinbed artifacts [--json]       the learned artifacts that ship, which the data dir overrides,
+                                     checksums verified (exit 1 on a mismatch)
     twinbed train TARGET ...         train an agent or learned model (checkpoint in the data dir)
     twinbed solve SCENARIO ...       solve one instance
     twinbed calibrate SCENARIO ...   measure real components, fit the paper's model
@@ -30,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from twinbed.artifact_store import inventory
 from twinbed.artifacts import ArtifactError
 from twinbed.claims import converted_scenarios, summarize, summary_json, summary_text
 from twinbed.commands import VERBS, Command, CommandError, all_commands
@@ -91,7 +94,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     for name in info.names:
         print(f"  {name:<12} {info.url(name)}   (docs: {info.url(name)}/docs)")
     print(f"  redis        {info.redis_url}")
-    print(f"\n  API token    {info.token}")
+    print(f"\n  dashboard    {info.url('controller')}/ui/   (paste the API token there once)")
+    print(f"  API token    {info.token}")
     print(f"  logs         {Path(info.data_dir) / 'logs'}")
     print(f"\n  start a run: curl -X POST {info.url('controller')}/runs "
           f"-H 'Authorization: Bearer {info.token}' -H 'Content-Type: application/json' "
@@ -176,8 +180,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if resp.status_code >= 400:
         raise CliError(f"controller refused the run ({resp.status_code}): "
                        f"{resp.json().get('detail', resp.text)}")
-    run_id = resp.json()["config"]["id"]
+    cfg = resp.json()["config"]
+    run_id = cfg["id"]
     print(f"run {run_id} started: {url}/runs/{run_id}", flush=True)
+    for a in cfg.get("artifacts", []):
+        print(f"  uses {a['file']} (version {a['version'] or '-'}, {a['origin']})", flush=True)
     with tqdm(total=args.rounds, unit="round", disable=not sys.stderr.isatty()) as bar:
         while True:
             view = httpx.get(f"{url}/runs/{run_id}", timeout=30).json()
@@ -326,8 +333,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_claims)
 
+    p = sub.add_parser("artifacts", help="list the shipped learned artifacts and the data "
+                                         "directory's overrides; verify every checksum")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_artifacts)
+
     _add_scenario_commands(sub)
     return ap
+
+
+def cmd_artifacts(args: argparse.Namespace) -> int:
+    """What ships (scenario, name, version, size), what ``--data-dir`` overrides (the user's
+    file wins), and whether every file matches the checksum its record states."""
+    rows = inventory(Path(args.data_dir))
+    if args.json:
+        print(json.dumps([{"scenario": r.scenario, "name": r.name, "file": r.file,
+                           "version": r.version, "size_bytes": r.size_bytes,
+                           "shipped": str(r.shipped), "shipped_problem": r.shipped_problem,
+                           "user": None if r.user is None else str(r.user),
+                           "user_problem": r.user_problem, "used": r.used, "ok": r.ok}
+                          for r in rows], indent=1))
+    else:
+        print(f"{'scenario':<14} {'artifact':<28} {'ver':>3} {'size':>9}  {'used':<8} check")
+        for r in rows:
+            check = "ok" if r.ok else "; ".join(
+                f"{which} {where}: {prob}" for which, where, prob in (
+                    ("shipped", r.shipped, r.shipped_problem), ("user", r.user, r.user_problem))
+                if prob)
+            print(f"{r.scenario:<14} {r.file:<28} {r.version:>3} {r.size_bytes / 1024:8.0f}K  "
+                  f"{r.used:<8} {check}")
+            if r.user is not None:
+                print(f"{'':<14}   overridden by {r.user}")
+        total = sum(r.size_bytes for r in rows)
+        print(f"{len(rows)} shipped artifacts, {total / 2**20:.2f} MiB; "
+              f"{sum(r.user is not None for r in rows)} overridden in {args.data_dir}")
+    bad = [r for r in rows if not r.ok]
+    if bad:
+        print(f"twinbed: error: {len(bad)} artifact(s) fail their checksum", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _add_scenario_commands(sub: Any) -> None:

@@ -1,4 +1,4 @@
-"""Scenario commands: ``twinbed reproduce|train|solve|calibrate TARGET ...``.
+"""Scenario commands: ``twinbed reproduce|train|solve|calibrate|ship TARGET ...``.
 
 Each scenario folder may have a ``commands.py`` with ``COMMANDS: list[Command]``; the CLI builds
 one sub-command per (verb, target). A target is usually the scenario's name
@@ -27,6 +27,8 @@ VERBS: dict[str, str] = {
     "train": "train an agent or a learned model; saves a checkpoint under the data directory",
     "solve": "solve one fully determined instance",
     "calibrate": "measure real components and fit the paper's model to them",
+    "ship": "(maintainers) copy artifacts trained in --from DIR into the package with their "
+            "records: version, checksum, evaluation on held-out seeds",
 }
 
 

@@ -39,6 +39,9 @@ class RunConfig(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
     deadline_s: float = Field(gt=0, description="wall seconds before a round closes anyway")
     created_wall: float
+    artifacts: list[dict[str, Any]] = Field(
+        default_factory=list, description="the learned artifacts the run uses: name, file, "
+        "version, origin (user: the data directory's, shipped: the package's), sha256, path")
 
 
 class RunStatus(BaseModel):

@@ -140,6 +140,24 @@ class TwinStore:
             out += [self._entry(head, eid, f) for eid, f in entries]
         return out
 
+    async def follow_many(self, heads: dict[str, Twin], cursors: dict[str, str],
+                          block_ms: int) -> list[Twin]:
+        """History entries of several twins after their cursors, in one blocking XREAD (a
+        run's live feed: one connection for every twin of the run). ``cursors`` is advanced in
+        place; ``heads`` gives each twin's id, kind and run."""
+        if not cursors:
+            return []
+        reply = await self.r.xread({keys.twin_history(t): c for t, c in cursors.items()},
+                                   block=block_ms, count=100)
+        by_stream = {keys.twin_history(t): t for t in cursors}
+        out: list[Twin] = []
+        for stream, entries in reply or []:
+            tid = by_stream[stream.decode() if isinstance(stream, bytes) else stream]
+            out += [self._entry(heads[tid], eid, f) for eid, f in entries]
+            if entries:
+                cursors[tid] = entries[-1][0].decode()
+        return out
+
     @staticmethod
     def _entry(head: Twin, eid: bytes, fields: dict[bytes, bytes]) -> Twin:
         return _twin(_decode(fields), id=head.id, kind=head.kind, run_id=head.run_id,

@@ -4,6 +4,7 @@ dead letters, batching and consumer-group setup (see the docstring of :mod:`twin
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
@@ -152,7 +153,8 @@ async def test_handler_error_discards_its_effects_and_dead_letters_the_entry(
     assert letter[b"dl_id"] == bad_id and letter[b"dl_stream"] == stream.encode()
     assert letter[b"dl_group"] == GROUP.encode()
     assert b"RuntimeError: boom on message 1" in letter[b"dl_error"]
-    assert json.loads(letter[b"b"])["n"] == 1  # the original entry travels with the letter
+    # the original entry travels with the letter
+    assert json.loads(letter[b"m"].split(b"\n", 6)[6])["n"] == 1
     assert (w.stats.handled, w.stats.dead) == (2, 1)
 
     await bus.publish(stream, ping(3))
@@ -327,31 +329,42 @@ async def test_reclaimed_entry_deleted_from_stream_is_acked(
 # -- dead letters -----------------------------------------------------------------------------
 
 def _fields(**changes: Any) -> dict[str, Any]:
+    """A valid entry with a payload (two fields: ``m`` header + body, ``p`` bytes), with some
+    header lines (type, version, sender, seq, wall, digest), the body, or a field changed;
+    ``None`` drops the field (``m`` only with ``drop_m``)."""
     f = encode(ping(1), "s", 1, payload=b"payload-bytes")
+    lines = dict(zip(["type", "version", "sender", "seq", "wall", "digest", "body"],
+                     f["m"].split("\n", 6), strict=True))
     for k, v in changes.items():
-        if v is None:
+        if k in lines:
+            lines[k] = v
+        elif v is None:
             f.pop(k, None)
         else:
             f[k] = v
+    if "m" not in changes:
+        f["m"] = "\n".join(v for v in lines.values() if v is not None)
     return f
 
 
 BAD_ENTRIES = {
-    "unknown type": (_fields(t="no.such.type"), "unknown message type 'no.such.type'"),
-    "unknown version": (_fields(v=99), "version 99"),
-    "non-integer version": (_fields(v="one"), "invalid literal for int()"),
-    "negative round": (_fields(b='{"run_id":"r1","round":-1,"n":1}'),
+    "unknown type": (_fields(type="no.such.type"), "unknown message type 'no.such.type'"),
+    "unknown version": (_fields(version="99"), "version 99"),
+    "non-integer version": (_fields(version="one"), "invalid literal for int()"),
+    "non-integer seq": (_fields(seq="x"), "invalid literal for int()"),
+    "negative round": (_fields(body='{"run_id":"r1","round":-1,"n":1}'),
                        "greater than or equal to 0"),
-    "extra body field": (_fields(b='{"run_id":"r1","round":0,"n":1,"x":2}'),
+    "extra body field": (_fields(body='{"run_id":"r1","round":0,"n":1,"x":2}'),
                          "Extra inputs are not permitted"),
-    "malformed JSON": (_fields(b='{"run_id": "r1", "round": 0,'), "Invalid JSON"),
-    "missing body": (_fields(b=None), "Invalid JSON"),
-    "missing type": (_fields(t=None), "no field 't'"),
-    "missing sender": (_fields(s=None), "no field 's'"),
-    "missing seq": (_fields(q=None), "no field 'q'"),
+    "malformed JSON": (_fields(body='{"run_id": "r1", "round": 0,'), "Invalid JSON"),
+    "empty body": (_fields(body=""), "Invalid JSON"),
+    "two bodies in one": (_fields(body='{"run_id":"r1","round":0,"n":1},{"run_id":"r1",'
+                                       '"round":0,"n":2}'), "Invalid JSON"),
+    "header line missing": (_fields(body=None), "malformed header: 5 of 6 header lines"),
+    "no header at all": (_fields(m=None), "no field 'm'"),
     "checksum mismatch": (_fields(p=b"payload-bytez"), "checksum mismatch"),
     "checksum without payload": (_fields(p=None), "checksum but no payload"),
-    "payload without checksum": (_fields(h=None), "no field 'h'"),
+    "payload without checksum": (_fields(digest=""), "payload but no checksum"),
 }
 
 
@@ -539,3 +552,49 @@ async def test_stream_deleted_under_the_worker_is_forgotten_not_recreated(
     assert await drain(w, 1) == 1
     assert await aredis.get(f"t{uid}:n") == b"1"
     assert await aredis.exists(stream) == 0
+
+
+# -- the wire format ----------------------------------------------------------------------------
+
+def test_an_entry_is_two_fields_header_and_body_then_payload() -> None:
+    """``m`` carries type, version, sender, seq, wall, digest and the JSON body; ``p`` the bytes
+    (absent without a payload); what is encoded decodes to the same message."""
+    with_payload = encode(ping(5), "snd", 77, payload=b"\x00bytes", wall="12.5")
+    assert set(with_payload) == {"m", "p"} and with_payload["p"] == b"\x00bytes"
+    head = with_payload["m"].split("\n", 6)
+    assert head[:5] == [Ping.TYPE, "1", "snd", "77", "12.5"]
+    assert head[5] == hashlib.sha256(b"\x00bytes").hexdigest()
+    assert json.loads(head[6]) == {"run_id": "r1", "round": 0, "n": 5}
+    env = decode_entry("s", "1-0", {k.encode(): v if isinstance(v, bytes) else v.encode()
+                                    for k, v in with_payload.items()})
+    assert (env.msg, env.sender, env.seq, env.payload, env.sent_wall) == (
+        ping(5), "snd", 77, b"\x00bytes", 12.5)
+    assert set(encode(ping(5), "snd", 78)) == {"m"}
+    with pytest.raises(ValueError, match="newline"):
+        encode(ping(5), "two\nlines", 1)
+
+
+async def test_one_bad_body_in_a_batch_dead_letters_only_that_entry(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """Bodies of one type are validated together; one invalid body among them sends only its
+    own entry to the dead letters, with its own error, and the rest are handled in order."""
+    order: list[int] = []
+
+    async def handler(env: Envelope, fx: Effects) -> None:
+        order.append(env.msg.n)
+
+    w = make_worker(aredis, stream, handler)
+    await w.ensure_group(stream)
+    bus = Bus(aredis, "s")
+    await bus.publish_many([(stream, ping(i), None) for i in range(3)])
+    bad = encode(ping(3), "s", 10**20)
+    bad["m"] = bad["m"].replace('"n":3', '"n":"three"')
+    await aredis.xadd(stream, bad)
+    await bus.publish_many([(stream, ping(i), None) for i in range(4, 6)])
+
+    assert await drain(w, 6) == 6
+    assert order == [0, 1, 2, 4, 5]
+    [letter] = await dead_letters(aredis, stream)
+    assert b"int_parsing" in letter[b"dl_error"] or b"valid integer" in letter[b"dl_error"]
+    assert (w.stats.handled, w.stats.dead) == (5, 1)

@@ -97,13 +97,13 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(live) -> No
     cloud = keys.stream(run_id, "cloud")
     from twinbed.messages import RoundStart
 
-    good = encode(RoundStart(run_id=run_id, round=0), "intruder", 1)
+    head = encode(RoundStart(run_id=run_id, round=0), "intruder", 1)["m"].rsplit("\n", 2)[0]
     bad = [
         {"junk": "no envelope at all"},
-        {**good, "t": "no.such.type"},
-        {**good, "b": "{not json"},
-        {**good, "b": json.dumps({"run_id": run_id, "round": -4})},
-        {**good, "p": b"\x00\x01", "h": "0" * 64},
+        {"m": "no.such.type\n1\nintruder\n2\n0.0\n\n{}"},
+        {"m": f"{head}\n\n{{not json"},
+        {"m": f"{head}\n\n" + json.dumps({"run_id": run_id, "round": -4})},
+        {"m": f"{head}\n{'0' * 64}\n{{}}", "p": b"\x00\x01"},
     ]
     for fields in bad:
         r.xadd(cloud, fields)
@@ -114,7 +114,7 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(live) -> No
     letters = r.xrange(dead)
     assert len(letters) == len(bad)
     errors = [f[b"dl_error"].decode() for _, f in letters]
-    assert any("no field 't'" in e for e in errors)
+    assert any("no field 'm'" in e for e in errors)
     assert any("no.such.type" in e for e in errors)
     assert any("round" in e and "greater than or equal" in e for e in errors)
     assert any("checksum" in e for e in errors)

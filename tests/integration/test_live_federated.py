@@ -23,7 +23,8 @@ def _entries(live, run_id: str, stream: str) -> list[tuple[str, dict]]:
     r = live.redis()
     out = []
     for _id, f in r.xrange(keys.stream(run_id, stream)):
-        out.append((f[b"t"].decode(), {**json.loads(f[b"b"]), "_bytes": len(f.get(b"p", b""))}))
+        _type, _version, _sender, _seq, _wall, _digest, body = f[b"m"].split(b"\n", 6)
+        out.append((_type.decode(), {**json.loads(body), "_bytes": len(f.get(b"p", b""))}))
     return out
 
 
@@ -84,7 +85,8 @@ def test_live_frames_match_simulation_and_data_really_moves(live) -> None:
 @pytest.mark.parametrize(("body", "words"), [
     ({"scenario": "federated", "algorithm": "greedy", "params": {"K": 9}}, "K <= N"),
     ({"scenario": "federated", "algorithm": "dmo", "params": {"N": 7}}, "twinbed train federated-dmo"),
-    ({"scenario": "federated", "algorithm": "dmo-shared"}, "twinbed train federated-dmo-shared"),
+    ({"scenario": "federated", "algorithm": "dmo-shared", "params": {"N": 7}},
+     "twinbed train federated-dmo-shared --param N=7"),
     ({"scenario": "federated", "algorithm": "exhaustive"}, "small instance"),
 ])
 def test_bad_federated_runs_get_422(live, body, words) -> None:
@@ -146,8 +148,8 @@ def test_live_dmo_refuses_without_agents_then_plays_the_simulation(live) -> None
     body = {"scenario": "federated", "algorithm": "dmo", "seed": 3, "rounds": 3,
             "params": PARAMS}
     resp = live.controller.post("/runs", json=body)
-    assert resp.status_code == 422 and "twinbed train federated-dmo --N 5 --K 4" in resp.text
-    res = train_dmo(p, 64, 0, dmo_path(Path(live.info.data_dir)), frames=5, progress=False,
+    assert resp.status_code == 422 and "twinbed train federated-dmo --param M=16" in resp.text
+    res = train_dmo(p, 64, 0, dmo_path(Path(live.info.data_dir), p), frames=5, progress=False,
                     hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
     run_id = live.start_run(**body)
     view = live.wait_run(run_id, timeout_s=120)

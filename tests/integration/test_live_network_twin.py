@@ -92,8 +92,8 @@ def test_live_dqn_agent_decides_like_in_process(live, gru_in_stack) -> None:
 
 
 @pytest.mark.parametrize("algorithm, params, words", [
-    ("sac", {"U": 4}, "twinbed train network-twin --algorithm sac --U 4"),
-    ("never", {"U": 7}, "twinbed train network-twin-gru --U 7"),
+    ("sac", {"U": 4}, "twinbed train network-twin --algorithm sac --param U=4"),
+    ("never", {"U": 7}, "twinbed train network-twin-gru --param U=7"),
     ("never", {"U": 4, "hidden": 8}, "retrain"),
     ("never", {"U": 4, "predictor": "crystal-ball"}, "predictor"),
 ])

@@ -84,7 +84,7 @@ def test_live_trained_agent_equals_in_process(live, codec: SemanticCodec) -> Non
     p = SemanticParams(K=3)
     out = subprocess.run([sys.executable, "-m", "twinbed", "--data-dir", live.info.data_dir,
                           "train", "semantic", "--algorithm", "ppo", "--steps", "500",
-                          "--episodes", "1", "--params", '{"K": 3}'],
+                          "--episodes", "1", "--param", "K=3"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "per-slot-optimum" in out.stdout
@@ -97,7 +97,7 @@ def test_missing_agent_is_422_naming_the_command(live, codec: SemanticCodec) -> 
     resp = live.controller.post("/runs", json={"scenario": "semantic", "algorithm": "sac",
                                                "params": {"K": 7}})
     assert resp.status_code == 422, resp.text
-    assert "twinbed train semantic --algorithm sac --params" in resp.json()["detail"]
+    assert "twinbed train semantic --algorithm sac --param K=7" in resp.json()["detail"]
     bad = live.controller.post("/runs", json={"scenario": "semantic", "algorithm": "random",
                                               "params": {"phi_min": 2}})
     assert bad.status_code == 422 and "phi_min" in bad.json()["detail"]

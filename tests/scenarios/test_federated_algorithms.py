@@ -45,11 +45,13 @@ def test_exhaustive_refuses_large_instances() -> None:
 
 
 def test_dmo_preflight_names_the_train_command(tmp_path) -> None:
+    """N = 4 ships no agents: the error names the exact command (every non-default
+    parameter, the one --param syntax)."""
     spec = get_scenario("federated")
-    with pytest.raises(ValueError, match="twinbed train federated-dmo --N 5 --K 4"):
-        spec.preflight(FederatedParams(), "dmo", tmp_path)
-    with pytest.raises(ValueError, match="twinbed train federated-dmo-shared"):
-        spec.preflight(FederatedParams(), "dmo-shared", tmp_path)
+    with pytest.raises(ValueError, match="twinbed train federated-dmo --param N=4`"):
+        spec.preflight(FederatedParams(N=4), "dmo", 0, tmp_path)
+    with pytest.raises(ValueError, match="twinbed train federated-dmo-shared --param N=4`"):
+        spec.preflight(FederatedParams(N=4), "dmo-shared", 0, tmp_path)
 
 
 def test_greedy_gives_the_most_important_partial_dt_to_the_es_with_most_data() -> None:
@@ -110,7 +112,9 @@ def test_reproduce_fig4_trains_the_n_plus_2_agents_and_plots_their_curve(tmp_pat
 
     monkeypatch.setattr(figures, "_dmo_steps", lambda full: 512)
     table = figures.reproduce(4, tmp_path, seeds=1, frames=10)
-    assert len(list((tmp_path / "fig4-dmo").glob("agent-*.zip"))) == FederatedParams().N + 2
+    from twinbed.scenarios.federated.artifacts import read_team
+
+    assert len(read_team(tmp_path / "fig4-dmo.zip")) == FederatedParams().N + 2
     curve = list(csv.DictReader((tmp_path / "fig4.csv").read_text().splitlines()))
     assert curve and int(curve[-1]["timesteps"]) <= 512
     schemes = [r["scheme"] for r in
@@ -130,7 +134,8 @@ def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_
     from twinbed.scenarios.federated.dmo import dmo_path, train_dmo
     from twinbed.scenarios.federated.figures import FIG9_SCHEMES, reproduce, totals
 
-    train_dmo(FederatedParams(frames=8), 64, 0, dmo_path(tmp_path), progress=False,
+    train_dmo(FederatedParams(frames=8), 64, 0, dmo_path(tmp_path, FederatedParams(frames=8)),
+              progress=False,
               hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
     out = tmp_path / "out"
     table = reproduce(9, out, seeds=1, frames=8, data_dir=tmp_path)
@@ -146,11 +151,12 @@ def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_
 
 @pytest.mark.parametrize("argv", [
     ["reproduce", "federated", "--figure", "3"],
-    ["train", "federated-dmo", "--K", "9"],
+    ["train", "federated-dmo", "--param", "K=9"],
     ["train", "federated-dmo", "--steps", "0"],
     ["train", "federated-dmo", "--stage1-iters", "0"],
     ["train", "federated-dmo-shared", "--steps", "0"],
-    ["train", "federated-dmo-shared", "--K", "9"],
+    ["train", "federated-dmo-shared", "--param", "K=9"],
+    ["train", "federated-dmo", "--param", "nope=1"],
     ["simulate", "federated", "--algorithm", "exhaustive"],
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv) -> None:

@@ -62,21 +62,20 @@ def test_agent_env_passes_gymnasium_and_sb3_checkers(agent: int) -> None:
 
 
 def test_training_updates_every_agent_from_the_same_frames_and_saves_a_record(tmp_path) -> None:
-    from stable_baselines3 import PPO
-
     from twinbed.agents import read_record
+    from twinbed.scenarios.federated.artifacts import read_team
+    from twinbed.scenarios.federated.dmo import dmo_path
 
-    path = tmp_path / "agents" / "federated-dmo"
+    path = dmo_path(tmp_path, P)  # one file holding the team
     res = train_dmo(P, 96, 0, path, frames=6, progress=False, hyperparams=TINY)
     assert len(res.models) == P.N + 2
     assert all(m.num_timesteps == 96 for m in res.models)  # every agent saw every frame
     assert all(m._n_updates == 3 * TINY["n_epochs"] for m in res.models)  # 3 PPO updates each
-    for i in range(P.N + 2):
-        PPO.load(path / f"agent-{i}.zip", device="cpu")
-    rec = read_record(path)  # <dir>.json beside the agents
+    assert len(read_team(path)) == P.N + 2
+    rec = read_record(path)  # <stem>.json beside the team's file
     assert rec["agents"] == P.N + 2 and rec["steps"] == 96 and rec["curve"]
     assert rec["meta"]["params"]["N"] == P.N and np.isfinite(rec["evaluation"]["mean_utility"])
-    assert not path.with_name(path.name + ".partial").exists()
+    assert not path.with_name(path.stem + ".partial").exists()
     # the saved agents are the trained ones, and they play deterministic frames
     assert np.array_equal(_params_vector(load_dmo(tmp_path, P)), _params_vector(res.models))
     recs = run_episode(P, "dmo", 3, 4, policy=DmoPolicy(P, res.models))
@@ -108,7 +107,7 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_only_with_the_same_
     starts afresh."""
     from twinbed.scenarios.federated import dmo
 
-    path = tmp_path / "agents" / "federated-dmo"
+    path = tmp_path / "agents" / "federated-dmo.zip"
     real_save = dmo._save_all
     calls = {"n": 0}
 
@@ -122,7 +121,7 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_only_with_the_same_
     with pytest.raises(KeyboardInterrupt):
         train_dmo(P, 128, 0, path, frames=6, progress=False, hyperparams=TINY,
                   checkpoint_every=64)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(path.stem + ".partial")
     assert (partial / "ckpt_64_steps" / f"agent-{P.N + 1}.zip").exists()
     monkeypatch.setattr(dmo, "_save_all", real_save)
     res = train_dmo(P, 128, 0, path, frames=6, progress=False, hyperparams=TINY,
@@ -164,20 +163,31 @@ def _assert_decide_replays_the_episode(data_dir, models) -> None:
 def test_dmo_scheme_needs_the_trained_agents_then_decides_like_in_process(tmp_path) -> None:
     """Without agents preflight names the train command (a 422 live); agents of another size
     are refused; with them, the controller's decide plays the in-process frames."""
-    from twinbed.scenarios.federated.dmo import dmo_path
-    from twinbed.scenarios.federated.spec import preflight
+    import shutil
 
-    with pytest.raises(ValueError, match="twinbed train federated-dmo --N 4 --K 3"):
-        preflight(P, "dmo", tmp_path)
-    res = train_dmo(P, 32, 1, dmo_path(tmp_path), frames=6, progress=False,
+    from twinbed.artifacts import CorruptArtifactError, MissingArtifactError
+    from twinbed.scenarios import get_scenario
+    from twinbed.scenarios.federated.dmo import dmo_path
+
+    spec = get_scenario("federated")
+    with pytest.raises(MissingArtifactError, match="twinbed train federated-dmo --param K=3 "
+                                                   "--param M=10 --param N=4 --param frames=6`"):
+        spec.preflight(P, "dmo", 0, tmp_path)
+    res = train_dmo(P, 32, 1, dmo_path(tmp_path, P), frames=6, progress=False,
                     hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
-    preflight(P, "dmo", tmp_path)
-    for other in (FederatedParams(M=10, N=5, K=3), FederatedParams(M=10, N=3, K=3),
-                  FederatedParams(M=10, N=4, K=2)):
-        with pytest.raises(ValueError, match="another N"):
-            preflight(other, "dmo", tmp_path)
-    with pytest.raises(ValueError, match="trained for M=10 sensors, not 12.*--M 12"):
-        preflight(FederatedParams(M=12, N=4, K=3), "dmo", tmp_path)
+    used = spec.preflight(P, "dmo", 0, tmp_path)
+    assert used["federated-dmo"].origin == "user" and used["federated-dmo"].path == res.path
+    # other parameters name other files: missing, with their own command
+    with pytest.raises(MissingArtifactError, match="--param M=12 --param N=4"):
+        spec.preflight(FederatedParams(M=12, N=4, K=3, frames=6), "dmo", 0, tmp_path)
+    # a team of another size under this name is refused on loading, naming the file
+    for other in (FederatedParams(M=10, N=5, K=3, frames=6),
+                  FederatedParams(M=10, N=4, K=2, frames=6)):
+        wrong = dmo_path(tmp_path, other)
+        shutil.copyfile(res.path, wrong)
+        shutil.copyfile(res.path.with_suffix(".json"), wrong.with_suffix(".json"))
+        with pytest.raises(CorruptArtifactError, match=f"{wrong.name}.*another N or K"):
+            load_dmo(tmp_path, other)
     _assert_decide_replays_the_episode(tmp_path, res.models)
 
 
@@ -187,7 +197,7 @@ def test_stage1_with_one_iteration_is_the_single_socf_call_of_play_frame(tmp_pat
     from twinbed.scenarios.federated.dmo import stage1
     from twinbed.scenarios.federated.env import observation
 
-    res = train_dmo(P, 32, 2, tmp_path / "dmo", frames=6, progress=False,
+    res = train_dmo(P, 32, 2, tmp_path / "dmo.zip", frames=6, progress=False,
                     hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
 
     class ViaStage1(DmoPolicy):
@@ -228,7 +238,7 @@ def test_stage1_iterates_agents_and_socf_to_a_stable_partition_and_trains(tmp_pa
     keep = np.r_[0:i, i + P.N:len(o)]
     assert np.array_equal(o2[keep], o[keep])
 
-    res = train_dmo(P, 64, 0, dmo_path(tmp_path), frames=6, progress=False, stage1_iters=3,
+    res = train_dmo(P, 64, 0, dmo_path(tmp_path, P), frames=6, progress=False, stage1_iters=3,
                     hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
     agents = load_dmo(tmp_path, P)
     assert agents.stage1_iters == 3 and DmoPolicy(P, agents).iters == 3

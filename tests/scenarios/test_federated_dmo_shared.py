@@ -53,13 +53,21 @@ def test_action_decodes_to_rounds_subcarriers_and_a_stable_matching() -> None:
 
 
 def test_tiny_shared_policy_training_saves_and_loads(tmp_path) -> None:
-    from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy, load_shared, train_shared
-    from twinbed.scenarios.federated.spec import preflight
+    from twinbed.scenarios import get_scenario
+    from twinbed.scenarios.federated.dmo_shared import (
+        SharedDmoPolicy,
+        load_shared,
+        shared_path,
+        train_shared,
+    )
+
+    def preflight(p: FederatedParams, algorithm: str, data_dir) -> None:  # noqa: ANN001
+        get_scenario("federated").preflight(p, algorithm, 0, data_dir)
 
     p = FederatedParams(M=8, frames=5)
     with pytest.raises(ValueError, match="twinbed train federated-dmo-shared"):
         preflight(p, "dmo-shared", tmp_path)
-    res = train_shared(p, 200, 0, tmp_path / "agents" / "federated-dmo-shared.zip",
+    res = train_shared(p, 200, 0, shared_path(tmp_path, p),
                        progress=False, hyperparams={"n_steps": 50, "batch_size": 25,
                                                     "n_epochs": 1})
     assert res.path.exists()

@@ -48,7 +48,9 @@ def test_train_agent_and_reproduce_figure_3_tiny(tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["train", "network-twin", "--algorithm", "sac"], "twinbed train network-twin-gru"),
+    # no GRU ships for U = 7: training an agent for it names the command that makes one
+    (["train", "network-twin", "--algorithm", "sac", "--param", "U=7"],
+     "twinbed train network-twin-gru --param U=7"),
     (["train", "network-twin-gru", "--param", "U=abc"], "parameter U"),
     (["train", "network-twin-gru", "--length", "3"], "--length must exceed M=5"),
     (["train", "network-twin-gru", "--param", "nope"], "NAME=VALUE"),

@@ -77,7 +77,8 @@ def test_save_load_roundtrip_same_bytes(codec: SemanticCodec, held_out: np.ndarr
     codec.meta = {"seed": 1000}
     path = codec.save(tmp_path / "c.npz")
     again = SemanticCodec.load(path)
-    assert again.meta == {"seed": 1000}
+    assert again.meta["seed"] == 1000  # plus the checksum stamp of the file it went into
+    assert again.meta["size_bytes"] == path.stat().st_size
     x = held_out[2]
     assert again.encode(x, 0.3) == codec.encode(x, 0.3)
 
@@ -103,9 +104,10 @@ def test_train_command_derives_the_default_phi_min(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "phi_min = 0.15625" in out.stdout
     codecs = tmp_path / "codecs"
-    for f in ("semantic.npz", "semantic.json", "semantic-error.csv", "semantic-error.png"):
+    for f in ("semantic-codec.npz", "semantic-codec.json", "semantic-error.csv",
+              "semantic-error.png"):
         assert (codecs / f).stat().st_size > 0
-    loaded = SemanticCodec.load(codecs / "semantic.npz")
+    loaded = SemanticCodec.load(codecs / "semantic-codec.npz")
     assert loaded.meta["phi_min"] == SemanticParams().phi_min
     assert loaded.meta["seed"] == 1000 and "semantic-codec" in loaded.meta["command"]
 

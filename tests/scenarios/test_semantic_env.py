@@ -154,11 +154,12 @@ def test_simulate_deterministic_and_modeled_time_slotted() -> None:
 
 
 def test_agents_missing_name_the_train_command(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="twinbed train semantic --algorithm sac"):
-        simulate(P, "sac", 0, 1, data_dir=tmp_path)
+    """No agent ships for K = 3: the error names the command that trains it."""
     p = SemanticParams(K=3)
+    with pytest.raises(ValueError, match="twinbed train semantic --algorithm sac --param K=3"):
+        simulate(p, "sac", 0, 1, data_dir=tmp_path)
     assert agent_name(p, "ppo").startswith("semantic-ppo-") and agent_name(P, "ppo") == "semantic-ppo"
-    assert "--params '{\"K\": 3}'" in train_command(p, "ppo")
+    assert train_command(p, "ppo") == "twinbed train semantic --algorithm ppo --param K=3"
     with pytest.raises(ValueError, match="unknown algorithm"):
         simulate(P, "nope", 0, 1)
 
@@ -190,17 +191,19 @@ def test_spec_decide_and_summarize_equal_simulation() -> None:
         spec.decide(ctx, {"slot": 0, "d_m": [1.0], "D_bits": [1, 2, 3], "h2": [1, 1, 1]})
 
 
-def test_preflight_names_missing_artifacts(tmp_path: Path) -> None:
-    spec = get_scenario("semantic")
-    with pytest.raises(ValueError, match="twinbed train semantic-codec"):
-        spec.preflight(P, "random", tmp_path)
+def test_preflight_resolves_the_codec_and_names_missing_agents(tmp_path: Path) -> None:
+    """An empty data directory runs on the shipped codec; the user's own codec wins; an agent
+    for parameters nothing ships for is the one error naming its train command."""
     from twinbed.scenarios.semantic.codec import codec_path
 
+    spec = get_scenario("semantic")
+    used = spec.preflight(P, "random", 0, tmp_path)
+    assert used["semantic-codec"].origin == "shipped"
     codec_path(tmp_path).parent.mkdir(parents=True)
     codec_path(tmp_path).write_bytes(b"x")
-    spec.preflight(P, "random", tmp_path)
-    with pytest.raises(ValueError, match="twinbed train semantic --algorithm ppo"):
-        spec.preflight(P, "ppo", tmp_path)
+    assert spec.preflight(P, "random", 0, tmp_path)["semantic-codec"].origin == "user"
+    with pytest.raises(ValueError, match="twinbed train semantic --algorithm ppo --param K=3"):
+        spec.preflight(SemanticParams(K=3), "ppo", 0, tmp_path)
 
 
 @pytest.mark.parametrize("algorithm", ["sac", "ppo"])
@@ -242,7 +245,7 @@ def test_agent_of_an_older_mapping_is_refused_naming_the_train_command(tmp_path:
     path.parent.mkdir(parents=True)
     path.write_bytes(b"zip")
     path.with_suffix(".json").write_text(json.dumps({"algorithm": "sac", "meta": {}}))
-    with pytest.raises(ValueError, match="mapping 1, this version uses 2; retrain it with "
+    with pytest.raises(ValueError, match=r"mapping 1, this version uses 2.*retrain it with "
                                          "`twinbed train semantic --algorithm sac`"):
         simulate(P, "sac", 0, rounds=1, data_dir=tmp_path)
     codec_path(tmp_path).parent.mkdir(parents=True)
@@ -252,7 +255,8 @@ def test_agent_of_an_older_mapping_is_refused_naming_the_train_command(tmp_path:
 
 
 def test_train_command_bad_input_exit_2(tmp_path: Path) -> None:
-    for extra in (["--params", "{bad"], ["--params", '{"K": 0}'], ["--steps", "0"]):
+    for extra in (["--param", "K=0"], ["--param", "nope=1"], ["--params", "missing.json"],
+                  ["--steps", "0"]):
         out = subprocess.run([sys.executable, "-m", "twinbed", "--data-dir", str(tmp_path),
                               "train", "semantic", "--algorithm", "sac", *extra],
                              capture_output=True, text=True, timeout=120)

@@ -73,13 +73,14 @@ def test_sweep_parameters_are_valid(fig: int) -> None:
 
 def test_trained_uses_the_train_commands_checkpoints(tmp_path: Path) -> None:
     """`--trained`: a figure evaluates the agents `twinbed train semantic` saved for its
-    parameters (no training of its own, the table names their steps); a missing one is a
-    one-line exit 2 naming the train command."""
+    parameters (no training of its own, the table names their steps; the user's win over the
+    shipped ones); one for parameters nothing ships for (Fig. 4's K = 2) is a one-line exit 2
+    naming the train command."""
     out = subprocess.run([sys.executable, "-m", "twinbed", "--data-dir", str(tmp_path),
-                          "reproduce", "semantic", "--figure", "3", "--trained"],
+                          "reproduce", "semantic", "--figure", "4", "--trained"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "twinbed train semantic --algorithm" in out.stderr
+    assert "twinbed train semantic --algorithm sac --param K=2" in out.stderr
     from twinbed.scenarios.semantic.params import SemanticParams
     from twinbed.scenarios.semantic.train import train_agent
 

@@ -13,6 +13,7 @@ missing.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import platform
@@ -26,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.artifact_store import file_digest, git_commit, stamp
 from twinbed.artifacts import MissingArtifactError
+from twinbed.stats import slope_ci
 
 __all__ = [
     "ALGORITHMS",
@@ -34,6 +37,10 @@ __all__ = [
     "MissingArtifactError",
     "TrainResult",
     "agent_path",
+    "curve_end",
+    "drop_optimizer_state",
+    "copy_record",
+    "save_play_only",
     "evaluate",
     "load",
     "read_record",
@@ -96,7 +103,7 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, window: int,
                partial: Path, checkpoint_every: int | None, n_envs: int, desc: str) -> list[Any]:
-    from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+    from stable_baselines3.common.callbacks import BaseCallback
 
     class Progress(BaseCallback):
         """tqdm bar over timesteps and the learning curve (mean return of recent episodes)."""
@@ -120,21 +127,51 @@ def _callbacks(total: int, progress: bool, curve: list[CurvePoint], every: int, 
                     curve.append(CurvePoint(self.num_timesteps, len(episodes),
                                             mean, time.perf_counter() - self.t0))
                     self.bar.set_postfix(reward=f"{mean:.4g}")
+                    if checkpoint_every:  # a resumed training continues this curve
+                        _write_curve(partial, curve)
             return True
 
         def _on_training_end(self) -> None:
             self.bar.close()
 
+    class Checkpoint(BaseCallback):
+        """``ckpt_<steps>_steps.zip`` every ``checkpoint_every`` steps, written to a temporary
+        name and renamed, so a training killed mid-write (SIGKILL) leaves the previous
+        checkpoint, never a truncated newest one."""
+
+        def _on_step(self) -> bool:
+            if self.n_calls % max(1, (checkpoint_every or 1) // n_envs) == 0:
+                tmp = partial / f".tmp-{self.num_timesteps}.zip"
+                self.model.save(str(tmp))
+                tmp.replace(partial / f"ckpt_{self.num_timesteps}_steps.zip")
+            return True
+
     cbs: list[Any] = [Progress()]
     if checkpoint_every:
-        cbs.append(CheckpointCallback(save_freq=max(1, checkpoint_every // n_envs),
-                                      save_path=str(partial), name_prefix="ckpt"))
+        cbs.append(Checkpoint())
     return cbs
+
+
+def _write_curve(partial: Path, curve: list[CurvePoint]) -> None:
+    tmp = partial / "curve.json.tmp"
+    tmp.write_text(json.dumps([asdict(c) for c in curve]))
+    tmp.replace(partial / "curve.json")
+
+
+def _read_curve(partial: Path, upto: int) -> list[CurvePoint]:
+    """The learning curve a resumed training continues: the points up to its checkpoint."""
+    try:
+        rows = json.loads((partial / "curve.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [CurvePoint(**r) for r in rows if r["timesteps"] <= upto]
 
 
 def _latest_partial(partial: Path) -> tuple[Path, int] | None:
     best: tuple[Path, int] | None = None
     for f in partial.glob("ckpt_*_steps*"):
+        if f.name.endswith(".tmp"):  # a checkpoint a crash interrupted while it was written
+            continue
         try:
             n = int(f.stem.split("_")[1])
         except (IndexError, ValueError):
@@ -169,7 +206,8 @@ def resume_point(path: str | Path, config: dict[str, Any], *, resume: bool = Tru
 
 def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write ``record`` as the JSON beside the artifact ``path`` (read back by
-    :func:`read_record`), adding the command line, library versions and the wall clock."""
+    :func:`read_record`), adding the command line, library versions, the git commit, the
+    file's checksum (:func:`twinbed.artifact_store.stamp`) and the wall clock."""
     import stable_baselines3
     import torch
 
@@ -178,6 +216,8 @@ def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "stable_baselines3": stable_baselines3.__version__},
             "created_wall": time.time()}
+    if Path(path).exists():
+        full = stamp(full, Path(path))
     _record_path(Path(path)).write_text(json.dumps(full, indent=1, default=str))
     return full
 
@@ -215,6 +255,7 @@ def train(
     import torch
     from stable_baselines3.common.env_util import make_vec_env
 
+    commit = git_commit()  # the code this training runs, taken now (not when it ends)
     if steps < 1:
         raise ValueError(f"expected steps >= 1, got {steps}")
     cls = _sb3_class(algorithm)
@@ -233,7 +274,7 @@ def train(
         resumed_from = latest[1]
     else:
         model = cls("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", **hyper)
-    curve: list[CurvePoint] = []
+    curve: list[CurvePoint] = _read_curve(partial, resumed_from) if latest else []
     every = curve_every or max(1, steps // 50)
     cbs = _callbacks(steps, progress, curve, every, curve_window, partial, checkpoint_every,
                      n_envs, desc=f"{algorithm} {path.stem}") + list(callbacks)
@@ -251,6 +292,7 @@ def train(
         "algorithm": algorithm, "steps": steps, "seed": seed, "n_envs": n_envs,
         "hyperparams": hyper, "wall_s": wall, "resumed_from": resumed_from,
         "evaluation": evaluation, "curve": [asdict(c) for c in curve], "meta": meta or {},
+        "git_commit": commit,
     })
     shutil.rmtree(partial, ignore_errors=True)
     venv.close()
@@ -272,6 +314,55 @@ def load(path: str | Path, *, command: str = "twinbed train ...", algorithm: str
         except (OSError, ValueError, KeyError):
             raise MissingArtifactError(_record_path(path), command) from None
     return _sb3_class(algorithm).load(str(path), device="cpu")
+
+
+def drop_optimizer_state(model: Any) -> Any:
+    """``model`` with its optimizers' running state (Adam's moments, RMSprop's averages)
+    emptied: what a shipped, play-only agent needs is the network, and the state is up to two
+    thirds of the file. The weights, hence every decision, are untouched; training it further
+    starts its optimizer afresh."""
+    names, _ = model._get_torch_save_params()  # SB3's own list of what it saves
+    for name in names:
+        obj = model
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        if hasattr(obj, "state") and hasattr(obj, "param_groups"):  # a torch optimizer
+            obj.state = collections.defaultdict(dict)
+    return model
+
+
+def save_play_only(src: str | Path, dest: str | Path) -> Path:
+    """The agent at ``src`` saved to ``dest`` without its optimizers' state
+    (:func:`drop_optimizer_state`), its record copied beside it: a shipped agent's file."""
+    src, dest = Path(src), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    drop_optimizer_state(load(src)).save(str(dest))
+    copy_record(src, dest)
+    return dest
+
+
+def copy_record(src: Path, dest: Path) -> None:
+    """``src``'s record beside ``dest``, its checksum now ``dest``'s (a play-only copy)."""
+    sha, size = file_digest(dest)
+    rec = {**read_record(src), "sha256": sha, "size_bytes": size, "play_only": True}
+    _record_path(dest).write_text(json.dumps(rec, indent=1, default=str))
+
+
+def curve_end(curve: Sequence[dict[str, Any]], fraction: float = 1 / 3) -> dict[str, float]:
+    """Where a learning curve (a record's ``curve``: timesteps, mean_reward) ends: the slope of
+    its last ``fraction`` per 1,000 steps with its 95 % interval (:func:`twinbed.stats.
+    slope_ci`), and the mean return there. An interval above 0 says more budget would still
+    help; one around 0, that the curve has flattened."""
+    pts = [(float(c["timesteps"]), float(c["mean_reward"])) for c in curve]
+    last = pts[max(0, int(len(pts) * (1 - fraction))):]
+    if len(last) < 3:
+        raise ValueError(f"a curve of {len(pts)} points has no end to measure")
+    xs = np.array([x for x, _ in last]) / 1000.0
+    ys = np.array([y for _, y in last])
+    est = slope_ci(xs, ys)
+    return {"from_steps": float(last[0][0]), "to_steps": float(last[-1][0]),
+            "points": float(len(last)), "slope_per_1k_steps": est.value,
+            "slope_lo": est.lo, "slope_hi": est.hi, "mean_return_end": float(ys.mean())}
 
 
 def _act(policy: Any, obs: Any) -> Any:

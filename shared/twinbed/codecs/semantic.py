@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.artifact_store import stamp
 from twinbed.physical import BandLimitedSignal
 
 __all__ = [
@@ -136,12 +137,14 @@ class SemanticCodec:
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """``path`` (.npz) plus ``path.json`` with the meta (seed, command, metrics)."""
+        """``path`` (.npz, compressed) plus ``path.json`` with the meta (seed, command,
+        metrics) and the file's checksum (:func:`twinbed.artifact_store.stamp`)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, basis=self.basis, mean=self.mean)
+        np.savez_compressed(tmp, basis=self.basis, mean=self.mean)
         tmp.replace(path)
+        self.meta = stamp(self.meta, path)
         path.with_suffix(".json").write_text(json.dumps(self.meta, indent=1, default=str))
         return path
 

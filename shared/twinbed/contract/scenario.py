@@ -114,10 +114,11 @@ class Scenario(Generic[P, S, A, R, M, O]):
 
     def preflight(self, params: P, algorithm: str, seed: int, data_dir: str | Path
                   ) -> dict[str, Resolved]:
-        """Check a run can start: every artifact it needs resolves. Raises
+        """Check a run can start: every artifact it needs resolves and matches its recorded
+        checksum; returns which file each is (user's or shipped). Raises
         :class:`~twinbed.artifacts.ArtifactError` (a ValueError) naming the train command."""
         self.policy(algorithm)
-        return {s.name: s.resolve(data_dir, params, seed)
+        return {s.name: s.check(data_dir, params, seed)
                 for s in self.artifacts_for(params, algorithm)}
 
     # -- live rounds ---------------------------------------------------------------------

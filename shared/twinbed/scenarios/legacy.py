@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from twinbed.artifacts import Resolved
+from twinbed.artifacts import ArtifactSpec, Resolved
 from twinbed.config import get_settings
 from twinbed.contract.policy import UnknownAlgorithmError
 from twinbed.messages import Message
@@ -53,6 +53,9 @@ class ScenarioSpec:
     simulate: Callable[[Any, str, int, int], list[dict[str, Any]]] | None = None
     # (params, algorithm, data_dir) -> None, raising ValueError naming the fix
     preflight: Callable[[Any, str, Path], None] | None = None
+    # (params, algorithm) -> the learned artifacts the run needs, declared once
+    # (twinbed.artifacts.ArtifactSpec); resolved, checked and reported like the contract's
+    artifacts: Callable[[Any, str], Sequence[ArtifactSpec[Any, Any]]] | None = None
 
 
 @contextlib.contextmanager
@@ -130,10 +133,23 @@ class LegacyScenario:
         """``preflight(params, algorithm, seed, data_dir)`` as the contract's, or the old
         ``preflight(params, algorithm, data_dir)``."""
         data_dir = where[-1]
+        seed = where[0] if len(where) > 1 else 0
         self._check(algorithm)
+        used = {a.name: a.check(data_dir, params, seed)
+                for a in self.artifacts_for(params, algorithm)}
         if self.spec.preflight is not None:
             self.spec.preflight(params, algorithm, Path(data_dir) if data_dir else data_dir)
-        return {}
+        return used
+
+    def artifacts_for(self, params: Any, algorithm: str) -> list[ArtifactSpec[Any, Any]]:
+        """The declared artifacts a run needs (``ScenarioSpec.artifacts``), shipped dir set."""
+        if self.spec.artifacts is None:
+            return []
+        specs = list(self.spec.artifacts(params, algorithm))
+        if self.shipped_dir is None:
+            return specs
+        return [s if s.shipped_dir is not None else s.with_shipped_dir(self.shipped_dir)
+                for s in specs]
 
     def handler(self, role: str, msg_type: type[Message]) -> RoleHandler | None:
         return self.spec.handlers.get(role, {}).get(msg_type)
@@ -155,4 +171,4 @@ class LegacyScenario:
     def offline(self, params: Any, algorithm: str, seed: int = 0, *, rounds: int = 1,
                 data_dir: str | Path | None = None) -> RunContext[Any]:
         return offline_context(self.name, params, algorithm, seed, rounds=rounds,
-                               data_dir=data_dir)
+                               data_dir=data_dir, shipped_dir=self.shipped_dir)

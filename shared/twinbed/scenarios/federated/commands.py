@@ -12,21 +12,20 @@ FIGURES = (4, 5, 6, 7, 8, 9)
 
 
 def _params(args: argparse.Namespace):  # noqa: ANN202 - FederatedParams
-    from pydantic import ValidationError
-
+    from twinbed.contract.cliparams import ParamError, params_from_args
     from twinbed.scenarios.federated.params import FederatedParams
 
-    updates = {k: v for k, v in (("N", args.N), ("K", args.K), ("M", args.M)) if v is not None}
     try:
-        return FederatedParams(**updates)
-    except ValidationError as e:
-        raise CommandError(f"bad parameters: {e.errors()[0]['msg']}") from None
+        return params_from_args(FederatedParams, args)
+    except ParamError as e:
+        raise CommandError(str(e)) from None
 
 
 def _add_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--N", type=int, default=None, help="edge servers (default 5)")
-    p.add_argument("--K", type=int, default=None, help="partial-DTs (default 4)")
-    p.add_argument("--M", type=int, default=None, help="sensors (default 30)")
+    from twinbed.contract.cliparams import add_param_options
+    from twinbed.scenarios.federated.params import FederatedParams
+
+    add_param_options(p, FederatedParams)
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
@@ -68,7 +67,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.stage1_iters < 1:
         raise CommandError(f"expected --stage1-iters >= 1, got {args.stage1_iters}")
     p = _params(args)
-    res = train_dmo(p, args.steps, args.seed, dmo_path(args.data_dir), frames=args.frames,
+    res = train_dmo(p, args.steps, args.seed, dmo_path(args.data_dir, p), frames=args.frames,
                     checkpoint_every=_checkpoint_every(args), resume=not args.fresh,
                     stage1_iters=args.stage1_iters)
     resumed = f", resumed from frame {res.resumed_from}" if res.resumed_from else ""
@@ -83,7 +82,7 @@ def _train_shared(args: argparse.Namespace) -> int:
 
     _check_steps(args)
     p = _params(args)
-    res = train_shared(p, args.steps, args.seed, shared_path(args.data_dir), frames=args.frames,
+    res = train_shared(p, args.steps, args.seed, shared_path(args.data_dir, p), frames=args.frames,
                        checkpoint_every=_checkpoint_every(args))
     print(f"saved {res.path} ({res.steps} steps, {res.wall_s:.0f} s); "
           f"evaluation mean return {res.evaluation['mean_return']:.2f}")

@@ -15,8 +15,9 @@ the agents together through SB3's public API (the rollout collection of
 
 Training shows a progress bar, writes all agents every ``checkpoint_every`` frames to
 ``<name>.partial/ckpt_<frames>_steps/`` and resumes from there when started again with the
-same configuration (:func:`twinbed.agents.resume_point`), and leaves ``<name>/agent-<i>.zip``
-with the JSON record ``<name>.json`` beside it (:func:`twinbed.agents.write_record`).
+same configuration (:func:`twinbed.agents.resume_point`), and leaves the team as one file
+``<name>.zip`` (:func:`.artifacts.write_team`) with the JSON record ``<name>.json`` beside it
+(:func:`twinbed.agents.write_record`).
 
 Network and hyper-parameters follow Table III as reconstructed (see :data:`HYPERPARAMS`).
 """
@@ -35,16 +36,15 @@ import numpy as np
 from gymnasium import spaces
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
+from twinbed.scenarios.federated.artifacts import DMO, write_team
 from twinbed.scenarios.federated.env import (OBS_HIGH, FederatedEnv, action_nvec, decode_action,
                                              obs_size, observation)
 from twinbed.scenarios.federated.params import FederatedParams
 
-__all__ = ["AGENT_NAME", "AgentEnv", "DmoAgents", "DmoPolicy", "DmoTrainResult", "HYPERPARAMS",
-           "TRAIN_COMMAND", "agent_rewards", "agent_slices", "dmo_path", "load_dmo", "stage1",
+__all__ = ["AgentEnv", "DmoAgents", "DmoPolicy", "DmoTrainResult", "HYPERPARAMS",
+           "agent_rewards", "agent_slices", "dmo_path", "load_dmo", "stage1",
            "train_dmo", "with_partition"]
 
-AGENT_NAME = "federated-dmo"
-TRAIN_COMMAND = "twinbed train federated-dmo"
 # Table III as reconstructed (the sister code's argsettings): 64-64 tanh actor and critic, Adam,
 # gamma 0.99, GAE 0.95, clip 0.2, 10 epochs, entropy 0.01, Adam eps 1e-5, gradient clip 0.5 and
 # orthogonal initialization (SB3's defaults), minibatch 64, linear learning-rate decay (set in
@@ -55,13 +55,12 @@ HYPERPARAMS: dict[str, Any] = {"learning_rate": 3e-4, "n_steps": 512, "batch_siz
                                "clip_range": 0.2, "ent_coef": 0.01,
                                "policy_kwargs": {"optimizer_kwargs": {"eps": 1e-5}}}
 REWARD_SCALE = 0.1
-# loading an agent to play it: its training schedules are not needed (nor unpickled)
-_PLAY_ONLY = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0}
 
 
-def dmo_path(data_dir: str | Path, name: str = AGENT_NAME) -> Path:
-    """The directory holding ``agent-<i>.zip`` (record ``<dir>.json`` beside it)."""
-    return Path(data_dir) / "agents" / name
+def dmo_path(data_dir: str | Path, p: FederatedParams | None = None) -> Path:
+    """Where ``twinbed train federated-dmo`` saves the team for ``p`` (default parameters):
+    ``<data>/agents/federated-dmo[-<digest>].zip`` (:data:`.artifacts.DMO`), record beside it."""
+    return DMO.user_path(data_dir, p or FederatedParams(), 0)
 
 
 def agent_slices(p: FederatedParams) -> list[np.ndarray]:
@@ -190,7 +189,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
               resume: bool = True, eval_seeds: tuple[int, ...] = (1000,),
               curve_window: int = 5) -> DmoTrainResult:
     """Train the N + 2 agents together for ``steps`` frames (episodes of ``frames`` frames);
-    save them to the directory ``path`` (see module doc). The learning curve is the mean
+    save them as the one file ``path`` (see module doc). The learning curve is the mean
     cumulative utility (sum of perf) of the last ``curve_window`` training episodes (stochastic
     policies); the evaluation plays the agents greedily on the ``eval_seeds`` instances.
 
@@ -244,7 +243,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     ret = np.zeros(n)  # discounted return so far, per agent (reward scaling)
     ep_utility, ep_utils = 0.0, []  # this episode's utility so far, finished episodes'
     episodes = curve[-1].episodes if curve else 0
-    every = max(1, steps // 50)
+    every = max(1, min(steps // 50, 1024))  # a curve point every 1024 frames at most
     next_point = (clock.done // every + 1) * every
     next_ckpt = ((clock.done // checkpoint_every + 1) * checkpoint_every if checkpoint_every
                  else None)
@@ -304,7 +303,7 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
         bar.update(1)
     bar.close()
     wall = time.perf_counter() - t0
-    _save_all(models, path)
+    write_team(models, path)
     agents = DmoAgents(models, stage1_iters)
     policy = DmoPolicy(p, agents)
     from twinbed.scenarios.federated.simulate import run_episode
@@ -347,42 +346,13 @@ def _agents(p: FederatedParams, hyper: dict[str, Any], clock: Any, seed: int, fr
 
 
 def load_dmo(data_dir: str | Path, p: FederatedParams, path: str | Path | None = None
-             ) -> list[Any]:
-    """The N + 2 trained agents for ``p``'s N, K and M (from ``path``, default
-    ``<data>/agents/federated-dmo``); a ValueError naming the train command otherwise."""
-    from stable_baselines3 import PPO
-
-    from twinbed.agents import MissingArtifactError
-
-    cmd = f"{TRAIN_COMMAND} --N {p.N} --K {p.K}"
-    d = Path(path) if path is not None else dmo_path(data_dir)
-    nvec = np.asarray(action_nvec(p))
-    models = []
-    for i, sl in enumerate(agent_slices(p)):
-        f = d / f"agent-{i}.zip"
-        if not f.exists():
-            raise MissingArtifactError(d, cmd)
-        m = PPO.load(f, device="cpu", custom_objects=_PLAY_ONLY)
-        if (m.observation_space.shape != (obs_size(p),)
-                or list(getattr(m.action_space, "nvec", [])) != nvec[sl].tolist()):
-            raise ValueError(f"the agents in {d} were trained for another N or K; train them "
-                             f"for N={p.N}, K={p.K} with `{cmd}`")
-        models.append(m)
-    if (d / f"agent-{len(models)}.zip").exists():
-        raise ValueError(f"the agents in {d} were trained for another N; train them for "
-                         f"N={p.N}, K={p.K} with `{cmd}`")
-    from twinbed.agents import read_record
-
-    try:
-        meta = read_record(d).get("meta", {})
-    except (OSError, ValueError):
-        meta = {}
-    trained_M = meta.get("params", {}).get("M")
-    if trained_M is not None and int(trained_M) != p.M:
-        # the observation does not depend on M, so the shapes cannot tell
-        raise ValueError(f"the agents in {d} were trained for M={trained_M} sensors, not "
-                         f"{p.M}; train them with `{cmd} --M {p.M}`")
-    return DmoAgents(models, int(meta.get("stage1_iters", 1)))
+             ) -> DmoAgents:
+    """The N + 2 trained agents for ``p``: from ``path``, else the user's in ``data_dir``, else
+    the shipped ones (:data:`.artifacts.DMO`); an :class:`~twinbed.artifacts.ArtifactError`
+    (a ValueError) names the file or the train command otherwise."""
+    if path is not None:
+        return DMO.load_path(Path(path), p, 0)  # type: ignore[no-any-return]
+    return DMO.load_for(p, 0, data_dir)  # type: ignore[no-any-return]
 
 
 class DmoPolicy:

@@ -14,21 +14,20 @@ from typing import Any
 import numpy as np
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
+from twinbed.scenarios.federated.artifacts import DMO_SHARED
 from twinbed.scenarios.federated.env import (FederatedEnv, action_nvec, decode_action, obs_size,
                                              observation)
 from twinbed.scenarios.federated.params import FederatedParams
 
-__all__ = ["AGENT_NAME", "SharedDmoPolicy", "TRAIN_COMMAND", "load_shared", "shared_path",
+__all__ = ["SharedDmoPolicy", "load_shared", "shared_path",
            "train_shared"]
 
-AGENT_NAME = "federated-dmo-shared"
-TRAIN_COMMAND = "twinbed train federated-dmo-shared"
 
-
-def shared_path(data_dir: str | Path, name: str = AGENT_NAME) -> Path:
-    from twinbed.agents import agent_path
-
-    return agent_path(data_dir, name)
+def shared_path(data_dir: str | Path, p: FederatedParams | None = None) -> Path:
+    """Where ``twinbed train federated-dmo-shared`` saves the policy for ``p`` (default
+    parameters): ``<data>/agents/federated-dmo-shared[-<digest>].zip`` (:data:`.artifacts.
+    DMO_SHARED`), record beside it."""
+    return DMO_SHARED.user_path(data_dir, p or FederatedParams(), 0)
 
 
 def train_shared(p: FederatedParams, steps: int, seed: int, path: Path, *,
@@ -47,20 +46,11 @@ def train_shared(p: FederatedParams, steps: int, seed: int, path: Path, *,
                        "frames": frames or p.frames, "obs_size": obs_size(p)})
 
 
-def load_shared(data_dir: str | Path, p: FederatedParams, name: str = AGENT_NAME) -> Any:
-    """The trained PPO; a missing or mismatched checkpoint says how to train one."""
-    from twinbed.agents import load, read_record
-
-    path = shared_path(data_dir, name)
-    model = load(path, command=TRAIN_COMMAND)
-    meta = read_record(path).get("meta", {})
-    want = (obs_size(p), action_nvec(p))
-    have = (model.observation_space.shape[0], list(model.action_space.nvec))
-    if have != want:
-        old = {k: meta.get("params", {}).get(k) for k in ("N", "K")}
-        raise ValueError(f"the checkpoint {path} is for N={old['N']}, K={old['K']}; train one "
-                         f"for N={p.N}, K={p.K} with `{TRAIN_COMMAND} --N {p.N} --K {p.K}`")
-    return model
+def load_shared(data_dir: str | Path, p: FederatedParams) -> Any:
+    """The trained PPO for ``p``: the user's in ``data_dir``, else the shipped one
+    (:data:`.artifacts.DMO_SHARED`); an :class:`~twinbed.artifacts.ArtifactError` (a
+    ValueError) names the file or the train command otherwise."""
+    return DMO_SHARED.load_for(p, 0, data_dir)
 
 
 class SharedDmoPolicy:

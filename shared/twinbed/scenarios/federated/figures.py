@@ -81,7 +81,7 @@ def _fig4(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
 
     p = FederatedParams(frames=frames or 100)
     steps = _dmo_steps(full)
-    res = train_dmo(p, steps, 0, out / "fig4-dmo", checkpoint_every=max(2_000, steps // 10))
+    res = train_dmo(p, steps, 0, out / "fig4-dmo.zip", checkpoint_every=max(2_000, steps // 10))
     rows = [{"timesteps": c.timesteps, "episodes": c.episodes,
              "cumulative_utility": c.mean_reward, "wall_s": c.wall_s} for c in res.curve]
     bar = _bar(3 * seeds, "fig4 baselines")
@@ -306,21 +306,21 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
     """DMO (the trained N + 2 agents of ``data_dir``, else trained here within the budget)
     against the five algorithm baselines and the per-frame best response, same instances."""
     from twinbed.agents import read_record
-    from twinbed.scenarios.federated.dmo import DmoPolicy, dmo_path, load_dmo, train_dmo
+    from twinbed.scenarios.federated.artifacts import DMO, DMO_SHARED
+    from twinbed.scenarios.federated.dmo import DmoPolicy, load_dmo, train_dmo
 
     p = FederatedParams(frames=frames or 100)
     try:
         models = load_dmo(data_dir, p)
-        src = dmo_path(data_dir)
+        src = DMO.resolve(data_dir, p, 0).path
     except ValueError:
-        src = out / "fig9-dmo"
+        src = out / "fig9-dmo.zip"
         steps = _dmo_steps(full)
         models = train_dmo(p, steps, 0, src, checkpoint_every=max(2_000, steps // 10)).models
     trained = int(read_record(src).get("steps", 0))
     shared = None
     try:  # the one-policy comparison too, when it was trained
-        from twinbed.scenarios.federated.dmo_shared import (SharedDmoPolicy, load_shared,
-                                                            shared_path)
+        from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy, load_shared
 
         shared = load_shared(data_dir, p)
     except ValueError:
@@ -330,7 +330,7 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
              **_mean_runs(p, "dmo", seeds, bar, lambda: DmoPolicy(p, models))}]
     if shared is not None:
         rows.append({"scheme": "dmo-shared", "trained_frames":
-                     int(read_record(shared_path(data_dir)).get("steps", 0)),
+                     int(read_record(DMO_SHARED.resolve(data_dir, p, 0).path).get("steps", 0)),
                      **_mean_runs(p, "dmo-shared", seeds, bar,
                                   lambda: SharedDmoPolicy(p, shared))})
     rows += [{"scheme": s, "trained_frames": 0, **_mean_runs(p, s, seeds, bar)}

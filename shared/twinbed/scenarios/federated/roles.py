@@ -40,6 +40,7 @@ from twinbed.bus import Effects, Envelope
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
 from twinbed.scenarios.federated import learning, model
+from twinbed.scenarios.federated.artifacts import ARTIFACTS
 from twinbed.scenarios.federated.algorithms import (FRAMEWORK, make_policy, policy_state,
                                                     restore_policy)
 from twinbed.scenarios.federated.messages import (FeatureData, HistoryTransfer, MigrateOrder,
@@ -81,18 +82,9 @@ def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
     if D.shape != (p.K,) or assign.shape != (p.K,):
         raise ValueError(f"expected {p.K} data amounts and assignments, got {D.shape}, {assign.shape}")
     kw: dict[str, Any] = {}
-    if ctx.run.algorithm == "dmo":  # the trained agents (files): cached, read-only
-        if "dmo_agents" not in ctx.cache:
-            from twinbed.scenarios.federated.dmo import load_dmo
-
-            ctx.cache["dmo_agents"] = load_dmo(ctx.settings.data_dir, p)
-        kw["models"] = ctx.cache["dmo_agents"]
-    elif ctx.run.algorithm == "dmo-shared":
-        if "dmo_shared" not in ctx.cache:
-            from twinbed.scenarios.federated.dmo_shared import load_shared
-
-            ctx.cache["dmo_shared"] = load_shared(ctx.settings.data_dir, p)
-        kw["model"] = ctx.cache["dmo_shared"]
+    if ctx.run.algorithm in ARTIFACTS:  # the trained agents (user's, else shipped): cached
+        loaded = ctx.artifact(ARTIFACTS[ctx.run.algorithm])
+        kw["models" if ctx.run.algorithm == "dmo" else "model"] = loaded
     # The controller keeps nothing between frames: the learning schemes' state (Q-table,
     # bandit statistics, virtual queue) arrives with the request and leaves in "next".
     policy = restore_policy(make_policy(ctx.run.algorithm, p, **kw), state.get("policy"))

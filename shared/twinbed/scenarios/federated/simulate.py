@@ -14,6 +14,7 @@ import numpy as np
 from twinbed.scenarios.federated import centralized, model
 from twinbed.scenarios.federated.algorithms import (ALGORITHMS, FRAMEWORK, Decision, Policy,
                                                     View, make_policy)
+from twinbed.scenarios.federated.artifacts import ARTIFACTS
 from twinbed.scenarios.federated.games import SocfResult, socf, socf_init
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.seeding import rng
@@ -117,14 +118,9 @@ def simulate(p: FederatedParams, algorithm: str = "federated-myopic", seed: int 
              rounds: int = 1) -> list[dict[str, Any]]:
     """``twinbed simulate``: ``rounds`` frames of ``algorithm`` (DMO loads its agents)."""
     policy = None
-    if algorithm == "dmo":
+    if algorithm in ARTIFACTS:  # the user's agents in the data directory, else the shipped
         from twinbed.config import get_settings
-        from twinbed.scenarios.federated.dmo import load_dmo
 
-        policy = make_policy("dmo", p, models=load_dmo(get_settings().data_dir, p))
-    elif algorithm == "dmo-shared":
-        from twinbed.config import get_settings
-        from twinbed.scenarios.federated.dmo_shared import load_shared
-
-        policy = make_policy("dmo-shared", p, model=load_shared(get_settings().data_dir, p))
+        loaded = ARTIFACTS[algorithm].load_for(p, 0, get_settings().data_dir)
+        policy = make_policy(algorithm, p, **{"models" if algorithm == "dmo" else "model": loaded})
     return run_episode(p, algorithm, seed, rounds, policy)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from twinbed.scenarios import ScenarioSpec
 from twinbed.scenarios.federated.algorithms import ALGORITHMS, Exhaustive
+from twinbed.scenarios.federated.artifacts import artifact_specs
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.roles import HANDLERS, decide, parties, summarize
 from twinbed.scenarios.federated.simulate import simulate
@@ -15,16 +16,9 @@ __all__ = ["SPEC", "preflight"]
 
 
 def preflight(p: FederatedParams, algorithm: str, data_dir: Path) -> None:
-    """``dmo`` / ``dmo-shared`` need trained checkpoints; ``exhaustive`` a small instance."""
-    if algorithm == "dmo":
-        from twinbed.scenarios.federated.dmo import load_dmo
-
-        load_dmo(data_dir, p)  # MissingArtifactError is a ValueError naming the command
-    elif algorithm == "dmo-shared":
-        from twinbed.scenarios.federated.dmo_shared import load_shared
-
-        load_shared(data_dir, p)
-    elif algorithm == "exhaustive":
+    """``exhaustive`` needs a small instance (the learned schemes' artifacts are declared in
+    :mod:`.artifacts` and checked by the core)."""
+    if algorithm == "exhaustive":
         patterns = sum(1 for r in range(p.Y_max + 1) for _ in itertools.combinations(range(p.N), r))
         if patterns ** p.M > Exhaustive.LIMIT:
             raise ValueError(f"exhaustive search needs a small instance ({patterns}^{p.M} "
@@ -43,5 +37,6 @@ SPEC = ScenarioSpec(
     duration_key="T_s",
     simulate=simulate,
     preflight=preflight,
+    artifacts=artifact_specs,
     headline=("U", "reward", "Q", "changes"),
 )

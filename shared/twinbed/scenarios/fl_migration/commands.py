@@ -12,44 +12,39 @@ __all__ = ["COMMANDS"]
 LEARNED_SCHEMES = ("ppo", "actor-critic", "ddpg")
 
 
-def _params(args: argparse.Namespace, **extra: object):  # noqa: ANN202
-    from pydantic import ValidationError
-
+def _train_args(ap: argparse.ArgumentParser) -> None:
+    from twinbed.contract.cliparams import add_param_options
     from twinbed.scenarios.fl_migration.params import FlMigrationParams
 
-    body = json.loads(args.params) if getattr(args, "params", None) else {}
-    body.update({k: v for k, v in extra.items() if v is not None})
-    try:
-        return FlMigrationParams(**body)
-    except ValidationError as e:
-        first = e.errors()[0]
-        raise CommandError(f"bad parameter {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-
-
-def _train_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--algorithm", required=True, choices=LEARNED_SCHEMES)
-    ap.add_argument("--U", type=int, default=20)
-    ap.add_argument("--S", type=int, default=9)
     ap.add_argument("--seed", type=int, default=0, help="instance seed (the run's seed)")
-    ap.add_argument("--emd", default="all", help="an EMD value, or 'all' (the paper's four)")
+    ap.add_argument("--per-emd", action="store_true",
+                    help="train for the parameters' EMD only (--param emd=E; the paper's "
+                         "per-scenario agents), not over the paper's four EMDs")
     ap.add_argument("--steps", type=int, default=20_000)
     ap.add_argument("--slots", type=int, default=50, help="slots per training episode")
-    ap.add_argument("--params", default=None, help="JSON of further FlMigrationParams fields")
+    ap.add_argument("--checkpoint-every", type=int, default=None,
+                    help="steps between resumable checkpoints (default max(1000, steps/20))")
+    add_param_options(ap, FlMigrationParams)
 
 
 def _train(args: argparse.Namespace) -> int:
     from twinbed.config import get_settings
+    from twinbed.contract.cliparams import ParamError, params_from_args
+    from twinbed.scenarios.fl_migration.params import FlMigrationParams
     from twinbed.scenarios.fl_migration.training import train_scheme
 
     if args.steps < 1 or args.slots < 1:
         raise CommandError("--steps and --slots must be >= 1")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise CommandError("--checkpoint-every must be >= 1")
     try:
-        emd = None if args.emd == "all" else float(args.emd)
-    except ValueError:
-        raise CommandError(f"--emd expects a number or 'all', got {args.emd!r}") from None
-    p = _params(args, U=args.U, S=args.S)
-    res = train_scheme(p, args.algorithm, args.seed, args.steps, (getattr(args, 'data_dir', None) or get_settings().data_dir),
-                       args.slots, emd)
+        p = params_from_args(FlMigrationParams, args)
+    except ParamError as e:
+        raise CommandError(str(e)) from None
+    res = train_scheme(p, args.algorithm, args.seed, args.steps,
+                       getattr(args, "data_dir", None) or get_settings().data_dir, args.slots,
+                       p.emd if args.per_emd else None, checkpoint_every=args.checkpoint_every)
     print(f"saved {res.path} ({res.wall_s:.1f} s); evaluation: {json.dumps(res.evaluation)}")
     return 0
 

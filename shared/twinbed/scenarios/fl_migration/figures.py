@@ -48,8 +48,8 @@ class Budget:
 def _agents(p0: FlMigrationParams, b: Budget, seed: int, data_dir: Path, retrain: bool,
             progress: bool) -> dict[tuple[str, int, float | None], Path]:
     """Train (or reuse) every learned scheme's agent; write each one's episode log CSV."""
-    from twinbed.agents import agent_path, read_record
-    from twinbed.scenarios.fl_migration.simulate import agent_name
+    from twinbed.agents import read_record
+    from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
     from twinbed.scenarios.fl_migration.training import EpisodeLog, train_scheme
 
     out = {}
@@ -57,9 +57,8 @@ def _agents(p0: FlMigrationParams, b: Budget, seed: int, data_dir: Path, retrain
         for emd in (b.emds if b.per_emd_agents else (None,)):
             for scheme in LEARNED:
                 p = p0.model_copy(update={"S": S})
-                name = agent_name(p.model_copy(update={"emd": emd or 0.0}), scheme, seed,
-                                  "all" if emd is None else f"{emd:g}")
-                path = agent_path(data_dir, name)
+                spec = (AGENTS if emd is None else AGENTS_PER_EMD)[scheme]
+                path = spec.user_path(data_dir, p.model_copy(update={"emd": emd or 0.0}), seed)
                 log_csv = path.with_suffix(".episodes.csv")
                 fresh = (path.exists() and log_csv.exists()
                          and read_record(path).get("steps") == b.steps
@@ -77,13 +76,18 @@ def _evaluate(p0: FlMigrationParams, b: Budget, seed: int, data_dir: Path, progr
               ) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
+    from twinbed.scenarios.fl_migration.artifacts import AGENTS_PER_EMD
     from twinbed.scenarios.fl_migration.simulate import simulate
 
     rows = []
     grid = [(S, e, a) for S in b.S_values for e in b.emds for a in ALGORITHMS]
     for S, emd, scheme in tqdm(grid, desc="fl-migration evaluate", disable=not progress):
         p = p0.model_copy(update={"S": S, "emd": emd, "emd_per_user": None})
-        recs = simulate(p, scheme, seed, b.slots, data_dir=data_dir)
+        # --full plays the agent trained for this EMD; otherwise simulate loads the one
+        # trained over all EMDs
+        policy = (AGENTS_PER_EMD[scheme].load_for(p, seed, data_dir)
+                  if b.per_emd_agents and scheme in LEARNED else None)
+        recs = simulate(p, scheme, seed, b.slots, policy=policy, data_dir=data_dir)
         rows.append({"S": S, "emd": emd, "scheme": scheme,
                      **{k: float(np.mean([r[k] for r in recs]))
                         for k in ("objective", "reward", "utility", "cost_total", "cost_norm",

@@ -7,7 +7,6 @@ services draw the same streams, so a live run equals this simulation slot for sl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,36 +14,18 @@ import numpy as np
 
 from twinbed.scenarios.fl_migration import algorithms, model
 from twinbed.scenarios.fl_migration.allocation import allocate_fast
+from twinbed.scenarios.fl_migration.artifacts import AGENTS, Policy
 from twinbed.scenarios.fl_migration.env import decode, observe
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 
-__all__ = ["Policy", "agent_name", "decide_slot", "load_policy", "simulate", "slot_record",
-           "train_command"]
-
-Policy = Callable[[np.ndarray], np.ndarray]
-
-
-def agent_name(p: FlMigrationParams, scheme: str, instance_seed: int, emd: str) -> str:
-    """Checkpoint name of a learned scheme for one instance (U, S, seed) and EMD (or "all")."""
-    return f"fl-migration-{scheme}-U{p.U}-S{p.S}-seed{instance_seed}-emd{emd}"
-
-
-def train_command(p: FlMigrationParams, scheme: str, seed: int) -> str:
-    return f"twinbed train fl-migration --algorithm {scheme} --U {p.U} --S {p.S} --seed {seed}"
+__all__ = ["Policy", "decide_slot", "load_policy", "simulate", "slot_record"]
 
 
 def load_policy(p: FlMigrationParams, scheme: str, seed: int, data_dir: str | Path) -> Policy:
-    """The trained agent of ``scheme`` for this instance: the EMD-specific checkpoint if there
-    is one, else the one trained over all EMDs; MissingArtifactError names the command."""
-    from twinbed.agents import MissingArtifactError, agent_path, load
-
-    cmd = train_command(p, scheme, seed)
-    for emd in (f"{p.emd:g}", "all"):
-        path = agent_path(data_dir, agent_name(p, scheme, seed, emd))
-        if path.exists():
-            sb3 = load(path, command=cmd)
-            return lambda obs: sb3.predict(obs, deterministic=True)[0]
-    raise MissingArtifactError(agent_path(data_dir, agent_name(p, scheme, seed, "all")), cmd)
+    """The trained agent of ``scheme`` for this instance (U, S, seed), trained over all EMDs:
+    the user's file in ``data_dir`` else the shipped one (:data:`.artifacts.AGENTS`);
+    MissingArtifactError names the train command."""
+    return AGENTS[scheme].load_for(p, seed, data_dir)
 
 
 def decide_slot(p: FlMigrationParams, inst: model.Instance, st: model.SlotState, scheme: str,
@@ -80,8 +61,9 @@ def slot_record(p: FlMigrationParams, inst: model.Instance, st: model.SlotState,
 def simulate(p: FlMigrationParams, algorithm: str = "nearest", seed: int = 0, rounds: int = 1,
              policy: Policy | None = None, data_dir: str | Path | None = None
              ) -> list[dict[str, Any]]:
-    """``rounds`` slots of ``algorithm``; learned schemes load their agent from ``data_dir``
-    (default: the settings' data directory) unless ``policy`` is given."""
+    """``rounds`` slots of ``algorithm``; learned schemes load their agent (the user's in
+    ``data_dir``, default the settings' data directory, else the shipped one) unless
+    ``policy`` is given."""
     if algorithm not in algorithms.ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(algorithms.ALGORITHMS)}")
     if algorithm in algorithms.LEARNED and policy is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,9 +10,10 @@ from twinbed.runtime import RunContext
 from twinbed.scenarios import ScenarioSpec
 from twinbed.scenarios.fl_migration import model
 from twinbed.scenarios.fl_migration.algorithms import ALGORITHMS, LEARNED
+from twinbed.scenarios.fl_migration.artifacts import AGENTS, agent_specs
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 from twinbed.scenarios.fl_migration.roles import HANDLERS, parties, summarize
-from twinbed.scenarios.fl_migration.simulate import decide_slot, load_policy, simulate
+from twinbed.scenarios.fl_migration.simulate import decide_slot, simulate
 
 __all__ = ["SPEC", "decide"]
 
@@ -36,27 +36,10 @@ def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
     if st.n_new.shape != (p.U,) or st.prev_assoc.shape != (p.U,) or np.any(
             (st.prev_assoc < 0) | (st.prev_assoc >= p.S)):
         raise ValueError(f"expected {p.U} users with servers in [0, {p.S})")
-    policy = None
-    if ctx.run.algorithm in LEARNED:
-        if "policy" not in ctx.cache:
-            ctx.cache["policy"] = load_policy(p, ctx.run.algorithm, seed, ctx.settings.data_dir)
-        policy = ctx.cache["policy"]
+    # a learned scheme's agent: the user's in the data directory, else the shipped one
+    policy = ctx.artifact(AGENTS[ctx.run.algorithm]) if ctx.run.algorithm in LEARNED else None
     assoc, gamma = decide_slot(p, inst, st, ctx.run.algorithm, seed, policy)
     return {"assoc": assoc.tolist(), "gamma": gamma.tolist()}
-
-
-def preflight(p: FlMigrationParams, algorithm: str, data_dir: Path) -> None:
-    """A learned scheme needs its trained agent (the error names the train command)."""
-    if algorithm in LEARNED:
-        from twinbed.scenarios.fl_migration.simulate import train_command
-
-        # the run's seed is not known here: any seed's agent for this (U, S) passes, the
-        # decision maker then names the exact one if it is missing
-        pattern = f"fl-migration-{algorithm}-U{p.U}-S{p.S}-seed*.zip"
-        if not any(Path(data_dir, "agents").glob(pattern)):
-            raise ValueError(f"no trained {algorithm} agent for U={p.U}, S={p.S} in "
-                             f"{Path(data_dir, 'agents')}; train it with "
-                             f"`{train_command(p, algorithm, 0)}` (--seed = the run's seed)")
 
 
 SPEC = ScenarioSpec(
@@ -70,6 +53,6 @@ SPEC = ScenarioSpec(
     first_role="cloud",
     duration_key="slot_s",
     simulate=simulate,
-    preflight=preflight,
+    artifacts=agent_specs,
     headline=("objective", "reward", "utility", "migrations"),
 )

@@ -16,7 +16,7 @@ import numpy as np
 from twinbed.scenarios.fl_migration.algorithms import LEARNED
 from twinbed.scenarios.fl_migration.env import FlMigrationEnv
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.scenarios.fl_migration.simulate import agent_name
+from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
 
 __all__ = ["EpisodeLog", "PAPER_EMDS", "hyperparams", "train_scheme"]
 
@@ -77,10 +77,13 @@ class _LoggedEnv(FlMigrationEnv):
 
 def train_scheme(p: FlMigrationParams, scheme: str, seed: int, steps: int, data_dir: str | Path,
                  episode_slots: int = 50, emd: float | None = None, progress: bool = True,
-                 log: EpisodeLog | None = None, eval_episodes: int = 2) -> Any:
+                 log: EpisodeLog | None = None, eval_episodes: int = 2,
+                 checkpoint_every: int | None = None) -> Any:
     """Train ``scheme`` on the instance of ``seed``; ``emd=None`` trains over the paper's four
-    EMDs (one drawn per episode). Returns twinbed.agents.TrainResult."""
-    from twinbed.agents import agent_path, train
+    EMDs (one drawn per episode). A killed training, started again with the same arguments,
+    resumes from its newest checkpoint (every ``checkpoint_every`` steps, default
+    max(1000, steps / 20)). Returns twinbed.agents.TrainResult."""
+    from twinbed.agents import train
 
     if scheme not in LEARNED:
         raise ValueError(f"expected a learned scheme in {sorted(LEARNED)}, got {scheme!r}")
@@ -88,15 +91,16 @@ def train_scheme(p: FlMigrationParams, scheme: str, seed: int, steps: int, data_
     if emd is not None:
         p = p.model_copy(update={"emd": emd, "emd_per_user": None})
     log = log if log is not None else EpisodeLog()
-    name = agent_name(p, scheme, seed, "all" if emd is None else f"{emd:g}")
+    path = (AGENTS if emd is None else AGENTS_PER_EMD)[scheme].user_path(data_dir, p, seed)
 
     def make_env() -> FlMigrationEnv:
         return _LoggedEnv(log, p, instance_seed=seed, episode_slots=episode_slots,
                           continuous=scheme == "ddpg", emds=emds)
 
     return train(make_env, LEARNED[scheme], steps=steps, seed=seed,
-                 path=agent_path(data_dir, name), hyperparams=hyperparams(p, scheme, episode_slots),
+                 path=path, hyperparams=hyperparams(p, scheme, episode_slots),
                  progress=progress, eval_episodes=eval_episodes,
-                 checkpoint_every=max(1000, steps // 5),
+                 checkpoint_every=checkpoint_every or max(1000, steps // 20),
+                 curve_every=max(1, min(steps // 50, 1000)),  # a point every 1000 steps at most
                  meta={"scenario": "fl-migration", "scheme": scheme, "params": p.model_dump(),
                        "episode_slots": episode_slots, "emd": "all" if emd is None else emd})

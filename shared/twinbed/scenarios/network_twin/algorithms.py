@@ -18,22 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from twinbed.runtime import RunContext
+from twinbed.scenarios.network_twin.learned import AGENTS, GRU, LEARNED
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
-__all__ = ["ALGORITHMS", "LEARNED", "agent_file", "decide", "predictor_for", "rule"]
+__all__ = ["ALGORITHMS", "LEARNED", "agent_file", "decide", "predictor_for", "rule",
+           "train_command"]
 
-LEARNED = ("sac", "dqn")
 ALGORITHMS = ("never", "always", "periodic-k", "error-aware", *LEARNED)
 
 
 def agent_file(data_dir: str | Path, algorithm: str, U: int) -> Path:
-    from twinbed.agents import agent_path
-
-    return agent_path(data_dir, f"network-twin-{algorithm}-U{U}")
+    """Where ``twinbed train network-twin`` saves the agent (the user's copy, which wins over
+    the shipped one: :data:`learned.AGENTS`)."""
+    return AGENTS[algorithm].user_path(data_dir, NetworkTwinParams(U=U), 0)
 
 
 def train_command(algorithm: str, U: int) -> str:
-    return f"twinbed train network-twin --algorithm {algorithm} --U {U}"
+    return AGENTS[algorithm].train_command(NetworkTwinParams(U=U), 0)
 
 
 def rule(p: NetworkTwinParams, algorithm: str, state: dict[str, Any]) -> bool:
@@ -52,27 +53,16 @@ def rule(p: NetworkTwinParams, algorithm: str, state: dict[str, Any]) -> bool:
 
 
 def predictor_for(ctx: RunContext) -> Any:
-    """The twin's predictor for this run (cached per process): the trained GRU or hold."""
-    from twinbed.scenarios.network_twin.gru import HoldPredictor, gru_path, load_gru
+    """The twin's predictor for this run (once per process): the GRU or hold."""
+    from twinbed.scenarios.network_twin.gru import HoldPredictor
 
     p = ctx.params
     assert isinstance(p, NetworkTwinParams)
-    if "predictor" not in ctx.cache:
-        ctx.cache["predictor"] = (HoldPredictor() if p.predictor == "hold"
-                                  else load_gru(gru_path(ctx.settings.data_dir, p.U), p))
-    return ctx.cache["predictor"]
+    return HoldPredictor() if p.predictor == "hold" else ctx.artifact(GRU)
 
 
 def _agent(ctx: RunContext) -> Any:
-    from twinbed.agents import load
-
-    p = ctx.params
-    assert isinstance(p, NetworkTwinParams)
-    if "agent" not in ctx.cache:
-        alg = ctx.run.algorithm
-        ctx.cache["agent"] = load(agent_file(ctx.settings.data_dir, alg, p.U),
-                                  command=train_command(alg, p.U), algorithm=alg)
-    return ctx.cache["agent"]
+    return ctx.artifact(AGENTS[ctx.run.algorithm])
 
 
 def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:

@@ -94,17 +94,14 @@ def _agent_args(ap: argparse.ArgumentParser) -> None:
 
 
 def _agent_run(args: argparse.Namespace) -> int:
-    from twinbed.agents import MissingArtifactError
     from twinbed.scenarios.network_twin.algorithms import agent_file
-    from twinbed.scenarios.network_twin.gru import HoldPredictor, gru_path, load_gru
+    from twinbed.scenarios.network_twin.learned import GRU
+    from twinbed.scenarios.network_twin.gru import HoldPredictor
     from twinbed.scenarios.network_twin.training import train_agent
 
     p = _params(args)
-    try:
-        pred = (HoldPredictor() if p.predictor == "hold"
-                else load_gru(gru_path(_data_dir(args), p.U), p))
-    except (MissingArtifactError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
+    # the twin the runs will use: the data directory's GRU, else the shipped one
+    pred = HoldPredictor() if p.predictor == "hold" else GRU.load_for(p, 0, _data_dir(args))
     path = agent_file(_data_dir(args), args.algorithm, p.U)
     res = train_agent(p, pred, args.algorithm, args.steps, args.seed, path)
     ev = res.evaluation
@@ -147,6 +144,27 @@ def _repro_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- ship network-twin (maintainers) ------------------------------------------------------------
+def _ship_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--from", dest="src", type=Path, required=True,
+                    help="the data directory the artifacts were trained in")
+    ap.add_argument("--version", type=int, default=1, help="the shipped version (>= 1)")
+    ap.add_argument("--git", default=None,
+                    help="the commit they were trained at (default: their records')")
+
+
+def _ship_run(args: argparse.Namespace) -> int:
+    from twinbed.scenarios.network_twin.shipping import ship_all
+
+    if args.version < 1:
+        raise CommandError(f"--version must be >= 1, got {args.version}")
+    for path in ship_all(args.src, args.version, args.git):
+        ev = json.loads(path.with_suffix(".json").read_text())["artifact"]["evaluation"]
+        print(f"shipped {path.name} ({path.stat().st_size / 1024:.0f} KiB): {ev['metric']} "
+              f"{ev['score']:.6g}; baselines {ev['baselines']}; bound {ev['bound']}")
+    return 0
+
+
 COMMANDS = [
     Command("train", "network-twin-gru", "train the cloud twin's GRU on random-walk "
             "trajectories (seed 003, Section III-A)", _gru_args, _gru_run),
@@ -154,4 +172,6 @@ COMMANDS = [
             _agent_args, _agent_run),
     Command("reproduce", "network-twin", "Fig. 2 (GRU trajectories, MSE per user) or Fig. 3 "
             "(reward vs training for every sync agent) of seed 003", _repro_args, _repro_run),
+    Command("ship", "network-twin", "copy the GRU and the SAC/DQN agents trained in --from DIR into the package "
+            "(artifacts/) with their records and held-out evaluations", _ship_args, _ship_run),
 ]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from twinbed.agents import MissingArtifactError
+from twinbed.artifact_store import stamp
 from twinbed.scenarios.network_twin import model
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 from twinbed.seeding import rng
@@ -41,7 +42,8 @@ TRAIN_COMMAND = "twinbed train network-twin-gru"
 
 
 def gru_path(data_dir: str | Path, U: int) -> Path:
-    """``<data>/models/network-twin-gru-U<U>.pt`` (the GRU's input size is 2U)."""
+    """``<data>/models/network-twin-gru-U<U>.pt`` (the GRU's input size is 2U): where
+    ``twinbed train network-twin-gru`` saves it, ahead of the shipped one (:data:`learned.GRU`)."""
     return Path(data_dir) / "models" / f"network-twin-gru-U{U}.pt"
 
 
@@ -196,6 +198,7 @@ def train_gru(
     torch.save({"state_dict": net.state_dict(), "U": p.U, "hidden": p.hidden, "M": p.M,
                 "half": p.half_blocks, "step": p.step_blocks}, tmp)
     tmp.replace(path)
+    record = stamp(record, path)
     path.with_suffix(".json").write_text(json.dumps(record, indent=1))
     pred.record = record
     return record
@@ -208,7 +211,7 @@ def load_gru(path: str | Path, p: NetworkTwinParams | None = None) -> GRUPredict
 
     path = Path(path)
     if not path.exists():
-        raise MissingArtifactError(path, TRAIN_COMMAND + (f" --U {p.U}" if p else ""))
+        raise MissingArtifactError(path, TRAIN_COMMAND + (f" --param U={p.U}" if p else ""))
     ck = torch.load(path, map_location="cpu", weights_only=True)
     if p is not None:
         want = {"U": p.U, "hidden": p.hidden, "M": p.M, "half": p.half_blocks,

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from twinbed.scenarios import ScenarioSpec
 from twinbed.scenarios.network_twin import model
-from twinbed.scenarios.network_twin.algorithms import (
-    ALGORITHMS,
-    LEARNED,
-    agent_file,
-    decide,
-    train_command,
-)
+from twinbed.scenarios.network_twin.algorithms import ALGORITHMS, decide
+from twinbed.scenarios.network_twin.learned import needed
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 from twinbed.scenarios.network_twin.roles import HANDLERS
 from twinbed.scenarios.network_twin.simulate import simulate
@@ -43,20 +37,6 @@ def summarize(p: NetworkTwinParams, round_: int, reports: dict[str, dict[str, An
     return out
 
 
-def preflight(p: NetworkTwinParams, algorithm: str, data_dir: Path) -> None:
-    """The run's GRU (unless ``predictor=hold``) and trained agent must exist and fit."""
-    from twinbed.agents import MissingArtifactError
-
-    if p.predictor == "gru":
-        from twinbed.scenarios.network_twin.gru import gru_path, load_gru
-
-        load_gru(gru_path(data_dir, p.U), p)  # raises naming the train command
-    if algorithm in LEARNED:
-        path = agent_file(data_dir, algorithm, p.U)
-        if not path.exists():
-            raise MissingArtifactError(path, train_command(algorithm, p.U))
-
-
 SPEC = ScenarioSpec(
     name="network-twin",
     params_model=NetworkTwinParams,
@@ -68,6 +48,6 @@ SPEC = ScenarioSpec(
     first_role="sensor",
     duration_key="slot_s",
     simulate=simulate,
-    preflight=preflight,
+    artifacts=needed,
     headline=("reward", "sum_rate", "err_sq", "synced"),
 )

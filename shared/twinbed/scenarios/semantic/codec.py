@@ -3,8 +3,8 @@
 ``twinbed train semantic-codec`` fits :class:`twinbed.codecs.semantic.SemanticCodec` on frames of
 the physical process drawn with a training seed, measures the recovery error for every phi on
 held-out channels of a *different* process seed, derives phi_min (the smallest phi whose NRMSE
-meets the target), and saves ``<data>/codecs/semantic.npz`` with ``semantic.json`` (seed, command,
-curve, phi_min), ``semantic-error.csv`` and ``semantic-error.png``.
+meets the target), and saves ``<data>/codecs/semantic-codec.npz`` with ``semantic-codec.json``
+(seed, command, curve, phi_min, checksum), ``semantic-error.csv`` and ``semantic-error.png``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import numpy as np
 
 from twinbed.codecs.semantic import SemanticCodec, error_curve, phi_min_for, training_frames
 from twinbed.physical import BandLimitedSignal
+from twinbed.scenarios.semantic.learned import CODEC
+from twinbed.scenarios.semantic.params import SemanticParams
 
 __all__ = ["CODEC_COMMAND", "codec_path", "load_codec", "train_codec"]
 
-CODEC_COMMAND = "twinbed train semantic-codec"
+CODEC_COMMAND = CODEC.train
 NRMSE_TARGET = 0.01  # recovery accuracy target: 1 % RMS error (40 dB), README.md says why
 FRAME = 64
 TRAIN_SEED = 1000
@@ -31,22 +33,15 @@ HELD_OUT_SAMPLES = 43_750  # 0.7 Mbit of int16 samples: one mid-range slot of se
 
 
 def codec_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "codecs" / "semantic.npz"
+    """Where ``twinbed train semantic-codec`` saves the codec (the user's copy, which wins over
+    the shipped one: :data:`learned.CODEC`)."""
+    return CODEC.user_path(data_dir, SemanticParams(), 0)
 
 
-def load_codec(data_dir: str | Path, cache: dict[str, Any] | None = None) -> SemanticCodec:
-    """The trained codec; raises MissingArtifactError naming the command when absent."""
-    from twinbed.agents import MissingArtifactError
-
-    path = codec_path(data_dir)
-    if cache is not None and "semantic_codec" in cache:
-        return cache["semantic_codec"]
-    if not path.exists():
-        raise MissingArtifactError(path, CODEC_COMMAND)
-    codec = SemanticCodec.load(path)
-    if cache is not None:
-        cache["semantic_codec"] = codec
-    return codec
+def load_codec(data_dir: str | Path) -> SemanticCodec:
+    """The codec a run uses: the data directory's, else the shipped one; a missing one is a
+    MissingArtifactError naming the command, a damaged one a CorruptArtifactError."""
+    return CODEC.load_for(SemanticParams(), 0, data_dir)
 
 
 def train_codec(data_dir: str | Path, *, seed: int = TRAIN_SEED, frame: int = FRAME,

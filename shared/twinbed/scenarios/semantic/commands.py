@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from twinbed.commands import Command, CommandError
+from twinbed.contract.cliparams import add_param_options, params_from_args
 
 __all__ = ["COMMANDS"]
 
 
-def _params(text: str | None):  # noqa: ANN202 - SemanticParams
-    from pydantic import ValidationError
-
+def _params(args: argparse.Namespace):  # noqa: ANN202 - SemanticParams
     from twinbed.scenarios.semantic.params import SemanticParams
 
-    try:
-        raw = json.loads(text) if text else {}
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"--params is not JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise CommandError(f"--params must be a JSON object, got {text}")
-    try:
-        return SemanticParams(**raw)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise CommandError(f"bad --params: {'.'.join(map(str, e['loc'])) or 'params'}: "
-                           f"{e['msg']}") from None
+    return params_from_args(SemanticParams, args)  # a bad one: one-line ParamError
 
 
 # -- train semantic-codec -----------------------------------------------------------------
@@ -66,7 +55,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=20_000,
                    help="environment steps (the paper: 20 epochs x 5000 = 100000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--params", default=None, help="JSON object of scenario parameters")
+    add_param_options(p)  # the scenario parameters the agent is trained for
     p.add_argument("--episodes", type=int, default=10, help="evaluation cycles after training")
     p.add_argument("--reward", choices=("expected", "sampled"), default="expected",
                    help="train on reward (22) averaged over the unobserved fading (default) or "
@@ -81,7 +70,7 @@ def _train_run(args: argparse.Namespace) -> int:
         raise CommandError(f"--steps must be >= 1, got {args.steps}")
     if args.episodes < 1:
         raise CommandError(f"--episodes must be >= 1, got {args.episodes}")
-    p = _params(args.params)
+    p = _params(args)
     res = train_agent(p, args.algorithm, args.steps, args.seed, args.data_dir,
                       reward=args.reward)
     from twinbed.agents import read_record
@@ -109,8 +98,8 @@ def _repro_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=None, help="evaluation cycles per point")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trained", action="store_true",
-                   help="use the agents `twinbed train semantic --params ...` saved in the data "
-                        "dir for each point instead of training them here")
+                   help="use the agents `twinbed train semantic --param ...` saved in the data "
+                        "dir (else shipped) for each point instead of training them here")
 
 
 def _repro_run(args: argparse.Namespace) -> int:
@@ -135,6 +124,27 @@ def _repro_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- ship semantic (maintainers) ------------------------------------------------------------
+def _ship_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--from", dest="src", type=Path, required=True,
+                    help="the data directory the artifacts were trained in")
+    ap.add_argument("--version", type=int, default=1, help="the shipped version (>= 1)")
+    ap.add_argument("--git", default=None,
+                    help="the commit they were trained at (default: their records')")
+
+
+def _ship_run(args: argparse.Namespace) -> int:
+    from twinbed.scenarios.semantic.shipping import ship_all
+
+    if args.version < 1:
+        raise CommandError(f"--version must be >= 1, got {args.version}")
+    for path in ship_all(args.src, args.version, args.git):
+        ev = json.loads(path.with_suffix(".json").read_text())["artifact"]["evaluation"]
+        print(f"shipped {path.name} ({path.stat().st_size / 1024:.0f} KiB): {ev['metric']} "
+              f"{ev['score']:.6g}; baselines {ev['baselines']}; bound {ev['bound']}")
+    return 0
+
+
 COMMANDS = [
     Command("train", "semantic-codec",
             "fit the semantic codec on the physical process, measure recovery error vs phi, "
@@ -143,4 +153,6 @@ COMMANDS = [
             _train_args, _train_run),
     Command("reproduce", "semantic",
             "Figs. 3-7 of the semantic paper: CSV + PNG + claims table", _repro_args, _repro_run),
+    Command("ship", "semantic", "copy the semantic codec and SAC/PPO agents trained in --from DIR into the package "
+            "(artifacts/) with their records and held-out evaluations", _ship_args, _ship_run),
 ]

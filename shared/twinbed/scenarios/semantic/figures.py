@@ -25,13 +25,8 @@ import numpy as np
 from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import World
-from twinbed.scenarios.semantic.simulate import (
-    agent_name,
-    check_agent,
-    load_agent,
-    policy,
-    slot_record,
-)
+from twinbed.scenarios.semantic.learned import AGENTS, check_agent, load_agent
+from twinbed.scenarios.semantic.simulate import policy, slot_record
 
 __all__ = ["EPISODES_DEFAULT", "STEPS_DEFAULT", "evaluate_schemes", "reproduce"]
 
@@ -78,14 +73,15 @@ class Trained:
 def _train_point(p: SemanticParams, algos: tuple[str, ...], steps: int, seed: int, out: Path,
                  tag: str, agents_from: Path | None = None) -> dict[str, Trained]:
     """Train each learner for this point, or, with ``agents_from`` (a data dir), take the
-    checkpoints ``twinbed train semantic`` saved there for these parameters."""
-    from twinbed.agents import agent_path, read_record
+    checkpoints ``twinbed train semantic`` saved there for these parameters (else the shipped
+    ones, as a run would)."""
+    from twinbed.agents import read_record
     from twinbed.scenarios.semantic.train import train_agent
 
     res: dict[str, Trained] = {}
     for a in algos:
         if agents_from is not None:
-            path = agent_path(agents_from, agent_name(p, a))
+            path = AGENTS[a].check(agents_from, p, 0).path
             check_agent(path, p, a)
             rec = read_record(path)
             res[a] = Trained(path, int(rec["steps"]),

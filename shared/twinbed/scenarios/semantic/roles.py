@@ -30,7 +30,7 @@ from twinbed.messages import Decision, DecisionRequest, OracleSample, RoundRepor
 from twinbed.physical import BandLimitedSignal, from_bytes, to_bytes
 from twinbed.runtime import RunContext
 from twinbed.scenarios.semantic import model
-from twinbed.scenarios.semantic.codec import load_codec
+from twinbed.scenarios.semantic.learned import CODEC
 from twinbed.scenarios.semantic.messages import Assign, Recover, Sync, Uplink
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import World
@@ -150,7 +150,7 @@ async def ud_assign(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     sampled = time.time()
     oracle_id = await ctx.bus.publish(ctx.stream("oracle"), OracleSample(
         run_id=msg.run_id, round=msg.round, entity=ud_name(k), sampled_at_wall=sampled), raw)
-    codec = load_codec(ctx.settings.data_dir, ctx.cache)
+    codec = ctx.artifact(CODEC)
     t0 = time.perf_counter()
     blob = codec.encode(x, msg.phi)
     encode_s = time.perf_counter() - t0
@@ -167,7 +167,7 @@ async def edge_recover(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     assert isinstance(msg, Recover)
     if env.payload is None:
         raise ValueError("recover message carries no payload")
-    codec = load_codec(ctx.settings.data_dir, ctx.cache)
+    codec = ctx.artifact(CODEC)
     t0 = time.perf_counter()
     x = codec.decode(env.payload)
     decode_s = time.perf_counter() - t0

@@ -7,8 +7,6 @@ modeled metrics from model.slot. Slots are fixed: slot n starts at n tau in mode
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,12 +15,17 @@ import numpy as np
 
 from twinbed.scenarios.semantic import model
 from twinbed.scenarios.semantic.algorithms import (
-    AGENTS,
     ALGORITHMS,
     BASELINES,
-    INTERFACE,
     action_from_vector,
     observation,
+)
+from twinbed.scenarios.semantic.learned import (
+    AGENTS,
+    agent_name,
+    check_agent,
+    load_agent,
+    train_command,
 )
 from twinbed.scenarios.semantic.optimum import Action
 from twinbed.scenarios.semantic.params import SemanticParams
@@ -34,38 +37,21 @@ __all__ = ["Policy", "agent_name", "check_agent", "load_agent", "policy", "simul
 Policy = Callable[[SlotState], Action]
 
 
-def agent_name(p: SemanticParams, algorithm: str) -> str:
-    """``semantic-<algo>`` for the default parameters, else ``semantic-<algo>-<hash of params>``."""
-    if p == SemanticParams():
-        return f"semantic-{algorithm}"
-    blob = json.dumps(p.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
-    return f"semantic-{algorithm}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
-
-
-def train_command(p: SemanticParams, algorithm: str) -> str:
-    cmd = f"twinbed train semantic --algorithm {algorithm}"
-    changed = p.model_dump(mode="json", exclude_defaults=True)
-    if changed:
-        cmd += f" --params '{json.dumps(changed, sort_keys=True)}'"
-    return cmd
-
-
 def policy(p: SemanticParams, algorithm: str, seed: int, data_dir: str | Path | None = None,
            agent: Any = None) -> Policy:
     """The decision maker ``algorithm`` as a slot -> action function. Agents come from ``agent``
-    (an SB3 model) or are loaded from ``<data_dir>/agents/<agent_name>.zip``."""
+    (an SB3 model) or are loaded as :data:`learned.AGENTS` declares (the data directory's
+    ``agents/<agent_name>.zip``, else the shipped one)."""
     if algorithm in BASELINES:
         fn = BASELINES[algorithm]
         return lambda s: fn(p, s, seed)
     if algorithm not in AGENTS:
         raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
-    if agent is None:
-        from twinbed.agents import agent_path
+    if agent is None:  # the user's trained agent in the data directory, else the shipped one
         from twinbed.config import get_settings
 
-        path = agent_path(data_dir if data_dir is not None else get_settings().data_dir,
-                          agent_name(p, algorithm))
-        agent = load_agent(path, p, algorithm)
+        agent = AGENTS[algorithm].load_for(
+            p, seed, data_dir if data_dir is not None else get_settings().data_dir)
     if agent.observation_space.shape != (2 * p.K,):
         raise ValueError(f"the {algorithm} agent observes {agent.observation_space.shape}, "
                          f"the run has K={p.K}; train it with `{train_command(p, algorithm)}`")
@@ -75,33 +61,6 @@ def policy(p: SemanticParams, algorithm: str, seed: int, data_dir: str | Path | 
         return action_from_vector(p, a)
 
     return act
-
-
-def check_agent(path: str | Path, p: SemanticParams, algorithm: str) -> None:
-    """Raise ValueError naming the train command unless ``path`` holds an agent trained on this
-    version's observation/action mapping (its record's ``meta.interface``)."""
-    from twinbed.agents import MissingArtifactError, read_record
-
-    path = Path(path)
-    cmd = train_command(p, algorithm)
-    if not path.exists():
-        raise MissingArtifactError(path, cmd)
-    try:
-        version = read_record(path).get("meta", {}).get("interface", 1)
-    except (OSError, ValueError):
-        raise MissingArtifactError(path, cmd) from None
-    if version != INTERFACE:
-        raise ValueError(f"the {algorithm} agent at {path} was trained on observation/action "
-                         f"mapping {version}, this version uses {INTERFACE}; retrain it with "
-                         f"`{cmd}`")
-
-
-def load_agent(path: str | Path, p: SemanticParams, algorithm: str) -> Any:
-    """The SB3 agent at ``path`` after :func:`check_agent`."""
-    from twinbed.agents import load
-
-    check_agent(path, p, algorithm)
-    return load(path, command=train_command(p, algorithm), algorithm=algorithm)
 
 
 def slot_record(p: SemanticParams, s: SlotState, act: Action) -> dict[str, Any]:

@@ -9,18 +9,12 @@ import numpy as np
 
 from twinbed.runtime import RunContext
 from twinbed.scenarios import ScenarioSpec
-from twinbed.scenarios.semantic.algorithms import AGENTS, ALGORITHMS
-from twinbed.scenarios.semantic.codec import CODEC_COMMAND, codec_path
+from twinbed.scenarios.semantic.algorithms import ALGORITHMS
+from twinbed.scenarios.semantic.learned import needed
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.process import SlotState
 from twinbed.scenarios.semantic.roles import HANDLERS, ud_name
-from twinbed.scenarios.semantic.simulate import (
-    agent_name,
-    check_agent,
-    policy,
-    simulate,
-    train_command,
-)
+from twinbed.scenarios.semantic.simulate import policy, simulate
 
 __all__ = ["PER_UD", "SPEC"]
 
@@ -73,21 +67,6 @@ def summarize(p: SemanticParams, round_: int, reports: dict[str, dict[str, Any]]
     return out
 
 
-def preflight(p: SemanticParams, algorithm: str, data_dir: Path) -> None:
-    """The codec (and a learned agent for these parameters) must exist."""
-    if not codec_path(data_dir).exists():
-        raise ValueError(f"no semantic codec at {codec_path(data_dir)}; train it with "
-                         f"`{CODEC_COMMAND}`")
-    if algorithm in AGENTS:
-        from twinbed.agents import agent_path
-
-        path = agent_path(data_dir, agent_name(p, algorithm))
-        if not path.exists():
-            raise ValueError(f"no {algorithm} agent for these parameters at {path}; train it "
-                             f"with `{train_command(p, algorithm)}`")
-        check_agent(path, p, algorithm)
-
-
 def _simulate(p: SemanticParams, algorithm: str, seed: int, rounds: int) -> list[dict[str, Any]]:
     return simulate(p, algorithm, seed, rounds)
 
@@ -103,6 +82,6 @@ SPEC = ScenarioSpec(
     first_role="basestation",
     duration_key="slot_s",
     simulate=_simulate,
-    preflight=preflight,
+    artifacts=needed,
     headline=("T_s", "reward", "violations"),
 )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from twinbed.scenarios.semantic.params import SacHyper, SemanticParams
-from twinbed.scenarios.semantic.simulate import agent_name
+from twinbed.scenarios.semantic.learned import AGENTS
 
 __all__ = ["REFERENCE_CYCLES", "VALIDATION_CYCLES", "VALIDATION_SEED", "hyperparams",
            "make_training_env", "reward_reference", "train_agent", "validation_reward"]
@@ -135,14 +135,15 @@ PPO_GAE_LAMBDA = 0.0  # the action does not move the next state: one-step advant
 def train_agent(p: SemanticParams, algorithm: str, steps: int, seed: int, data_dir: str | Path,
                 *, path: Path | None = None, progress: bool = True,
                 eval_episodes: int = 5, reward: str = "expected") -> Any:
-    """Train and save ``<data>/agents/<agent_name>.zip``; returns twinbed.agents.TrainResult.
+    """Train and save ``<data>/agents/<agent_name>.zip`` (where :data:`learned.AGENTS`
+    finds it, ahead of the shipped one); returns twinbed.agents.TrainResult.
     The saved policy is the best of the snapshots validated every max(500, steps/40) steps
     (and at the end); the record holds the interface version, the reward mode, b (``meta``)
     and the selection (``selected``: its step, validation reward and the whole history)."""
-    from twinbed.agents import agent_path, train
+    from twinbed.agents import train
     from twinbed.scenarios.semantic.algorithms import INTERFACE
 
-    path = path or agent_path(data_dir, agent_name(p, algorithm))
+    path = path or AGENTS[algorithm].user_path(data_dir, p, 0)
     b = reward_reference(p)
     select = _selector(p, max(500, steps // 40))
     res = train(lambda: make_training_env(p, reward, b), algorithm, steps=steps, seed=seed,

@@ -1,0 +1,63 @@
+"""The network-twin scenario's learned artifacts, declared once
+(:class:`twinbed.artifacts.ArtifactSpec`).
+
+* :data:`GRU`: the cloud twin's predictor, per number of users (``models/network-twin-gru-U10.pt``,
+  made by ``twinbed train network-twin-gru``), needed by every run whose ``predictor`` is
+  ``gru``;
+* :data:`AGENTS`: the SAC and DQN sync agents, per number of users
+  (``agents/network-twin-sac-U10.zip``, made by ``twinbed train network-twin``).
+
+The user's own file in the data directory wins over the one shipped in ``artifacts/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from twinbed.artifacts import ArtifactSpec
+from twinbed.scenarios.network_twin.params import NetworkTwinParams
+
+__all__ = ["AGENTS", "GRU", "LEARNED", "SHIPPED", "needed"]
+
+SHIPPED = Path(__file__).parent / "artifacts"
+LEARNED = ("sac", "dqn")
+
+
+def _load_gru(path: Path, p: NetworkTwinParams) -> Any:
+    from twinbed.scenarios.network_twin.gru import load_gru
+
+    return load_gru(path, p)  # refuses a GRU trained for other U, M, N^h, area or step
+
+
+GRU: ArtifactSpec[NetworkTwinParams, Any] = ArtifactSpec(
+    name="network-twin-gru", train="twinbed train network-twin-gru", load=_load_gru,
+    depends_on=("U",), folder="models", suffix=".pt", shipped_dir=SHIPPED,
+    description="the cloud twin's GRU mobility predictor (eqs. 6-12)",
+    validate=_load_gru)  # a GRU for other M, N^h, area or step is refused before the run
+
+
+def _agent_loader(algorithm: str) -> Any:
+    def load(path: Path, p: NetworkTwinParams) -> Any:
+        from twinbed.agents import load as load_sb3
+
+        return load_sb3(path, algorithm=algorithm)
+
+    return load
+
+
+AGENTS: dict[str, ArtifactSpec[NetworkTwinParams, Any]] = {
+    alg: ArtifactSpec(name=f"network-twin-{alg}",
+                      train=f"twinbed train network-twin --algorithm {alg}",
+                      load=_agent_loader(alg), depends_on=("U",), shipped_dir=SHIPPED,
+                      description=f"{alg.upper()} sync agent")
+    for alg in LEARNED
+}
+
+
+def needed(p: NetworkTwinParams, algorithm: str
+           ) -> Sequence[ArtifactSpec[NetworkTwinParams, Any]]:
+    """What a run needs: the GRU (unless ``predictor=hold``) and its agent if it is learned."""
+    return [*([GRU] if p.predictor == "gru" else []),
+            *([AGENTS[algorithm]] if algorithm in AGENTS else [])]

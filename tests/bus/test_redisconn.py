@@ -1,0 +1,54 @@
+"""Commands packed by hiredis (twinbed.redisconn) against a real redis-server: the same bytes
+on the wire and the same errors as redis-py's own packer."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
+
+from twinbed import redisconn
+
+VALUES = [bytearray(b"ba"), "text", "ünïcode", b"\x00\xffbytes", 7, -3, 2**70, 0.1, 1e300, -2.5e-8, "a b c"]
+
+
+def test_packing_equals_redis_pys_own() -> None:
+    """Byte for byte what redis-py's pure-Python packer sends, for every argument kind."""
+    ref = Connection()
+    for v in VALUES:
+        assert redisconn.pack_command("SET", "k", v) == b"".join(ref.pack_command("SET", "k", v))
+    assert redisconn.pack_command("CONFIG GET", "maxmemory") == b"".join(
+        ref.pack_command("CONFIG GET", "maxmemory"))
+    assert redisconn.pack_command("SET", "k", memoryview(b"mv")) == b"".join(
+        ref.pack_command("SET", "k", b"mv"))
+
+
+@pytest.mark.parametrize("bad", [True, None, {"a": 1}, [1]])
+def test_values_redis_py_refuses_are_refused(bad: object) -> None:
+    with pytest.raises(DataError):
+        redisconn.pack_command("SET", "k", bad)
+
+
+async def test_values_round_trip_through_commands_and_pipelines(redis_url: str, uid: str) -> None:
+    r = redisconn.connect(redis_url)
+    try:
+        assert r.connection_pool.connection_class is redisconn.HiredisConnection
+        for i, v in enumerate(VALUES):
+            await r.set(f"t{uid}:{i}", v)
+        async with r.pipeline(transaction=True) as p:
+            for i in range(len(VALUES)):
+                p.get(f"t{uid}:{i}")
+            got = await p.execute()
+        plain = aioredis.Redis.from_url(redis_url)
+        try:
+            for i, v in enumerate(VALUES):
+                await plain.set(f"t{uid}:ref", v)
+                assert got[i] == await plain.get(f"t{uid}:ref"), v
+        finally:
+            await plain.aclose()
+        with pytest.raises(DataError):
+            await r.set(f"t{uid}:x", True)
+        assert await r.ping()  # the connection is still usable after a refused command
+    finally:
+        await r.aclose()
