@@ -32,7 +32,7 @@ from twinbed.claims import converted_scenarios, summarize
 from twinbed.scenarios import get_scenario, scenario_names
 from twinbed.twins import TwinStore
 from twinbed_services.cloud.twins_api import router as twins_router
-from twinbed_services.common import State
+from twinbed_services.common import State, errors
 
 STATIC = Path(twinbed.__file__).parent / "ui" / "static"
 
@@ -82,7 +82,7 @@ MAX_BOUND_ROUNDS = 100  # computed in-process on the controller: keep it to seco
 _bounds: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()  # small LRU
 
 
-@router.get("/runs/{run_id}/bound")
+@router.get("/runs/{run_id}/bound", responses=errors(404))
 async def run_bound(run_id: str, state: State) -> dict[str, Any]:
     """The bound's per-round records for a run: its scenario's bound algorithm played
     in-process (``Scenario.simulate``) on the run's parameters and seed, the same seeded world
@@ -118,7 +118,7 @@ async def run_bound(run_id: str, state: State) -> dict[str, Any]:
     return out
 
 
-@router.get("/twins/{twin_id}/oracle")
+@router.get("/twins/{twin_id}/oracle", responses=errors(404))
 async def twin_oracle(state: State, twin_id: str) -> dict[str, Any]:
     """The oracle's truth for the twin's current version (the raw bytes the sensor sampled,
     base64), so the twin page can draw the twin's signal against it. ``available`` is false
@@ -138,7 +138,7 @@ async def twin_oracle(state: State, twin_id: str) -> dict[str, Any]:
 _NAME = r"^[A-Za-z0-9_.-]+\.(png|csv|json)$"
 
 
-@router.get("/figures/{scenario}/{name}")
+@router.get("/figures/{scenario}/{name}", responses=errors(404))
 async def figure_file(
     state: State,
     scenario: Annotated[str, PathParam(pattern=r"^[a-z0-9-]+$")],
