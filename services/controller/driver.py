@@ -44,6 +44,17 @@ async def on_decision_request(ctx: RunContext[Any], msg: DecisionRequest, env: E
 
 async def on_round_report(ctx: RunContext[Any], msg: RoundReport, env: Envelope,
                           fx: Effects) -> None:
+    """Store one party's report. Only the run's own parties count: a report from any other
+    name is dead-lettered (50 bogus names once closed a round with every real sensor missing),
+    and so is a round outside the run."""
+    parties = ctx.cached("parties", lambda: frozenset(
+        get_scenario(ctx.run.scenario).parties(ctx.params)))
+    if msg.party not in parties:
+        raise ValueError(f"round report from {msg.party[:60]!r}, which is not a party of run "
+                         f"{msg.run_id}")
+    if not 0 <= msg.round < ctx.run.rounds:
+        raise ValueError(f"round report for round {msg.round}; run {msg.run_id} has rounds "
+                         f"0..{ctx.run.rounds - 1}")
     fx.hset(reports_key(msg.run_id, msg.round), msg.party, json.dumps(msg.metrics))
 
 
@@ -64,6 +75,8 @@ async def drive(state: ServiceState, run_id: str) -> None:
     expected = spec.parties(params)
     done = await runs.rounds(run_id)
     modeled = sum(rec.get(spec.duration_key) or 0.0 for rec in done)
+    # party reports that never came, over the run (a restart recounts what scenarios record)
+    missed = sum(len(rec.get("missing") or ()) for rec in done)
     try:
         for rnd in range(len(done), cfg.rounds):
             st = await runs.status(run_id)
@@ -96,10 +109,16 @@ async def drive(state: ServiceState, run_id: str) -> None:
             record["wall_s"] = time.time() - started
             await runs.append_round(run_id, record)
             modeled += record.get(spec.duration_key) or 0.0
+            missed += len(missing)
             if missing:
                 log.warning("run %s round %d closed with %d missing: %s", run_id, rnd,
                             len(missing), ", ".join(missing[:10]))
-        await runs.finish(run_id, "completed")
+        slots = cfg.rounds * len(expected)
+        if slots and 2 * missed > slots:  # most reports missing: not a completed run
+            await runs.finish(run_id, "degraded", error=f"{missed} of {slots} party reports "
+                              f"missing (round deadline {cfg.deadline_s:g} s)")
+        else:
+            await runs.finish(run_id, "completed")
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -18,7 +18,8 @@ from twinbed import keys
 
 __all__ = ["RunConfig", "RunStatus", "RunStore", "new_run_id"]
 
-RunState = Literal["running", "completed", "stopped", "failed"]
+# degraded: every round was played but most party reports missed their round's deadline
+RunState = Literal["running", "completed", "degraded", "stopped", "failed"]
 
 
 def new_run_id() -> str:
