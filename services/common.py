@@ -37,6 +37,8 @@ from twinbed.messages import Message
 from twinbed.runs import RunStore
 from twinbed.runtime import RoleHandler, RunContext
 from twinbed.scenarios import get_scenario, scenario_names
+from twinbed.twins import TwinStore
+from twinbed_services.event_hub import EventHub
 from twinbed_services.guard import BAD_TOKEN, NO_TOKEN, Guard, token_matches
 
 __all__ = ["ErrorBody", "ServiceState", "create_service", "errors", "require_token", "state_of"]
@@ -57,6 +59,7 @@ class ServiceState:
     extra: dict[str, Any] = field(default_factory=dict)
     replica: int = 0
     replicas: int = 1
+    events: EventHub | None = None  # the server-sent-event fan-out (services/event_hub.py)
 
 
 class ErrorBody(BaseModel):
@@ -199,6 +202,15 @@ class _WorkerCollector(Collector):
         ctxs.add_metric([role], dispatcher.contexts if isinstance(dispatcher, RoleDispatcher)
                         else 0)
         yield ctxs
+        hub = self.state.events
+        streams = GaugeMetricFamily("twinbed_event_streams",
+                                    "server-sent-event clients connected", labels=["role"])
+        streams.add_metric([role], len(hub.feeds) if hub else 0)
+        yield streams
+        dropped = CounterMetricFamily("twinbed_event_clients_dropped",
+                                      "event clients ended for falling behind", labels=["role"])
+        dropped.add_metric([role], hub.dropped_clients if hub else 0)
+        yield dropped
         up = GaugeMetricFamily("twinbed_uptime_seconds", "seconds since start", labels=["role"])
         up.add_metric([role], time.time() - self.state.started_wall)
         yield up
@@ -276,6 +288,7 @@ def create_service(
         bus = Bus(r, sender=consumer)
         state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r),
                              replicas=s.replicas)
+        state.events = EventHub(TwinStore(r, s.history_len), s.max_event_streams)
         if s.replica is not None:
             state.replica = s.replica
         elif s.replicas > 1:
@@ -322,6 +335,7 @@ def create_service(
             for t in running:
                 t.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            await state.events.stop()
             await r.aclose()
 
     registry = CollectorRegistry()
@@ -341,7 +355,7 @@ def create_service(
     @app.exception_handler(RedisTimeoutError)
     async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
         """Redis unreachable: a clear 503 (what the dashboard shows), not a 500 traceback."""
-        return JSONResponse(status_code=503, content={
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"}, content={
             "detail": f"Redis is unreachable ({type(exc).__name__}: {exc}); "
                       f"the {role} service retries on the next request."})
 
