@@ -48,7 +48,7 @@ async def list_twins(
     return out
 
 
-def hub(state: State) -> EventHub:
+async def hub(state: State) -> EventHub:
     if state.events is None:  # set by the service's lifespan
         raise HTTPException(status_code=503, detail="the service is starting")
     return state.events
@@ -57,7 +57,7 @@ def hub(state: State) -> EventHub:
 Hub = Annotated[EventHub, Depends(hub)]
 
 
-def open_feed(events: Hub) -> Feed:
+async def open_feed(events: Hub) -> Feed:
     """A slot for one more event stream, or 429. A dependency, so that the answer is a real
     429 (once an event-stream response has started, its status is 200)."""
     try:
@@ -67,7 +67,7 @@ def open_feed(events: Hub) -> Feed:
                             headers={"Retry-After": "5"}) from exc
 
 
-def valid_last_event_id(last_event_id: Annotated[str | None, Header()] = None) -> str | None:
+async def valid_last_event_id(last_event_id: Annotated[str | None, Header()] = None) -> str | None:
     if last_event_id is not None and not _ENTRY_ID.fullmatch(last_event_id):
         raise HTTPException(status_code=400, detail=f"Last-Event-ID {last_event_id[:40]!r} is "
                             "not an event id this stream sent (expected '<ms>-<seq>')")

@@ -38,8 +38,11 @@ def test_a_thousand_streams_share_one_reader_and_the_cloud_stays_responsive(live
             ctxs = []
             try:
                 statuses = []
-                for _ in range(MAX_STREAMS):
-                    cm = c.stream("GET", "/twins/events", params={"run_id": idle})
+                for i in range(MAX_STREAMS):  # the last 10 end by themselves (idle timeout)
+                    params: dict[str, object] = {"run_id": idle}
+                    if i >= MAX_STREAMS - n_busy:
+                        params["idle_timeout_s"] = 15
+                    cm = c.stream("GET", "/twins/events", params=params)
                     statuses.append((await cm.__aenter__()).status_code)
                     ctxs.append(cm)
                 # every slot taken: past the cap, a clear 429 with Retry-After
@@ -55,11 +58,13 @@ def test_a_thousand_streams_share_one_reader_and_the_cloud_stays_responsive(live
                     await asyncio.sleep(0.2)
                 twins = await c.get("/twins", params={"run_id": busy}, timeout=10)
                 after = live.controller.get(f"/runs/{busy}").json()["status"]["rounds_done"]
-                # free 10 slots; 10 followers of the running run get its updates meanwhile
-                for cm in ctxs[:n_busy]:
-                    await cm.__aexit__(None, None, None)
-                del ctxs[:n_busy]
-                await asyncio.sleep(0.5)
+                # 10 slots free up (idle timeout); 10 followers of the running run take them
+                # and get its updates while the other 990 stay connected
+                for _ in range(600):
+                    left = _gauge((await c.get("/metrics")).text, "twinbed_event_streams")
+                    if left <= MAX_STREAMS - n_busy:
+                        break
+                    await asyncio.sleep(0.1)
 
                 async def follow() -> list[str]:
                     r = await c.get("/twins/events", timeout=60,
@@ -92,7 +97,7 @@ def test_a_thousand_streams_share_one_reader_and_the_cloud_stays_responsive(live
 
 async def _until_zero(url: str) -> float:
     async with httpx.AsyncClient(base_url=url) as c:
-        for _ in range(100):
+        for _ in range(600):  # a gone idle client is noticed at its next keep-alive (<= 15 s)
             n = _gauge((await c.get("/metrics")).text, "twinbed_event_streams")
             if n == 0:
                 return n

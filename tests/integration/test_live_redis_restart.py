@@ -31,8 +31,9 @@ def test_run_survives_a_redis_kill_and_restart(live) -> None:
     assert view["status"]["status"] == "completed", (view["status"], live.logs())
     assert [r["round"] for r in view["rounds"]] == list(range(rounds))
     for k in range(K):
-        hist = live.cloud.get(f"/twins/{run_id}.sensor-{k}/history").json()
-        seen = [h["round"] for h in hist]
+        resp = live.cloud.get(f"/twins/{run_id}.sensor-{k}/history")
+        assert resp.status_code == 200, resp.text
+        seen = [h["round"] for h in resp.json()]
         assert seen == sorted(set(seen)), "a round applied twice or out of order"
         assert seen[-1] == rounds - 1
     # the outage is logged in a few lines per process, not a flood
