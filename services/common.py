@@ -282,8 +282,12 @@ def create_service(
         gc.freeze()
         logging.basicConfig(level=s.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # A pooled connection idle for over a second is PINGed (with redis-py's retries)
+        # before use: after a Redis restart a stale one reconnects instead of answering the
+        # first request with "Connection closed by server" (commands themselves are not
+        # retried: a transaction whose reply was lost could apply twice).
         r = redisconn.connect(s.redis_url, socket_keepalive=True,
-                              health_check_interval=30)
+                              health_check_interval=1)
         consumer = s.consumer_name(role)
         bus = Bus(r, sender=consumer)
         state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r),
