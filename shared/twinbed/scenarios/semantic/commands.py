@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from twinbed.commands import Command, CommandError
+from twinbed.commands import Command, CommandError, ship_command
 from twinbed.contract.cliparams import add_param_options, params_from_args
 
 __all__ = ["COMMANDS"]
@@ -124,27 +122,6 @@ def _repro_run(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- ship semantic (maintainers) ------------------------------------------------------------
-def _ship_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--from", dest="src", type=Path, required=True,
-                    help="the data directory the artifacts were trained in")
-    ap.add_argument("--version", type=int, default=1, help="the shipped version (>= 1)")
-    ap.add_argument("--git", default=None,
-                    help="the commit they were trained at (default: their records')")
-
-
-def _ship_run(args: argparse.Namespace) -> int:
-    from twinbed.scenarios.semantic.shipping import ship_all
-
-    if args.version < 1:
-        raise CommandError(f"--version must be >= 1, got {args.version}")
-    for path in ship_all(args.src, args.version, args.git):
-        ev = json.loads(path.with_suffix(".json").read_text())["artifact"]["evaluation"]
-        print(f"shipped {path.name} ({path.stat().st_size / 1024:.0f} KiB): {ev['metric']} "
-              f"{ev['score']:.6g}; baselines {ev['baselines']}; bound {ev['bound']}")
-    return 0
-
-
 COMMANDS = [
     Command("train", "semantic-codec",
             "fit the semantic codec on the physical process, measure recovery error vs phi, "
@@ -153,6 +130,6 @@ COMMANDS = [
             _train_args, _train_run),
     Command("reproduce", "semantic",
             "Figs. 3-7 of the semantic paper: CSV + PNG + claims table", _repro_args, _repro_run),
-    Command("ship", "semantic", "copy the semantic codec and SAC/PPO agents trained in --from DIR into the package "
-            "(artifacts/) with their records and held-out evaluations", _ship_args, _ship_run),
+    ship_command("semantic", "twinbed.scenarios.semantic.shipping",
+                 "the semantic codec and SAC/PPO agents"),
 ]
