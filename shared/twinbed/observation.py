@@ -123,6 +123,8 @@ class TwinWrite:
     sampled_wall: float
     # the party's report, built once fidelity and the twin's wall time are known
     report: Callable[[Fidelity, float], PartyReport] | None = None
+    # who reports (one of the scenario's parties); None: the twin's entity
+    party: str | None = None
 
 
 async def read_oracle(ctx: RunContext[Any], ids: Sequence[str | None]) -> list[bytes | None]:
@@ -140,11 +142,16 @@ async def read_oracle(ctx: RunContext[Any], ids: Sequence[str | None]) -> list[b
     return [None if i is None else found.get(i) for i in ids]
 
 
-async def record(ctx: RunContext[Any], fx: Effects, writes: Sequence[TwinWrite]
-                 ) -> list[Fidelity]:
+async def record(ctx: RunContext[Any], fx: Effects, writes: Sequence[TwinWrite],
+                 truths: Sequence[bytes | None] | None = None) -> list[Fidelity]:
     """Oracle read, fidelity, twin update and report for a batch of writes (see the module
-    docstring); returns each write's fidelity."""
-    truths = await read_oracle(ctx, [w.oracle_id for w in writes])
+    docstring); returns each write's fidelity. ``truths``: the writes' oracle payloads when
+    the caller already read them (:func:`read_oracle`, to build the twin's state from the
+    truth), so they are not read twice."""
+    if truths is None:
+        truths = await read_oracle(ctx, [w.oracle_id for w in writes])
+    elif len(truths) != len(writes):
+        raise ValueError(f"expected one truth per write ({len(writes)}), got {len(truths)}")
     store = TwinStore(ctx.redis, ctx.settings.history_len)
     out: list[Fidelity] = []
     for w, truth in zip(writes, truths, strict=True):
@@ -155,6 +162,6 @@ async def record(ctx: RunContext[Any], fx: Effects, writes: Sequence[TwinWrite]
                      aoi_modeled_s=w.aoi_modeled_s, wall=now, aoi_wall_s=now - w.sampled_wall,
                      fidelity=fid.model_dump(exclude_none=True))
         if w.report is not None:
-            report(ctx, fx, w.round, w.entity, w.report(fid, now))
+            report(ctx, fx, w.round, w.party or w.entity, w.report(fid, now))
         out.append(fid)
     return out
