@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from twinbed.twins import Twin, TwinStore
@@ -32,18 +32,28 @@ async def existing(twin_id: str, twins: Store) -> Twin:
     return twin
 
 
-@router.get("")
+NEXT_CURSOR = "X-Next-Cursor"
+_PAGE_HEADERS = {NEXT_CURSOR: {
+    "description": "the cursor of the next page; absent on the last page",
+    "required": False, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+
+
+@router.get("", responses={200: {"description": "one page of twins, oldest first",
+                                 "headers": _PAGE_HEADERS}})
 async def list_twins(
     twins: Store,
+    response: Response,
     run_id: Annotated[str | None, Query(description="only the twins of this run")] = None,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=1000, description="twins per page")] = 1000,
+    cursor: Annotated[int, Query(ge=0, le=10**9, description=f"where the page starts: the "
+                                 f"{NEXT_CURSOR} header of the previous page")] = 0,
 ) -> list[Twin]:
-    out = []
-    for tid in await twins.ids(run_id, limit):
-        t = await twins.get(tid)
-        if t is not None:
-            out.append(t)
-    return out
+    """Twins in order of their first update, one page at a time (a run's come from its own
+    index, read with one pipelined round trip). ``X-Next-Cursor`` names the next page."""
+    ids = await twins.ids(run_id, limit, cursor)
+    if len(ids) == limit:
+        response.headers[NEXT_CURSOR] = str(cursor + limit)
+    return await twins.get_many(ids)
 
 
 @router.get("/events", response_class=EventSourceResponse)
@@ -58,14 +68,17 @@ async def run_events(
     scale). Twins that appear later are followed from their first version."""
     heads: dict[str, Twin] = {}
     cursors: dict[str, str] = {}
+    seen: list[str] = []
     sent = 0
     idle_ms = 0.0
     first = True
     while max_events is None or sent < max_events:
-        for tid in await twins.ids(run_id, limit=100_000):  # new twins since the last look
-            if tid not in heads and (head := await twins.get(tid)) is not None:
-                heads[tid] = head
-                cursors[tid] = await twins.last_entry_id(tid) if first else "0-0"
+        # new twins since the last look: the run's index from where it was last read
+        new = await twins.ids(run_id, limit=100_000, cursor=len(seen))
+        seen += new
+        for head in await twins.get_many([t for t in new if t not in heads]):
+            heads[head.id] = head
+            cursors[head.id] = await twins.last_entry_id(head.id) if first else "0-0"
         first = False
         if not cursors:
             await asyncio.sleep(1.0)

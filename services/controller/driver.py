@@ -23,7 +23,7 @@ from twinbed.scenarios import get_scenario
 from twinbed_services.common import ServiceState
 
 log = logging.getLogger("twinbed.controller")
-POLL_S = 0.005
+WAIT_S = 1.0  # longest blocking wait before the driver looks again anyway (no wake lost)
 
 
 def reports_key(run_id: str, round_: int) -> str:
@@ -56,6 +56,10 @@ async def on_round_report(ctx: RunContext[Any], msg: RoundReport, env: Envelope,
         raise ValueError(f"round report for round {msg.round}; run {msg.run_id} has rounds "
                          f"0..{ctx.run.rounds - 1}")
     fx.hset(reports_key(msg.run_id, msg.round), msg.party, json.dumps(msg.metrics))
+    # the driver waits on this list (BLPOP) rather than polling the reports; one element at
+    # most, and one wake-up per batch would do, but the two commands cost ~nothing in the MULTI
+    fx.lpush(keys.run_wake(msg.run_id), 1)
+    fx.ltrim(keys.run_wake(msg.run_id), 0, 0)
 
 
 _ROLES: Roles[Any, Action] = Roles(Action)
@@ -96,10 +100,13 @@ async def drive(state: ServiceState, run_id: str) -> None:
                     await pipe.execute()
             started = float(await r.get(start_key))
             deadline = started + cfg.deadline_s
-            while await r.hlen(reports_key(run_id, rnd)) < len(expected) and time.time() < deadline:
-                if (await runs.status(run_id) or st).stop_requested:
+            # wait for the reports: blocking on the run's wake list (pushed with every report
+            # and by a stop request), never polling
+            while await r.hlen(reports_key(run_id, rnd)) < len(expected):
+                left = deadline - time.time()
+                if left <= 0 or await runs.stop_requested(run_id):
                     break
-                await asyncio.sleep(POLL_S)
+                await r.blpop([keys.run_wake(run_id)], timeout=min(left, WAIT_S))
             raw = await r.hgetall(reports_key(run_id, rnd))
             reports = {k.decode(): json.loads(v) for k, v in raw.items()}
             missing = [p for p in expected if p not in reports]
@@ -143,7 +150,8 @@ async def _save_record(state: ServiceState, run_id: str) -> None:
 
 
 async def supervise(state: ServiceState) -> None:
-    """Start a driver for every running run (new ones, and those a restart interrupted)."""
+    """Start a driver for every running run (new ones, and those a restart interrupted); it
+    waits for new runs on ``RUNS_WAKE`` (pushed by ``RunStore.create``) with BLPOP."""
     tasks: dict[str, asyncio.Task[None]] = {}
     while not state.stop.is_set():
         try:
@@ -156,4 +164,12 @@ async def supervise(state: ServiceState) -> None:
             raise
         except Exception:
             log.exception("run supervisor: retrying")
-        await asyncio.sleep(0.1)
+            await asyncio.sleep(WAIT_S)
+            continue
+        try:
+            await state.redis.blpop([keys.RUNS_WAKE], timeout=WAIT_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run supervisor: waiting failed; retrying")
+            await asyncio.sleep(WAIT_S)

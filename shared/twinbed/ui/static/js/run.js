@@ -1,7 +1,7 @@
 // One run, live: its per-round metrics as charts that grow, and the table of its twins kept
 // current by the run's server-sent events (GET /twins/events?run_id=...: one connection).
 
-import { api, token } from "./api.js";
+import { api, apiAll, token } from "./api.js";
 import { LineChart } from "./charts.js";
 import { chartKeys, label, series } from "./metrics.js";
 import { badge, empty, errorBox, fmt, h, mount, when } from "./ui.js";
@@ -167,7 +167,7 @@ async function twinsTable(box, ctx, runId, running) {
     rows.set(t.id, fresh);
   }
   try {
-    const twins = await api(`/twins?run_id=${encodeURIComponent(runId)}`);
+    const twins = await apiAll(`/twins?run_id=${encodeURIComponent(runId)}`);
     twins.forEach(upsert);
   } catch (e) {
     mount(box, errorBox(e, "cannot list the twins"));
