@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import gc
 import hashlib
+import json
 import os
 import statistics
 import time
@@ -38,11 +39,12 @@ from twinbed.scenarios import scenario_names
 from twinbed.scenarios.compression.messages import Sync
 from twinbed.scenarios.compression.params import CompressionParams
 from twinbed.scenarios.compression.roles import TWIN_KIND, sensor_name, twin_state
-from twinbed.twins import TwinStore, twin_id
+from twinbed.twins import TwinStore, TwinUpdate, twin_id
 from twinbed_services.common import RoleDispatcher, ServiceState
 
 CODEC = "zlib-6"
 BATCH = 256
+LIST_RUNS = 5  # runs of K twins each in the store when one run's twins are listed
 
 
 async def _run(r: aioredis.Redis, K: int) -> RunConfig:
@@ -160,6 +162,7 @@ async def main_async(K: int, rounds: int, repeats: int) -> None:
                 ups, cpu_s = await cloud_once(r, K, rounds)
                 cloud.append(ups)
                 cpu.append(cpu_s)
+            lst = await list_latency(r, K, LIST_RUNS, 20)
         finally:
             await r.aclose()
     print(f"\n== cloud ingestion: {K * rounds} compression syncs (K = {K}, {rounds} rounds, "
@@ -173,7 +176,50 @@ async def main_async(K: int, rounds: int, repeats: int) -> None:
           f"{max(ratios):>9.3f}")
     print(f"{'cloud CPU us per update (its process)':<46}{1e6 * min(cpu):>9.0f}"
           f"{1e6 * statistics.median(cpu):>9.0f}{1e6 * max(cpu):>9.0f}")
+    new, old = lst
+    print(f"\n== reading one run's {K} twins ({LIST_RUNS} runs of {K} in the store; "
+          f"{len(new)} reads), ms")
+    print(f"{'':<46}{'p50':>9}{'p90':>9}{'max':>9}")
+    for name, xs in (("its own index, one pipelined round trip", new),
+                     ("every run's index, one HGETALL per twin", old)):
+        q = statistics.quantiles([1e3 * x for x in xs], n=10)
+        print(f"{name:<46}{statistics.median(xs) * 1e3:>9.1f}{q[-1]:>9.1f}{max(xs) * 1e3:>9.1f}")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+
+async def list_latency(r: aioredis.Redis, K: int, runs: int, repeats: int
+                       ) -> tuple[list[float], list[float]]:
+    """Seconds to read one run's K twins: the list endpoint's read (its own index, one
+    pipelined round trip, the page's JSON written from the stored text; parsed here) and the old one (every run's index, one HGETALL per twin),
+    with ``runs`` runs of K twins in the store."""
+    store = TwinStore(r, 1000)
+    bus = Bus(r, "store@bench")
+    state = _state(K)
+    ids = ["l" + uuid.uuid4().hex[:10] for _ in range(runs)]
+    for run_id in ids:
+        fx = bus.effects()
+        store.update_many(fx, [TwinUpdate(twin_id(run_id, sensor_name(k)), TWIN_KIND, run_id,
+                                          0, state, 1.0, 0.5, time.time(), 0.001, {})
+                               for k in range(K)])
+        async with r.pipeline(transaction=True) as p:
+            fx.apply(p)
+            await p.execute()
+    new, old = [], []
+    target = ids[len(ids) // 2]
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        page = json.loads(await store.get_many_json(await store.ids(target, limit=K)))
+        new.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        every = [x.decode() for x in await r.zrange(keys.TWINS_INDEX, 0, -1)]
+        mine = [t for t in every if t.startswith(target + ".")]
+        one_by_one = [await store.get(t) for t in mine]
+        old.append(time.perf_counter() - t0)
+        if len(page) != K or len(one_by_one) != K:
+            raise RuntimeError(f"read {len(page)} and {len(one_by_one)} twins of {K}")
+    for run_id in ids:
+        await _drop(r, run_id)
+    return new, old
 
 
 def _state(K: int) -> dict[str, object]:

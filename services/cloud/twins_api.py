@@ -38,22 +38,23 @@ _PAGE_HEADERS = {NEXT_CURSOR: {
     "required": False, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 
 
-@router.get("", responses={200: {"description": "one page of twins, oldest first",
-                                 "headers": _PAGE_HEADERS}})
+@router.get("", response_model=list[Twin],
+            responses={200: {"description": "one page of twins, oldest first",
+                             "headers": _PAGE_HEADERS}})
 async def list_twins(
     twins: Store,
-    response: Response,
     run_id: Annotated[str | None, Query(description="only the twins of this run")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="twins per page")] = 1000,
     cursor: Annotated[int, Query(ge=0, le=10**9, description=f"where the page starts: the "
                                  f"{NEXT_CURSOR} header of the previous page")] = 0,
-) -> list[Twin]:
+) -> Response:
     """Twins in order of their first update, one page at a time (a run's come from its own
-    index, read with one pipelined round trip). ``X-Next-Cursor`` names the next page."""
+    index, read with one pipelined round trip, sent as stored). ``X-Next-Cursor`` names the
+    next page."""
     ids = await twins.ids(run_id, limit, cursor)
-    if len(ids) == limit:
-        response.headers[NEXT_CURSOR] = str(cursor + limit)
-    return await twins.get_many(ids)
+    headers = {NEXT_CURSOR: str(cursor + limit)} if len(ids) == limit else None
+    return Response(await twins.get_many_json(ids), media_type="application/json",
+                    headers=headers)
 
 
 @router.get("/events", response_class=EventSourceResponse)

@@ -8,6 +8,7 @@ The history is a Redis stream per twin (capped); the server-sent events endpoint
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -94,6 +95,22 @@ class Twin(BaseModel):
     aoi_wall_s: float
     fidelity: dict[str, Any]
     entry_id: str | None = None
+
+
+# KEYS: twin hashes. ARGV: field names. Returns each hash's HMGET reply.
+_HMGET_MANY = """
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, unpack(ARGV)) end
+return out
+"""
+_FIELDS = ("id", "kind", "run_id", "version", "round", "state", "modeled_s", "aoi_modeled_s",
+           "wall", "aoi_wall_s", "fidelity")
+
+
+def _num(text: str) -> str:
+    """A stored float (its repr) as a JSON number (null where JSON has none: nan, inf)."""
+    x = float(text)
+    return text if math.isfinite(x) else "null"
 
 
 def _decode(h: dict[bytes, bytes]) -> dict[str, str]:
@@ -189,6 +206,32 @@ class TwinStore:
                 pipe.hgetall(keys.twin_key(t))
             got = await pipe.execute()
         return [_twin(_decode(h)) for h in got if h]
+
+    async def get_many_json(self, twins: Sequence[str]) -> bytes:
+        """The JSON array of :meth:`get_many`'s twins, written from the stored text (the
+        state and fidelity are stored as JSON already): what a list page sends, without
+        parsing every twin's state into objects and serializing it back (most of a 1,000
+        twin page's time)."""
+        if not twins:
+            return b"[]"
+        # one script, one reply: redis-py's pipeline reads 1,000 replies one by one, each
+        # under its own asyncio timeout, and that cost more than Redis's work
+        got = await self.r.eval(_HMGET_MANY, len(twins), *(keys.twin_key(t) for t in twins),
+                                *_FIELDS)
+        parts = []
+        dumps = json.dumps
+        for t, vals in zip(twins, got, strict=True):
+            if vals[3] is None:  # no version: the twin is gone
+                continue
+            (id_, kind, run_id, version, round_, state, modeled, aoi_m, wall, aoi_w,
+             fid) = (v.decode() if v is not None else "" for v in vals)
+            parts.append(
+                f'{{"id":{dumps(id_ or t)},"kind":{dumps(kind)},"run_id":{dumps(run_id)},'
+                f'"version":{int(version)},"round":{int(round_)},"state":{state},'
+                f'"modeled_s":{_num(modeled)},"aoi_modeled_s":{_num(aoi_m)},'
+                f'"wall":{_num(wall)},"aoi_wall_s":{_num(aoi_w)},"fidelity":{fid},'
+                f'"entry_id":null}}')
+        return ("[" + ",".join(parts) + "]").encode()
 
     async def history(self, twin: str, start: str = "-", count: int | None = None) -> list[Twin]:
         head = await self.get(twin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -224,3 +225,6 @@ async def test_ids_pages_through_a_runs_own_index(aredis: aioredis.Redis, run_id
     await aredis.delete(keys.twin_key(twin_id(run_id, "s01")))
     got = await store.get_many(pages[0])
     assert [t.id for t in got] == [twin_id(run_id, "s00"), twin_id(run_id, "s02")]
+    # the list page's JSON, written from the stored text, says what the models say
+    page = json.loads(await store.get_many_json(pages[0]))
+    assert page == [t.model_dump(mode="json") for t in got]
