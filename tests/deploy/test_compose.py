@@ -14,11 +14,20 @@ What is checked, for every compose service except ``redis`` (the roles):
 (b) every environment variable is ``TWINBED_<field>`` of ``twinbed.config.Settings``, and the
     values (after compose ``${VAR:-default}`` interpolation) validate;
 (c) TWINBED_PORT == port of the healthcheck URL == container side of each published port;
-    host ports are unique;
+    host ports are unique, bound to 127.0.0.1 unless TWINBED_BIND says otherwise, and not the
+    local stack's ports (twinbed.config.DEFAULT_PORTS: `make up` and compose on one machine);
 (d) depends_on uses ``condition: service_healthy`` on services that have a healthcheck;
 (e) exactly the scalable roles (edge, sensor) publish no ports;
 (f) redis runs with ``--appendonly yes``;
-(g) the Dockerfile installs torch==2.13.0 from the CPU index before ``pip install .``.
+(g) the Dockerfile installs torch==2.13.0 from the CPU index before ``pip install .``;
+(h) one service builds the image, the others only run it (``pull_policy: never``): one build;
+(i) no TWINBED_API_TOKEN, no start: compose's ``${TWINBED_API_TOKEN:?...}`` refuses;
+(j) the base image and the torch index are build arguments whose defaults are what a user with
+    internet access gets; no VOLUME in the image (anonymous volumes outlive ``down -v``).
+
+Build arguments are resolved with their defaults (``ARG NAME=default``) before checking, and
+compose values with ``COMPOSE_ENV`` (a token set, nothing else), so what is checked is what a
+user with internet access and a token gets.
 """
 
 from __future__ import annotations
@@ -60,6 +69,11 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # What the Dockerfile may COPY into the build (and must, for `pip install .` to work).
 BUILD_INPUTS = frozenset({"pyproject.toml", "setup.py", "README.md", "shared", "services"})
 SETTING_VARS = frozenset("TWINBED_" + name.upper() for name in Settings.model_fields)
+BASE_IMAGE = "python:3.11-slim"
+BUILD_ARGS = frozenset({"BASE_IMAGE", "TORCH_INDEX_URL"})  # must be overridable
+BUILDER = "cloud"  # the one service with `build:`
+# What compose sees on a user's machine: the required token set, nothing else.
+COMPOSE_ENV = {"TWINBED_API_TOKEN": "test-token"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,6 +131,7 @@ class DockerImage:
     user: str | None = None
     volumes: list[str] = field(default_factory=list)
     copies: list[tuple[int, list[str]]] = field(default_factory=list)  # (lineno, sources)
+    args: dict[str, str] = field(default_factory=dict)  # ARG name -> default ("" if none)
     pip_installs: list[PipInstall] = field(default_factory=list)
 
 
@@ -215,9 +230,19 @@ def parse_dockerfile(text: str) -> DockerImage:
     if not froms:
         raise ValueError("Dockerfile: no FROM")
     image = DockerImage(instructions=instructions)
-    image.base = _strip_flags(instructions[froms[-1]].args.split())[0]
+    global_args = {}  # ARGs before the first FROM: usable in FROM lines
+    for ins in instructions[: froms[0]]:
+        if ins.keyword == "ARG":
+            name, _, default = ins.args.partition("=")
+            global_args[name.strip()] = default.strip()
+    image.args = dict(global_args)
+    image.base = interpolate(_strip_flags(instructions[froms[-1]].args.split())[0], global_args)
     for ins in instructions[froms[-1] :]:  # only the final stage ends up in the image
-        if ins.keyword == "ENTRYPOINT":
+        if ins.keyword == "ARG":
+            name, eq, default = ins.args.partition("=")
+            # a stage's bare `ARG NAME` re-declares a global one with its default
+            image.args[name.strip()] = default.strip() if eq else global_args.get(name.strip(), "")
+        elif ins.keyword == "ENTRYPOINT":
             image.entrypoint, image.entrypoint_exec_form = _exec_form(ins.args)
             image.cmd = None  # an ENTRYPOINT resets an inherited CMD
         elif ins.keyword == "CMD":
@@ -239,8 +264,13 @@ def parse_dockerfile(text: str) -> DockerImage:
             sources = _strip_flags(tokens)[:-1]
             image.copies.append((ins.lineno, sources))
         elif ins.keyword == "RUN":
-            script = shlex.join(json.loads(ins.args)) if ins.args.startswith("[") else ins.args
+            args = ins.args
+            while args.startswith("--"):  # RUN --mount=... (BuildKit flags)
+                args = args.split(None, 1)[1] if " " in args else ""
+            script = shlex.join(json.loads(args)) if args.startswith("[") else args
             for argv in _simple_commands(script):
+                # the shell expands the build arguments: check with their defaults
+                argv = [a for a in (interpolate(a, image.args) for a in argv) if a]
                 pip = _pip_install(argv, ins.lineno)
                 if pip is not None:
                     image.pip_installs.append(pip)
@@ -297,8 +327,8 @@ def _scalar(value: Any) -> str:
 
 def service_environment(service: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The service's environment as compose would pass it, interpolated against ``env``
-    (default: no host variables, i.e. every ``${VAR:-default}`` takes its default)."""
-    env = {} if env is None else env
+    (default: ``COMPOSE_ENV``, i.e. the token set and every ``${VAR:-default}`` its default)."""
+    env = COMPOSE_ENV if env is None else env
     raw = service.get("environment") or {}
     if isinstance(raw, list):  # ["KEY=value", "KEY"]
         pairs = [(item.split("=", 1) + [None])[:2] for item in raw]  # type: ignore[operator]
@@ -311,23 +341,27 @@ class PortMapping:
     raw: str
     container: int
     host: int | None  # None: not bound to a fixed host port
+    host_ip: str = ""  # "": every interface
 
 
-def parse_port(spec: Any) -> PortMapping:
-    """Compose short ("[ip:][host:]container[/proto]") or long ({target, published}) syntax."""
+def parse_port(spec: Any, env: Mapping[str, str] | None = None) -> PortMapping:
+    """Compose short ("[ip:][host:]container[/proto]") or long ({target, published,
+    host_ip}) syntax, interpolated against ``env`` (default ``COMPOSE_ENV``)."""
+    env = COMPOSE_ENV if env is None else env
     if isinstance(spec, dict):
-        published = spec.get("published")
-        if isinstance(published, str) and "-" in published:
+        published = interpolate(_scalar(spec.get("published")), env)
+        if "-" in published:
             raise ValueError(f"port range not supported: {spec}")
         return PortMapping(json.dumps(spec), int(spec["target"]),
-                           int(published) if published not in (None, "") else None)
+                           int(published) if published else None,
+                           interpolate(_scalar(spec.get("host_ip")), env))
     raw = str(spec)
-    body = raw.split("/", 1)[0]
+    body = interpolate(raw, env).split("/", 1)[0]
     if "-" in body:
         raise ValueError(f"port range not supported: {raw}")
     head, _, container = body.rpartition(":")
-    host = head.rpartition(":")[2] if head else ""
-    return PortMapping(raw, int(container), int(host) if host else None)
+    host_ip, _, host = head.rpartition(":") if head else ("", "", "")
+    return PortMapping(raw, int(container), int(host) if host else None, host_ip.strip("[]"))
 
 
 def published_ports(service: Mapping[str, Any]) -> list[PortMapping]:
@@ -375,12 +409,16 @@ def check_command(compose: Mapping[str, Any], name: str, image: DockerImage,
     """(a) ENTRYPOINT + command == `<console script> serve <role>`."""
     svc = compose["services"][name]
     problems: list[str] = []
-    build = svc.get("build") or {}
+    builder = compose["services"].get(BUILDER, {})
+    build = builder.get("build") or {}
     if isinstance(build, str):
         build = {"context": build}
     if (build.get("dockerfile") or "Dockerfile") != "deploy/Dockerfile":
-        problems.append(f"{name}: not built from deploy/Dockerfile (build: {build!r}), "
-                        "so its ENTRYPOINT is unknown")
+        problems.append(f"{name}: its image is not built from deploy/Dockerfile ({BUILDER}'s "
+                        f"build: {build!r}), so its ENTRYPOINT is unknown")
+    elif svc.get("image") != builder.get("image"):
+        problems.append(f"{name}: runs image {svc.get('image')!r}, not {builder.get('image')!r} "
+                        f"which {BUILDER} builds from deploy/Dockerfile")
     if "entrypoint" in svc:
         ep = svc["entrypoint"]
         entrypoint = shlex.split(ep) if isinstance(ep, str) else list(ep or [])
@@ -488,6 +526,13 @@ def check_ports(compose: Mapping[str, Any], name: str) -> list[str]:
         if m.container != port:
             problems.append(f"{name}: published port {m.raw} maps to container port "
                             f"{m.container}, but the service listens on TWINBED_PORT {port}")
+        if m.host_ip != "127.0.0.1":
+            problems.append(f"{name}: published port {m.raw} binds {m.host_ip or 'every interface'}"
+                            " by default; bind ${TWINBED_BIND:-127.0.0.1} (the network only "
+                            "when the user says so)")
+        if m.host in DEFAULT_PORTS.values():
+            problems.append(f"{name}: host port {m.host} is a port of the local stack "
+                            f"(twinbed.config.DEFAULT_PORTS); `make up` and compose would collide")
     return problems
 
 
@@ -558,6 +603,9 @@ def check_redis(compose: Mapping[str, Any]) -> list[str]:
     pairs = dict(zip(argv, argv[1:]))
     if pairs.get("--appendonly") != "yes":
         problems.append(f"redis: command {argv} does not enable --appendonly yes")
+    if pairs.get("--dir") != "/data":
+        problems.append(f"redis: command {argv} does not put the AOF in /data (--dir /data): "
+                        "only the official image starts there")
     if "--appendfsync" in pairs and pairs["--appendfsync"] not in ("everysec", "always"):
         problems.append(f"redis: --appendfsync {pairs['--appendfsync']} may lose writes")
     hc = healthcheck_argv(svc)
@@ -576,11 +624,24 @@ def check_images_and_volumes(compose: Mapping[str, Any]) -> list[str]:
     images = {name: svc.get("image") for name, svc in roles.items()}
     if len(set(images.values())) != 1 or None in images.values():
         problems.append(f"roles do not share one image name: {images}")
+    builders = sorted(name for name, svc in roles.items() if "build" in svc)
+    if builders != [BUILDER]:
+        problems.append(f"services with build: {builders}, expected only [{BUILDER!r}]: each "
+                        "build: builds the image again and leaves dangling copies")
     for name, svc in roles.items():
-        build = svc.get("build") or {}
-        if not isinstance(build, dict) or not (REPO / build.get("context", ".") /
-                                               build.get("dockerfile", "Dockerfile")).is_file():
-            problems.append(f"{name}: build {build!r} does not point at an existing Dockerfile")
+        if "build" in svc:
+            build = svc["build"]
+            if not isinstance(build, dict) or not (REPO / build.get("context", ".") /
+                                                   build.get("dockerfile", "Dockerfile")).is_file():
+                problems.append(f"{name}: build {build!r} does not point at an existing Dockerfile")
+            args = set((build.get("args") or {}) if isinstance(build, dict) else {})
+            if not BUILD_ARGS <= args:
+                problems.append(f"{name}: build args {sorted(args)} do not pass "
+                                f"{sorted(BUILD_ARGS - args)} (a user without the default "
+                                "registry or index cannot build)")
+        elif svc.get("pull_policy") != "never":
+            problems.append(f"{name}: pull_policy is {svc.get('pull_policy')!r}, expected never: "
+                            f"the image is {BUILDER}'s build, there is nothing to pull")
     declared = compose.get("volumes") or {}
     for name, svc in compose.get("services", {}).items():
         for mount in svc.get("volumes") or []:
@@ -591,6 +652,23 @@ def check_images_and_volumes(compose: Mapping[str, Any]) -> list[str]:
         mounts = [str(m) for m in (compose["services"].get(name, {}).get("volumes") or [])]
         if "twinbed-data:/data" not in mounts:
             problems.append(f"{name}: does not mount twinbed-data at /data (volumes: {mounts})")
+    return problems
+
+
+def check_token_required(compose: Mapping[str, Any]) -> list[str]:
+    """(i) Without TWINBED_API_TOKEN compose refuses to start every role, saying how."""
+    problems: list[str] = []
+    for name, svc in role_services(compose).items():
+        try:
+            env = service_environment(svc, {})
+        except ValueError as exc:
+            if "TWINBED_API_TOKEN" not in str(exc):
+                problems.append(f"{name}: without a token compose fails, but not on "
+                                f"TWINBED_API_TOKEN: {exc}")
+            continue
+        problems.append(f"{name}: starts without TWINBED_API_TOKEN (TWINBED_API_TOKEN="
+                        f"{env.get('TWINBED_API_TOKEN')!r}): the mutating endpoints would be "
+                        "open; use ${TWINBED_API_TOKEN:?<how to set it>}")
     return problems
 
 
@@ -650,14 +728,21 @@ def check_dockerfile(image: DockerImage, pyproject_deps: list[str] | None = None
             copied.setdefault(norm, lineno)
     for needed in sorted(BUILD_INPUTS - copied.keys()):
         problems.append(f"Dockerfile: {needed} is not copied into the image")
-    if package:
-        late = sorted(s for s, ln in copied.items() if ln > package[0][1].lineno)
+    if package:  # the last install of the package is the one with its sources
+        late = sorted(s for s, ln in copied.items() if ln > package[-1][1].lineno)
         if late:
             problems.append(f"Dockerfile: {late} copied after `pip install .`")
 
     # Image basics.
-    if image.base != "python:3.11-slim":
-        problems.append(f"Dockerfile: base image {image.base}, expected python:3.11-slim")
+    if image.base != BASE_IMAGE:
+        problems.append(f"Dockerfile: base image {image.base} by default, expected {BASE_IMAGE}")
+    base_from = [i.args for i in image.instructions if i.keyword == "FROM"][-1:]
+    if base_from and "$" not in base_from[0]:
+        problems.append(f"Dockerfile: FROM {base_from[0]} is fixed; make it a build argument "
+                        "(ARG BASE_IMAGE=...) so the image builds without that registry")
+    missing_args = sorted(BUILD_ARGS - image.args.keys())
+    if missing_args:
+        problems.append(f"Dockerfile: build arguments {missing_args} missing (ARG ...)")
     if image.user in (None, "", "root", "0"):
         problems.append(f"Dockerfile: runs as {image.user or 'root'}; add a non-root USER")
     for key, expected in (("TWINBED_HOST", "0.0.0.0"), ("TWINBED_DATA_DIR", "/data")):
@@ -666,8 +751,10 @@ def check_dockerfile(image: DockerImage, pyproject_deps: list[str] | None = None
     for key in image.env:
         if key.startswith("TWINBED_") and key not in SETTING_VARS:
             problems.append(f"Dockerfile: ENV {key} is not a field of twinbed.config.Settings")
-    if "/data" not in image.volumes:
-        problems.append(f"Dockerfile: VOLUME /data missing (volumes: {image.volumes})")
+    if image.volumes:
+        problems.append(f"Dockerfile: VOLUME {image.volumes}: every container gets an anonymous "
+                        "volume that `docker compose down -v` may leave; mount named volumes "
+                        "in docker-compose.yml instead")
     if image.entrypoint != ["twinbed"] or not image.entrypoint_exec_form:
         problems.append(f"Dockerfile: ENTRYPOINT {image.entrypoint}, expected [\"twinbed\"] (exec form)")
     if image.cmd != ["serve", "controller"]:
@@ -679,6 +766,7 @@ def check_compose(compose: Mapping[str, Any], image: DockerImage,
                   scripts: Mapping[str, str]) -> list[str]:
     """Every compose check at once (used by the negative tests)."""
     problems = check_role_coverage(compose) + check_unique_host_ports(compose)
+    problems += check_token_required(compose)
     problems += check_scaling(compose) + check_redis(compose) + check_images_and_volumes(compose)
     for name in role_services(compose):
         problems += check_command(compose, name, image, scripts)
@@ -847,7 +935,7 @@ def test_dockerignore_keeps_out_venv_and_data_but_not_sources():
                 if line.strip() and not line.lstrip().startswith("#")}
     missing = {".venv", ".git", "data", "**/__pycache__"} - patterns
     assert not missing, f".dockerignore does not exclude {sorted(missing)}"
-    excluded = BUILD_INPUTS & patterns
+    excluded = (BUILD_INPUTS | {"deploy", "deploy/wheelhouse"}) & patterns
     assert not excluded, f".dockerignore excludes build inputs {sorted(excluded)}"
 
 
@@ -932,9 +1020,19 @@ BROKEN_COMPOSE = {
     "healthcheck syntax": (_set("services.edge.healthcheck.test",
                                 ["CMD", "python", "-c", "import urllib.request; urlopen('http://"
                                  "127.0.0.1:8003/health'"]), ["edge:", "compile"]),
-    "container port": (_set("services.cloud.ports", ["8001:8000"]), ["cloud:", "8001:8000"]),
-    "duplicate host port": (_set("services.basestation.ports", ["8000:8002"]),
-                            ["host port 8000", "basestation", "controller"]),
+    "container port": (_set("services.cloud.ports", ["127.0.0.1:18001:8000"]),
+                       ["cloud:", "18001:8000"]),
+    "duplicate host port": (_set("services.basestation.ports", ["127.0.0.1:18000:8002"]),
+                            ["host port 18000", "basestation", "controller"]),
+    "every interface": (_set("services.cloud.ports", ["18001:8001"]), ["cloud:", "every interface"]),
+    "local stack port": (_set("services.controller.ports", ["127.0.0.1:8000:8000"]),
+                         ["controller:", "local stack"]),
+    "token optional": (_set("services.edge.environment.TWINBED_API_TOKEN", "${TWINBED_API_TOKEN:-}"),
+                       ["edge:", "without TWINBED_API_TOKEN"]),
+    "second build": (_set("services.edge.build", {"context": ".", "dockerfile": "deploy/Dockerfile"}),
+                     ["build:", "edge"]),
+    "pulls the image": (_set("services.sensor.pull_policy", "-"), ["sensor:", "pull_policy"]),
+    "build args dropped": (_set("services.cloud.build.args", "-"), ["cloud:", "BASE_IMAGE"]),
     "depends_on list": (_set("services.sensor.depends_on", ["redis"]), ["sensor:", "list form"]),
     "service_started": (_set("services.edge.depends_on.redis.condition", "service_started"),
                         ["edge:", "service_started"]),
@@ -972,16 +1070,25 @@ def _edit(old: str, new: str) -> Callable[[str], str]:
     return mutate
 
 
-_TORCH_LINE = f"RUN pip install {TORCH_PIN} --index-url {CPU_INDEX}\n"
+_TORCH_LINE = ("RUN --mount=type=bind,source=deploy/wheelhouse,target=/wheelhouse \\\n"
+               "    pip install ${WHEELHOUSE_ONLY:+--no-index} --find-links /wheelhouse "
+               f"{TORCH_PIN} \\\n        --index-url ${{TORCH_INDEX_URL}}\n")
 
 BROKEN_DOCKERFILE = {
-    "torch unpinned": (_edit(TORCH_PIN, "torch"), ["expected exactly torch==2.13.0"]),
-    "torch wrong pin": (_edit(TORCH_PIN, "torch==2.12.0"), ["torch==2.12.0"]),
-    "torch from PyPI": (_edit(f" --index-url {CPU_INDEX}", ""), ["PyPI"]),
+    "torch unpinned": (_edit(f"{TORCH_PIN} ", "torch "), ["expected exactly torch==2.13.0"]),
+    "torch wrong pin": (_edit(f"{TORCH_PIN} ", "torch==2.12.0 "), ["torch==2.12.0"]),
+    "torch from PyPI": (_edit(" \\\n        --index-url ${TORCH_INDEX_URL}", ""), ["PyPI"]),
     "torch extra index": (_edit("--index-url", "--extra-index-url"), ["PyPI"]),
+    "torch index default": (_edit(f"TORCH_INDEX_URL={CPU_INDEX}", "TORCH_INDEX_URL=https://pypi.org/simple"),
+                            ["pypi.org"]),
     "package before torch": (lambda t: _edit(_TORCH_LINE, "")(t).replace(
         "RUN groupadd", _TORCH_LINE + "RUN groupadd"), ["runs before torch"]),
-    "no package install": (_edit("RUN pip install . \\\n", "RUN true \\\n"), ["never installs"]),
+    "no package install": (_edit("--find-links /wheelhouse . \\\n", "--find-links /wheelhouse \\\n"),
+                           ["never installs"]),
+    "fixed base": (_edit("FROM ${BASE_IMAGE}", "FROM python:3.11-slim"), ["build argument"]),
+    "base default": (_edit("BASE_IMAGE=python:3.11-slim", "BASE_IMAGE=debian:bookworm"),
+                     ["debian:bookworm"]),
+    "image volume": (_edit("USER twinbed", "VOLUME /data\nUSER twinbed"), ["VOLUME", "down -v"]),
     "copy everything": (_edit("COPY shared/ shared/", "COPY . ."), ["COPY ."]),
     "root user": (_edit("USER twinbed", "USER root"), ["non-root"]),
     "shell entrypoint": (_edit('ENTRYPOINT ["twinbed"]', "ENTRYPOINT twinbed"), ["ENTRYPOINT"]),
@@ -1041,11 +1148,27 @@ def test_interpolate_required_and_unsupported():
 @pytest.mark.parametrize(
     ("spec", "host", "container"),
     [("8000:8000", 8000, 8000), ("127.0.0.1:8001:8002/tcp", 8001, 8002), ("8003", None, 8003),
-     ({"target": 8002, "published": "9002"}, 9002, 8002)],
+     ({"target": 8002, "published": "9002"}, 9002, 8002),
+     ("${TWINBED_BIND:-127.0.0.1}:18001:8001", 18001, 8001)],
 )
 def test_parse_port(spec, host, container):
     m = parse_port(spec)
     assert (m.host, m.container) == (host, container)
+
+
+def test_published_ports_bind_loopback_unless_told(compose):
+    """(c) 127.0.0.1 by default; TWINBED_BIND moves every published port at once."""
+    for name in ("controller", "cloud", "basestation"):
+        ports = _service(compose, name)["ports"]
+        assert {parse_port(p).host_ip for p in ports} == {"127.0.0.1"}, f"{name}: {ports}"
+        wide = {parse_port(p, {**COMPOSE_ENV, "TWINBED_BIND": "0.0.0.0"}).host_ip for p in ports}
+        assert wide == {"0.0.0.0"}, f"{name}: TWINBED_BIND ignored by {ports}"
+
+
+def test_no_token_no_start(compose):  # (i)
+    assert not (problems := check_token_required(compose)), _report(problems)
+    with pytest.raises(ValueError, match="TWINBED_API_TOKEN"):
+        service_environment(_service(compose, "controller"), {})
 
 
 def test_edge_replica_count_matches_its_setting(compose):
