@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from twinbed import keys
 from twinbed.bus import Effects, Envelope
 from twinbed.contract import Action, Roles
@@ -68,6 +70,17 @@ _ROLES.on("controller", RoundReport, on_round_report)
 GENERIC_HANDLERS = _ROLES.table()["controller"]
 
 
+async def _wait(state: ServiceState, key: str, timeout_s: float) -> None:
+    """Block on a wake list for up to ``timeout_s`` (BLPOP). A read that outlives the client's
+    socket timeout is a wake-up too: it happens when the event loop itself was held longer
+    (a policy deciding synchronously, say a learned agent loading), not when Redis is gone."""
+    try:
+        await state.redis.blpop([key], timeout=timeout_s)
+    except RedisTimeoutError:
+        log.info("waiting on %s outlived the socket timeout (event loop busy); looking again",
+                 key)
+
+
 async def drive(state: ServiceState, run_id: str) -> None:
     """Play every remaining round of a run, then record how it ended."""
     runs, r = state.runs, state.redis
@@ -106,7 +119,7 @@ async def drive(state: ServiceState, run_id: str) -> None:
                 left = deadline - time.time()
                 if left <= 0 or await runs.stop_requested(run_id):
                     break
-                await r.blpop([keys.run_wake(run_id)], timeout=min(left, WAIT_S))
+                await _wait(state, keys.run_wake(run_id), min(left, WAIT_S))
             raw = await r.hgetall(reports_key(run_id, rnd))
             reports = {k.decode(): json.loads(v) for k, v in raw.items()}
             missing = [p for p in expected if p not in reports]
@@ -167,7 +180,7 @@ async def supervise(state: ServiceState) -> None:
             await asyncio.sleep(WAIT_S)
             continue
         try:
-            await state.redis.blpop([keys.RUNS_WAKE], timeout=WAIT_S)
+            await _wait(state, keys.RUNS_WAKE, WAIT_S)
         except asyncio.CancelledError:
             raise
         except Exception:
