@@ -37,6 +37,8 @@ from twinbed.messages import Message
 from twinbed.runs import RunStore
 from twinbed.runtime import RoleHandler, RunContext
 from twinbed.scenarios import get_scenario, scenario_names
+from twinbed.twins import TwinStore
+from twinbed_services.event_hub import EventHub
 from twinbed_services.guard import BAD_TOKEN, NO_TOKEN, Guard, token_matches
 
 __all__ = ["ErrorBody", "ServiceState", "create_service", "errors", "require_token", "state_of"]
@@ -57,6 +59,7 @@ class ServiceState:
     extra: dict[str, Any] = field(default_factory=dict)
     replica: int = 0
     replicas: int = 1
+    events: EventHub | None = None  # the server-sent-event fan-out (services/event_hub.py)
 
 
 class ErrorBody(BaseModel):
@@ -223,6 +226,15 @@ class _WorkerCollector(Collector):
         ctxs.add_metric([role], dispatcher.contexts if isinstance(dispatcher, RoleDispatcher)
                         else 0)
         yield ctxs
+        hub = self.state.events
+        streams = GaugeMetricFamily("twinbed_event_streams",
+                                    "server-sent-event clients connected", labels=["role"])
+        streams.add_metric([role], len(hub.feeds) if hub else 0)
+        yield streams
+        dropped = CounterMetricFamily("twinbed_event_clients_dropped",
+                                      "event clients ended for falling behind", labels=["role"])
+        dropped.add_metric([role], hub.dropped_clients if hub else 0)
+        yield dropped
         up = GaugeMetricFamily("twinbed_uptime_seconds", "seconds since start", labels=["role"])
         up.add_metric([role], time.time() - self.state.started_wall)
         yield up
@@ -294,12 +306,17 @@ def create_service(
         gc.freeze()
         logging.basicConfig(level=s.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # A pooled connection idle for over a second is PINGed (with redis-py's retries)
+        # before use: after a Redis restart a stale one reconnects instead of answering the
+        # first request with "Connection closed by server" (commands themselves are not
+        # retried: a transaction whose reply was lost could apply twice).
         r = redisconn.connect(s.redis_url, socket_keepalive=True,
-                              health_check_interval=30)
+                              health_check_interval=1)
         consumer = s.consumer_name(role)
         bus = Bus(r, sender=consumer)
         state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r),
                              replicas=s.replicas)
+        state.events = EventHub(TwinStore(r, s.history_len), s.max_event_streams)
         if s.replica is not None:
             state.replica = s.replica
         elif s.replicas > 1:
@@ -346,6 +363,7 @@ def create_service(
             for t in running:
                 t.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            await state.events.stop()
             await r.aclose()
 
     registry = CollectorRegistry()
@@ -365,7 +383,7 @@ def create_service(
     @app.exception_handler(RedisTimeoutError)
     async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
         """Redis unreachable: a clear 503 (what the dashboard shows), not a 500 traceback."""
-        return JSONResponse(status_code=503, content={
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"}, content={
             "detail": f"Redis is unreachable ({type(exc).__name__}: {exc}); "
                       f"the {role} service retries on the next request."})
 

@@ -12,9 +12,11 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from twinbed.twins import Twin, TwinStore
 from twinbed_services.common import State, errors
+from twinbed_services.event_hub import EventHub, Feed, TooManyStreams
 
 router = APIRouter(prefix="/twins", tags=["twins"])
 
+MAX_IDLE_S = 300.0  # an idle stream ends after at most this (its EventSource reconnects)
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # a Redis stream entry id
 
 
@@ -57,46 +59,72 @@ async def list_twins(
                     headers=headers)
 
 
-@router.get("/events", response_class=EventSourceResponse)
+async def hub(state: State) -> EventHub:
+    if state.events is None:  # set by the service's lifespan
+        raise HTTPException(status_code=503, detail="the service is starting")
+    return state.events
+
+
+Hub = Annotated[EventHub, Depends(hub)]
+
+
+async def open_feed(events: Hub) -> Feed:
+    """A slot for one more event stream, or 429. A dependency, so that the answer is a real
+    429 (once an event-stream response has started, its status is 200)."""
+    try:
+        return events.open()
+    except TooManyStreams as exc:
+        raise HTTPException(status_code=429, detail=str(exc),
+                            headers={"Retry-After": "5"}) from exc
+
+
+async def valid_last_event_id(last_event_id: Annotated[str | None, Header()] = None) -> str | None:
+    if last_event_id is not None and not _ENTRY_ID.fullmatch(last_event_id):
+        raise HTTPException(status_code=400, detail=f"Last-Event-ID {last_event_id[:40]!r} is "
+                            "not an event id this stream sent (expected '<ms>-<seq>')")
+    return last_event_id
+
+
+NewFeed = Annotated[Feed, Depends(open_feed)]
+IdleTimeout = Annotated[float, Query(gt=0, le=MAX_IDLE_S, description=(
+    "end the stream after this many seconds without an update"))]
+
+
+async def _live(events: EventHub, feed: Feed, sent: int, max_events: int | None,
+                idle_timeout_s: float) -> AsyncIterator[ServerSentEvent]:
+    """The feed's versions as events until max_events, the idle timeout or an overflow."""
+    while max_events is None or sent < max_events:
+        try:
+            item = await asyncio.wait_for(feed.queue.get(), idle_timeout_s)
+        except TimeoutError:
+            return
+        if item is None:  # this client fell queue_len events behind: reconnect to resume
+            return
+        t, data = item
+        yield ServerSentEvent(raw_data=data, event="twin", id=t.entry_id)
+        sent += 1
+
+
+@router.get("/events", response_class=EventSourceResponse, responses=errors(429))
 async def run_events(
-    twins: Store,
+    events: Hub,
+    feed: NewFeed,
     run_id: Annotated[str, Query(min_length=1, description="every twin of this run")],
     max_events: Annotated[int | None, Query(ge=1, description="end after this many")] = None,
-    idle_timeout_s: Annotated[float, Query(gt=0, le=3600)] = 300.0,
+    idle_timeout_s: IdleTimeout = MAX_IDLE_S,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events for every twin of a run over one connection (what a dashboard's twin
     table needs: a browser holds only ~6 connections per host, so one stream per twin does not
-    scale). Twins that appear later are followed from their first version."""
-    heads: dict[str, Twin] = {}
-    cursors: dict[str, str] = {}
-    seen: list[str] = []
-    sent = 0
-    idle_ms = 0.0
-    first = True
-    while max_events is None or sent < max_events:
-        # new twins since the last look: the run's index from where it was last read
-        new = await twins.ids(run_id, limit=100_000, cursor=len(seen))
-        seen += new
-        for head in await twins.get_many([t for t in new if t not in heads]):
-            heads[head.id] = head
-            cursors[head.id] = await twins.last_entry_id(head.id) if first else "0-0"
-        first = False
-        if not cursors:
-            await asyncio.sleep(1.0)
-            batch = []
-        else:
-            batch = await twins.follow_many(heads, cursors, block_ms=1000)
-        if not batch:
-            idle_ms += 1000
-            if idle_ms >= idle_timeout_s * 1000:
-                return
-            continue
-        idle_ms = 0.0
-        for t in batch:
-            yield ServerSentEvent(data=t.model_dump(mode="json"), event="twin", id=t.entry_id)
-            sent += 1
-            if max_events is not None and sent >= max_events:
-                return
+    scale). The run's twins are followed from their next version, twins that appear later from
+    their first. Every client of the service shares one Redis reader; past
+    TWINBED_MAX_EVENT_STREAMS concurrent streams the answer is 429."""
+    feed.started = True
+    try:
+        await events.watch_run(feed, run_id)
+        async for ev in _live(events, feed, 0, max_events, idle_timeout_s):
+            yield ev
+    finally:
+        events.close(feed)
 
 
 @router.get("/{twin_id}", responses=errors(404))
@@ -115,33 +143,33 @@ async def twin_history(
 
 
 @router.get("/{twin_id}/events", response_class=EventSourceResponse,
-            responses=errors(400, 404))
+            responses=errors(400, 404, 429))
 async def twin_events(
     twin: Annotated[Twin, Depends(existing)],
     twins: Store,
+    events: Hub,
+    last_event_id: Annotated[str | None, Depends(valid_last_event_id)],
+    feed: NewFeed,
     replay: Annotated[bool, Query(description="send the kept history first")] = False,
     max_events: Annotated[int | None, Query(ge=1, description="end after this many")] = None,
-    idle_timeout_s: Annotated[float, Query(gt=0, le=3600)] = 300.0,
-    last_event_id: Annotated[str | None, Header()] = None,
+    idle_timeout_s: IdleTimeout = MAX_IDLE_S,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events: one ``twin`` event per update (id = history entry id)."""
-    if last_event_id is not None and not _ENTRY_ID.fullmatch(last_event_id):
-        raise HTTPException(status_code=400, detail=f"Last-Event-ID {last_event_id[:40]!r} is "
-                            "not an event id this stream sent (expected '<ms>-<seq>')")
-    cursor = last_event_id or ("0-0" if replay else await twins.last_entry_id(twin.id))
-    sent = 0
-    idle_ms = 0.0
-    while max_events is None or sent < max_events:
-        batch = await twins.follow(twin.id, cursor, block_ms=1000)
-        if not batch:
-            idle_ms += 1000
-            if idle_ms >= idle_timeout_s * 1000:
-                return
-            continue
-        idle_ms = 0.0
-        for t in batch:
-            cursor = t.entry_id or cursor
-            yield ServerSentEvent(data=t.model_dump(mode="json"), event="twin", id=t.entry_id)
-            sent += 1
-            if max_events is not None and sent >= max_events:
-                return
+    """Server-sent events: one ``twin`` event per update (id = history entry id). With
+    ``Last-Event-ID`` (what a reconnecting ``EventSource`` sends) or ``replay`` the kept
+    versions after that id (or all) come first, then the live ones, with no gap."""
+    feed.started = True
+    try:
+        live_from = await events.watch_twin(feed, twin)
+        sent = 0
+        if last_event_id is not None or replay:
+            async for page in twins.between(twin.id, last_event_id or "0-0", live_from):
+                for t in page:
+                    yield ServerSentEvent(data=t.model_dump(mode="json"), event="twin",
+                                          id=t.entry_id)
+                    sent += 1
+                    if max_events is not None and sent >= max_events:
+                        return
+        async for ev in _live(events, feed, sent, max_events, idle_timeout_s):
+            yield ev
+    finally:
+        events.close(feed)

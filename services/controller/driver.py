@@ -17,7 +17,7 @@ from typing import Any
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys
-from twinbed.bus import Effects, Envelope
+from twinbed.bus import REDIS_DOWN, Effects, Envelope
 from twinbed.contract import Action, Roles
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
@@ -26,6 +26,15 @@ from twinbed_services.common import ServiceState
 
 log = logging.getLogger("twinbed.controller")
 WAIT_S = 1.0  # longest blocking wait before the driver looks again anyway (no wake lost)
+_last_log: dict[str, float] = {}
+
+
+def log_limited(key: str, msg: str, *args: Any, every_s: float = 30.0) -> None:
+    """A warning at most every ``every_s`` per key: an outage must not fill the disk."""
+    now = time.monotonic()
+    if now - _last_log.get(key, -every_s) >= every_s:
+        _last_log[key] = now
+        log.warning(msg + " (logged at most every %.0f s)", *args, every_s)
 
 
 def reports_key(run_id: str, round_: int) -> str:
@@ -94,6 +103,7 @@ async def drive(state: ServiceState, run_id: str) -> None:
     modeled = sum(rec.get(spec.duration_key) or 0.0 for rec in done)
     # party reports that never came, over the run (a restart recounts what scenarios record)
     missed = sum(len(rec.get("missing") or ()) for rec in done)
+    redis_down = False
     try:
         for rnd in range(len(done), cfg.rounds):
             st = await runs.status(run_id)
@@ -141,11 +151,18 @@ async def drive(state: ServiceState, run_id: str) -> None:
             await runs.finish(run_id, "completed")
     except asyncio.CancelledError:
         raise
+    except REDIS_DOWN as exc:
+        # Redis restarting or unreachable is not the run's failure: the run stays "running"
+        # and the supervisor starts a driver again, which resumes from what Redis holds.
+        log_limited(f"drive:{run_id}", "run %s: Redis unavailable (%s: %s); resuming when it "
+                    "is back", run_id, type(exc).__name__, exc)
+        redis_down = True
     except Exception as exc:
         log.exception("run %s failed", run_id)
         await runs.finish(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
     finally:
-        await _save_record(state, run_id)
+        if not redis_down:
+            await _save_record(state, run_id)
 
 
 async def _save_record(state: ServiceState, run_id: str) -> None:
@@ -175,14 +192,21 @@ async def supervise(state: ServiceState) -> None:
                         tasks[run_id] = asyncio.create_task(drive(state, run_id), name=run_id)
         except asyncio.CancelledError:
             raise
+        except REDIS_DOWN as exc:
+            log_limited("supervise", "run supervisor: Redis unavailable (%s: %s); retrying",
+                        type(exc).__name__, exc)
+            await asyncio.sleep(1.0)
+            continue
         except Exception:
-            log.exception("run supervisor: retrying")
+            log_limited("supervise-error", "run supervisor: retrying after an error")
+            log.debug("run supervisor error", exc_info=True)
             await asyncio.sleep(WAIT_S)
             continue
         try:
             await _wait(state, keys.RUNS_WAKE, WAIT_S)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("run supervisor: waiting failed; retrying")
+        except Exception as exc:
+            log_limited("supervise-wait", "run supervisor: waiting failed (%s: %s); retrying",
+                        type(exc).__name__, exc)
             await asyncio.sleep(WAIT_S)

@@ -37,7 +37,9 @@ from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from pydantic import TypeAdapter, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys
 from twinbed.messages import Message, lookup
@@ -57,6 +59,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 100_000  # approximate cap per stream (XADD MAXLEN ~)
+# Redis unreachable, restarting or still loading its data (BusyLoadingError is a
+# ConnectionError): wait and retry, never dead-letter or fail a run for it.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+MAX_ATTEMPTS = 5  # a batch whose bookkeeping fails this often: its entries are dead-lettered
+DEAD_EXCERPT = 4096  # bytes of a dead letter's message (and of its payload) kept
 
 
 class ChecksumError(ValueError):
@@ -363,6 +370,8 @@ class Worker:
         self._backlog_done: set[str] = set()  # streams whose own pending entries were re-read
         self._gone: set[str] = set()  # streams deleted under us (a deleted run): never re-created
         self._last_reclaim = 0.0
+        self._attempts: dict[tuple[str, str], int] = {}  # entry -> failed bookkeeping tries
+        self._last_log = 0.0
 
     # -- setup ---------------------------------------------------------------------------
     async def ensure_group(self, stream: str) -> None:
@@ -388,9 +397,13 @@ class Worker:
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis down or restarting: keep the worker alive
-                log.exception("worker %s/%s: step failed; retrying in %.1fs",
-                              self.group, self.consumer, backoff)
+            except Exception as exc:  # Redis down or restarting: keep the worker alive
+                now = time.monotonic()
+                if now - self._last_log >= 30:  # at most one line per 30 s, however long
+                    self._last_log = now
+                    log.warning("worker %s/%s: step failed (%s); retrying with backoff "
+                                "(logged at most every 30 s)", self.group, self.consumer,
+                                _one_line(exc), exc_info=not isinstance(exc, REDIS_DOWN))
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=backoff)
                 except TimeoutError:
@@ -440,8 +453,63 @@ class Worker:
         if time.monotonic() - self._last_reclaim > self.reclaim_idle_ms / 2000:
             entries += await self.reclaim(streams)
         if entries:
-            await self.process(entries)
+            await self._process_bounded(entries)
         return len(entries)
+
+    async def _process_bounded(self, entries: Sequence[tuple[str, str, dict[bytes, bytes]]]
+                               ) -> None:
+        """:meth:`process`, with the bus's own bookkeeping errors bounded. A batch that fails
+        for another reason than Redis being down (a seen-set or stream key of the wrong type,
+        a script error) is split by stream, so other streams and runs go on; the entries that
+        still fail are left pending and retried (re-read at once, with the worker's backoff)
+        until they failed MAX_ATTEMPTS times, then dead-lettered one by one and acked."""
+        try:
+            await self.process(entries)
+            if self._attempts:
+                for e in entries:
+                    self._attempts.pop((e[0], e[1]), None)
+            return
+        except REDIS_DOWN:
+            raise
+        except Exception as exc0:
+            first: Exception = exc0
+        by_stream: dict[str, list[tuple[str, str, dict[bytes, bytes]]]] = {}
+        for e in entries:
+            by_stream.setdefault(e[0], []).append(e)
+        failing: list[tuple[list[tuple[str, str, dict[bytes, bytes]]], Exception]] = []
+        if len(by_stream) == 1:
+            failing.append((list(entries), first))
+        else:
+            for part in by_stream.values():
+                try:
+                    await self.process(part)
+                except REDIS_DOWN:
+                    raise
+                except Exception as exc1:
+                    failing.append((part, exc1))
+        retry: list[str] = []
+        for part, exc in failing:
+            for stream, entry_id, fields in part:
+                n = self._attempts.get((stream, entry_id), 0) + 1
+                if n < MAX_ATTEMPTS:
+                    self._attempts[(stream, entry_id)] = n
+                    self._backlog_done.discard(stream)  # re-read our pending entries next
+                    retry.append(entry_id)
+                    continue
+                self._attempts.pop((stream, entry_id), None)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    self._dead_letter(pipe, stream, entry_id, fields,
+                                      f"bus bookkeeping failed {n} times: {_one_line(exc)}")
+                    pipe.xack(stream, self.group, entry_id)
+                    await pipe.execute(raise_on_error=False)
+                self.stats.dead += 1
+                log.warning("dead-lettered %s %s after %d failed attempts: %s", stream,
+                            entry_id, n, _one_line(exc))
+        if len(self._attempts) > 100_000:  # entries that vanished (trimmed, reclaimed)
+            self._attempts.clear()
+        if retry:
+            raise RuntimeError(f"bus bookkeeping failed for {len(retry)} entries (retried up "
+                               f"to {MAX_ATTEMPTS} times): {_one_line(failing[0][1])}")
 
     async def reclaim(self, streams: Sequence[str]) -> list[tuple[str, str, dict[bytes, bytes]]]:
         """Take over entries that another (dead) consumer left pending for too long."""
@@ -489,8 +557,8 @@ class Worker:
         fx = self.bus.effects()
         try:
             await self.handler(env, fx)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, *REDIS_DOWN):
+            raise  # Redis down mid-handler: the batch stays pending and is retried
         except Exception as exc:
             log.warning("handler failed on %s %s: %s", env.stream, env.entry_id, exc)
             return _handler_error(exc)
@@ -505,7 +573,7 @@ class Worker:
         fx = self.bus.effects()
         try:
             errs = await self.handler.handle_batch([g[3] for g in group], fx)  # type: ignore[attr-defined]
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, *REDIS_DOWN):
             raise
         except Exception as exc:  # noqa: BLE001 - retried one by one
             log.info("batch of %d failed (%s); handling one by one", len(group), exc)
@@ -516,7 +584,13 @@ class Worker:
 
     def _dead_letter(self, pipe: Any, stream: str, entry_id: str,
                      fields: dict[bytes, bytes], error: str) -> None:
-        letter: dict[bytes, bytes | str] = dict(fields)
+        # a bounded excerpt, not the whole message: dead letters must not be a way to store
+        # (or to be made to copy) large payloads; the sizes say what was cut
+        letter: dict[bytes, bytes | str] = {}
+        for k, v in fields.items():
+            letter[k] = v[:DEAD_EXCERPT]
+            if len(v) > DEAD_EXCERPT:
+                letter[b"dl_size_" + k] = str(len(v))
         letter.update({b"dl_stream": stream, b"dl_id": entry_id, b"dl_group": self.group,
                        b"dl_error": error[:4000]})
         pipe.xadd(keys.dead_letter(stream), letter, maxlen=STREAM_MAXLEN, approximate=True)

@@ -3,6 +3,8 @@
 Each scenario folder may have a ``commands.py`` with ``COMMANDS: list[Command]``; the CLI builds
 one sub-command per (verb, target). A target is usually the scenario's name
 (``twinbed reproduce compression``) but may name an artifact (``twinbed train semantic-codec``).
+``twinbed ship SCENARIO`` is the same for every scenario that ships artifacts:
+:func:`ship_command` builds it from the scenario's ``shipping`` module.
 
 ``add_arguments`` must stay cheap (no torch/cvxpy imports): it runs every time the CLI starts.
 ``run`` does the work; it raises :class:`twinbed.commands.CommandError` for a problem the user
@@ -14,13 +16,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
 from twinbed.scenarios import scenario_modules
 
-__all__ = ["VERBS", "Command", "CommandError", "all_commands", "default_out_dir"]
+__all__ = ["VERBS", "Command", "CommandError", "all_commands", "default_out_dir",
+           "ship_command"]
 
 VERBS: dict[str, str] = {
     "reproduce": "reproduce a paper's figure (CSV + PNG + a table beside the paper's numbers)",
@@ -73,3 +78,39 @@ def default_out_dir(data_dir: str | Path, *parts: str) -> Path:
     out = Path(data_dir).joinpath(*parts)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+# -- ship (maintainers) ------------------------------------------------------------------------
+class ShipAll(Protocol):
+    """A scenario's ``shipping.ship_all``: ship what ``twinbed train ...`` left in ``src`` for
+    the default parameters into the package's ``artifacts/`` and return the shipped files."""
+
+    def __call__(self, src: Path, version: int, git: str | None) -> list[Path]: ...
+
+
+def _ship_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--from", dest="src", type=Path, required=True,
+                    help="the data directory the artifacts were trained in")
+    ap.add_argument("--version", type=int, default=1, help="the shipped version (>= 1)")
+    ap.add_argument("--git", default=None,
+                    help="the commit they were trained at (default: their records')")
+
+
+def ship_command(scenario: str, shipping_module: str, what: str) -> Command:
+    """``twinbed ship <scenario> --from DIR [--version N] [--git SHA]``: run
+    ``<shipping_module>.ship_all`` (imported only when the command runs: it loads torch) and
+    print each shipped file with its held-out evaluation from its record."""
+
+    def run(args: argparse.Namespace) -> int:
+        if args.version < 1:
+            raise CommandError(f"--version must be >= 1, got {args.version}")
+        ship_all = cast(ShipAll, importlib.import_module(shipping_module).ship_all)
+        for path in ship_all(args.src, args.version, args.git):
+            ev = json.loads(path.with_suffix(".json").read_text())["artifact"]["evaluation"]
+            print(f"shipped {path.name} ({path.stat().st_size / 1024:.0f} KiB): "
+                  f"{ev['metric']} {ev['score']:.6g}; baselines {ev['baselines']}; "
+                  f"bound {ev['bound']}")
+        return 0
+
+    return Command("ship", scenario, f"copy {what} trained in --from DIR into the package "
+                   "(artifacts/) with their records and held-out evaluations", _ship_args, run)

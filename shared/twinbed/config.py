@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         60.0, gt=0, description="a round closes after this many wall seconds, missing parties noted"
     )
     history_len: int = Field(1000, ge=1, description="twin history entries kept per twin")
+    max_event_streams: int = Field(
+        1000, ge=1, description="concurrent server-sent-event streams a service serves (one "
+        "shared Redis reader for all of them); the next client gets 429")
     keep_runs: int = Field(
         500, ge=1, description="finished runs kept; the controller deletes older ones (Redis "
         "and the records on disk)"

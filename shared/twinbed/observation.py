@@ -126,6 +126,8 @@ class TwinWrite:
     sampled_wall: float
     # the party's report, built once fidelity and the twin's wall time are known
     report: Callable[[Fidelity, float], PartyReport] | None = None
+    # who reports (one of the scenario's parties); None: the twin's entity
+    party: str | None = None
 
 
 # KEYS: the oracle stream. ARGV: entry ids. Returns each entry's payload, or false (nil to the
@@ -157,11 +159,16 @@ async def read_oracle(ctx: RunContext[Any], ids: Sequence[str | None]) -> list[b
     return [None if i is None else next(got) for i in ids]
 
 
-async def record(ctx: RunContext[Any], fx: Effects, writes: Sequence[TwinWrite]
-                 ) -> list[Fidelity]:
+async def record(ctx: RunContext[Any], fx: Effects, writes: Sequence[TwinWrite],
+                 truths: Sequence[bytes | None] | None = None) -> list[Fidelity]:
     """Oracle read, fidelity, twin update and report for a batch of writes (see the module
-    docstring); returns each write's fidelity."""
-    truths = await read_oracle(ctx, [w.oracle_id for w in writes])
+    docstring); returns each write's fidelity. ``truths``: the writes' oracle payloads when
+    the caller already read them (:func:`read_oracle`, to build the twin's state from the
+    truth), so they are not read twice."""
+    if truths is None:
+        truths = await read_oracle(ctx, [w.oracle_id for w in writes])
+    elif len(truths) != len(writes):
+        raise ValueError(f"expected one truth per write ({len(writes)}), got {len(truths)}")
     store = TwinStore(ctx.redis, ctx.settings.history_len)
     out: list[Fidelity] = []
     updates: list[TwinUpdate] = []
@@ -173,7 +180,7 @@ async def record(ctx: RunContext[Any], fx: Effects, writes: Sequence[TwinWrite]
                                   w.modeled_s, w.aoi_modeled_s, now, now - w.sampled_wall,
                                   fid.model_dump(exclude_none=True)))
         if w.report is not None:
-            report(ctx, fx, w.round, w.entity, w.report(fid, now))
+            report(ctx, fx, w.round, w.party or w.entity, w.report(fid, now))
         out.append(fid)
     store.update_many(fx, updates)  # one script for the batch's twins, history and index
     return out

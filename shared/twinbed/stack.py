@@ -297,7 +297,7 @@ class Stack:
     def kill(self, role: str, sig: int = signal.SIGKILL) -> None:
         self.info = self._current()
         assert self.info is not None, "no stack recorded"
-        pid = self.info.pids[role]
+        pid = self.info.redis_pid if role == "redis" else self.info.pids[role]
         os.kill(pid, sig)
         proc = self._procs.get(role)
         if proc is not None:
@@ -309,6 +309,12 @@ class Stack:
     def restart(self, role: str, timeout_s: float = 60.0) -> None:
         self.info = self._current()
         assert self.info is not None, "no stack recorded"
+        if role == "redis":  # the same port and data folder: it reloads its append-only file
+            port = int(self.info.redis_url.rsplit(":", 1)[1].split("/")[0])
+            self.info.redis_pid = self._start_redis(port)
+            self.save()
+            self._wait_redis(port, timeout_s)
+            return
         self.info.pids[role] = self._spawn(role)
         self.save()
         self.wait_healthy(role, timeout_s)

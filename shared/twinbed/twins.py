@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
@@ -239,6 +239,20 @@ class TwinStore:
             return []
         entries = await self.r.xrange(keys.twin_history(twin), min=start, count=count)
         return [self._entry(head, eid, f) for eid, f in entries]
+
+    async def between(self, twin: str, after: str, upto: str, page: int = 100) -> AsyncIterator[
+            list[Twin]]:
+        """History entries with ids in (after, upto], oldest first, a page at a time."""
+        head = await self.get(twin)
+        if head is None:
+            return
+        while True:
+            entries = await self.r.xrange(keys.twin_history(twin), min=f"({after}", max=upto,
+                                          count=page)
+            if not entries:
+                return
+            yield [self._entry(head, eid, f) for eid, f in entries]
+            after = entries[-1][0].decode()
 
     async def last_entry_id(self, twin: str) -> str:
         """The id of the newest history entry ("0-0" if none): a cursor for :meth:`follow`."""

@@ -16,7 +16,16 @@ import redis.exceptions
 from redis.exceptions import ResponseError
 
 from twinbed import keys
-from twinbed.bus import Bus, Effects, Envelope, Worker, decode_entry, encode
+from twinbed.bus import (
+    DEAD_EXCERPT,
+    MAX_ATTEMPTS,
+    Bus,
+    Effects,
+    Envelope,
+    Worker,
+    decode_entry,
+    encode,
+)
 from twinbed.messages import Message
 
 
@@ -699,3 +708,61 @@ async def test_a_batch_whose_effects_fail_at_commit_dead_letters_all_its_entries
     assert len(letters) == 2
     assert all(b"effect failed at commit" in x[b"dl_error"] for x in letters)
     assert await pending(aredis, stream) == 0
+
+# -- bounded retries of the bus's own bookkeeping (issue #14, item 3) and bounded dead letters
+
+async def test_broken_bookkeeping_is_dead_lettered_after_bounded_retries_and_jams_nothing(
+        aredis: aioredis.Redis, uid: str) -> None:
+    poisoned, healthy = keys.stream(f"p{uid}", "x"), keys.stream(f"h{uid}", "x")
+    bus = Bus(aredis, "sender")
+    counter = f"t{uid}:count"
+
+    async def streams() -> list[str]:
+        return [poisoned, healthy]
+
+    worker = Worker(Bus(aredis, "w"), GROUP, "c1", streams, counting_handler(counter),
+                    block_ms=20)
+    await worker.ensure_group(poisoned)
+    await aredis.set(worker.seen_key(poisoned), "not a set")  # WRONGTYPE for SMISMEMBER
+    for n in range(3):
+        await bus.publish(poisoned, ping(n))
+        await bus.publish(healthy, ping(n))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        for _ in range(400):
+            if (int(await aredis.get(counter) or 0) == 3
+                    and len(await dead_letters(aredis, poisoned)) == 3):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert int(await aredis.get(counter) or 0) == 3  # the healthy stream was handled
+    letters = await dead_letters(aredis, poisoned)
+    assert len(letters) == 3
+    for letter in letters:
+        assert f"bus bookkeeping failed {MAX_ATTEMPTS} times".encode() in letter[b"dl_error"]
+        assert b"WRONGTYPE" in letter[b"dl_error"]
+    assert await pending(aredis, poisoned) == 0 and await pending(aredis, healthy) == 0
+    assert worker._attempts == {}
+
+
+async def test_a_dead_letter_keeps_a_bounded_excerpt(aredis: aioredis.Redis, uid: str) -> None:
+    stream = keys.stream(f"t{uid}", "x")
+
+    async def fail(env: Envelope, fx: Effects) -> None:
+        raise RuntimeError("boom")
+
+    async def streams() -> list[str]:
+        return [stream]
+
+    worker = Worker(Bus(aredis, "w"), GROUP, "c1", streams, fail, block_ms=20)
+    await worker.ensure_group(stream)
+    payload = b"\x01" * (1 << 20)
+    await Bus(aredis, "sender").publish(stream, ping(1), payload)
+    for _ in range(4):
+        await worker.step()
+    (letter,) = await dead_letters(aredis, stream)
+    assert len(letter[b"p"]) == DEAD_EXCERPT and letter[b"dl_size_p"] == str(1 << 20).encode()
+    assert b"RuntimeError: boom" in letter[b"dl_error"]

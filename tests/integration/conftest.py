@@ -60,7 +60,11 @@ class Live:
                  ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            view = self.controller.get(f"/runs/{run_id}").json()
+            resp = self.controller.get(f"/runs/{run_id}")
+            if resp.status_code == 503:  # Redis restarting (a fault test): as Retry-After says
+                time.sleep(float(resp.headers.get("retry-after", "1")))
+                continue
+            view = resp.json()
             st = view["status"]
             if rounds_done is not None and st["rounds_done"] >= rounds_done:
                 return view

@@ -8,10 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from twinbed.scenarios import get_scenario
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
-from twinbed.scenarios.network_twin.simulate import simulate
 
 pytestmark = pytest.mark.integration
+
+
+def simulate(p: NetworkTwinParams, algorithm: str, seed: int, rounds: int,
+             data_dir: str | None = None) -> list[dict]:
+    """The in-process runner (the core's, over the scenario's world)."""
+    return get_scenario("network-twin").simulate(p, algorithm, seed, rounds, data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +80,13 @@ def test_live_slots_equal_the_in_process_slots(live, gru_in_stack, algorithm, pa
 
 def test_live_dqn_agent_decides_like_in_process(live, gru_in_stack) -> None:
     """A trained SB3 agent answers the basestation live exactly as it does in-process."""
-    from twinbed.scenarios.network_twin.algorithms import agent_file
     from twinbed.scenarios.network_twin.gru import gru_path, load_gru
+    from twinbed.scenarios.network_twin.learned import AGENTS
     from twinbed.scenarios.network_twin.training import train_agent
 
     p = NetworkTwinParams(U=4, episode_slots=50)
     train_agent(p, load_gru(gru_path(gru_in_stack, 4), p), "dqn", 600, 0,
-                agent_file(gru_in_stack, "dqn", 4), progress=False, eval_episodes=1)
+                AGENTS["dqn"].user_path(gru_in_stack, p, 0), progress=False, eval_episodes=1)
     run_id = live.start_run(scenario="network-twin", algorithm="dqn", seed=3, rounds=6,
                             params={"U": 4, "episode_slots": 50})
     view = live.wait_run(run_id)

@@ -12,12 +12,19 @@ import pytest
 
 from twinbed.codecs.semantic import SemanticCodec
 from twinbed.physical import BandLimitedSignal
-from twinbed.scenarios.semantic import SemanticParams, World
+from twinbed.scenarios import get_scenario
+from twinbed.scenarios.semantic import SemanticParams
+from twinbed.scenarios.semantic import SemanticWorld as World
 from twinbed.scenarios.semantic.codec import codec_path
 from twinbed.scenarios.semantic.roles import n_samples
-from twinbed.scenarios.semantic.simulate import simulate
 
 pytestmark = pytest.mark.integration
+
+
+def simulate(p: SemanticParams, algorithm: str, seed: int, rounds: int,
+             data_dir: str | None = None) -> list[dict]:
+    """The in-process runner (the core's, over the scenario's world)."""
+    return get_scenario("semantic").simulate(p, algorithm, seed, rounds, data_dir)
 
 MODELED = ("phi", "f_hz", "p_w", "f_e_hz", "D_bits", "d_m", "h2", "rate_bps", "t_s", "t_en",
            "t_up", "t_de", "t_dt", "t", "e")

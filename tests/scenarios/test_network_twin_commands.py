@@ -20,7 +20,7 @@ def test_train_gru_then_reproduce_figure_2(tmp_path, capsys) -> None:
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Fig. 2 MSE user 9" in printed and "training the GRU" not in printed  # reused
-    claims = json.loads((out / "fig2_claims.json").read_text())
+    claims = json.loads((out / "fig2-claims.json").read_text())
     assert [c["paper"] for c in claims[:3]] == ["0.007", "0.07", "0.24"]
     for name in ("fig2.csv", "fig2_mse.csv", "fig2.png"):
         assert (out / name).stat().st_size > 0
@@ -34,10 +34,10 @@ def test_train_gru_then_reproduce_figure_2(tmp_path, capsys) -> None:
 def test_train_agent_and_reproduce_figure_3_tiny(tmp_path, capsys) -> None:
     data, out = tmp_path / "data", tmp_path / "fig"
     assert main(["--data-dir", str(data), "train", "network-twin", "--algorithm", "dqn",
-                 "--steps", "200", "--param", "predictor=hold", "--U", "3"]) == 0
+                 "--steps", "200", "--param", "predictor=hold", "--param", "U=3"]) == 0
     assert (data / "agents" / "network-twin-dqn-U3.zip").exists()
     assert main(["--data-dir", str(data), "reproduce", "network-twin", "--figure", "3",
-                 "--out", str(out), "--steps", "240", "--episodes", "2", "--U", "3",
+                 "--out", str(out), "--steps", "240", "--episodes", "2", "--param", "U=3",
                  "--param", "predictor=hold"]) == 0
     printed = capsys.readouterr().out
     assert "SAC vs GRU+DQN" in printed and "10.31" in printed

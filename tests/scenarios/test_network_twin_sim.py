@@ -6,12 +6,18 @@ import numpy as np
 import pytest
 
 from twinbed.agents import MissingArtifactError
+from twinbed.scenarios import get_scenario
 from twinbed.scenarios.network_twin import gru, model
 from twinbed.scenarios.network_twin.algorithms import rule
+from twinbed.scenarios.network_twin.contract import BasestationShare, CloudShare, SlotReport
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
-from twinbed.scenarios.network_twin.simulate import NetworkSim, simulate
+from twinbed.scenarios.network_twin.world import NetworkWorld
 
 HOLD = NetworkTwinParams(predictor="hold")
+
+
+def simulate(p: NetworkTwinParams, algorithm: str, seed: int, rounds: int) -> list[dict]:
+    return get_scenario("network-twin").simulate(p, algorithm, seed, rounds)
 
 
 @pytest.fixture(scope="module")
@@ -32,22 +38,22 @@ def test_same_seed_same_slots_other_seed_other_slots() -> None:
 
 
 def test_twin_takes_the_state_on_sync_and_the_prediction_otherwise() -> None:
-    sim = NetworkSim(HOLD, 1, gru.HoldPredictor())
+    sim = NetworkWorld(HOLD, 1, gru.HoldPredictor())
     for t in range(40):
         sync = t % 7 == 3
         state = sim.state()
         rec = sim.step(sync)
         if sync:
-            assert rec["synced"] and rec["err_sq"] == 0.0
-            assert rec["twin"] == rec["positions"]
-            assert rec["reward"] == pytest.approx(HOLD.epsilon * state["rate_sync"])
+            assert rec.synced and rec.err_sq == 0.0
+            assert rec.twin == rec.positions
+            assert rec.reward == pytest.approx(HOLD.epsilon * state.rate_sync)
         else:
             # hold: the twin stays at the last sent state; eq. (15)
-            assert rec["twin"] == state["last_sync"]
-            err = model.twin_error_sq(rec["positions"], state["last_sync"])
-            assert rec["err_sq"] == pytest.approx(err)
-            assert rec["reward"] == pytest.approx(
-                HOLD.epsilon * state["rate_nosync"] - (1 - HOLD.epsilon) / HOLD.U * err)
+            assert rec.twin == state.last_sync
+            err = model.twin_error_sq(np.asarray(rec.positions), np.asarray(state.last_sync))
+            assert rec.err_sq == pytest.approx(err)
+            assert rec.reward == pytest.approx(
+                HOLD.epsilon * state.rate_nosync - (1 - HOLD.epsilon) / HOLD.U * err)
 
 
 def test_no_sync_when_no_rb_meets_the_delay_bound() -> None:
@@ -63,14 +69,14 @@ def test_agents_rank_as_the_model_says_over_a_long_run() -> None:
             for a in ("never", "always", "periodic-k", "error-aware")}
     assert mean["periodic-k"] > max(mean["never"], mean["always"])
     assert mean["error-aware"] > max(mean["never"], mean["always"])
-    sim = NetworkSim(HOLD, 2, gru.HoldPredictor())
+    sim = NetworkWorld(HOLD, 2, gru.HoldPredictor())
     synced = 0
     for _ in range(600):
         s = sim.state()
-        r17 = HOLD.epsilon * s["rate_sync"]
-        r15 = HOLD.epsilon * s["rate_nosync"] - (1 - HOLD.epsilon) / HOLD.U * s["err_if_skip"]
+        r17 = HOLD.epsilon * s.rate_sync
+        r15 = HOLD.epsilon * s.rate_nosync - (1 - HOLD.epsilon) / HOLD.U * s.err_if_skip
         assert rule(HOLD, "error-aware", s) == (r17 > r15)
-        synced += sim.step(rule(HOLD, "error-aware", s))["synced"]
+        synced += sim.step(rule(HOLD, "error-aware", s)).synced
     assert synced > 0
 
 
@@ -152,13 +158,33 @@ def test_spec_summarize_needs_both_parties_for_a_reward() -> None:
 
     spec = get_scenario("network-twin")
     p = NetworkTwinParams()
-    bs = {"requested_sync": True, "synced": True, "sum_rate": 20.0, "rb": [0] * 10,
-          "cloud_rb": 2, "cloud_delay": 0.05, "solve_s": 0.0, "modeled_start_s": 3.0}
-    cloud = {"err_sq": 0.0, "source": "measured", "aoi_slots": 0.05, "twin_wall": 2.0,
-             "sampled_wall": 1.5}
-    full = spec.summarize(p, 3, {"basestation": bs, "cloud": cloud}, [])
+    bs = SlotReport(basestation=BasestationShare(
+        requested_sync=True, synced=True, sum_rate=20.0, rb=[0] * 10, cloud_rb=2,
+        cloud_delay=0.05, bs_err_if_skip=1.0, solve_s=0.0, modeled_start_s=3.0))
+    cloud = SlotReport(cloud=CloudShare(err_sq=0.0, source="measured", aoi_slots=0.05,
+                                        twin_wall=2.0, sampled_wall=1.5))
+    full = spec.summarize_json(p, 3, {"basestation": bs.model_dump(),
+                                      "cloud": cloud.model_dump()}, [])
     assert full["reward"] == pytest.approx(0.987 * 20.0) and full["slot_s"] == 1.0
     assert full["pipeline_wall_s"] == pytest.approx(0.5)
-    half = spec.summarize(p, 3, {"basestation": bs}, ["cloud"])
+    half = spec.summarize_json(p, 3, {"basestation": bs.model_dump()}, ["cloud"])
     assert "reward" not in half and half["missing"] == ["cloud"]
+    # the twin's error unknown (its oracle entry gone): no reward either
+    blind = SlotReport(cloud=cloud.cloud.model_copy(update={"err_sq": None}))
+    none = spec.summarize_json(p, 3, {"basestation": bs.model_dump(),
+                                      "cloud": blind.model_dump()}, [])
+    assert "reward" not in none and "err_sq" not in none and none["source"] == "measured"
     assert spec.parties(p) == ["basestation", "cloud"] and spec.first_role == "sensor"
+
+
+def test_world_plays_slots_in_order_and_the_runner_matches_it() -> None:
+    world = NetworkWorld(HOLD, 5, gru.HoldPredictor())
+    with pytest.raises(ValueError, match="in order"):
+        world.decision_state(1)
+    recs = simulate(HOLD, "periodic-k", 5, 6)
+    again = NetworkWorld(HOLD, 5, gru.HoldPredictor())
+    for r, rec in enumerate(recs):
+        state = again.decision_state(r)
+        want = again.step(state.unsynced + 1 >= HOLD.sync_period_slots, float(r))
+        assert rec == want.model_dump()
+        assert rec["modeled_start_s"] == float(r) and rec["slot_s"] == 1.0

@@ -19,12 +19,28 @@ from twinbed.scenarios.semantic.algorithms import (
     f_lower_hz,
     observation,
 )
+from twinbed.scenarios.semantic.contract import UDReport
 from twinbed.scenarios.semantic.env import SemanticSyncEnv
+from twinbed.scenarios.semantic.learned import AGENTS
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import World
-from twinbed.scenarios.semantic.simulate import agent_name, simulate, train_command
+from twinbed.scenarios.semantic.world import SemanticWorld as World
 
 P = SemanticParams()
+
+
+def simulate(p: SemanticParams, algorithm: str, seed: int, rounds: int | None = None,
+             data_dir: Path | None = None) -> list[dict]:
+    """The in-process runner (the core's, over the scenario's world); N slots by default."""
+    return get_scenario("semantic").simulate(p, algorithm, seed, p.N if rounds is None else rounds,
+                                             data_dir)
+
+
+def agent_name(p: SemanticParams, algorithm: str) -> str:
+    return AGENTS[algorithm].stem(p, 0)
+
+
+def train_command(p: SemanticParams, algorithm: str) -> str:
+    return AGENTS[algorithm].train_command(p, 0)
 
 
 def test_env_passes_gymnasium_and_sb3_checkers() -> None:
@@ -175,20 +191,22 @@ def test_spec_decide_and_summarize_equal_simulation() -> None:
     w = World(p, 5)
     for n in range(2):
         s = w.slot(n)
-        dec = spec.decide(ctx, {"slot": n, "d_m": s.d_m.tolist(), "D_bits": s.D_bits.tolist(),
-                                "h2": s.h2.tolist()})
+        dec = spec.decide_json(ctx, {"slot": n, "d_m": s.d_m.tolist(),
+                                     "D_bits": s.D_bits.tolist(), "h2": s.h2.tolist()})
         assert dec["phi"] == sim[n]["phi"] and dec["f_e_hz"] == sim[n]["f_e_hz"]
-        reports = {f"ud-{k}": {**{c: sim[n][c][k] for c in ("phi", "f_hz", "p_w", "f_e_hz",
-                                                               "D_bits", "d_m", "h2", "rate_bps",
-                                                               "t_s", "t_en", "t_up", "t_de",
-                                                               "t_dt", "t", "e")},
-                               "sampled_wall": 1.0, "twin_wall": 2.0, "fidelity_nrmse": 0.0}
-                   for k in range(3)}
-        out = spec.summarize(p, n, reports, [])
+        reports = {f"ud-{k}": UDReport(
+            **{c: sim[n][c][k] for c in ("phi", "f_hz", "p_w", "f_e_hz", "D_bits", "d_m", "h2",
+                                         "rate_bps", "t_s", "t_en", "t_up", "t_de", "t_dt", "t",
+                                         "e")},
+            ud=k, phi_achieved=0.5, encode_s=0.0, raw_bytes=2, n_samples=1, pos_m=(0.0, 0.0),
+            modeled_start_s=0.0, forwarded_wall=1.0, decode_s=0.0,
+            sampled_wall=1.0, twin_wall=2.0, fidelity_nrmse=0.0, fidelity_exact=False,
+        ).model_dump() for k in range(3)}
+        out = spec.summarize_json(p, n, reports, [])
         assert out["T_s"] == pytest.approx(sim[n]["T_s"], rel=1e-12)
         assert out["reward"] == pytest.approx(sim[n]["reward"], rel=1e-12)
     with pytest.raises(ValueError, match="expected 3 values of d_m"):
-        spec.decide(ctx, {"slot": 0, "d_m": [1.0], "D_bits": [1, 2, 3], "h2": [1, 1, 1]})
+        spec.decide_json(ctx, {"slot": 0, "d_m": [1.0], "D_bits": [1, 2, 3], "h2": [1, 1, 1]})
 
 
 def test_preflight_resolves_the_codec_and_names_missing_agents(tmp_path: Path) -> None:
@@ -211,7 +229,7 @@ def test_tiny_training_saves_loads_and_plays(algorithm: str, tmp_path: Path) -> 
     """A few hundred real SB3 steps: the checkpoint loads and drives simulate()."""
     from twinbed.agents import read_record
     from twinbed.scenarios.semantic.algorithms import INTERFACE
-    from twinbed.scenarios.semantic.simulate import load_agent
+    from twinbed.scenarios.semantic.learned import load_agent
     from twinbed.scenarios.semantic.train import reward_reference, train_agent, validation_reward
 
     p = SemanticParams(K=2, N=5)
@@ -251,7 +269,7 @@ def test_agent_of_an_older_mapping_is_refused_naming_the_train_command(tmp_path:
     codec_path(tmp_path).parent.mkdir(parents=True)
     codec_path(tmp_path).write_bytes(b"x")
     with pytest.raises(ValueError, match="retrain it with"):
-        get_scenario("semantic").preflight(P, "sac", tmp_path)
+        get_scenario("semantic").preflight(P, "sac", 0, tmp_path)
 
 
 def test_train_command_bad_input_exit_2(tmp_path: Path) -> None:
@@ -287,7 +305,7 @@ def test_the_saved_agent_is_the_best_validated_snapshot(tmp_path: Path, monkeypa
 
     from twinbed.agents import read_record
     from twinbed.scenarios.semantic import train as train_mod
-    from twinbed.scenarios.semantic.simulate import load_agent
+    from twinbed.scenarios.semantic.learned import load_agent
 
     scores, seen = iter([1.0, 5.0, 2.0]), []
 

@@ -16,7 +16,7 @@ from twinbed.scenarios.semantic.figures import _sweep_claims, reproduce
 def test_fig3_tiny_budget_writes_csv_png_claims(tmp_path: Path) -> None:
     """A tiny budget still trains both agents for real and evaluates every scheme; the
     per-slot optimum is the best reward of all (it is the per-slot upper bound of (22))."""
-    table = reproduce(3, tmp_path, steps=150, episodes=1, seed=0)
+    table = reproduce(3, tmp_path, steps=150, episodes=1, seed=0).table()
     for f in ("fig3.csv", "fig3.png", "fig3-claims.json"):
         assert (tmp_path / f).stat().st_size > 0
     assert "per-slot-optimum" in table and "sac final reward above ppo" in table
@@ -87,7 +87,7 @@ def test_trained_uses_the_train_commands_checkpoints(tmp_path: Path) -> None:
     p = SemanticParams()
     for algo, steps in (("sac", 120), ("ppo", 500)):
         train_agent(p, algo, steps, 0, tmp_path, progress=False, eval_episodes=1)
-    table = reproduce(3, tmp_path / "fig", episodes=1, agents_from=tmp_path)
+    table = reproduce(3, tmp_path / "fig", episodes=1, agents_from=tmp_path).table()
     assert "ppo 500, sac 120 steps" in table
     assert not (tmp_path / "fig" / "agents").exists()  # nothing trained by the figure
     rows = list(csv.DictReader((tmp_path / "fig" / "fig3.csv").open()))

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from twinbed.scenarios.semantic import model
 from twinbed.scenarios.semantic.optimum import allocate_edge, solve_slot
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import World
+from twinbed.scenarios.semantic.world import SemanticWorld as World
 from twinbed.seeding import rng
 
 P = SemanticParams()

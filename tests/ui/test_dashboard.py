@@ -7,6 +7,7 @@ logged no console error, had no failed request and sent nothing off the host."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -177,6 +178,27 @@ def test_figures_with_claims(dash: Any, live: Any) -> None:
            })""")
     assert width > 0  # the PNG was served and decoded
     dash.shot("figures")
+    assert dash.watch.problems() == []
+
+
+def test_a_degraded_run_says_why(dash: Any, live: Any) -> None:
+    """A run whose rounds missed most party reports (the sensor paused, SIGSTOP) ends
+    'degraded'; its page says so, with the count, as an alert."""
+    pid = live.stack.load().pids["sensor"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        run_id = live.start_run(scenario="compression", algorithm="fixed-bf", seed=8, rounds=2,
+                                params={"K": 2}, deadline_s=0.5)
+        status = live.wait_run(run_id)["status"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert status["status"] == "degraded", status
+    page = dash.page
+    dash.open(f"#/run/{run_id}")
+    page.wait_for_selector("[role=alert]")
+    text = page.locator("[role=alert]").first.inner_text()
+    assert text.startswith("Run degraded:") and "party reports missing" in text
+    assert "degraded" in page.locator(".summary").inner_text()
     assert dash.watch.problems() == []
 
 

@@ -87,9 +87,11 @@ class FigureResult:
     files: FigureFiles
     claims: Sequence[Claim]
     note: str = ""  # budget, seeds: printed in the table's title
+    detail: str = ""  # printed before the claims table (a sweep's rows)
 
     def table(self) -> str:
         title = f"{self.scenario} Fig. {self.figure}"
         if self.note:
             title += f" ({self.note})"
-        return claims_table(self.claims, title=f"{title} -> {self.files.csv.parent}")
+        table = claims_table(self.claims, title=f"{title} -> {self.files.csv.parent}")
+        return f"{self.detail}\n\n{table}" if self.detail else table

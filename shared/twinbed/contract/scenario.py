@@ -69,7 +69,9 @@ class Scenario(Generic[P, S, A, R, M, O]):
     metrics: type[M]
     outcome: type[O]
     policies: Mapping[str, Policy[P, S, A]]
-    world: Callable[[P, int], World[S, A, O]]  # (params, seed) -> the run's world
+    # the run's world from its context: ctx.params, ctx.run.seed and the run artifacts it
+    # needs (a predictor: ctx.artifact(spec)), read from the context's data directory
+    world: Callable[[RunContext[P]], World[S, A, O]]
     roles: Roles[P, A]
     parties: Callable[[P], list[str]]
     summarize: Callable[[P, int, Mapping[str, R], list[str]], M]
@@ -150,7 +152,7 @@ class Scenario(Generic[P, S, A, R, M, O]):
         the settings' data directory) or the package (shipped).
         """
         ctx = self.offline(params, algorithm, seed, rounds=max(1, rounds), data_dir=data_dir)
-        world = self.world(params, seed)
+        world = self.world(ctx)
         out: list[O] = []
         modeled = 0.0
         for r in range(rounds):

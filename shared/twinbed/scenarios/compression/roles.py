@@ -71,7 +71,7 @@ def sensor_name(k: int) -> str:
 
 
 def _world(ctx: Ctx) -> CompressionWorld:
-    return ctx.cached("world", lambda: CompressionWorld(ctx.params, ctx.run.seed))
+    return ctx.cached("world", lambda: CompressionWorld.for_run(ctx))
 
 
 def _arrays(ctx: Ctx) -> model.SensorArrays:

@@ -75,7 +75,7 @@ SCENARIO: Scenario[CompressionParams, ChannelState, AllocationAction, SensorRepo
     metrics=CompressionRound,
     outcome=CompressionOutcome,
     policies=POLICIES,
-    world=CompressionWorld,
+    world=CompressionWorld.for_run,
     roles=ROLES,
     parties=parties,
     summarize=summarize,

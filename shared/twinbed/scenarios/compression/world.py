@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twinbed.runtime import RunContext
 from twinbed.scenarios.compression import model
 from twinbed.scenarios.compression.contract import (
     AllocationAction,
@@ -52,6 +53,11 @@ class CompressionWorld:
 
     def __init__(self, p: CompressionParams, seed: int) -> None:
         self.p, self.seed = p, seed
+
+    @classmethod
+    def for_run(cls, ctx: RunContext[CompressionParams]) -> CompressionWorld:
+        """The world of a run (its parameters and seed)."""
+        return cls(ctx.params, ctx.run.seed)
 
     def channel(self, round_: int) -> np.ndarray:
         return channel_for_round(self.p, self.seed, round_)

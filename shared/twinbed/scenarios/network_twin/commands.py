@@ -1,40 +1,26 @@
 """``twinbed train network-twin-gru``, ``twinbed train network-twin``,
-``twinbed reproduce network-twin``."""
+``twinbed reproduce network-twin``, ``twinbed ship network-twin``.
+
+Parameters use the one syntax, ``--param NAME=VALUE`` / ``--params FILE.json``
+(:mod:`twinbed.contract.cliparams`); ``--help`` lists them with unit, default and range. torch,
+stable-baselines3 and matplotlib load only when a command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
 
-from twinbed.commands import Command, CommandError
+from twinbed.commands import Command, CommandError, default_out_dir, ship_command
+from twinbed.config import get_settings
+from twinbed.contract.cliparams import add_param_options, params_from_args
+from twinbed.scenarios.network_twin import figures
+from twinbed.scenarios.network_twin.gru import HoldPredictor, train_gru
+from twinbed.scenarios.network_twin.learned import AGENTS, GRU, LEARNED
+from twinbed.scenarios.network_twin.params import NetworkTwinParams
+from twinbed.scenarios.network_twin.training import train_agent
 
 __all__ = ["COMMANDS"]
-
-
-def _params(args: argparse.Namespace) -> Any:
-    from pydantic import ValidationError
-
-    from twinbed.scenarios.network_twin.params import NetworkTwinParams
-
-    values: dict[str, Any] = {}
-    if getattr(args, "U", None) is not None:
-        values["U"] = args.U
-    for text in args.param:
-        if "=" not in text:
-            raise CommandError(f"--param expects NAME=VALUE, got {text!r}")
-        name, value = text.split("=", 1)
-        try:
-            values[name] = json.loads(value)
-        except json.JSONDecodeError:
-            values[name] = value
-    try:
-        return NetworkTwinParams(**values)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise CommandError(f"parameter {'.'.join(map(str, e['loc'])) or '?'}: {e['msg']}"
-                           ) from None
 
 
 def _positive(text: str) -> int:
@@ -48,14 +34,12 @@ def _positive(text: str) -> int:
 
 
 def _common(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--U", type=_positive, default=None, help="number of users (default 10)")
-    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="override a scenario parameter (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
+    add_param_options(ap, NetworkTwinParams)
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "data_dir", "data"))
+    return Path(getattr(args, "data_dir", None) or get_settings().data_dir)
 
 
 # -- train network-twin-gru ------------------------------------------------------------------
@@ -70,18 +54,17 @@ def _gru_args(ap: argparse.ArgumentParser) -> None:
 
 
 def _gru_run(args: argparse.Namespace) -> int:
-    p = _params(args)
+    p = params_from_args(NetworkTwinParams, args)
     if args.length <= p.M:
         raise CommandError(f"--length must exceed M={p.M} slots, got {args.length}")
     if not args.lr > 0:
         raise CommandError(f"--lr must be > 0, got {args.lr}")
-    from twinbed.scenarios.network_twin.gru import gru_path, train_gru
-
-    path = gru_path(_data_dir(args), p.U)
+    path = GRU.user_path(_data_dir(args), p, 0)
     rec = train_gru(p, path, n_trajectories=args.trajectories, length=args.length,
                     epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
     print(f"saved {path} ({rec['wall_s']:.1f}s); one-step test MSE per user (blocks^2):")
-    for u, (m, h) in enumerate(zip(rec["test_mse_per_user"], rec["test_mse_hold_per_user"])):
+    for u, (m, h) in enumerate(zip(rec["test_mse_per_user"], rec["test_mse_hold_per_user"],
+                                   strict=True)):
         print(f"  user {u + 1:>3}: GRU {m:.4f}   hold-last {h:.4f}")
     return 0
 
@@ -89,20 +72,15 @@ def _gru_run(args: argparse.Namespace) -> int:
 # -- train network-twin ----------------------------------------------------------------------
 def _agent_args(ap: argparse.ArgumentParser) -> None:
     _common(ap)
-    ap.add_argument("--algorithm", choices=("sac", "dqn"), required=True)
+    ap.add_argument("--algorithm", choices=LEARNED, required=True)
     ap.add_argument("--steps", type=_positive, default=20_000, help="training slots")
 
 
 def _agent_run(args: argparse.Namespace) -> int:
-    from twinbed.scenarios.network_twin.algorithms import agent_file
-    from twinbed.scenarios.network_twin.learned import GRU
-    from twinbed.scenarios.network_twin.gru import HoldPredictor
-    from twinbed.scenarios.network_twin.training import train_agent
-
-    p = _params(args)
+    p = params_from_args(NetworkTwinParams, args)
     # the twin the runs will use: the data directory's GRU, else the shipped one
     pred = HoldPredictor() if p.predictor == "hold" else GRU.load_for(p, 0, _data_dir(args))
-    path = agent_file(_data_dir(args), args.algorithm, p.U)
+    path = AGENTS[args.algorithm].user_path(_data_dir(args), p, 0)
     res = train_agent(p, pred, args.algorithm, args.steps, args.seed, path)
     ev = res.evaluation
     print(f"saved {path} ({res.wall_s:.1f}s); evaluation: mean return "
@@ -114,7 +92,7 @@ def _agent_run(args: argparse.Namespace) -> int:
 # -- reproduce network-twin ------------------------------------------------------------------
 def _repro_args(ap: argparse.ArgumentParser) -> None:
     _common(ap)
-    ap.add_argument("--figure", choices=("2", "3"), required=True)
+    ap.add_argument("--figure", type=int, choices=(2, 3), required=True)
     ap.add_argument("--out", type=Path, default=None, help="output directory")
     ap.add_argument("--full", action="store_true",
                     help="the paper's budget (longer GRU and RL training)")
@@ -125,43 +103,15 @@ def _repro_args(ap: argparse.ArgumentParser) -> None:
 
 
 def _repro_run(args: argparse.Namespace) -> int:
-    from twinbed.commands import default_out_dir
-    from twinbed.scenarios.network_twin import figures
-
-    p = _params(args)
+    p = params_from_args(NetworkTwinParams, args)
     out = args.out or default_out_dir(_data_dir(args), "figures", "network-twin")
     out.mkdir(parents=True, exist_ok=True)
-    from twinbed.agents import MissingArtifactError
-
     try:
-        if args.figure == "2":
-            figures.figure2(p, _data_dir(args), out, full=args.full, seed=args.seed)
-        else:
-            figures.figure3(p, _data_dir(args), out, full=args.full, seed=args.seed,
-                            steps=args.steps, episodes=args.episodes)
-    except (MissingArtifactError, ValueError) as exc:
+        result = figures.reproduce(args.figure, p, _data_dir(args), out, full=args.full,
+                                   seed=args.seed, steps=args.steps, episodes=args.episodes)
+    except ValueError as exc:  # a missing or mismatched artifact: the message says the fix
         raise CommandError(str(exc)) from None
-    return 0
-
-
-# -- ship network-twin (maintainers) ------------------------------------------------------------
-def _ship_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--from", dest="src", type=Path, required=True,
-                    help="the data directory the artifacts were trained in")
-    ap.add_argument("--version", type=int, default=1, help="the shipped version (>= 1)")
-    ap.add_argument("--git", default=None,
-                    help="the commit they were trained at (default: their records')")
-
-
-def _ship_run(args: argparse.Namespace) -> int:
-    from twinbed.scenarios.network_twin.shipping import ship_all
-
-    if args.version < 1:
-        raise CommandError(f"--version must be >= 1, got {args.version}")
-    for path in ship_all(args.src, args.version, args.git):
-        ev = json.loads(path.with_suffix(".json").read_text())["artifact"]["evaluation"]
-        print(f"shipped {path.name} ({path.stat().st_size / 1024:.0f} KiB): {ev['metric']} "
-              f"{ev['score']:.6g}; baselines {ev['baselines']}; bound {ev['bound']}")
+    print(result.table())
     return 0
 
 
@@ -172,6 +122,6 @@ COMMANDS = [
             _agent_args, _agent_run),
     Command("reproduce", "network-twin", "Fig. 2 (GRU trajectories, MSE per user) or Fig. 3 "
             "(reward vs training for every sync agent) of seed 003", _repro_args, _repro_run),
-    Command("ship", "network-twin", "copy the GRU and the SAC/DQN agents trained in --from DIR into the package "
-            "(artifacts/) with their records and held-out evaluations", _ship_args, _ship_run),
+    ship_command("network-twin", "twinbed.scenarios.network_twin.shipping",
+                 "the GRU and the SAC/DQN agents"),
 ]

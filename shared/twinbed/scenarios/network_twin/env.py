@@ -14,7 +14,7 @@
   Hungarian optimum either way).
 - Episode: ``episode_slots`` slots from random starting positions (truncated, never terminated).
   All randomness comes from ``self.np_random``: reset draws an episode seed whose named child
-  streams drive mobility and channels, as in :mod:`simulate`.
+  streams drive mobility and channels, as in :mod:`world` (the same slots a run plays).
 """
 
 from __future__ import annotations
@@ -25,29 +25,10 @@ import gymnasium as gym
 import numpy as np
 
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
-from twinbed.scenarios.network_twin.simulate import NetworkSim, Predictor
+from twinbed.scenarios.network_twin.policies import action_to_sync, observation
+from twinbed.scenarios.network_twin.world import NetworkWorld, Predictor
 
 __all__ = ["NetworkTwinEnv", "action_to_sync", "observation"]
-
-COST_SCALE = 10.0
-
-
-def observation(p: NetworkTwinParams, state: dict[str, Any]) -> np.ndarray:
-    """The learned agents' observation of a decision state (see the module docstring)."""
-    pos = np.asarray(state["positions"], dtype=float).ravel() / p.half_blocks
-    last = np.asarray(state["last_sync"], dtype=float).ravel() / p.half_blocks
-    age = min(1.0, float(state["unsynced"]) / p.episode_slots)
-    cost = p.epsilon * (float(state["rate_nosync"]) - float(state["rate_sync"])) / COST_SCALE
-    extra = [age, float(np.clip(cost, 0.0, 10.0)), 1.0 if state["feasible"] else 0.0]
-    return np.concatenate([pos, last, extra]).astype(np.float32)
-
-
-def action_to_sync(action: Any) -> bool:
-    """Discrete 1, or a continuous action above 0, means sync."""
-    a = np.asarray(action)
-    if np.issubdtype(a.dtype, np.floating):
-        return bool(a.reshape(-1)[0] > 0.0)
-    return bool(int(a.reshape(-1)[0]) == 1)
 
 
 class NetworkTwinEnv(gym.Env[np.ndarray, Any]):
@@ -67,13 +48,13 @@ class NetworkTwinEnv(gym.Env[np.ndarray, Any]):
         low = np.concatenate([-np.ones(4 * U), [0.0, 0.0, 0.0]]).astype(np.float32)
         high = np.concatenate([np.ones(4 * U), [1.0, 10.0, 1.0]]).astype(np.float32)
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
-        self.sim: NetworkSim | None = None
+        self.sim: NetworkWorld | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         episode_seed = int(self.np_random.integers(0, 2**62))
-        self.sim = NetworkSim(self.p, episode_seed, self.predictor)
+        self.sim = NetworkWorld(self.p, episode_seed, self.predictor)
         return observation(self.p, self.sim.state()), {"episode_seed": episode_seed}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -83,7 +64,7 @@ class NetworkTwinEnv(gym.Env[np.ndarray, Any]):
                                           if self.action_kind == "continuous" else action):
             raise ValueError(f"action {action!r} is not in {self.action_space}")
         rec = self.sim.step(action_to_sync(action))
-        info = {k: rec[k] for k in ("synced", "sum_rate", "err_sq", "cloud_rb")}
+        info = {"synced": rec.synced, "sum_rate": rec.sum_rate, "err_sq": rec.err_sq,
+                "cloud_rb": rec.cloud_rb}
         truncated = self.sim.slot >= self.p.episode_slots
-        return (observation(self.p, self.sim.state()), float(rec["reward"]), False, truncated,
-                info)
+        return observation(self.p, self.sim.state()), rec.reward, False, truncated, info

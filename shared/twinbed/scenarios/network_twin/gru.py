@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from twinbed.agents import MissingArtifactError
 from twinbed.artifact_store import stamp
+from twinbed.artifacts import MissingArtifactError
 from twinbed.scenarios.network_twin import model
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 from twinbed.seeding import rng
@@ -61,7 +61,7 @@ def trajectories(p: NetworkTwinParams, n: int, length: int, seed: int, name: str
     return out.reshape(length, n, p.U, 2).transpose(1, 0, 2, 3)
 
 
-def _module(U: int, hidden: int):  # noqa: ANN202 - torch.nn.Module
+def _module(U: int, hidden: int) -> Any:  # a torch.nn.Module (torch loads lazily)
     import torch
 
     class Net(torch.nn.Module):
@@ -70,7 +70,7 @@ def _module(U: int, hidden: int):  # noqa: ANN202 - torch.nn.Module
             self.gru = torch.nn.GRU(2 * U, hidden, batch_first=True)  # eqs. (6)-(9)
             self.out = torch.nn.Linear(hidden, 2 * U, bias=False)  # eq. (10), W^o
 
-        def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             h, _ = self.gru(x)
             return self.out(h[:, -1])
 
@@ -171,7 +171,7 @@ def train_gru(
             # eq. (11) in blocks^2: 1/(2U) ||s_hat - s||^2 = step^2 * mean((d_hat - d)^2)
             loss = p.step_blocks**2 * torch.mean((net(X_t[j]) - D_t[j]) ** 2)
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             total += float(loss.detach()) * len(j)
             bar.update(1)

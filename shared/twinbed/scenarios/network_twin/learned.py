@@ -12,36 +12,38 @@ The user's own file in the data directory wins over the one shipped in ``artifac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from twinbed.agents import load as load_sb3
 from twinbed.artifacts import ArtifactSpec
+from twinbed.scenarios.network_twin.gru import GRUPredictor, load_gru
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
-__all__ = ["AGENTS", "GRU", "LEARNED", "SHIPPED", "needed"]
+__all__ = ["AGENTS", "GRU", "LEARNED", "SHIPPED"]
 
 SHIPPED = Path(__file__).parent / "artifacts"
 LEARNED = ("sac", "dqn")
 
 
-def _load_gru(path: Path, p: NetworkTwinParams) -> Any:
-    from twinbed.scenarios.network_twin.gru import load_gru
-
+def _load_gru(path: Path, p: NetworkTwinParams) -> GRUPredictor:
     return load_gru(path, p)  # refuses a GRU trained for other U, M, N^h, area or step
 
 
-GRU: ArtifactSpec[NetworkTwinParams, Any] = ArtifactSpec(
+def _check_gru(path: Path, p: NetworkTwinParams) -> None:
+    load_gru(path, p)
+
+
+GRU: ArtifactSpec[NetworkTwinParams, GRUPredictor] = ArtifactSpec(
     name="network-twin-gru", train="twinbed train network-twin-gru", load=_load_gru,
     depends_on=("U",), folder="models", suffix=".pt", shipped_dir=SHIPPED,
     description="the cloud twin's GRU mobility predictor (eqs. 6-12)",
-    validate=_load_gru)  # a GRU for other M, N^h, area or step is refused before the run
+    validate=_check_gru)  # a GRU for other M, N^h, area or step is refused before the run
 
 
-def _agent_loader(algorithm: str) -> Any:
+def _agent_loader(algorithm: str) -> Callable[[Path, NetworkTwinParams], Any]:
     def load(path: Path, p: NetworkTwinParams) -> Any:
-        from twinbed.agents import load as load_sb3
-
         return load_sb3(path, algorithm=algorithm)
 
     return load
@@ -55,9 +57,3 @@ AGENTS: dict[str, ArtifactSpec[NetworkTwinParams, Any]] = {
     for alg in LEARNED
 }
 
-
-def needed(p: NetworkTwinParams, algorithm: str
-           ) -> Sequence[ArtifactSpec[NetworkTwinParams, Any]]:
-    """What a run needs: the GRU (unless ``predictor=hold``) and its agent if it is learned."""
-    return [*([GRU] if p.predictor == "gru" else []),
-            *([AGENTS[algorithm]] if algorithm in AGENTS else [])]

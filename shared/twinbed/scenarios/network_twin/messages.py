@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from twinbed.contract.naming import message_type
 from twinbed.messages import Message
 
 __all__ = ["Positions", "TwinUpdate"]
@@ -14,7 +15,7 @@ __all__ = ["Positions", "TwinUpdate"]
 class Positions(Message):
     """Sensor service -> basestation: where the users are this slot (the physical state)."""
 
-    TYPE: ClassVar[str] = "network_twin.positions"
+    TYPE: ClassVar[str] = message_type("network-twin", "positions")
     positions: list[tuple[float, float]] = Field(description="(U, 2) user coordinates, blocks")
     oracle_id: str = Field(description="entry of this slot's truth on the oracle stream")
     sampled_wall: float
@@ -24,7 +25,7 @@ class Positions(Message):
 class TwinUpdate(Message):
     """Basestation -> cloud: the slot's sync decision; with a sync, the state itself."""
 
-    TYPE: ClassVar[str] = "network_twin.twin_update"
+    TYPE: ClassVar[str] = message_type("network-twin", "twin-update")
     synced: bool
     positions: list[tuple[float, float]] | None = Field(
         None, description="the network state, only when synced")

@@ -14,6 +14,12 @@
   sum rate: the Hungarian method (``scipy.optimize.linear_sum_assignment``).
 - Twin status (eq. 4): the state when synced, else the twin's prediction.
 - Reward (15) without a sync, (17) with one; per slot this is the summand of objective (5).
+
+The physics is the core's, with this paper's settings: the walk is
+:class:`twinbed.mobility.GridRandomWalk` with the :class:`~twinbed.mobility.Stay` border, the
+fading :func:`twinbed.radio.rayleigh_power` (exponential draws), the rate
+:func:`twinbed.radio.shannon_rate_bps` (the same draws and operations as before: no number
+changes, tests/test_mobility.py).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from twinbed.mobility import GridRandomWalk, Stay
+from twinbed.radio import rayleigh_power, shannon_rate_bps
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
 __all__ = [
@@ -81,26 +89,22 @@ def initial_positions(p: NetworkTwinParams, rng: np.random.Generator) -> np.ndar
 def move(p: NetworkTwinParams, pos: np.ndarray, rng: np.random.Generator,
          probs: np.ndarray | None = None) -> np.ndarray:
     """One slot of eq. (1) for every user; a step that would leave the area is not taken."""
-    probs = p.move_probs() if probs is None else probs
-    u = rng.random(pos.shape[0])
-    choice = (u[:, None] >= np.cumsum(probs, axis=1)[:, :-1]).sum(axis=1)
-    new = pos + p.step_blocks * MOVES[choice]
-    inside = np.all(np.abs(new) <= p.half_blocks + 1e-9, axis=1)
-    return np.where(inside[:, None], new, pos)
+    walk = GridRandomWalk(MOVES, p.step_blocks, Stay(p.half_blocks))
+    return walk.move(rng, pos, p.move_probs() if probs is None else probs)
 
 
 def draw_channel(p: NetworkTwinParams, rng: np.random.Generator) -> Channel:
     """One slot's fading and interference (all Rayleigh, mean ``fading_mean``)."""
-    fading = rng.exponential(p.fading_mean, size=(p.U, p.N))
-    cloud_fading = rng.exponential(p.fading_mean, size=p.N)
+    fading = rayleigh_power(rng, (p.U, p.N), p.fading_mean)
+    cloud_fading = rayleigh_power(rng, p.N, p.fading_mean)
     lo, hi = p.interferer_ring_blocks
     r = np.sqrt(rng.uniform(lo * lo, hi * hi, size=p.N))  # uniform over the ring's area
-    interference = p.P * rng.exponential(p.fading_mean, size=p.N) / r**2
+    interference = p.P * rayleigh_power(rng, p.N, p.fading_mean) / r**2
     return Channel(fading, cloud_fading, interference)
 
 
 def _rate(p: NetworkTwinParams, gain: np.ndarray, interference: np.ndarray) -> np.ndarray:
-    return p.B * np.log2(1.0 + p.P * gain / (interference + p.B * p.N0))
+    return shannon_rate_bps(p.B, p.P * gain, interference + p.B * p.N0)
 
 
 def user_rates(p: NetworkTwinParams, pos: np.ndarray, ch: Channel) -> np.ndarray:

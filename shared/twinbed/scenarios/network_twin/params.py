@@ -64,7 +64,7 @@ class NetworkTwinParams(BaseModel):
         "the last state (no model; for tests and as a reference)")
 
     @model_validator(mode="after")
-    def _check(self) -> "NetworkTwinParams":
+    def _check(self) -> NetworkTwinParams:
         if self.move_prob_min > self.move_prob_max:
             raise ValueError(f"expected move_prob_min <= move_prob_max, got "
                              f"{self.move_prob_min} > {self.move_prob_max}")

@@ -16,18 +16,21 @@ named held-out seeds, so the test of every shipped artifact re-computes it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from twinbed.artifact_store import Evaluation, curve_end, read_record, ship, training_command
-from twinbed.scenarios.network_twin.algorithms import rule
-from twinbed.scenarios.network_twin.learned import AGENTS, GRU, SHIPPED
-from twinbed.scenarios.network_twin.env import action_to_sync, observation
+from twinbed.scenarios.network_twin.algorithms import RULES, rule
+from twinbed.scenarios.network_twin.contract import NetworkOutcome, SyncState
 from twinbed.scenarios.network_twin.gru import HoldPredictor, load_gru, per_user_mse, trajectories
+from twinbed.scenarios.network_twin.learned import AGENTS, GRU, SHIPPED
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
-from twinbed.scenarios.network_twin.simulate import NetworkSim
+from twinbed.scenarios.network_twin.policies import action_to_sync, observation
+from twinbed.scenarios.network_twin.world import NetworkWorld, Predictor
 
 __all__ = ["AGENT_SEEDS", "GRU_SEEDS", "agent_score", "gru_score", "ship_all"]
 
@@ -35,7 +38,6 @@ GRU_SEEDS = [90_000]
 AGENT_SEEDS = list(range(90_000, 90_020))
 FULL_STEPS = 100_000  # the paper gives no count for Fig. 3; our `--full` figure budget
 REL_TOL = 1e-4  # re-evaluation on another CPU may differ in the last float bits, not more
-RULES = ("never", "always", "periodic-k", "error-aware")
 
 
 def _gru_mse(pred: Any, p: NetworkTwinParams, seeds: list[int]) -> float:
@@ -49,18 +51,18 @@ def gru_score(path: Path, seeds: list[int]) -> float:
     return _gru_mse(load_gru(path, p), p, seeds)
 
 
-def _episodes(p: NetworkTwinParams, predictor: Any, decide: Any, seeds: list[int]
-              ) -> list[dict[str, Any]]:
+def _episodes(p: NetworkTwinParams, predictor: Predictor, decide: Callable[[SyncState], bool],
+              seeds: list[int]) -> list[NetworkOutcome]:
     recs = []
     for seed in seeds:
-        sim = NetworkSim(p, seed, predictor)
+        sim = NetworkWorld(p, seed, predictor)
         for _ in range(p.episode_slots):
             recs.append(sim.step(decide(sim.state())))
     return recs
 
 
 def _agent_episodes(path: Path, seeds: list[int], gru_dir: Path | None = None
-                    ) -> list[dict[str, Any]]:
+                    ) -> list[NetworkOutcome]:
     """The agent at ``path`` on the episodes of these seeds, with the GRU shipped beside it
     (or in ``gru_dir``)."""
     rec = read_record(path)
@@ -68,7 +70,7 @@ def _agent_episodes(path: Path, seeds: list[int], gru_dir: Path | None = None
     pred = load_gru((gru_dir or path.parent) / GRU.file_name(p, 0), p)
     agent = AGENTS[rec["algorithm"]].load_path(path, p, 0)
 
-    def decide(state: dict[str, Any]) -> bool:
+    def decide(state: SyncState) -> bool:
         a, _ = agent.predict(observation(p, state), deterministic=True)
         return action_to_sync(a)
 
@@ -77,7 +79,7 @@ def _agent_episodes(path: Path, seeds: list[int], gru_dir: Path | None = None
 
 def agent_score(path: Path, seeds: list[int], gru_dir: Path | None = None) -> float:
     """Mean per-slot reward of the agent at ``path`` over the episodes of these seeds."""
-    return float(np.mean([r["reward"] for r in _agent_episodes(path, seeds, gru_dir)]))
+    return float(np.mean([r.reward for r in _agent_episodes(path, seeds, gru_dir)]))
 
 
 def ship_all(src: Path, version: int, git: str | None, dest: Path = SHIPPED) -> list[Path]:
@@ -106,11 +108,11 @@ def ship_all(src: Path, version: int, git: str | None, dest: Path = SHIPPED) -> 
     if not trained:
         return shipped
     pred = load_gru(dest / GRU.file_name(p, 0), p)
-    baselines = {r: float(np.mean([x["reward"] for x in _episodes(
-        p, pred, lambda s, r=r: rule(p, r, s), AGENT_SEEDS)])) for r in RULES}
+    baselines = {r: float(np.mean([x.reward for x in _episodes(
+        p, pred, partial(rule, p, r), AGENT_SEEDS)])) for r in RULES}
     never = _episodes(p, pred, lambda s: False, AGENT_SEEDS)
     bound = {"eps x sum rate, no sync, perfect twin":
-             float(p.epsilon * np.mean([x["sum_rate"] for x in never]))}
+             float(p.epsilon * np.mean([x.sum_rate for x in never]))}
     for alg, path in trained.items():
         spec = AGENTS[alg]
         rec = read_record(path)

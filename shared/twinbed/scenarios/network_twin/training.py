@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from twinbed.agents import TrainResult, train
+from twinbed.scenarios.network_twin.env import NetworkTwinEnv
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
-from twinbed.scenarios.network_twin.simulate import Predictor
+from twinbed.scenarios.network_twin.world import Predictor
 
 __all__ = ["hyperparams", "make_env_factory", "train_agent"]
 
@@ -31,18 +33,15 @@ def hyperparams(p: NetworkTwinParams, algorithm: str) -> dict[str, Any]:
 
 
 def make_env_factory(p: NetworkTwinParams, predictor: Predictor, algorithm: str
-                     ) -> Callable[[], Any]:
-    from twinbed.scenarios.network_twin.env import NetworkTwinEnv
-
-    kind = "continuous" if algorithm == "sac" else "discrete"
+                     ) -> Callable[[], NetworkTwinEnv]:
+    kind: Literal["discrete", "continuous"] = "continuous" if algorithm == "sac" else "discrete"
     return lambda: NetworkTwinEnv(p, predictor, kind)
 
 
 def train_agent(p: NetworkTwinParams, predictor: Predictor, algorithm: str, steps: int,
-                seed: int, path: Path, *, progress: bool = True, eval_episodes: int = 3) -> Any:
+                seed: int, path: Path, *, progress: bool = True, eval_episodes: int = 3
+                ) -> TrainResult:
     """Train ``algorithm`` for ``steps`` slots and save it (twinbed.agents.train)."""
-    from twinbed.agents import train
-
     return train(make_env_factory(p, predictor, algorithm), algorithm, steps, seed, path,
                  hyperparams=hyperparams(p, algorithm), eval_episodes=eval_episodes,
                  progress=progress, checkpoint_every=max(1000, steps // 5),

@@ -8,6 +8,6 @@ See README.md for what is exact to the paper and what is reconstructed.
 
 from twinbed.scenarios.semantic.optimum import Action, solve_slot
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import SlotState, World
+from twinbed.scenarios.semantic.world import SemanticWorld, SlotState
 
-__all__ = ["Action", "SemanticParams", "SlotState", "World", "solve_slot"]
+__all__ = ["Action", "SemanticParams", "SemanticWorld", "SlotState", "solve_slot"]

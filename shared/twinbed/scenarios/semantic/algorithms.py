@@ -19,7 +19,7 @@ import numpy as np
 
 from twinbed.scenarios.semantic.optimum import Action, solve_slot
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import SlotState
+from twinbed.scenarios.semantic.world import SlotState
 from twinbed.seeding import rng
 
 __all__ = ["AGENTS", "ALGORITHMS", "BASELINES", "INTERFACE", "OBS_BOUND", "action_from_vector",

@@ -18,6 +18,7 @@ import numpy as np
 
 from twinbed.codecs.semantic import SemanticCodec, error_curve, phi_min_for, training_frames
 from twinbed.physical import BandLimitedSignal
+from twinbed.report import pyplot, save_png, write_csv
 from twinbed.scenarios.semantic.learned import CODEC
 from twinbed.scenarios.semantic.params import SemanticParams
 
@@ -45,7 +46,8 @@ def load_codec(data_dir: str | Path) -> SemanticCodec:
 
 
 def train_codec(data_dir: str | Path, *, seed: int = TRAIN_SEED, frame: int = FRAME,
-                target: float = NRMSE_TARGET, plot: bool = True) -> tuple[SemanticCodec, dict[str, Any]]:
+                target: float = NRMSE_TARGET, plot: bool = True
+                ) -> tuple[SemanticCodec, dict[str, Any]]:
     """Fit, measure, save; returns the codec and its record."""
     codec = SemanticCodec.fit(training_frames(seed, frame=frame))
     sig = BandLimitedSignal(HELD_OUT_SEED, HELD_OUT_CHANNELS)
@@ -59,8 +61,6 @@ def train_codec(data_dir: str | Path, *, seed: int = TRAIN_SEED, frame: int = FR
               "command": " ".join(["twinbed", *sys.argv[1:]]) if sys.argv else CODEC_COMMAND}
     codec.meta = record
     path = codec.save(codec_path(data_dir))
-    from twinbed.report import pyplot, save_png, write_csv
-
     write_csv(path.with_name("semantic-error.csv"), [asdict(c) for c in curve])
     if plot:
         plt = pyplot()

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from twinbed.commands import Command, CommandError
+from twinbed.agents import read_record
+from twinbed.commands import Command, CommandError, default_out_dir, ship_command
 from twinbed.contract.cliparams import add_param_options, params_from_args
+from twinbed.scenarios.semantic.codec import codec_path, train_codec
+from twinbed.scenarios.semantic.figures import evaluate_schemes, reproduce
+from twinbed.scenarios.semantic.params import SemanticParams
+from twinbed.scenarios.semantic.train import train_agent
 
 __all__ = ["COMMANDS"]
 
 
-def _params(args: argparse.Namespace):  # noqa: ANN202 - SemanticParams
-    from twinbed.scenarios.semantic.params import SemanticParams
-
+def _params(args: argparse.Namespace) -> SemanticParams:
     return params_from_args(SemanticParams, args)  # a bad one: one-line ParamError
 
 
@@ -27,8 +28,6 @@ def _codec_args(p: argparse.ArgumentParser) -> None:
 
 
 def _codec_run(args: argparse.Namespace) -> int:
-    from twinbed.scenarios.semantic.codec import codec_path, train_codec
-
     if not 0 < args.target_nrmse < 1:
         raise CommandError(f"--target-nrmse must be in (0, 1), got {args.target_nrmse}")
     if not 2 <= args.frame <= 1024:
@@ -55,7 +54,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=20_000,
                    help="environment steps (the paper: 20 epochs x 5000 = 100000)")
     p.add_argument("--seed", type=int, default=0)
-    add_param_options(p)  # the scenario parameters the agent is trained for
+    add_param_options(p, SemanticParams)  # the parameters the agent is trained for
     p.add_argument("--episodes", type=int, default=10, help="evaluation cycles after training")
     p.add_argument("--reward", choices=("expected", "sampled"), default="expected",
                    help="train on reward (22) averaged over the unobserved fading (default) or "
@@ -63,9 +62,6 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _train_run(args: argparse.Namespace) -> int:
-    from twinbed.scenarios.semantic.figures import evaluate_schemes
-    from twinbed.scenarios.semantic.train import train_agent
-
     if args.steps < 1:
         raise CommandError(f"--steps must be >= 1, got {args.steps}")
     if args.episodes < 1:
@@ -73,8 +69,6 @@ def _train_run(args: argparse.Namespace) -> int:
     p = _params(args)
     res = train_agent(p, args.algorithm, args.steps, args.seed, args.data_dir,
                       reward=args.reward)
-    from twinbed.agents import read_record
-
     sel = read_record(res.path)["selected"]
     print(f"saved {res.path} ({res.steps} steps in {res.wall_s:.1f} s; the policy of step "
           f"{sel['timesteps']}, best on the validation cycles: {sel['validation_reward']:.4f}"
@@ -103,9 +97,6 @@ def _repro_args(p: argparse.ArgumentParser) -> None:
 
 
 def _repro_run(args: argparse.Namespace) -> int:
-    from twinbed.commands import default_out_dir
-    from twinbed.scenarios.semantic.figures import reproduce
-
     if args.steps is not None and args.steps < 1:
         raise CommandError(f"--steps must be >= 1, got {args.steps}")
     if args.episodes is not None and args.episodes < 1:
@@ -113,35 +104,14 @@ def _repro_run(args: argparse.Namespace) -> int:
     out = default_out_dir(args.out) if args.out else default_out_dir(
         args.data_dir, "figures", "semantic")
     try:
-        table = reproduce(args.figure, out, full=args.full, steps=args.steps,
+        result = reproduce(args.figure, out, full=args.full, steps=args.steps,
                           episodes=args.episodes, seed=args.seed,
                           agents_from=args.data_dir if args.trained else None)
     except ValueError as exc:  # a missing or outdated checkpoint: the message names the command
         if not args.trained:
             raise
         raise CommandError(str(exc)) from None
-    print(table)
-    return 0
-
-
-# -- ship semantic (maintainers) ------------------------------------------------------------
-def _ship_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--from", dest="src", type=Path, required=True,
-                    help="the data directory the artifacts were trained in")
-    ap.add_argument("--version", type=int, default=1, help="the shipped version (>= 1)")
-    ap.add_argument("--git", default=None,
-                    help="the commit they were trained at (default: their records')")
-
-
-def _ship_run(args: argparse.Namespace) -> int:
-    from twinbed.scenarios.semantic.shipping import ship_all
-
-    if args.version < 1:
-        raise CommandError(f"--version must be >= 1, got {args.version}")
-    for path in ship_all(args.src, args.version, args.git):
-        ev = json.loads(path.with_suffix(".json").read_text())["artifact"]["evaluation"]
-        print(f"shipped {path.name} ({path.stat().st_size / 1024:.0f} KiB): {ev['metric']} "
-              f"{ev['score']:.6g}; baselines {ev['baselines']}; bound {ev['bound']}")
+    print(result.table())
     return 0
 
 
@@ -153,6 +123,6 @@ COMMANDS = [
             _train_args, _train_run),
     Command("reproduce", "semantic",
             "Figs. 3-7 of the semantic paper: CSV + PNG + claims table", _repro_args, _repro_run),
-    Command("ship", "semantic", "copy the semantic codec and SAC/PPO agents trained in --from DIR into the package "
-            "(artifacts/) with their records and held-out evaluations", _ship_args, _ship_run),
+    ship_command("semantic", "twinbed.scenarios.semantic.shipping",
+                 "the semantic codec and SAC/PPO agents"),
 ]

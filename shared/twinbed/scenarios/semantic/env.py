@@ -20,7 +20,7 @@
 
 Randomness: ``reset(seed=...)`` seeds ``self.np_random``, which draws the world's root seed;
 ``reset(options={"run_seed": s})`` plays exactly the world of a run with seed ``s`` (the same
-named streams as the simulation and the live services, process.py).
+named streams as the in-process runs and the live services, world.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 from twinbed.scenarios.semantic import model
 from twinbed.scenarios.semantic.algorithms import OBS_BOUND, action_from_vector, observation
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import SlotState, World
+from twinbed.scenarios.semantic.world import SemanticWorld, SlotState
 
 __all__ = ["FADING_NODES", "REWARD_MODES", "SemanticSyncEnv", "fading_nodes", "make_env"]
 
@@ -58,7 +58,7 @@ class SemanticSyncEnv(gym.Env[np.ndarray, np.ndarray]):
         K = self.params.K
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, (2 * K,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4 * K,), np.float32)
-        self._world: World | None = None
+        self._world: SemanticWorld | None = None
         self._n = 0
         self._state: SlotState | None = None
 
@@ -69,7 +69,7 @@ class SemanticSyncEnv(gym.Env[np.ndarray, np.ndarray]):
         run_seed = opts.get("run_seed")
         if run_seed is None:
             run_seed = int(self.np_random.integers(0, 2**31 - 1))
-        self._world = World(self.params, int(run_seed))
+        self._world = SemanticWorld(self.params, int(run_seed))
         self._n = 0
         self._state = self._world.slot(0)
         return observation(self.params, self._state), {"run_seed": int(run_seed)}
@@ -93,7 +93,8 @@ class SemanticSyncEnv(gym.Env[np.ndarray, np.ndarray]):
         reward = float(out.reward)
         if self.reward_mode == "expected":
             reward = float(np.mean(model.slot(p, s.D_bits, s.d_m, self._nodes, *act).reward))
-        assert self._world is not None
+        if self._world is None:
+            raise RuntimeError("call reset() before step()")
         self._n += 1
         truncated = self._n >= p.N
         if not truncated:

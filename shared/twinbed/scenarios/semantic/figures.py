@@ -22,11 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
-from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import World
+from twinbed.agents import read_record
+from twinbed.contract.naming import FigureResult, figure_files
+from twinbed.report import Claim, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.semantic.learned import AGENTS, check_agent, load_agent
-from twinbed.scenarios.semantic.simulate import policy, slot_record
+from twinbed.scenarios.semantic.params import SemanticParams
+from twinbed.scenarios.semantic.policies import decider
+from twinbed.scenarios.semantic.train import reward_reference, train_agent
+from twinbed.scenarios.semantic.world import SemanticWorld, outcome_of
 
 __all__ = ["EPISODES_DEFAULT", "STEPS_DEFAULT", "evaluate_schemes", "reproduce"]
 
@@ -50,13 +53,13 @@ def evaluate_schemes(p: SemanticParams, schemes: Mapping[str, Any], episodes: in
         recs = []
         for i in range(episodes):
             run_seed = seed + i
-            pol = policy(p, name, run_seed, agent=agent)
-            world = World(p, run_seed)
-            recs += [slot_record(p, s, pol(s)) for s in map(world.slot, range(p.N))]
-        out[name] = {"T_s": float(np.mean([r["T_s"] for r in recs])),
-                     "reward": float(np.mean([r["reward"] for r in recs])),
-                     "phi": float(np.mean([np.mean(r["phi"]) for r in recs])),
-                     "violations": float(np.mean([r["violations"] for r in recs]))}
+            pol = decider(p, name, run_seed, agent)
+            world = SemanticWorld(p, run_seed)
+            recs += [outcome_of(p, s, pol(s)) for s in map(world.slot, range(p.N))]
+        out[name] = {"T_s": float(np.mean([r.T_s for r in recs])),
+                     "reward": float(np.mean([r.reward for r in recs])),
+                     "phi": float(np.mean([np.mean(r.phi) for r in recs])),
+                     "violations": float(np.mean([r.violations for r in recs]))}
     return out
 
 
@@ -75,9 +78,6 @@ def _train_point(p: SemanticParams, algos: tuple[str, ...], steps: int, seed: in
     """Train each learner for this point, or, with ``agents_from`` (a data dir), take the
     checkpoints ``twinbed train semantic`` saved there for these parameters (else the shipped
     ones, as a run would)."""
-    from twinbed.agents import read_record
-    from twinbed.scenarios.semantic.train import train_agent
-
     res: dict[str, Trained] = {}
     for a in algos:
         if agents_from is not None:
@@ -96,7 +96,8 @@ def _train_point(p: SemanticParams, algos: tuple[str, ...], steps: int, seed: in
 _SWEEPS: dict[int, tuple[str, str, list[float], tuple[str, ...]]] = {
     # figure: (parameter, x label, values, schemes the paper plots)
     4: ("K", "number of UDs K", [2, 4, 6, 8, 10], SCHEMES),
-    5: ("D_mid_bits", "required sensed data D (Mbit, window +-0.1)", [0.5e6, 0.6e6, 0.7e6, 0.8e6, 0.9e6],
+    5: ("D_mid_bits", "required sensed data D (Mbit, window +-0.1)",
+        [0.5e6, 0.6e6, 0.7e6, 0.8e6, 0.9e6],
         SCHEMES),
     6: ("phi_min", "semantic extraction factor threshold phi_min", [0.2, 0.4, 0.6, 0.8],
         ("sac", "ppo", "per-slot-optimum")),
@@ -121,7 +122,7 @@ def _gap(v: float, ref: float) -> str:
 
 
 def _sweep(fig: int, out: Path, steps: int, episodes: int, seed: int, full: bool,
-           agents_from: Path | None = None) -> tuple[list[dict], list[Claim]]:
+           agents_from: Path | None = None) -> tuple[list[dict[str, Any]], list[Claim]]:
     name, xlabel, xs, schemes = _SWEEPS[fig]
     if not full:
         xs = [xs[0], xs[len(xs) // 2], xs[-1]]
@@ -137,7 +138,8 @@ def _sweep(fig: int, out: Path, steps: int, episodes: int, seed: int, full: bool
         for s in schemes:
             rows.append({"figure": fig, name: x, "scheme": s, **ev[s],
                          "train_steps": trained[s].steps if s in trained else 0,
-                         "gap_to_optimum_pct": 100 * (ev[s]["T_s"] / ev["per-slot-optimum"]["T_s"] - 1)})
+                         "gap_to_optimum_pct":
+                             100 * (ev[s]["T_s"] / ev["per-slot-optimum"]["T_s"] - 1)})
     plt = pyplot()
     fig_, ax = plt.subplots(figsize=(6, 4))
     scale = {"D_mid_bits": 1e-6, "f_u_max_hz": 1e-9}.get(name, 1.0)
@@ -151,7 +153,8 @@ def _sweep(fig: int, out: Path, steps: int, episodes: int, seed: int, full: bool
     return rows, _sweep_claims(fig, name, rows, schemes)
 
 
-def _sweep_claims(fig: int, name: str, rows: list[dict], schemes: tuple[str, ...]) -> list[Claim]:
+def _sweep_claims(fig: int, name: str, rows: list[dict[str, Any]], schemes: tuple[str, ...]
+                  ) -> list[Claim]:
     def T(s: str) -> list[float]:
         return [r["T_s"] for r in rows if r["scheme"] == s]
 
@@ -161,7 +164,7 @@ def _sweep_claims(fig: int, name: str, rows: list[dict], schemes: tuple[str, ...
     sign = -1 if fig == 7 else 1
     for s in schemes:
         t = T(s)
-        mono = all(sign * (b - a) >= -1e-9 for a, b in zip(t, t[1:]))
+        mono = all(sign * (b - a) >= -1e-9 for a, b in zip(t, t[1:], strict=False))
         claims.append(Claim(f"{s}: latency {direction}", "yes",
                             " -> ".join(f"{v:.3g}" for v in t), "holds" if mono else "differs"))
     n = len(T(schemes[0]))
@@ -191,9 +194,7 @@ def _sweep_claims(fig: int, name: str, rows: list[dict], schemes: tuple[str, ...
 
 
 def _fig3(out: Path, steps: int, episodes: int, seed: int, agents_from: Path | None = None
-          ) -> tuple[list[dict], list[Claim]]:
-    from twinbed.scenarios.semantic.train import reward_reference
-
+          ) -> tuple[list[dict[str, Any]], list[Claim]]:
     p = SemanticParams()
     trained = _train_point(p, LEARNED, steps, seed, out, "fig3", agents_from)
     rows: list[dict[str, Any]] = []
@@ -227,14 +228,17 @@ def _fig3(out: Path, steps: int, episodes: int, seed: int, agents_from: Path | N
               f"random {R['random']:.1f}", "holds" if R["random"] <= min(R["sac"], R["ppo"])
               else "differs"),
     ] + [Claim(f"{s}: reward gap to per-slot-optimum", "(not in paper)",
-               f"{R[s]:.1f} vs {R['per-slot-optimum']:.1f} ({_gap(R[s], R['per-slot-optimum'])})", "")
+               f"{R[s]:.1f} vs {R['per-slot-optimum']:.1f} "
+               f"({_gap(R[s], R['per-slot-optimum'])})", "")
          for s in ("sac", "ppo", "random", "no-semantic")]
     return rows, claims
 
 
 def reproduce(figure: int, out: Path, *, full: bool = False, steps: int | None = None,
-              episodes: int | None = None, seed: int = 0, agents_from: Path | None = None) -> str:
-    """Write fig<N>.csv, fig<N>.png, fig<N>-claims.json to ``out``; return the printed table.
+              episodes: int | None = None, seed: int = 0, agents_from: Path | None = None
+              ) -> FigureResult:
+    """Write fig<N>.csv, fig<N>.png, fig<N>-claims.json to ``out``; return them with the
+    claims (``result.table()`` is what the CLI prints).
 
     With ``agents_from`` (a data dir) the learners are not trained here: every point uses the
     checkpoint ``twinbed train semantic`` saved for its parameters (an error names the command
@@ -249,14 +253,14 @@ def reproduce(figure: int, out: Path, *, full: bool = False, steps: int | None =
         rows, claims = _sweep(figure, out, steps, episodes, seed, full, agents_from)
     else:
         raise ValueError(f"expected a figure in 3..7, got {figure}")
-    write_csv(out / f"fig{figure}.csv", rows)
-    write_claims(out / f"fig{figure}-claims.json", claims)
+    files = figure_files(out, figure)
+    write_csv(files.csv, rows)
+    write_claims(files.claims, claims)
     budget = (f"{steps} training steps per agent" if agents_from is None else
               "agents from `twinbed train semantic`: " + ", ".join(sorted(
                   {f"{r['scheme']} {r['train_steps']}" for r in rows if r.get("train_steps")}))
               + " steps")
-    table = claims_table(claims, title=f"semantic Fig. {figure} ({budget}, {episodes} "
-                                            f"evaluation cycles)")
+    detail = ""
     if figure != 3:
         name = _SWEEPS[figure][0]
         lines = [f"{name:>12} {'scheme':>17} {'T (s/slot)':>11} {'reward':>10} {'phi':>6} "
@@ -264,5 +268,6 @@ def reproduce(figure: int, out: Path, *, full: bool = False, steps: int | None =
         for r in rows:
             lines.append(f"{r[name]:12.4g} {r['scheme']:>17} {r['T_s']:11.4f} {r['reward']:10.3f} "
                          f"{r['phi']:6.3f} {r['gap_to_optimum_pct']:+9.1f}%")
-        table = "\n".join(lines) + "\n\n" + table
-    return table + f"\n\nwritten: {out}/fig{figure}.csv, fig{figure}.png, fig{figure}-claims.json"
+        detail = "\n".join(lines)
+    return FigureResult("semantic", figure, files, claims,
+                        f"{budget}, {episodes} evaluation cycles", detail)

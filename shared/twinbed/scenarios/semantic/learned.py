@@ -1,4 +1,5 @@
-"""The semantic scenario's learned artifacts, declared once (:class:`twinbed.artifacts.ArtifactSpec`).
+"""The semantic scenario's learned artifacts, declared once
+(:class:`twinbed.artifacts.ArtifactSpec`).
 
 * :data:`CODEC`: the real semantic codec every run needs (``codecs/semantic-codec.npz``, made by
   ``twinbed train semantic-codec``);
@@ -13,10 +14,11 @@ command; an agent trained on another observation/action mapping (its record's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from twinbed.agents import load as load_sb3
 from twinbed.artifact_store import read_record
 from twinbed.artifacts import ALL_PARAMS, ArtifactSpec
 from twinbed.codecs.semantic import SemanticCodec
@@ -24,8 +26,7 @@ from twinbed.scenarios.semantic.algorithms import AGENTS as AGENT_NAMES
 from twinbed.scenarios.semantic.algorithms import INTERFACE
 from twinbed.scenarios.semantic.params import SemanticParams
 
-__all__ = ["AGENTS", "CODEC", "SHIPPED", "agent_name", "check_agent", "load_agent", "needed",
-           "train_command"]
+__all__ = ["AGENTS", "CODEC", "SHIPPED", "check_agent", "load_agent"]
 
 SHIPPED = Path(__file__).parent / "artifacts"
 
@@ -49,10 +50,8 @@ def check_agent(path: Path, p: SemanticParams, algorithm: str) -> None:
                          f"{version}, this version uses {INTERFACE}")
 
 
-def _agent_loader(algorithm: str) -> Any:
+def _agent_loader(algorithm: str) -> Callable[[Path, SemanticParams], Any]:
     def load(path: Path, p: SemanticParams) -> Any:
-        from twinbed.agents import load as load_sb3
-
         check_agent(path, p, algorithm)
         agent = load_sb3(path, algorithm=algorithm)
         if agent.observation_space.shape != (2 * p.K,):
@@ -63,27 +62,17 @@ def _agent_loader(algorithm: str) -> Any:
     return load
 
 
+def _validator(algorithm: str) -> Callable[[Path, SemanticParams], None]:
+    return lambda path, p: check_agent(path, p, algorithm)
+
+
 AGENTS: dict[str, ArtifactSpec[SemanticParams, Any]] = {
     alg: ArtifactSpec(name=f"semantic-{alg}", train=f"twinbed train semantic --algorithm {alg}",
                       load=_agent_loader(alg), depends_on=ALL_PARAMS, shipped_dir=SHIPPED,
                       description=f"{alg.upper()} agent for these parameters",
-                      validate=lambda path, p, alg=alg: check_agent(path, p, alg))
+                      validate=_validator(alg))
     for alg in AGENT_NAMES
 }
-
-
-def needed(p: SemanticParams, algorithm: str) -> Sequence[ArtifactSpec[SemanticParams, Any]]:
-    """What a run of ``algorithm`` needs: the codec, and its agent if it is learned."""
-    return [CODEC, *([AGENTS[algorithm]] if algorithm in AGENTS else [])]
-
-
-def agent_name(p: SemanticParams, algorithm: str) -> str:
-    """``semantic-<algo>`` for the default parameters, else ``semantic-<algo>-<digest>``."""
-    return AGENTS[algorithm].stem(p, 0)
-
-
-def train_command(p: SemanticParams, algorithm: str) -> str:
-    return AGENTS[algorithm].train_command(p, 0)
 
 
 def load_agent(path: str | Path, p: SemanticParams, algorithm: str) -> Any:

@@ -4,6 +4,12 @@ Symbols follow the seed: D bits to sense, phi semantic extraction factor, f UD C
 transmit power [W], f_e edge CPU given to the UD [Hz], h2 = |g^NLoS|^2 the Rayleigh fading power,
 d the UD-BS distance [m]. Per-UD functions broadcast elementwise; :func:`slot` sums over the last
 axis (the UDs) into T[n] and the penalties of eq. (22).
+
+The physics is the core's with this paper's settings: Gauss-Markov mobility on speed and
+heading (:class:`twinbed.mobility.GaussMarkovPolar`, no border), Rayleigh fading drawn as a
+complex Gaussian (:func:`twinbed.radio.rayleigh_power`, ``method="complex"``), the Shannon
+rate (:func:`twinbed.radio.shannon_rate_bps`); the same draws and operations as before, so no
+number changes (tests/test_mobility.py).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from twinbed.mobility import GaussMarkovPolar, PolarState, uniform_disc
+from twinbed.radio import rayleigh_power, shannon_rate_bps
 from twinbed.scenarios.semantic.params import SemanticParams
 
 __all__ = [
@@ -49,25 +57,20 @@ class Mobility(NamedTuple):
 def init_mobility(p: SemanticParams, rng: np.random.Generator) -> Mobility:
     """UDs uniform in the disc of radius ``area_radius_m`` around ``area_center_m`` (Section V),
     moving at the mean speed in a uniformly random direction (which is also their mean heading)."""
-    r = p.area_radius_m * np.sqrt(rng.uniform(0.0, 1.0, p.K))
-    a = rng.uniform(0.0, 2.0 * np.pi, p.K)
-    pos = np.asarray(p.area_center_m)[None, :] + np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
-    heading = rng.uniform(0.0, 2.0 * np.pi, p.K)
-    return Mobility(pos, np.full(p.K, p.speed_mean_mps), heading, heading.copy())
+    pos = uniform_disc(rng, p.K, p.area_center_m, p.area_radius_m)
+    return Mobility(*_gauss_markov(p).start(rng, pos))
+
+
+def _gauss_markov(p: SemanticParams) -> GaussMarkovPolar:
+    return GaussMarkovPolar(p.memory, p.speed_mean_mps, p.speed_std_mps, p.heading_std_rad,
+                            p.tau_s)
 
 
 def step_mobility(p: SemanticParams, m: Mobility, rng: np.random.Generator) -> Mobility:
     """Eqs. (1)-(2) with the standard sin for y (the paper prints cos twice), then the
     Gauss-Markov update of [26]: v' = a v + (1-a) v_mean + sqrt(1-a^2) sigma_v w and the same for
     the heading around each UD's mean heading (a = ``memory``); speeds are kept >= 0."""
-    tau = p.tau_s
-    pos = m.pos_m + tau * m.speed_mps[:, None] * np.stack(
-        [np.cos(m.heading_rad), np.sin(m.heading_rad)], axis=1)
-    a, s = p.memory, np.sqrt(1.0 - p.memory**2)
-    w = rng.standard_normal((2, p.K))
-    speed = np.maximum(0.0, a * m.speed_mps + (1 - a) * p.speed_mean_mps + s * p.speed_std_mps * w[0])
-    heading = a * m.heading_rad + (1 - a) * m.mean_heading_rad + s * p.heading_std_rad * w[1]
-    return Mobility(pos, speed, heading, m.mean_heading_rad)
+    return Mobility(*_gauss_markov(p).step(rng, PolarState(*m)))
 
 
 def distance_m(p: SemanticParams, pos_m: np.ndarray) -> np.ndarray:
@@ -84,8 +87,7 @@ def draw_data_bits(p: SemanticParams, rng: np.random.Generator) -> np.ndarray:
 
 def draw_fading(p: SemanticParams, rng: np.random.Generator) -> np.ndarray:
     """|g^NLoS|^2 with g^NLoS ~ CN(0, 1) (eq. 10): exponential with mean 1."""
-    g = (rng.standard_normal(p.K) + 1j * rng.standard_normal(p.K)) / np.sqrt(2.0)
-    return np.abs(g) ** 2
+    return rayleigh_power(rng, p.K, 1.0, method="complex")
 
 
 def t_sense(p: SemanticParams, D: np.ndarray) -> np.ndarray:
@@ -121,7 +123,7 @@ def channel_gain(p: SemanticParams, d_m: np.ndarray, h2: np.ndarray) -> np.ndarr
 
 def rate_bps(p: SemanticParams, gain: np.ndarray, p_w: np.ndarray) -> np.ndarray:
     """Eq. (11): u = (B/K) log2(1 + p |g|^2 / sigma^2), OFDMA with equal bandwidth."""
-    return (p.B_hz / p.K) * np.log2(1.0 + np.asarray(p_w) * gain / p.sigma2_w)
+    return shannon_rate_bps(p.B_hz / p.K, np.asarray(p_w) * gain, p.sigma2_w)
 
 
 def t_up(D: np.ndarray, phi: np.ndarray, rate: np.ndarray) -> np.ndarray:

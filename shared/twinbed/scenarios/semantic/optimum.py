@@ -25,7 +25,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
+from twinbed.radio import shannon_rate_bps
 from twinbed.scenarios.semantic.params import SemanticParams
 
 __all__ = ["Action", "allocate_edge", "solve_slot"]
@@ -75,11 +77,15 @@ def allocate_edge(a: np.ndarray, t0: np.ndarray, p: SemanticParams) -> np.ndarra
     return fe * (p.f_e_max_hz / np.sum(fe))  # use the budget exactly (closes the bisection gap)
 
 
-def _ud_terms(p: SemanticParams, D, gain, phi, pw):  # noqa: ANN001, ANN202 - broadcast arrays
+Arr = npt.NDArray[np.float64]  # broadcast grids
+
+
+def _ud_terms(p: SemanticParams, D: Arr, gain: Arr, phi: Arr, pw: Arr
+              ) -> tuple[Arr, Arr, Arr, Arr]:
     """Per-UD (f, t0 = t_en + t_up, a, cost without the recovery term) for grids of (phi, p);
     the f axis (two candidates) is the last one."""
     C, k, W = p.C_cycles_per_bit, p.k_loc, p.W
-    u = (p.B_hz / p.K) * np.log2(1.0 + pw * gain / p.sigma2_w)
+    u = shannon_rate_bps(p.B_hz / p.K, pw * gain, p.sigma2_w)
     tup = D * phi / u
     lam = D / phi**p.x
     e_rest = p.p_s_j_per_bit * D + pw * tup
@@ -94,7 +100,8 @@ def _ud_terms(p: SemanticParams, D, gain, phi, pw):  # noqa: ANN001, ANN202 - br
     return f, t0, a, base
 
 
-def _argmin_grid(p: SemanticParams, D, gain, phi, pw, nu):  # noqa: ANN001, ANN202
+def _argmin_grid(p: SemanticParams, D: Arr, gain: Arr, phi: Arr, pw: Arr, nu: float
+                 ) -> tuple[Arr, Arr, Arr, Arr, Arr]:
     """Per UD, the grid point of least cost at price nu; grids are (K, G, P)."""
     f, t0, a, base = _ud_terms(p, D[:, None, None], gain[:, None, None], phi, pw)
     fe = _best_fe(a, t0, nu, p)
@@ -108,7 +115,7 @@ def _argmin_grid(p: SemanticParams, D, gain, phi, pw, nu):  # noqa: ANN001, ANN2
     return gi, pi, fi, fe.reshape(K, -1)[ks, idx], f[ks, gi, pi, fi]
 
 
-def _grids(p: SemanticParams, K: int, n_phi: int, n_p: int):  # noqa: ANN202
+def _grids(p: SemanticParams, K: int, n_phi: int, n_p: int) -> tuple[Arr, Arr]:
     phi = np.broadcast_to(np.linspace(p.phi_min, 1.0, n_phi)[None, :, None], (K, n_phi, 1))
     pw = np.broadcast_to(np.geomspace(p.p_min_w, p.p_max_w, n_p)[None, None, :], (K, 1, n_p))
     return phi, pw

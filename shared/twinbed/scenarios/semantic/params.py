@@ -51,7 +51,8 @@ class SemanticParams(BaseModel):
     # -- not in the paper (README.md says why these values) ------------------------------------
     alpha: float = Field(2.0, ge=2.0, le=6.0, description="path loss exponent alpha_3")
     v_s_bps: float | None = Field(None, gt=0, description="sensing rate v^s (eq. 3); None: "
-                                  "D_max / (eta tau), the rate that senses D_max in the sensing stage")
+                                  "D_max / (eta tau), the rate that senses D_max in the sensing "
+                                  "stage")
     p_s_j_per_bit: float = Field(5e-8, ge=0, description="sensing energy per bit p^s (eq. 4)")
     phi_min: float = Field(0.15625, gt=0, le=1, description="smallest semantic extraction factor "
                            "(10/64: what `twinbed train semantic-codec` derives for NRMSE <= 1 %)")
@@ -59,7 +60,8 @@ class SemanticParams(BaseModel):
     speed_std_mps: float = Field(0.3, ge=0, description="Gauss-Markov speed deviation")
     heading_std_rad: float = Field(0.5, ge=0, description="Gauss-Markov heading deviation")
     memory: float = Field(0.8, ge=0, le=1, description="Gauss-Markov memory level")
-    f_floor: float = Field(0.01, gt=0, lt=1, description="lowest UD CPU share of f_u^max an agent's "
+    f_floor: float = Field(0.01, gt=0, lt=1,
+                           description="lowest UD CPU share of f_u^max an agent's "
                            "action can map to (the range starts at max(this, (2 W k_loc)^(-1/3)), "
                            "algorithms.f_lower_hz)")
 
@@ -85,7 +87,9 @@ class SemanticParams(BaseModel):
     @property
     def v_s(self) -> float:
         """Sensing rate [bit/s]; by default D_max/(eta tau), so that eq. (3) gives D_max."""
-        return self.v_s_bps if self.v_s_bps is not None else self.D_max_bits / (self.eta * self.tau_s)
+        if self.v_s_bps is not None:
+            return self.v_s_bps
+        return self.D_max_bits / (self.eta * self.tau_s)
 
     @property
     def beta0(self) -> float:

@@ -1,48 +1,58 @@
 """What each service does in a live ``semantic`` slot.
 
 1. controller -> basestation ``RoundStart``: the BS takes slot n of the run's world (the same
-   named seed streams as process.World: UD distances, D_k[n], the fading it measures) and asks
-   the controller's decision maker (``DecisionRequest`` with d, D, |g|^2 and the slot).
-2. controller -> basestation ``Decision``: the BS sends each UD its ``Assign`` (phi, f, p, f_e, D).
+   named seed streams as world.SemanticWorld: UD distances, D_k[n], the fading it measures)
+   and asks the controller's decision maker (:func:`twinbed.contract.ask` with a
+   :class:`SlotView`).
+2. controller -> basestation ``Decision`` (:class:`Resources`): the BS sends each UD its
+   ``Assign`` (phi, f, p, f_e, D).
 3. sensor service (the UDs): UD k moves (Gauss-Markov, the run's world), senses D_k/16 int16
    samples of the physical process, publishes them on the oracle stream, encodes them with the
-   real semantic codec at phi_k and sends the ``Uplink`` with its position.
+   real semantic codec at phi_k (:func:`twinbed.observation.observe`) and sends the ``Uplink``
+   with its position.
 4. basestation: stamps the modeled terms of eqs. (5)-(18) for UD k (model.slot) and forwards a
    ``Recover`` to the edge.
 5. edge: recovers the samples with the real decoder (the allocated edge CPU gives the modeled
    recovery time t_de of eq. 14) and forwards a ``Sync`` with the recovered samples.
 6. cloud: updates UD k's twin (recovered samples, position, modeled time and AoI), fidelity
-   against the oracle (RMSE, NRMSE, exact), and reports the UD's slot to the controller.
+   against the oracle (RMSE, NRMSE, exact), and reports the UD's slot to the controller
+   (:func:`twinbed.observation.record`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import time
-from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from twinbed.bus import Effects, Envelope
-from twinbed.messages import Decision, DecisionRequest, OracleSample, RoundReport, RoundStart
+from twinbed.codecs.semantic import SemanticCodec
+from twinbed.contract import Roles, RunContext, ask
+from twinbed.contract.naming import entity, twin_kind
+from twinbed.messages import RoundStart
+from twinbed.observation import Fidelity, TwinWrite, observe, record
 from twinbed.physical import BandLimitedSignal, from_bytes, to_bytes
-from twinbed.runtime import RunContext
 from twinbed.scenarios.semantic import model
+from twinbed.scenarios.semantic.contract import Resources, UDReport
 from twinbed.scenarios.semantic.learned import CODEC
 from twinbed.scenarios.semantic.messages import Assign, Recover, Sync, Uplink
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import World
-from twinbed.twins import TwinStore, twin_id
+from twinbed.scenarios.semantic.world import SemanticWorld
 
-__all__ = ["HANDLERS", "n_samples", "ud_name"]
+__all__ = ["ROLES", "TWIN_KIND", "n_samples", "ud_name"]
 
 BITS_PER_SAMPLE = 16
+TWIN_KIND = twin_kind("semantic", "ud")
+
+Ctx = RunContext[SemanticParams]
 
 
 def ud_name(k: int) -> str:
-    return f"ud-{k}"
+    """UD k's entity (and twin, and party) name: ``ud-<k>``."""
+    return entity("ud", k)
 
 
 def n_samples(D_bits: float) -> int:
@@ -50,15 +60,8 @@ def n_samples(D_bits: float) -> int:
     return max(1, int(D_bits // BITS_PER_SAMPLE))
 
 
-def _params(ctx: RunContext) -> SemanticParams:
-    assert isinstance(ctx.params, SemanticParams)
-    return ctx.params
-
-
-def _world(ctx: RunContext) -> World:
-    if "world" not in ctx.cache:
-        ctx.cache["world"] = World(_params(ctx), ctx.run.seed)
-    return ctx.cache["world"]
+def _world(ctx: Ctx) -> SemanticWorld:
+    return ctx.cached("world", lambda: SemanticWorld.for_run(ctx))
 
 
 def _check_ud(p: SemanticParams, k: int) -> None:
@@ -66,108 +69,106 @@ def _check_ud(p: SemanticParams, k: int) -> None:
         raise ValueError(f"message for UD {k}, but the run has K={p.K} UDs")
 
 
+class SlotRecord(BaseModel):
+    """The BS's state of slot n (Redis ``...:basestation:round:<n>``): the view it asked
+    about, when the slot started and, once decided, the decisions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slot: int
+    d_m: list[float]
+    D_bits: list[float]
+    h2: list[float]
+    modeled_start_s: float
+    phi: list[float] | None = None
+    f_hz: list[float] | None = None
+    p_w: list[float] | None = None
+    f_e_hz: list[float] | None = None
+
+
 # -- basestation ---------------------------------------------------------------------------
-async def bs_round_start(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, RoundStart)
-    s = _world(ctx).slot(msg.round)
-    state = {"slot": msg.round, "d_m": s.d_m.tolist(), "D_bits": s.D_bits.tolist(),
-             "h2": s.h2.tolist()}
-    fx.set(ctx.key("round", msg.round), json.dumps({**state, "modeled_start_s": msg.modeled_start_s}))
-    fx.publish(ctx.stream("controller"), DecisionRequest(
-        run_id=msg.run_id, round=msg.round, state=state, reply_to=ctx.role))
+async def bs_round_start(ctx: Ctx, msg: RoundStart, env: Envelope, fx: Effects) -> None:
+    view = _world(ctx).decision_state(msg.round)
+    fx.set(ctx.key("round", msg.round), SlotRecord(
+        **view.model_dump(), modeled_start_s=msg.modeled_start_s).model_dump_json())
+    ask(ctx, fx, msg.round, view)
 
 
-async def _round_state(ctx: RunContext, round_: int) -> dict[str, Any]:
-    cache: dict[int, dict[str, Any]] = ctx.cache.setdefault("rounds", {})
+async def _round_state(ctx: Ctx, round_: int) -> SlotRecord:
+    cache: dict[int, SlotRecord] = ctx.cached("rounds", dict)
     if round_ in cache:
         return cache[round_]
     raw = await ctx.redis.get(ctx.key("round", round_))
     if raw is None:
         raise LookupError(f"basestation has no state for slot {round_} (RoundStart missing?)")
-    state = json.loads(raw)
-    if "phi" in state:
+    state = SlotRecord.model_validate_json(raw)
+    if state.phi is not None:
         cache.clear()
         cache[round_] = state
     return state
 
 
-async def bs_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Decision)
-    p = _params(ctx)
-    state = await _round_state(ctx, msg.round)
-    dec = {k: msg.decision.get(k) for k in ("phi", "f_hz", "p_w", "f_e_hz")}
-    for k, v in dec.items():
-        if not isinstance(v, list) or len(v) != p.K:
-            raise ValueError(f"decision {k!r} must be a list of {p.K} numbers, got {v!r:.80}")
-    state = {**state, **dec}
-    fx.set(ctx.key("round", msg.round), json.dumps(state))
+async def bs_decision(ctx: Ctx, round_: int, action: Resources, fx: Effects) -> None:
+    p = ctx.params
+    for name in ("phi", "f_hz", "p_w", "f_e_hz"):
+        if len(getattr(action, name)) != p.K:
+            raise ValueError(f"decision {name!r} must be a list of {p.K} numbers, got "
+                             f"{getattr(action, name)!r:.80}")
+    state = (await _round_state(ctx, round_)).model_copy(update=action.model_dump())
+    fx.set(ctx.key("round", round_), state.model_dump_json())
     for k in range(p.K):
         fx.publish(ctx.stream("sensor"), Assign(
-            run_id=msg.run_id, round=msg.round, ud=k, phi=dec["phi"][k], f_hz=dec["f_hz"][k],
-            p_w=dec["p_w"][k], f_e_hz=dec["f_e_hz"][k], D_bits=state["D_bits"][k]))
+            run_id=ctx.run.id, round=round_, ud=k, phi=action.phi[k], f_hz=action.f_hz[k],
+            p_w=action.p_w[k], f_e_hz=action.f_e_hz[k], D_bits=state.D_bits[k]))
 
 
-async def bs_uplink(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Uplink)
-    p = _params(ctx)
+async def bs_uplink(ctx: Ctx, msg: Uplink, env: Envelope, fx: Effects) -> None:
+    p = ctx.params
     k = msg.ud
     _check_ud(p, k)
     state = await _round_state(ctx, msg.round)
-    if "phi" not in state:
+    if state.phi is None or state.f_hz is None or state.p_w is None or state.f_e_hz is None:
         raise LookupError(f"uplink for slot {msg.round} before the decision")
     d = model.distance_m(p, np.asarray([msg.pos_m]))  # from the position the UD reports
-    D, h2 = np.array([state["D_bits"][k]]), np.array([state["h2"][k]])
-    f, pw, fe = (np.array([state[n][k]]) for n in ("f_hz", "p_w", "f_e_hz"))
+    D, h2 = np.array([state.D_bits[k]]), np.array([state.h2[k]])
+    f, pw, fe = np.array([state.f_hz[k]]), np.array([state.p_w[k]]), np.array([state.f_e_hz[k]])
     out = model.slot(p, D, d, h2, np.array([msg.phi]), f, pw, fe)
     fx.publish(ctx.stream("edge"), Recover(
         **msg.model_dump(), f_hz=float(f[0]), p_w=float(pw[0]), f_e_hz=float(fe[0]),
         D_bits=float(D[0]), d_m=float(d[0]), h2=float(h2[0]), rate_bps=float(out.rate_bps[0]),
         t_s=float(out.t_s[0]), t_en=float(out.t_en[0]), t_up=float(out.t_up[0]),
         t_de=float(out.t_de[0]), t_dt=float(out.t_dt[0]), t=float(out.t[0]), e=float(out.e[0]),
-        modeled_start_s=float(state["modeled_start_s"]), forwarded_wall=time.time(),
+        modeled_start_s=float(state.modeled_start_s), forwarded_wall=time.time(),
     ), payload=env.payload)
 
 
 # -- sensor service: the UDs ---------------------------------------------------------------
-def _signal(ctx: RunContext) -> BandLimitedSignal:
-    if "signal" not in ctx.cache:
-        ctx.cache["signal"] = BandLimitedSignal(ctx.run.seed, _params(ctx).K)
-    return ctx.cache["signal"]
+def _signal(ctx: Ctx) -> BandLimitedSignal:
+    return ctx.cached("signal", lambda: BandLimitedSignal(ctx.run.seed, ctx.params.K))
 
 
-async def ud_assign(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Assign)
-    p = _params(ctx)
+async def ud_assign(ctx: Ctx, msg: Assign, env: Envelope, fx: Effects) -> None:
+    p = ctx.params
     k = msg.ud
     _check_ud(p, k)
     pos = _world(ctx).mobility(msg.round).pos_m[k]  # the UD has moved into slot n
     x = _signal(ctx).samples(k, msg.round, n_samples(msg.D_bits))
-    raw = to_bytes(x)
-    sampled = time.time()
-    oracle_id = await ctx.bus.publish(ctx.stream("oracle"), OracleSample(
-        run_id=msg.run_id, round=msg.round, entity=ud_name(k), sampled_at_wall=sampled), raw)
-    codec = ctx.artifact(CODEC)
-    t0 = time.perf_counter()
-    blob = codec.encode(x, msg.phi)
-    encode_s = time.perf_counter() - t0
+    codec: SemanticCodec = ctx.artifact(CODEC)
+    seen = await observe(ctx, msg.round, ud_name(k), to_bytes(x),
+                         lambda raw: codec.encode(x, msg.phi))
+    blob = seen.blob or b""
     fx.publish(ctx.stream("basestation"), Uplink(
         run_id=msg.run_id, round=msg.round, ud=k, phi=msg.phi,
-        phi_achieved=len(blob) / len(raw), encode_s=encode_s, raw_bytes=len(raw),
-        n_samples=x.size, pos_m=(float(pos[0]), float(pos[1])), oracle_id=oracle_id,
-        sampled_wall=sampled), payload=blob)
+        phi_achieved=len(blob) / len(seen.raw), encode_s=seen.encode_s,
+        raw_bytes=len(seen.raw), n_samples=x.size, pos_m=(float(pos[0]), float(pos[1])),
+        oracle_id=seen.oracle_id, sampled_wall=seen.sampled_wall), payload=blob)
 
 
 # -- edge ----------------------------------------------------------------------------------
-async def edge_recover(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Recover)
+async def edge_recover(ctx: Ctx, msg: Recover, env: Envelope, fx: Effects) -> None:
     if env.payload is None:
         raise ValueError("recover message carries no payload")
-    codec = ctx.artifact(CODEC)
+    codec: SemanticCodec = ctx.artifact(CODEC)
     t0 = time.perf_counter()
     x = codec.decode(env.payload)
     decode_s = time.perf_counter() - t0
@@ -180,43 +181,29 @@ async def edge_recover(ctx: RunContext, env: Envelope, fx: Effects) -> None:
 
 
 # -- cloud ---------------------------------------------------------------------------------
-async def cloud_sync(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Sync)
+async def cloud_sync(ctx: Ctx, msg: Sync, env: Envelope, fx: Effects) -> None:
     if env.payload is None:
         raise ValueError("sync message carries no payload")
     x = from_bytes(env.payload)
-    fidelity: dict[str, Any] = {"oracle_id": msg.oracle_id, "available": False}
-    truth = await ctx.redis.xrange(ctx.stream("oracle"), min=msg.oracle_id, max=msg.oracle_id)
-    if truth:
-        ref = from_bytes(truth[0][1][b"p"]).astype(np.float64)
-        err = x.astype(np.float64) - ref
-        rmse = float(np.sqrt(np.mean(err**2)))
-        rms = float(np.sqrt(np.mean(ref**2)))
-        fidelity.update(available=True, exact=bool(env.payload == truth[0][1][b"p"]),
-                        rmse=rmse, nrmse=rmse / rms if rms > 0 else 0.0,
-                        max_abs_err=int(np.max(np.abs(err))))
-    now = time.time()
-    name = ud_name(msg.ud)
-    TwinStore(ctx.redis, ctx.settings.history_len).update(
-        fx, twin=twin_id(msg.run_id, name), kind="semantic.ud", run_id=msg.run_id,
-        round_=msg.round,
+    fields = msg.model_dump(exclude={"run_id", "round", "oracle_id", "recovered_sha256"})
+
+    def report(fid: Fidelity, twin_wall: float) -> UDReport:
+        return UDReport(**fields, twin_wall=twin_wall, fidelity_nrmse=fid.nrmse,
+                        fidelity_exact=fid.exact)
+
+    await record(ctx, fx, [TwinWrite(
+        round=msg.round, entity=ud_name(msg.ud), kind=TWIN_KIND,
         state={"round": msg.round, "pos_m": list(msg.pos_m), "n_samples": msg.n_samples,
                "samples_int16_b64": base64.b64encode(env.payload).decode(),
                "sha256": msg.recovered_sha256, "phi": msg.phi},
-        modeled_s=msg.modeled_start_s + msg.t, aoi_modeled_s=msg.t, wall=now,
-        aoi_wall_s=now - msg.sampled_wall, fidelity=fidelity,
-    )
-    metrics = msg.model_dump(exclude={"run_id", "round", "oracle_id", "recovered_sha256"})
-    metrics.update(twin_wall=now, fidelity_nrmse=fidelity.get("nrmse"),
-                   fidelity_exact=fidelity.get("exact"))
-    fx.publish(ctx.stream("controller"), RoundReport(
-        run_id=msg.run_id, round=msg.round, party=name, metrics=metrics))
+        value=x, oracle_id=msg.oracle_id, modeled_s=msg.modeled_start_s + msg.t,
+        aoi_modeled_s=msg.t, sampled_wall=msg.sampled_wall, report=report)])
 
 
-HANDLERS = {
-    "basestation": {RoundStart: bs_round_start, Decision: bs_decision, Uplink: bs_uplink},
-    "sensor": {Assign: ud_assign},
-    "edge": {Recover: edge_recover},
-    "cloud": {Sync: cloud_sync},
-}
+ROLES: Roles[SemanticParams, Resources] = Roles(Resources)
+ROLES.on("basestation", RoundStart, bs_round_start)
+ROLES.on_action("basestation", bs_decision)
+ROLES.on("basestation", Uplink, bs_uplink)
+ROLES.on("sensor", Assign, ud_assign)
+ROLES.on("edge", Recover, edge_recover)
+ROLES.on("cloud", Sync, cloud_sync)

@@ -23,11 +23,11 @@ import numpy as np
 from twinbed.artifact_store import Evaluation, curve_end, read_record, ship, training_command
 from twinbed.codecs.semantic import SemanticCodec
 from twinbed.physical import BandLimitedSignal
-from twinbed.scenarios.semantic.learned import AGENTS, CODEC, SHIPPED, load_agent
 from twinbed.scenarios.semantic.codec import HELD_OUT_CHANNELS, HELD_OUT_SAMPLES, HELD_OUT_SEED
+from twinbed.scenarios.semantic.learned import AGENTS, CODEC, SHIPPED, load_agent
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import World
-from twinbed.scenarios.semantic.simulate import policy, slot_record
+from twinbed.scenarios.semantic.policies import decider
+from twinbed.scenarios.semantic.world import SemanticWorld, outcome_of
 
 __all__ = ["AGENT_SEEDS", "CODEC_SEEDS", "agent_score", "codec_score", "ship_all"]
 
@@ -40,9 +40,9 @@ REL_TOL = 1e-4  # re-evaluation on another CPU may differ in the last float bits
 def _mean_reward(p: SemanticParams, scheme: str, seeds: list[int], agent: Any = None) -> float:
     rewards = []
     for seed in seeds:
-        pol = policy(p, scheme, seed, agent=agent)
-        world = World(p, seed)
-        rewards += [slot_record(p, s, pol(s))["reward"] for s in map(world.slot, range(p.N))]
+        pol = decider(p, scheme, seed, agent)
+        world = SemanticWorld(p, seed)
+        rewards += [outcome_of(p, s, pol(s)).reward for s in map(world.slot, range(p.N))]
     return float(np.mean(rewards))
 
 

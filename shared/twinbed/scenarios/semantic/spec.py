@@ -1,56 +1,55 @@
-"""The ``semantic`` scenario as the services see it (see twinbed.scenarios.ScenarioSpec)."""
+"""The ``semantic`` scenario's contract (:class:`twinbed.contract.Scenario`).
+
+| part | where |
+| --- | --- |
+| parameters | params.py (:class:`SemanticParams`) |
+| decision state, action, report, round, outcome | contract.py |
+| policies (three baselines; SAC, PPO, their artifacts) | policies.py, algorithms.py, learned.py |
+| world (mobility, data sizes, fading; eqs. 5-22 of a slot) | world.py |
+| roles (basestation, sensor, edge, cloud) | roles.py |
+| parties, summarize | here |
+| run artifacts: the real semantic codec | learned.py |
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from twinbed.runtime import RunContext
-from twinbed.scenarios import ScenarioSpec
-from twinbed.scenarios.semantic.algorithms import ALGORITHMS
-from twinbed.scenarios.semantic.learned import needed
+from twinbed.artifacts import ArtifactSpec
+from twinbed.contract import Scenario
+from twinbed.scenarios.semantic.contract import (
+    PER_UD,
+    Resources,
+    SemanticOutcome,
+    SemanticRound,
+    SlotView,
+    UDReport,
+)
+from twinbed.scenarios.semantic.learned import CODEC
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.scenarios.semantic.process import SlotState
-from twinbed.scenarios.semantic.roles import HANDLERS, ud_name
-from twinbed.scenarios.semantic.simulate import policy, simulate
+from twinbed.scenarios.semantic.policies import POLICIES
+from twinbed.scenarios.semantic.roles import ROLES, ud_name
+from twinbed.scenarios.semantic.world import SemanticWorld
 
-__all__ = ["PER_UD", "SPEC"]
-
-PER_UD = ("phi", "phi_achieved", "f_hz", "p_w", "f_e_hz", "D_bits", "d_m", "h2", "rate_bps",
-          "t_s", "t_en", "t_up", "t_de", "t_dt", "t", "e", "encode_s", "decode_s",
-          "fidelity_nrmse", "fidelity_exact")
-
-
-def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
-    """The run's decision maker on the BS's view of slot n (d, D, |g|^2); agents and the
-    fading-blind baselines use only S[n] = {d, D} (algorithms.py)."""
-    p = ctx.params
-    assert isinstance(p, SemanticParams)
-    arrays = {k: np.asarray(state[k], dtype=float) for k in ("d_m", "D_bits", "h2")}
-    for k, a in arrays.items():
-        if a.shape != (p.K,):
-            raise ValueError(f"expected {p.K} values of {k}, got shape {a.shape}")
-    if "policy" not in ctx.cache:
-        ctx.cache["policy"] = policy(p, ctx.run.algorithm, ctx.run.seed, ctx.settings.data_dir)
-    s = SlotState(int(state["slot"]), np.zeros((p.K, 2)), arrays["d_m"], arrays["D_bits"],
-                  arrays["h2"])
-    act = ctx.cache["policy"](s)
-    return {k: np.asarray(v, dtype=float).tolist() for k, v in act._asdict().items()}
+__all__ = ["PER_UD", "SCENARIO", "parties", "run_artifacts", "summarize"]
 
 
 def parties(p: SemanticParams) -> list[str]:
+    """Every UD completes a slot (its twin updated, reported by the cloud)."""
     return [ud_name(k) for k in range(p.K)]
 
 
-def summarize(p: SemanticParams, round_: int, reports: dict[str, dict[str, Any]],
-              missing: list[str]) -> dict[str, Any]:
+def summarize(p: SemanticParams, round_: int, reports: Mapping[str, UDReport],
+              missing: list[str]) -> SemanticRound:
     """Slot metrics: per-UD lists (None for a missing UD), T[n], the penalties and reward (22)."""
     rows = [reports.get(ud_name(k)) for k in range(p.K)]
-    out: dict[str, Any] = {n: [r.get(n) if r else None for r in rows] for n in PER_UD}
+    out: dict[str, Any] = {n: [getattr(r, n) if r is not None else None for r in rows]
+                           for n in PER_UD}
     out["slot_s"] = p.tau_s
-    present = [r for r in rows if r]
+    present = [r for r in rows if r is not None]
     if present and not missing:
         t_dt, e = np.array(out["t_dt"]), np.array(out["e"])
         out["T_s"] = float(np.sum(out["t"]))
@@ -60,28 +59,34 @@ def summarize(p: SemanticParams, round_: int, reports: dict[str, dict[str, Any]]
         out["reward"] = -(out["T_s"] + out["P_t"] + out["P_e"] + out["P_f"])
         out["violations"] = int(np.sum((t_dt > p.deadline_s) | (e > p.E_max_j)))
     if present:
-        out["fidelity_nrmse_max"] = max((r["fidelity_nrmse"] or 0.0) for r in present)
-        first = min(r["sampled_wall"] for r in present)
-        out["pipeline_wall_s"] = max(r["twin_wall"] for r in present) - first
+        out["fidelity_nrmse_max"] = max((r.fidelity_nrmse or 0.0) for r in present)
+        first = min(r.sampled_wall for r in present)
+        out["pipeline_wall_s"] = max(r.twin_wall for r in present) - first
     out["missing"] = missing
-    return out
+    return SemanticRound.model_validate(out)
 
 
-def _simulate(p: SemanticParams, algorithm: str, seed: int, rounds: int) -> list[dict[str, Any]]:
-    return simulate(p, algorithm, seed, rounds)
+def run_artifacts(p: SemanticParams) -> Sequence[ArtifactSpec[SemanticParams, Any]]:
+    """Every run's UDs encode and its edge decodes with the trained semantic codec."""
+    return [CODEC]
 
 
-SPEC = ScenarioSpec(
+SCENARIO: Scenario[SemanticParams, SlotView, Resources, UDReport, SemanticRound,
+                   SemanticOutcome] = Scenario(
     name="semantic",
-    params_model=SemanticParams,
-    algorithms=ALGORITHMS,
-    decide=decide,
-    handlers=HANDLERS,
+    params=SemanticParams,
+    state=SlotView,
+    action=Resources,
+    report=UDReport,
+    metrics=SemanticRound,
+    outcome=SemanticOutcome,
+    policies=POLICIES,
+    world=SemanticWorld.for_run,
+    roles=ROLES,
     parties=parties,
     summarize=summarize,
     first_role="basestation",
     duration_key="slot_s",
-    simulate=_simulate,
-    artifacts=needed,
     headline=("T_s", "reward", "violations"),
+    run_artifacts=run_artifacts,
 )

@@ -11,14 +11,19 @@ snapshot of the deterministic policy on validation cycles (:func:`validation_rew
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
-from twinbed.scenarios.semantic.params import SacHyper, SemanticParams
+from twinbed.agents import TrainResult, train
+from twinbed.scenarios.semantic.algorithms import INTERFACE
+from twinbed.scenarios.semantic.env import SemanticSyncEnv
 from twinbed.scenarios.semantic.learned import AGENTS
+from twinbed.scenarios.semantic.params import SacHyper, SemanticParams
 
 __all__ = ["REFERENCE_CYCLES", "VALIDATION_CYCLES", "VALIDATION_SEED", "hyperparams",
            "make_training_env", "reward_reference", "train_agent", "validation_reward"]
@@ -32,22 +37,18 @@ def reward_reference(p: SemanticParams) -> float:
     """b: the mean per-slot fading-averaged reward of the centre action (a = 0: phi, f, p midway
     in their ranges, equal edge shares) over ``REFERENCE_CYCLES`` cycles (run seeds 0, 1, ...).
     Deterministic; -78.5 at the defaults, -6.0 at K = 2, -231.6 at K = 10."""
-    from twinbed.scenarios.semantic.env import SemanticSyncEnv
-
     env = SemanticSyncEnv(p, reward="expected")
-    a0 = np.zeros(env.action_space.shape, np.float32)
+    a0 = np.zeros((4 * p.K,), np.float32)  # the centre of env.action_space
     total = 0.0
     for c in range(REFERENCE_CYCLES):
         env.reset(options={"run_seed": c})
-        total += sum(env.step(a0)[1] for _ in range(p.N))
+        total += sum(float(env.step(a0)[1]) for _ in range(p.N))
     return total / (REFERENCE_CYCLES * p.N)
 
 
 def validation_reward(p: SemanticParams, agent: Any, cycles: int = VALIDATION_CYCLES) -> float:
     """Mean per-slot fading-averaged reward (22) of the agent's deterministic policy on the
     validation cycles (run seeds ``VALIDATION_SEED + i``)."""
-    from twinbed.scenarios.semantic.env import SemanticSyncEnv
-
     env = SemanticSyncEnv(p, reward="expected")
     total = 0.0
     for c in range(cycles):
@@ -59,11 +60,9 @@ def validation_reward(p: SemanticParams, agent: Any, cycles: int = VALIDATION_CY
     return total / (cycles * p.N)
 
 
-def _selector(p: SemanticParams, every: int):  # noqa: ANN202 - an SB3 BaseCallback
+def _selector(p: SemanticParams, every: int) -> Any:  # an SB3 BaseCallback (SB3 loads lazily)
     """Every ``every`` steps, validate the deterministic policy; when learning ends, put back
     the parameters of the best validated snapshot (README.md: SAC drifts after ~8k steps)."""
-    import copy
-
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Select(BaseCallback):
@@ -85,22 +84,20 @@ def _selector(p: SemanticParams, every: int):  # noqa: ANN202 - an SB3 BaseCallb
         def _on_training_end(self) -> None:
             if not self.history or self.history[-1][0] != self.num_timesteps:
                 self._check()
-            assert self.best is not None
+            if self.best is None:
+                raise RuntimeError("no validated snapshot to select")
             self.model.policy.load_state_dict(self.best[2])
 
     return Select()
 
 
-def make_training_env(p: SemanticParams, reward: str = "expected",  # noqa: ANN201
-                      b: float | None = None):
+def make_training_env(p: SemanticParams, reward: str = "expected",
+                      b: float | None = None) -> gym.Env[Any, Any]:
     """The env the learners see: reward (22) (fading-averaged by default) as (r - b) / |b|."""
-    import gymnasium as gym
-
-    from twinbed.scenarios.semantic.env import SemanticSyncEnv
-
     b = reward_reference(p) if b is None else b
     scale = 1.0 / max(abs(b), 1e-9)
-    return gym.wrappers.TransformReward(SemanticSyncEnv(p, reward), lambda r: (r - b) * scale)
+    return gym.wrappers.TransformReward(SemanticSyncEnv(p, reward),
+                                        lambda r: (float(r) - b) * scale)
 
 
 def hyperparams(algorithm: str, steps: int) -> dict[str, Any]:
@@ -134,15 +131,12 @@ PPO_GAE_LAMBDA = 0.0  # the action does not move the next state: one-step advant
 
 def train_agent(p: SemanticParams, algorithm: str, steps: int, seed: int, data_dir: str | Path,
                 *, path: Path | None = None, progress: bool = True,
-                eval_episodes: int = 5, reward: str = "expected") -> Any:
+                eval_episodes: int = 5, reward: str = "expected") -> TrainResult:
     """Train and save ``<data>/agents/<agent_name>.zip`` (where :data:`learned.AGENTS`
     finds it, ahead of the shipped one); returns twinbed.agents.TrainResult.
     The saved policy is the best of the snapshots validated every max(500, steps/40) steps
     (and at the end); the record holds the interface version, the reward mode, b (``meta``)
     and the selection (``selected``: its step, validation reward and the whole history)."""
-    from twinbed.agents import train
-    from twinbed.scenarios.semantic.algorithms import INTERFACE
-
     path = path or AGENTS[algorithm].user_path(data_dir, p, 0)
     b = reward_reference(p)
     select = _selector(p, max(500, steps // 40))

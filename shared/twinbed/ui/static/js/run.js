@@ -43,7 +43,8 @@ export async function runPage(main, ctx, runId) {
       mount(head,
         h("p", { class: "summary" }, badge(s.status), ` ${c.scenario} · ${c.algorithm} · seed ${c.seed} · `,
           h("span", { id: "rounds-done" }, `${s.rounds_done}/${c.rounds}`), " rounds · started ", when(s.started_wall)),
-        s.error ? h("div", { class: "error", role: "alert" }, `Run failed: ${s.error}`) : null,
+        s.error ? h("div", { class: "error", role: "alert" },
+          `${s.status === "degraded" ? "Run degraded" : "Run failed"}: ${s.error}`) : null,
         s.status === "running" ? h("button", { type: "button", id: "stop", disabled: !token.get(),
           title: token.get() ? "stop after the current round" : "enter the API token to stop runs",
           onclick: stop }, "Stop run") : null,
@@ -166,21 +167,31 @@ async function twinsTable(box, ctx, runId, running) {
     if (tr) tr.replaceWith(fresh); else tbody.append(fresh);
     rows.set(t.id, fresh);
   }
+  // Live runs: subscribe first, list second, so no update falls between the two (the feed
+  // follows the run's twins from their next version; upsert keeps the newest version of each).
+  // The subscription starts on the server as the stream opens, so list after "open", and once
+  // more a moment later to cover an update that raced the subscription.
+  const live = running();
+  const es = live ? new EventSource(`/twins/events?run_id=${encodeURIComponent(runId)}`) : null;
+  if (es) {
+    es.addEventListener("twin", (ev) => upsert(JSON.parse(ev.data)));  // into the unmounted table
+    await new Promise((ok) => { es.addEventListener("open", ok, { once: true }); setTimeout(ok, 2000); });
+  }
+  const list = async () => (await apiAll(`/twins?run_id=${encodeURIComponent(runId)}`)).forEach(upsert);
   try {
-    const twins = await apiAll(`/twins?run_id=${encodeURIComponent(runId)}`);
-    twins.forEach(upsert);
+    await list();
   } catch (e) {
+    if (es) es.close();
     mount(box, errorBox(e, "cannot list the twins"));
     return;
   }
   mount(box, note, h("div", { class: "scroll" }, h("table", { id: "twins" },
     h("thead", {}, h("tr", {}, COLS.map((c) => h("th", { scope: "col" }, c)))), tbody)));
   if (!rows.size && !running()) box.append(empty("This run has no twins (deleted, or no round reached the cloud)."));
-  if (!running()) return;
-  const es = new EventSource(`/twins/events?run_id=${encodeURIComponent(runId)}`);
-  note.textContent = "live: connecting…";
+  if (!es) return;
+  setTimeout(() => list().catch(() => {}), 1500);
+  note.textContent = "live: updates as they happen";
   es.addEventListener("open", () => { note.textContent = "live: updates as they happen"; });
-  es.addEventListener("twin", (ev) => upsert(JSON.parse(ev.data)));
   es.addEventListener("error", () => { note.textContent = "live feed interrupted; retrying…"; });
   ctx.onLeave(() => es.close());
   ctx.every(2000, () => {
