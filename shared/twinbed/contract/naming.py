@@ -102,7 +102,8 @@ class FigureResult:
             title += f" ({self.note})"
         title = f"{title} -> {self.files.csv.parent}"
         if self.claims and not isinstance(self.claims[0], Claim):
-            from twinbed import claims as computed  # imports the scenarios: not at the top
+            # twinbed.claims imports the scenario registry, which imports this module
+            from twinbed import claims as computed  # noqa: PLC0415 (import cycle)
 
             table = computed.table(self.claims, title)  # type: ignore[arg-type]
         else:
