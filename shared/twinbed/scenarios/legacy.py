@@ -26,7 +26,7 @@ from twinbed.artifacts import ArtifactSpec, Resolved
 from twinbed.config import get_settings
 from twinbed.contract.policy import UnknownAlgorithmError
 from twinbed.messages import Message
-from twinbed.runtime import RoleHandler, RunContext, offline_context
+from twinbed.runtime import BatchRoleHandler, RoleHandler, RunContext, offline_context
 
 __all__ = ["LegacyScenario", "ScenarioSpec"]
 
@@ -153,6 +153,9 @@ class LegacyScenario:
 
     def handler(self, role: str, msg_type: type[Message]) -> RoleHandler | None:
         return self.spec.handlers.get(role, {}).get(msg_type)
+
+    def batch_handler(self, role: str, msg_type: type[Message]) -> BatchRoleHandler | None:
+        return None  # the compatibility path handles one message at a time
 
     @property
     def can_simulate(self) -> bool:
