@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.simulate import run_episode
+from twinbed.scenarios.federated.world import run_episode
 
 __all__ = ["HELD_OUT_SEEDS", "cumulative_utility", "score"]
 
