@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: Scenario modules still on the compatibility path (``SPEC``); each migration removes one.
-NOT_YET_MIGRATED: frozenset[str] = frozenset({"fl_migration"})
+NOT_YET_MIGRATED: frozenset[str] = frozenset()
 
 AnyScenario = Scenario[Any, Any, Any, Any, Any, Any] | LegacyScenario
 """What the core works with (the legacy half goes when the last scenario migrates)."""
