@@ -137,10 +137,6 @@ class Scenario(Generic[P, S, A, R, M, O]):
         return self.summarize(params, round_, typed, missing).model_dump(exclude_none=True)
 
     # -- in-process rounds ---------------------------------------------------------------
-    @property
-    def can_simulate(self) -> bool:
-        return True
-
     def run(self, params: P, algorithm: str, seed: int, rounds: int,
             data_dir: str | Path | None = None) -> list[O]:
         """The generic in-process runner: ``rounds`` rounds of the run's world and policy.

@@ -14,7 +14,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from twinbed.scenarios.federated.model import Frame, FrameOutcome, Instance, State, integration, quality
+from twinbed.scenarios.federated.model import (
+    Frame,
+    FrameOutcome,
+    Instance,
+    State,
+    integration,
+    quality,
+)
 from twinbed.scenarios.federated.params import FederatedParams
 
 __all__ = ["CenCtx", "cen_ctx", "cen_evaluate", "cen_socf"]

@@ -37,8 +37,14 @@ from gymnasium import spaces
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
 from twinbed.scenarios.federated.artifacts import DMO, write_team
-from twinbed.scenarios.federated.env import (OBS_HIGH, FederatedEnv, action_nvec, decode_action,
-                                             obs_size, observation)
+from twinbed.scenarios.federated.env import (
+    OBS_HIGH,
+    FederatedEnv,
+    action_nvec,
+    decode_action,
+    obs_size,
+    observation,
+)
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.world import run_episode
 

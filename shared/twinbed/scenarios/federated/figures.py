@@ -7,8 +7,8 @@ them for 20k frames); ``--full``: 10 instances and 200k frames (the paper averag
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -17,10 +17,22 @@ import numpy as np
 
 from twinbed.runtime import RunContext
 from twinbed.scenarios.federated import centralized, model
-from twinbed.scenarios.federated.algorithms import (ALGORITHMS, FRAMEWORK, Decision, Policy,
-                                                    View, make_policy, policy_state)
-from twinbed.scenarios.federated.contract import (Carried, FederatedOutcome, FrameDecision,
-                                                  FrameFields, FrameState)
+from twinbed.scenarios.federated.algorithms import (
+    ALGORITHMS,
+    FRAMEWORK,
+    Decision,
+    Policy,
+    View,
+    make_policy,
+    policy_state,
+)
+from twinbed.scenarios.federated.contract import (
+    Carried,
+    FederatedOutcome,
+    FrameDecision,
+    FrameFields,
+    FrameState,
+)
 from twinbed.scenarios.federated.games import SocfResult, socf, socf_init
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.seeding import rng

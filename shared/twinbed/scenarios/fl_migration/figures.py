@@ -39,7 +39,7 @@ class Budget:
     fl_seeds: tuple[int, ...] = (0,)
 
     @staticmethod
-    def full() -> "Budget":
+    def full() -> Budget:
         return Budget(S_values=(9, 11, 13, 15, 17, 19, 21), steps=150_000, episode_slots=750,
                       slots=750, per_emd_agents=True, fl_sizes=(200, 400, 700, 1000, 1500, 2000),
                       fl_seeds=(0, 1, 2))

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from twinbed.scenarios.fl_migration.algorithms import LEARNED
+from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
 from twinbed.scenarios.fl_migration.env import FlMigrationEnv
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
 
 __all__ = ["EpisodeLog", "PAPER_EMDS", "hyperparams", "train_scheme"]
 
