@@ -11,6 +11,9 @@
    calibration) and the median of the later rounds.
 
     twinbed bench bus [--messages N] [--repeats R] [--ks 4,100,1000] [--rounds N]
+
+``TWINBED_SENSOR_REPLICAS=N`` spreads the sensors over N processes (the stack starts
+``sensor``, ``sensor.1`` ...).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import redis.asyncio as aioredis
 from redis_reference import raw_roundtrip, scratch_redis  # bench/redis_reference.py
 from twinbed import redisconn
 from twinbed.bus import Bus, Worker
+from twinbed.config import get_settings
 from twinbed.messages import Message
 from twinbed.stack import local_stack
 
@@ -93,7 +97,10 @@ async def throughput(n: int, repeats: int) -> None:
 
 
 def live_rounds(ks: list[int], rounds: int) -> None:
-    print(f"\n== live compression round wall time (fixed-bf, {rounds} rounds per K)")
+    replicas = get_settings().sensor_replicas
+    print(f"\n== live compression round wall time (fixed-bf, {rounds} rounds per K, "
+          f"{replicas} sensor process{'es' if replicas > 1 else ''}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(f"{'K':>6}{'first round s':>16}{'later rounds median s':>24}{'max s':>10}")
     with local_stack() as live:
         for k in ks:

@@ -113,7 +113,7 @@ async def updates(n: int, repeats: int) -> None:
 def live(slots: int) -> None:
     print(f"\n== live FL slot, S=9, U=20, Table II epochs, nearest, {slots} slots")
     with local_stack() as live:
-        view = live.run("fl-migration", "nearest", slots, params={"S": 9}, poll_s=0.2)
+        view = live.run("fl-migration", "nearest", slots, params={"S": 9})
     phases = ("solve_s", "migrate_s", "train_s", "aggregate_s", "finetune_s", "slot_wall_s",
               "wall_s")
     print(f"{'slot':>5}" + "".join(f"{k:>13}" for k in phases) + f"{'moved KB':>10}{'acc':>7}")

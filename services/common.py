@@ -158,11 +158,14 @@ class RoleDispatcher:
     def contexts(self) -> int:
         return len(self._contexts)
 
-    async def __call__(self, env: Envelope, fx: Effects) -> None:
+    def _check_stream(self, env: Envelope) -> None:
         expected = keys.stream(env.msg.run_id, self.state.role)
         mine = keys.replica_stream(env.msg.run_id, self.state.role, self.state.replica)
         if env.stream != expected and env.stream != mine:
             raise ValueError(f"message for run {env.msg.run_id!r} arrived on {env.stream!r}")
+
+    async def __call__(self, env: Envelope, fx: Effects) -> None:
+        self._check_stream(env)
         ctx = await self.context(env.msg.run_id)
         handler = self.generic.get(type(env.msg))
         if handler is None:
@@ -171,6 +174,27 @@ class RoleDispatcher:
             raise LookupError(f"{self.state.role} has no handler for {env.msg.TYPE!r} in "
                               f"scenario {ctx.run.scenario!r}")
         await handler(ctx, env, fx)
+
+    async def batch_key(self, env: Envelope) -> tuple[str, type[Message]] | None:
+        """Messages with the same key go to the scenario's batch handler together (see
+        :class:`twinbed.bus.Worker`): same stream and type, when the scenario has one."""
+        if type(env.msg) in self.generic:
+            return None
+        ctx = await self.context(env.msg.run_id)
+        if get_scenario(ctx.run.scenario).batch_handler(self.state.role, type(env.msg)) is None:
+            return None
+        return env.stream, type(env.msg)
+
+    async def handle_batch(self, envs: Sequence[Envelope], fx: Effects
+                           ) -> Sequence[BaseException | None]:
+        """Several messages with one :meth:`batch_key` in one call of the batch handler."""
+        first = envs[0]
+        self._check_stream(first)  # one key: every message came on the same stream
+        ctx = await self.context(first.msg.run_id)
+        many = get_scenario(ctx.run.scenario).batch_handler(self.state.role, type(first.msg))
+        if many is None or any(e.msg.run_id != first.msg.run_id for e in envs):
+            raise LookupError("not one batch")  # the worker handles them one by one
+        return await many(ctx, envs, fx)
 
 
 class _WorkerCollector(Collector):

@@ -90,3 +90,24 @@ def test_stream_derivation_is_pinned() -> None:
     """The key derivation (blake2b-64 of str keys) is frozen: changing it re-draws every recorded run."""
     assert seed_sequence(0, "channel", 0).spawn_key == (14503803131992509972, 0)
     assert _draw(0, "channel", 0)[:3] == [0.9019878780833673, 0.673395394432805, 0.5798497618576712]
+
+
+def test_rng_is_exactly_numpys_seed_sequence() -> None:
+    """rng mixes seed and keys itself (fast, cached prefixes) but gives numpy's generator
+    state for SeedSequence(entropy=seed, spawn_key=keys), over many seeds and keys: small,
+    0, multi-word, strings, one to three keys, the same prefix with other last keys."""
+    from twinbed.seeding import _key_to_int  # noqa: PLC0415 - the keys as SeedSequence gets them
+
+    g = np.random.default_rng(123)
+    cases: list[tuple[int, tuple[str | int, ...]]] = [
+        (0, (0,)), (0, (1, 2)), (2**40, (5,)), (7, (2**63 + 5, 3)), (1, (2**64 - 1, 0, 9)),
+        (2**130 + 3, ("channel", 4)), (3, ("fading", 0)), (3, ("fading", 1)), (3, ("data",))]
+    for _ in range(2000):
+        seed = int(g.integers(0, 2**62)) if g.random() < 0.5 else int(g.integers(0, 1000))
+        keys = tuple(int(g.integers(0, 2**63)) if g.random() < 0.5 else int(g.integers(0, 50))
+                     for _ in range(int(g.integers(1, 4))))
+        cases.append((seed, keys))
+    for seed, keys in cases:
+        ref = np.random.default_rng(np.random.SeedSequence(
+            entropy=seed, spawn_key=tuple(_key_to_int(k) for k in keys)))
+        assert rng(seed, *keys).bit_generator.state == ref.bit_generator.state, (seed, keys)

@@ -53,3 +53,12 @@ def test_restarted_service_gets_the_launch_settings(tmp_path, monkeypatch) -> No
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
+
+
+def test_process_names_start_replicas_of_edge_and_sensor() -> None:
+    """Replica processes follow their role's first, in start order."""
+    from twinbed.stack import process_names  # noqa: PLC0415
+
+    assert process_names(2) == ["cloud", "controller", "basestation", "edge", "edge.1", "sensor"]
+    assert process_names(1, 3) == ["cloud", "controller", "basestation", "edge", "sensor",
+                                   "sensor.1", "sensor.2"]

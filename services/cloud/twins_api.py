@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from twinbed.twins import Twin, TwinStore
@@ -34,18 +34,29 @@ async def existing(twin_id: str, twins: Store) -> Twin:
     return twin
 
 
-@router.get("")
+NEXT_CURSOR = "X-Next-Cursor"
+_PAGE_HEADERS = {NEXT_CURSOR: {
+    "description": "the cursor of the next page; absent on the last page",
+    "required": False, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+
+
+@router.get("", response_model=list[Twin],
+            responses={200: {"description": "one page of twins, oldest first",
+                             "headers": _PAGE_HEADERS}})
 async def list_twins(
     twins: Store,
     run_id: Annotated[str | None, Query(description="only the twins of this run")] = None,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-) -> list[Twin]:
-    out = []
-    for tid in await twins.ids(run_id, limit):
-        t = await twins.get(tid)
-        if t is not None:
-            out.append(t)
-    return out
+    limit: Annotated[int, Query(ge=1, le=1000, description="twins per page")] = 1000,
+    cursor: Annotated[int, Query(ge=0, le=10**9, description=f"where the page starts: the "
+                                 f"{NEXT_CURSOR} header of the previous page")] = 0,
+) -> Response:
+    """Twins in order of their first update, one page at a time (a run's come from its own
+    index, read with one pipelined round trip, sent as stored). ``X-Next-Cursor`` names the
+    next page."""
+    ids = await twins.ids(run_id, limit, cursor)
+    headers = {NEXT_CURSOR: str(cursor + limit)} if len(ids) == limit else None
+    return Response(await twins.get_many_json(ids), media_type="application/json",
+                    headers=headers)
 
 
 async def hub(state: State) -> EventHub:

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from twinbed import keys
 from twinbed.bus import REDIS_DOWN, Effects, Envelope
 from twinbed.contract import Action, Roles
@@ -23,7 +25,7 @@ from twinbed.scenarios import get_scenario
 from twinbed_services.common import ServiceState
 
 log = logging.getLogger("twinbed.controller")
-POLL_S = 0.005
+WAIT_S = 1.0  # longest blocking wait before the driver looks again anyway (no wake lost)
 _last_log: dict[str, float] = {}
 
 
@@ -65,12 +67,27 @@ async def on_round_report(ctx: RunContext[Any], msg: RoundReport, env: Envelope,
         raise ValueError(f"round report for round {msg.round}; run {msg.run_id} has rounds "
                          f"0..{ctx.run.rounds - 1}")
     fx.hset(reports_key(msg.run_id, msg.round), msg.party, json.dumps(msg.metrics))
+    # the driver waits on this list (BLPOP) rather than polling the reports; one element at
+    # most, and one wake-up per batch would do, but the two commands cost ~nothing in the MULTI
+    fx.lpush(keys.run_wake(msg.run_id), 1)
+    fx.ltrim(keys.run_wake(msg.run_id), 0, 0)
 
 
 _ROLES: Roles[Any, Action] = Roles(Action)
 _ROLES.on("controller", DecisionRequest, on_decision_request)
 _ROLES.on("controller", RoundReport, on_round_report)
 GENERIC_HANDLERS = _ROLES.table()["controller"]
+
+
+async def _wait(state: ServiceState, key: str, timeout_s: float) -> None:
+    """Block on a wake list for up to ``timeout_s`` (BLPOP). A read that outlives the client's
+    socket timeout is a wake-up too: it happens when the event loop itself was held longer
+    (a policy deciding synchronously, say a learned agent loading), not when Redis is gone."""
+    try:
+        await state.redis.blpop([key], timeout=timeout_s)
+    except RedisTimeoutError:
+        log.info("waiting on %s outlived the socket timeout (event loop busy); looking again",
+                 key)
 
 
 async def drive(state: ServiceState, run_id: str) -> None:
@@ -106,10 +123,13 @@ async def drive(state: ServiceState, run_id: str) -> None:
                     await pipe.execute()
             started = float(await r.get(start_key))
             deadline = started + cfg.deadline_s
-            while await r.hlen(reports_key(run_id, rnd)) < len(expected) and time.time() < deadline:
-                if (await runs.status(run_id) or st).stop_requested:
+            # wait for the reports: blocking on the run's wake list (pushed with every report
+            # and by a stop request), never polling
+            while await r.hlen(reports_key(run_id, rnd)) < len(expected):
+                left = deadline - time.time()
+                if left <= 0 or await runs.stop_requested(run_id):
                     break
-                await asyncio.sleep(POLL_S)
+                await _wait(state, keys.run_wake(run_id), min(left, WAIT_S))
             raw = await r.hgetall(reports_key(run_id, rnd))
             reports = {k.decode(): json.loads(v) for k, v in raw.items()}
             missing = [p for p in expected if p not in reports]
@@ -160,7 +180,8 @@ async def _save_record(state: ServiceState, run_id: str) -> None:
 
 
 async def supervise(state: ServiceState) -> None:
-    """Start a driver for every running run (new ones, and those a restart interrupted)."""
+    """Start a driver for every running run (new ones, and those a restart interrupted); it
+    waits for new runs on ``RUNS_WAKE`` (pushed by ``RunStore.create``) with BLPOP."""
     tasks: dict[str, asyncio.Task[None]] = {}
     while not state.stop.is_set():
         try:
@@ -175,7 +196,17 @@ async def supervise(state: ServiceState) -> None:
             log_limited("supervise", "run supervisor: Redis unavailable (%s: %s); retrying",
                         type(exc).__name__, exc)
             await asyncio.sleep(1.0)
+            continue
         except Exception:
             log_limited("supervise-error", "run supervisor: retrying after an error")
             log.debug("run supervisor error", exc_info=True)
-        await asyncio.sleep(0.1)
+            await asyncio.sleep(WAIT_S)
+            continue
+        try:
+            await _wait(state, keys.RUNS_WAKE, WAIT_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log_limited("supervise-wait", "run supervisor: waiting failed (%s: %s); retrying",
+                        type(exc).__name__, exc)
+            await asyncio.sleep(WAIT_S)

@@ -31,7 +31,7 @@ import itertools
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -314,6 +314,7 @@ class Bus:
 
 
 Handler = Callable[[Envelope, Effects], Awaitable[None]]
+_Fresh = tuple[str, str, dict[bytes, bytes], Envelope, str]  # stream, id, fields, env, member
 
 
 @dataclass
@@ -332,6 +333,15 @@ class Worker:
 
     ``streams`` returns the stream names to read now (it is re-evaluated every loop, so new
     runs are picked up); ``handler`` gets every valid, not-yet-seen message.
+
+    Batches: a handler that also has ``async batch_key(env) -> Hashable | None`` and
+    ``async handle_batch(envs, fx) -> [exception or None per env]`` gets consecutive entries
+    with the same non-None key in one call, recording all their effects in one ``fx`` (so
+    one oracle read, one twin-store script, one report command per batch, not per message).
+    The guarantees stay per entry: an entry whose outcome is an exception is dead-lettered and
+    must have recorded nothing; the others commit with the batch's acks. If the call raises,
+    the entries are handled one by one, so each error names its own entry. A group's effects
+    failing at commit dead-letter every entry of the group.
     """
 
     def __init__(
@@ -523,6 +533,55 @@ class Worker:
         self.stats.reclaimed += len(out)
         return out
 
+    async def _groups_of(self, fresh: list[_Fresh]) -> list[list[_Fresh]]:
+        """Consecutive entries the handler takes together (same non-None ``batch_key``)."""
+        key_of = getattr(self.handler, "batch_key", None)
+        if key_of is None:
+            return [[f] for f in fresh]
+        out: list[list[_Fresh]] = []
+        last: Hashable | None = None
+        for f in fresh:
+            try:
+                key = await key_of(f[3])
+            except Exception:  # noqa: BLE001 - the one-by-one path reports the error
+                key = None
+            if key is not None and out and key == last:
+                out[-1].append(f)
+            else:
+                out.append([f])
+            last = key
+        return out
+
+    async def _handle_one(self, env: Envelope) -> Effects | str:
+        """The entry's effects, or the dead letter's text."""
+        fx = self.bus.effects()
+        try:
+            await self.handler(env, fx)
+        except (asyncio.CancelledError, *REDIS_DOWN):
+            raise  # Redis down mid-handler: the batch stays pending and is retried
+        except Exception as exc:
+            log.warning("handler failed on %s %s: %s", env.stream, env.entry_id, exc)
+            return _handler_error(exc)
+        return fx
+
+    async def _handle_group(self, group: list[_Fresh]) -> list[Effects | str] | None:
+        """Handle entries together with the handler's ``handle_batch(envs, fx)``, which
+        records the effects of all of them in one ``fx`` and returns, per entry, None or the
+        exception that makes it a dead letter (it must record nothing for those). ``None``
+        when the call itself raised: the caller then handles them one by one, so each error
+        names its own entry."""
+        fx = self.bus.effects()
+        try:
+            errs = await self.handler.handle_batch([g[3] for g in group], fx)  # type: ignore[attr-defined]
+        except (asyncio.CancelledError, *REDIS_DOWN):
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried one by one
+            log.info("batch of %d failed (%s); handling one by one", len(group), exc)
+            return None
+        if len(errs) != len(group):
+            raise RuntimeError(f"handle_batch returned {len(errs)} outcomes for {len(group)}")
+        return [fx if e is None else _handler_error(e) for e in errs]
+
     def _dead_letter(self, pipe: Any, stream: str, entry_id: str,
                      fields: dict[bytes, bytes], error: str) -> None:
         # a bounded excerpt, not the whole message: dead letters must not be a way to store
@@ -564,12 +623,9 @@ class Worker:
                 for stream, answer in zip(asked, await pipe.execute(), strict=True):
                     flags[stream] = iter(answer)
 
-        fx_all: list[tuple[str, str, dict[bytes, bytes], Effects]] = []
-        marks: dict[str, list[str]] = {}
+        # the entries to handle, in order (duplicates skipped)
+        fresh: list[_Fresh] = []
         batch_seen: set[tuple[str, str]] = set()
-        by_type = self.stats.by_type
-        handler, bus = self.handler, self.bus
-        t_handle = 0.0
         it_ids = iter(ids)
         for (stream, entry_id, fields), env in zip(entries, envelopes, strict=True):
             if env is None:
@@ -579,31 +635,39 @@ class Worker:
                 self.stats.duplicates += 1
                 continue
             batch_seen.add((stream, member))
-            fx = bus.effects()
-            t0 = time.perf_counter()
-            try:
-                await handler(env, fx)
-            except (asyncio.CancelledError, *REDIS_DOWN):
-                raise  # Redis down mid-handler: the batch stays pending and is retried
-            except Exception as exc:
-                log.warning("handler failed on %s %s: %s", stream, entry_id, exc)
-                dead.append((stream, entry_id, fields, f"handler error: {_one_line(exc)}\n"
-                             + "".join(traceback.format_exception(exc)[-3:])))
-                continue
-            finally:
-                t_handle += time.perf_counter() - t0
-            fx_all.append((stream, entry_id, fields, fx))
-            marks.setdefault(stream, []).append(member)
-            t = env.msg.TYPE
-            by_type[t] = by_type.get(t, 0) + 1
-        self.stats.handle_s += t_handle
+            fresh.append((stream, entry_id, fields, env, member))
+
+        # each group of entries that commits (or fails at commit) together, with its effects
+        done: list[tuple[list[tuple[str, str, dict[bytes, bytes]]], Effects]] = []
+        marks: dict[str, list[str]] = {}
+        by_type = self.stats.by_type
+        t0 = time.perf_counter()
+        for group in await self._groups_of(fresh):
+            outcomes = await self._handle_group(group) if len(group) > 1 else None
+            if outcomes is None:  # one by one (also the fallback when a batch call raised)
+                outcomes = [await self._handle_one(g[3]) for g in group]
+            shared: dict[int, tuple[list[tuple[str, str, dict[bytes, bytes]]], Effects]] = {}
+            for (stream, entry_id, fields, env, member), outcome in zip(group, outcomes,
+                                                                        strict=True):
+                if isinstance(outcome, str):
+                    dead.append((stream, entry_id, fields, outcome))
+                    continue
+                slot = shared.get(id(outcome))
+                if slot is None:
+                    slot = shared[id(outcome)] = ([], outcome)
+                    done.append(slot)
+                slot[0].append((stream, entry_id, fields))
+                marks.setdefault(stream, []).append(member)
+                t = env.msg.TYPE
+                by_type[t] = by_type.get(t, 0) + 1
+        self.stats.handle_s += time.perf_counter() - t0
 
         async with self.redis.pipeline(transaction=True) as pipe:
-            spans: list[tuple[int, int, tuple[str, str, dict[bytes, bytes]]]] = []
-            for stream, entry_id, fields, fx in fx_all:
+            spans: list[tuple[int, int, list[tuple[str, str, dict[bytes, bytes]]]]] = []
+            for members_of, fx in done:
                 first = len(pipe.command_stack)
                 fx.apply(pipe)
-                spans.append((first, len(pipe.command_stack), (stream, entry_id, fields)))
+                spans.append((first, len(pipe.command_stack), members_of))
             for stream, members in marks.items():
                 pipe.sadd(self.seen_key(stream), *members)
             for stream, entry_id, fields, error in dead:
@@ -616,8 +680,12 @@ class Worker:
             results = await pipe.execute(raise_on_error=False)
         # Redis has no rollback: a recorded write that fails inside EXEC (say INCR on a
         # string) leaves the rest applied. Make that visible instead of silent.
-        failed = [(entry, res) for a, b, entry in spans for res in results[a:b]
-                  if isinstance(res, Exception)]
+        # (a group handled together fails together: its effects were one recording)
+        failed = []
+        for a, b, group_entries in spans:
+            err = next((res for res in results[a:b] if isinstance(res, Exception)), None)
+            if err is not None:
+                failed += [(entry, err) for entry in group_entries]
         if failed:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for (stream, entry_id, fields), err in failed:
@@ -627,8 +695,13 @@ class Worker:
         for res in results[spans[-1][1] if spans else 0:]:
             if isinstance(res, Exception):  # the bus's own bookkeeping failed: that is fatal
                 raise res
-        self.stats.handled += len(fx_all) - len({e[1] for e, _ in failed})
+        self.stats.handled += sum(len(g) for g, _ in done) - len({e[1] for e, _ in failed})
         self.stats.dead += len(dead) + len({e[1] for e, _ in failed})
+
+
+def _handler_error(exc: BaseException) -> str:
+    return (f"handler error: {_one_line(exc)}\n"
+            + "".join(traceback.format_exception(exc)[-3:]))
 
 
 def _s(x: bytes | str) -> str:

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     edge_replicas: int = Field(
         2, ge=1, le=64, description="edge processes the local stack (`twinbed up`) starts"
     )
+    sensor_replicas: int = Field(
+        1, ge=1, le=64, description="sensor processes the local stack (`twinbed up`) starts; "
+        "they share the sensors' stream (compression's K sensors spread over them)"
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ACTIVE_RUNS",
     "RUNS_INDEX",
+    "RUNS_WAKE",
     "TWINS_INDEX",
     "dead_letter",
     "replica_lease",
@@ -19,6 +20,7 @@ PREFIX = "tb"
 ACTIVE_RUNS = f"{PREFIX}:runs:active"  # SET of run ids whose streams the workers read
 RUNS_INDEX = f"{PREFIX}:runs"  # ZSET run id -> creation time
 TWINS_INDEX = f"{PREFIX}:twins"  # ZSET twin id -> first update time
+RUNS_WAKE = f"{PREFIX}:runs:wake"  # LIST (at most 1): a run was created; the supervisor wakes
 
 
 def stream(run_id: str, role: str) -> str:
@@ -47,6 +49,22 @@ def dead_letter(stream_name: str) -> str:
 
 def run_key(run_id: str, what: str) -> str:
     return f"{PREFIX}:{run_id}:run:{what}"
+
+
+def run_wake(run_id: str) -> str:
+    """LIST of at most one element, pushed when a run's driver has something to look at (a
+    party's report, a stop request): it waits on it with BLPOP instead of polling."""
+    return run_key(run_id, "wake")
+
+
+def run_finished(run_id: str) -> str:
+    """LIST pushed once when a run ends: clients wait on it with BLPOP."""
+    return run_key(run_id, "finished")
+
+
+def run_twins(run_id: str) -> str:
+    """ZSET of one run's twin ids -> first update time (the list endpoint's page source)."""
+    return run_key(run_id, "twins")
 
 
 def twin_key(twin_id: str) -> str:

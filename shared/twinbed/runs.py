@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from twinbed import keys
 
-__all__ = ["RunConfig", "RunStatus", "RunStore", "new_run_id"]
+__all__ = ["RunConfig", "RunStatus", "RunStore", "new_run_id", "wake"]
 
 # degraded: every round was played but most party reports missed their round's deadline
 RunState = Literal["running", "completed", "degraded", "stopped", "failed"]
@@ -55,6 +55,13 @@ class RunStatus(BaseModel):
     finished_wall: float | None = None
 
 
+def wake(pipe: Any, key: str) -> None:
+    """Queue on ``pipe`` a wake-up of whoever waits on ``key`` with BLPOP: a list of at most
+    one element, so wake-ups nobody consumed do not pile up."""
+    pipe.lpush(key, 1)
+    pipe.ltrim(key, 0, 0)
+
+
 class RunStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.r = redis
@@ -67,6 +74,7 @@ class RunStore:
                 "status": "running", "stop_requested": 0, "started_wall": repr(now)})
             p.zadd(keys.RUNS_INDEX, {cfg.id: now})
             p.sadd(keys.ACTIVE_RUNS, cfg.id)
+            wake(p, keys.RUNS_WAKE)
             await p.execute()
 
     async def config(self, run_id: str) -> RunConfig | None:
@@ -102,13 +110,36 @@ class RunStore:
         await self.r.rpush(keys.run_key(run_id, "rounds"), json.dumps(record, allow_nan=False))
 
     async def request_stop(self, run_id: str) -> None:
-        await self.r.hset(keys.run_key(run_id, "status"), "stop_requested", 1)
+        async with self.r.pipeline(transaction=True) as p:
+            p.hset(keys.run_key(run_id, "status"), "stop_requested", 1)
+            wake(p, keys.run_wake(run_id))
+            await p.execute()
+
+    async def stop_requested(self, run_id: str) -> bool:
+        return await self.r.hget(keys.run_key(run_id, "status"), "stop_requested") == b"1"
+
+    async def wait_finished(self, run_id: str, timeout_s: float) -> bool:
+        """Wait (BLPOP, no polling) until the run is no longer running or ``timeout_s``
+        passes; True if it ended."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            st = await self.r.hget(keys.run_key(run_id, "status"), "status")
+            if st is None or st != b"running":
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            # one second at most per wait: a run that ended before this client looked
+            # pushed its mark long ago, and the status read above catches that
+            await self.r.blpop([keys.run_finished(run_id)], timeout=min(left, 1.0))
 
     async def finish(self, run_id: str, status: RunState, error: str | None = None) -> None:
         async with self.r.pipeline(transaction=True) as p:
             p.hset(keys.run_key(run_id, "status"), mapping={
                 "status": status, "finished_wall": repr(time.time()), "error": error or ""})
             p.srem(keys.ACTIVE_RUNS, run_id)
+            p.rpush(keys.run_finished(run_id), status)
+            p.expire(keys.run_finished(run_id), 3600)
             await p.execute()
 
     async def running_ids(self) -> list[str]:

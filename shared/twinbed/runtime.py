@@ -10,7 +10,7 @@ given explicitly.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
@@ -24,7 +24,7 @@ from twinbed.bus import Bus, Effects, Envelope
 from twinbed.config import Settings, get_settings
 from twinbed.runs import RunConfig
 
-__all__ = ["RoleHandler", "RunContext", "offline_context"]
+__all__ = ["BatchRoleHandler", "RoleHandler", "RunContext", "offline_context"]
 
 P = TypeVar("P", bound=BaseModel)
 T = TypeVar("T")
@@ -117,3 +117,6 @@ def offline_context(
 
 RoleHandler = Callable[[RunContext[Any], Envelope, Effects], Awaitable[None]]
 """The uniform signature the services dispatch to (the contract wraps typed handlers in it)."""
+BatchRoleHandler = Callable[[RunContext[Any], Sequence[Envelope], Effects],
+                            Awaitable[Sequence[BaseException | None]]]
+"""Several messages of one run and type at once: per message None or its error."""

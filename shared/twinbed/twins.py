@@ -8,8 +8,9 @@ The history is a Redis stream per twin (capped); the server-sent events endpoint
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+import math
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
@@ -17,10 +18,10 @@ from pydantic import BaseModel
 from twinbed import keys
 from twinbed.bus import Effects
 
-__all__ = ["Twin", "TwinStore", "twin_id"]
+__all__ = ["Twin", "TwinStore", "TwinUpdate", "twin_id"]
 
 
-# KEYS: twin hash, history stream, twins index.
+# KEYS: twin hash, history stream, twins index, the run's twins index.
 # ARGV: id, kind, run_id, round, state_json, modeled_s, aoi_modeled_s, wall, aoi_wall_s,
 #       fidelity_json, history_len
 _UPDATE = """
@@ -32,8 +33,47 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*', 'version', v, 'round',
   'state', ARGV[5], 'modeled_s', ARGV[6], 'aoi_modeled_s', ARGV[7], 'wall', ARGV[8],
   'aoi_wall_s', ARGV[9], 'fidelity', ARGV[10])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[8], ARGV[1])
+redis.call('ZADD', KEYS[4], 'NX', ARGV[8], ARGV[1])
 return v
 """
+
+
+# The same for many twins in one call. KEYS: twins index, then per twin its hash, history and
+# run's twins index.
+# ARGV: history_len, then per twin the 10 fields of _UPDATE's ARGV 1-10. Returns the versions.
+_UPDATE_MANY = """
+local out, n = {}, (#KEYS - 1) / 3
+for t = 0, n - 1 do
+  local h, s, a = KEYS[2 + 3 * t], KEYS[3 + 3 * t], 1 + 10 * t
+  local v = redis.call('HINCRBY', h, 'version', 1)
+  redis.call('HSET', h, 'id', ARGV[a + 1], 'kind', ARGV[a + 2], 'run_id', ARGV[a + 3],
+    'round', ARGV[a + 4], 'state', ARGV[a + 5], 'modeled_s', ARGV[a + 6],
+    'aoi_modeled_s', ARGV[a + 7], 'wall', ARGV[a + 8], 'aoi_wall_s', ARGV[a + 9],
+    'fidelity', ARGV[a + 10])
+  redis.call('XADD', s, 'MAXLEN', '~', ARGV[1], '*', 'version', v, 'round', ARGV[a + 4],
+    'state', ARGV[a + 5], 'modeled_s', ARGV[a + 6], 'aoi_modeled_s', ARGV[a + 7],
+    'wall', ARGV[a + 8], 'aoi_wall_s', ARGV[a + 9], 'fidelity', ARGV[a + 10])
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[a + 8], ARGV[a + 1])
+  redis.call('ZADD', KEYS[4 + 3 * t], 'NX', ARGV[a + 8], ARGV[a + 1])
+  out[#out + 1] = v
+end
+return out
+"""
+
+
+class TwinUpdate(NamedTuple):
+    """One twin's new version, for :meth:`TwinStore.update_many`."""
+
+    twin: str
+    kind: str
+    run_id: str
+    round: int
+    state: dict[str, Any]
+    modeled_s: float
+    aoi_modeled_s: float
+    wall: float
+    aoi_wall_s: float
+    fidelity: dict[str, Any]
 
 
 def twin_id(run_id: str, name: str) -> str:
@@ -55,6 +95,22 @@ class Twin(BaseModel):
     aoi_wall_s: float
     fidelity: dict[str, Any]
     entry_id: str | None = None
+
+
+# KEYS: twin hashes. ARGV: field names. Returns each hash's HMGET reply.
+_HMGET_MANY = """
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, unpack(ARGV)) end
+return out
+"""
+_FIELDS = ("id", "kind", "run_id", "version", "round", "state", "modeled_s", "aoi_modeled_s",
+           "wall", "aoi_wall_s", "fidelity")
+
+
+def _num(text: str) -> str:
+    """A stored float (its repr) as a JSON number (null where JSON has none: nan, inf)."""
+    x = float(text)
+    return text if math.isfinite(x) else "null"
 
 
 def _decode(h: dict[bytes, bytes]) -> dict[str, str]:
@@ -100,21 +156,82 @@ class TwinStore:
     ) -> None:
         """Record the update in ``fx``; it is applied atomically when the batch commits."""
         fx.eval(
-            _UPDATE, 3, keys.twin_key(twin), keys.twin_history(twin), keys.TWINS_INDEX,
+            _UPDATE, 4, keys.twin_key(twin), keys.twin_history(twin), keys.TWINS_INDEX,
+            keys.run_twins(run_id),
             twin, kind, run_id, round_, json.dumps(state, separators=(",", ":")),
             repr(float(modeled_s)), repr(float(aoi_modeled_s)), repr(float(wall)),
             repr(float(aoi_wall_s)), json.dumps(fidelity), self.history_len,
         )
 
+    def update_many(self, fx: Effects, updates: Sequence[TwinUpdate]) -> None:
+        """Record many updates as one script call (one command for a batch, not one per
+        twin); each twin's update is what :meth:`update` does, in order."""
+        if not updates:
+            return
+        keys_: list[str] = [keys.TWINS_INDEX]
+        args: list[Any] = [self.history_len]
+        dumps = json.dumps
+        for u in updates:
+            keys_ += (keys.twin_key(u.twin), keys.twin_history(u.twin), keys.run_twins(u.run_id))
+            args += (u.twin, u.kind, u.run_id, u.round, dumps(u.state, separators=(",", ":")),
+                     repr(float(u.modeled_s)), repr(float(u.aoi_modeled_s)),
+                     repr(float(u.wall)), repr(float(u.aoi_wall_s)),
+                     dumps(u.fidelity, separators=(",", ":")))
+        fx.eval(_UPDATE_MANY, len(keys_), *keys_, *args)
+
     async def get(self, twin: str) -> Twin | None:
         h = _decode(await self.r.hgetall(keys.twin_key(twin)))
         return _twin(h) if h else None
 
-    async def ids(self, run_id: str | None = None, limit: int = 1000) -> list[str]:
+    async def ids(self, run_id: str | None = None, limit: int = 1000, cursor: int = 0
+                  ) -> list[str]:
+        """Twin ids in order of first update, ``limit`` from position ``cursor``: a run's
+        from its own index (older runs, written before it existed: filtered from the global
+        one), or every run's."""
+        end = cursor + limit - 1
+        if run_id is None:
+            return [x.decode() for x in await self.r.zrange(keys.TWINS_INDEX, cursor, end)]
+        got = await self.r.zrange(keys.run_twins(run_id), cursor, end)
+        if got or cursor or await self.r.exists(keys.run_twins(run_id)):
+            return [x.decode() for x in got]
         ids = [x.decode() for x in await self.r.zrange(keys.TWINS_INDEX, 0, -1)]
-        if run_id is not None:
-            ids = [i for i in ids if i.startswith(run_id + ".")]
-        return ids[:limit]
+        return [i for i in ids if i.startswith(run_id + ".")][:limit]
+
+    async def get_many(self, twins: Sequence[str]) -> list[Twin]:
+        """The twins of ``twins`` that exist, in order, in one pipelined round trip."""
+        if not twins:
+            return []
+        async with self.r.pipeline(transaction=False) as pipe:
+            for t in twins:
+                pipe.hgetall(keys.twin_key(t))
+            got = await pipe.execute()
+        return [_twin(_decode(h)) for h in got if h]
+
+    async def get_many_json(self, twins: Sequence[str]) -> bytes:
+        """The JSON array of :meth:`get_many`'s twins, written from the stored text (the
+        state and fidelity are stored as JSON already): what a list page sends, without
+        parsing every twin's state into objects and serializing it back (most of a 1,000
+        twin page's time)."""
+        if not twins:
+            return b"[]"
+        # one script, one reply: redis-py's pipeline reads 1,000 replies one by one, each
+        # under its own asyncio timeout, and that cost more than Redis's work
+        got = await self.r.eval(_HMGET_MANY, len(twins), *(keys.twin_key(t) for t in twins),
+                                *_FIELDS)
+        parts = []
+        dumps = json.dumps
+        for t, vals in zip(twins, got, strict=True):
+            if vals[3] is None:  # no version: the twin is gone
+                continue
+            (id_, kind, run_id, version, round_, state, modeled, aoi_m, wall, aoi_w,
+             fid) = (v.decode() if v is not None else "" for v in vals)
+            parts.append(
+                f'{{"id":{dumps(id_ or t)},"kind":{dumps(kind)},"run_id":{dumps(run_id)},'
+                f'"version":{int(version)},"round":{int(round_)},"state":{state},'
+                f'"modeled_s":{_num(modeled)},"aoi_modeled_s":{_num(aoi_m)},'
+                f'"wall":{_num(wall)},"aoi_wall_s":{_num(aoi_w)},"fidelity":{fid},'
+                f'"entry_id":null}}')
+        return ("[" + ",".join(parts) + "]").encode()
 
     async def history(self, twin: str, start: str = "-", count: int | None = None) -> list[Twin]:
         head = await self.get(twin)

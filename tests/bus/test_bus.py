@@ -609,6 +609,106 @@ async def test_one_bad_body_in_a_batch_dead_letters_only_that_entry(
     assert (w.stats.handled, w.stats.dead) == (5, 1)
 
 
+# -- batch handlers ---------------------------------------------------------------------------
+
+class BatchHandler:
+    """A handler that also takes consecutive entries together (``batch_key``/``handle_batch``):
+    odd n is that entry's error; n == 13 makes the whole call raise."""
+
+    def __init__(self, counter: str) -> None:
+        self.counter = counter
+        self.calls: list[list[int]] = []
+
+    async def __call__(self, env: Envelope, fx: Effects) -> None:
+        err = (await self.handle_batch([env], fx))[0]
+        if err is not None:
+            raise err
+
+    async def batch_key(self, env: Envelope) -> str:
+        return env.stream
+
+    async def handle_batch(self, envs: list[Envelope], fx: Effects) -> list[Exception | None]:
+        ns = [e.msg.n for e in envs]
+        self.calls.append(ns)
+        if 13 in ns and len(ns) > 1:
+            raise RuntimeError("the whole batch fails")
+        out: list[Exception | None] = []
+        for n in ns:
+            if n % 2:
+                out.append(ValueError(f"odd {n}"))
+            else:
+                fx.incr(self.counter)
+                out.append(None)
+        return out
+
+
+async def test_batch_handler_takes_the_batch_at_once_and_keeps_per_entry_guarantees(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """One call for the batch, one effects recording; an entry whose outcome is an error is
+    dead-lettered with it, the others commit with the acks; a replay applies nothing twice."""
+    counter = f"t{uid}:n"
+    h = BatchHandler(counter)
+    w = make_worker(aredis, stream, h)
+    await w.ensure_group(stream)
+    bus = Bus(aredis, "s")
+    await bus.publish_many([(stream, ping(n), None) for n in (0, 1, 2, 4)])
+
+    assert await drain(w, 4) == 4
+    assert h.calls == [[0, 1, 2, 4]]
+    assert await aredis.get(counter) == b"3"
+    assert await pending(aredis, stream) == 0
+    [letter] = await dead_letters(aredis, stream)
+    assert b"ValueError: odd 1" in letter[b"dl_error"]
+    assert (w.stats.handled, w.stats.dead) == (3, 1)
+
+    # a replay of the same entries (a crash after EXEC, say) is skipped by the seen-set
+    entries = [(stream, eid.decode(), f) for eid, f in await aredis.xrange(stream)]
+    await w.process(entries)
+    assert await aredis.get(counter) == b"3"
+    assert w.stats.duplicates == 3
+
+
+async def test_a_batch_call_that_raises_is_handled_one_by_one(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """If the batch call raises, every entry is handled alone: each error names its entry."""
+    counter = f"t{uid}:n"
+    h = BatchHandler(counter)
+    w = make_worker(aredis, stream, h)
+    await w.ensure_group(stream)
+    await Bus(aredis, "s").publish_many([(stream, ping(n), None) for n in (0, 13, 2)])
+
+    assert await drain(w, 3) == 3
+    assert h.calls == [[0, 13, 2], [0], [13], [2]]
+    assert await aredis.get(counter) == b"2"
+    [letter] = await dead_letters(aredis, stream)
+    assert b"odd 13" in letter[b"dl_error"]
+    assert await pending(aredis, stream) == 0
+
+
+async def test_a_batch_whose_effects_fail_at_commit_dead_letters_all_its_entries(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """The entries of one batch recorded their effects together, so they fail together."""
+    wrong = f"t{uid}:string"
+    await aredis.set(wrong, "not a number")
+
+    class Failing(BatchHandler):
+        async def handle_batch(self, envs: list[Envelope], fx: Effects
+                               ) -> list[Exception | None]:
+            fx.incr(wrong)  # fails inside EXEC
+            return [None] * len(envs)
+
+    w = make_worker(aredis, stream, Failing(f"t{uid}:n"))
+    await w.ensure_group(stream)
+    await Bus(aredis, "s").publish_many([(stream, ping(n), None) for n in (0, 2)])
+    assert await drain(w, 2) == 2
+    letters = await dead_letters(aredis, stream)
+    assert len(letters) == 2
+    assert all(b"effect failed at commit" in x[b"dl_error"] for x in letters)
+    assert await pending(aredis, stream) == 0
+
 # -- bounded retries of the bus's own bookkeeping (issue #14, item 3) and bounded dead letters
 
 async def test_broken_bookkeeping_is_dead_lettered_after_bounded_retries_and_jams_nothing(

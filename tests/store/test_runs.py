@@ -168,7 +168,8 @@ async def test_delete_removes_the_run_its_streams_state_and_twins_and_nothing_el
         await store.finish(rid, "completed")
 
     # 2 twins x (hash + history) + rounds + 2 streams + seen-set + state + config + status
-    assert await store.delete(run_id) == 4 + 1 + 2 + 1 + 1 + 2
+    # + the run's twins index + its finished mark
+    assert await store.delete(run_id) == 4 + 1 + 2 + 1 + 1 + 2 + 1 + 1
     assert [k async for k in aredis.scan_iter(match=f"{keys.PREFIX}:{run_id}:*")] == []
     assert await twins.ids(run_id) == []
     assert await aredis.exists(keys.twin_key(twin_id(run_id, "sensor-0"))) == 0

@@ -25,8 +25,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twinbed.report import Claim, claims_table
+
+if TYPE_CHECKING:
+    from twinbed import claims as computed
 
 __all__ = ["KEBAB", "FigureFiles", "FigureResult", "entity", "figure_files", "is_kebab",
            "message_type", "twin_kind"]
@@ -80,12 +84,15 @@ def figure_files(out: str | Path, figure: int | str) -> FigureFiles:
 
 @dataclass(frozen=True)
 class FigureResult:
-    """What every scenario's ``reproduce`` returns: the figure, its files, its claims."""
+    """What every scenario's ``reproduce`` returns: the figure, its files, its claims.
+
+    ``claims``: computed verdicts (:class:`twinbed.claims.Claim`, printed with their rules) or,
+    for a scenario not converted yet, the hand-typed :class:`twinbed.report.Claim`."""
 
     scenario: str
     figure: int | str
     files: FigureFiles
-    claims: Sequence[Claim]
+    claims: Sequence[Claim] | Sequence[computed.Claim]
     note: str = ""  # budget, seeds: printed in the table's title
     detail: str = ""  # printed before the claims table (a sweep's rows)
 
@@ -93,5 +100,12 @@ class FigureResult:
         title = f"{self.scenario} Fig. {self.figure}"
         if self.note:
             title += f" ({self.note})"
-        table = claims_table(self.claims, title=f"{title} -> {self.files.csv.parent}")
+        title = f"{title} -> {self.files.csv.parent}"
+        if self.claims and not isinstance(self.claims[0], Claim):
+            # twinbed.claims imports the scenario registry, which imports this module
+            from twinbed import claims as computed  # noqa: PLC0415 (import cycle)
+
+            table = computed.table(self.claims, title)  # type: ignore[arg-type]
+        else:
+            table = claims_table(self.claims, title=title)  # type: ignore[arg-type]
         return f"{self.detail}\n\n{table}" if self.detail else table

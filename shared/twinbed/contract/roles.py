@@ -13,7 +13,7 @@ seen from a role.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
@@ -21,9 +21,9 @@ from pydantic import BaseModel
 from twinbed.bus import Effects, Envelope
 from twinbed.contract.models import Action, DecisionState, PartyReport
 from twinbed.messages import Decision, DecisionRequest, Message, RoundReport
-from twinbed.runtime import RoleHandler, RunContext
+from twinbed.runtime import BatchRoleHandler, RoleHandler, RunContext
 
-__all__ = ["Handler", "Roles", "ask", "report"]
+__all__ = ["BatchHandler", "Handler", "Roles", "ask", "report"]
 
 P = TypeVar("P", bound=BaseModel)
 A = TypeVar("A", bound=Action)
@@ -31,6 +31,8 @@ M = TypeVar("M", bound=Message)
 
 Handler = Callable[[RunContext[P], M, Envelope, Effects], Awaitable[None]]
 ActionHandler = Callable[[RunContext[P], int, A, Effects], Awaitable[None]]
+BatchHandler = Callable[[RunContext[P], Sequence[tuple[M, Envelope]], Effects],
+                        Awaitable[Sequence[BaseException | None]]]
 
 
 class Roles(Generic[P, A]):
@@ -39,6 +41,7 @@ class Roles(Generic[P, A]):
     def __init__(self, action: type[A]) -> None:
         self.action = action
         self._by_role: dict[str, dict[type[Message], RoleHandler]] = {}
+        self._batch: dict[str, dict[type[Message], BatchRoleHandler]] = {}
 
     def on(self, role: str, msg_type: type[M], fn: Handler[P, M]) -> None:
         """``fn(ctx, msg, env, fx)`` handles ``msg_type`` messages on ``role``'s stream."""
@@ -49,6 +52,25 @@ class Roles(Generic[P, A]):
 
         handle.__name__ = getattr(fn, "__name__", "handler")
         self._add(role, msg_type, handle)
+
+    def on_batch(self, role: str, msg_type: type[M], fn: BatchHandler[P, M]) -> None:
+        """``fn(ctx, [(msg, env), ...], fx)`` handles consecutive ``msg_type`` messages of one
+        run together (one oracle read, one store script per batch), recording every effect in
+        ``fx``, and returns per message None or the exception that dead-letters it (for which
+        it recorded nothing). A single message is a batch of one."""
+
+        async def many(ctx: RunContext[Any], envs: Sequence[Envelope], fx: Effects
+                       ) -> Sequence[BaseException | None]:
+            return await fn(ctx, [(cast(M, e.msg), e) for e in envs], fx)
+
+        async def one(ctx: RunContext[Any], env: Envelope, fx: Effects) -> None:
+            err = (await many(ctx, [env], fx))[0]
+            if err is not None:
+                raise err
+
+        one.__name__ = many.__name__ = getattr(fn, "__name__", "handler")
+        self._add(role, msg_type, one)
+        self._batch.setdefault(role, {})[msg_type] = many
 
     def on_action(self, role: str, fn: ActionHandler[P, A]) -> None:
         """``fn(ctx, round, action, fx)`` handles the controller's answer to :func:`ask`."""
@@ -69,6 +91,9 @@ class Roles(Generic[P, A]):
 
     def handler(self, role: str, msg_type: type[Message]) -> RoleHandler | None:
         return self._by_role.get(role, {}).get(msg_type)
+
+    def batch_handler(self, role: str, msg_type: type[Message]) -> BatchRoleHandler | None:
+        return self._batch.get(role, {}).get(msg_type)
 
     def table(self) -> Mapping[str, Mapping[type[Message], RoleHandler]]:
         """Role -> message type -> handler (read-only view, for docs and tests)."""

@@ -28,7 +28,7 @@ from twinbed.contract.models import Action, DecisionState, PartyReport, RoundMet
 from twinbed.contract.policy import Policy, lookup
 from twinbed.contract.roles import Roles
 from twinbed.messages import Message
-from twinbed.runtime import RoleHandler, RunContext, offline_context
+from twinbed.runtime import BatchRoleHandler, RoleHandler, RunContext, offline_context
 
 __all__ = ["Scenario", "World"]
 
@@ -129,6 +129,10 @@ class Scenario(Generic[P, S, A, R, M, O]):
     # -- live rounds ---------------------------------------------------------------------
     def handler(self, role: str, msg_type: type[Message]) -> RoleHandler | None:
         return self.roles.handler(role, msg_type)
+
+    def batch_handler(self, role: str, msg_type: type[Message]) -> BatchRoleHandler | None:
+        """The handler taking several messages at once, if the scenario has one."""
+        return self.roles.batch_handler(role, msg_type)
 
     def summarize_json(self, params: P, round_: int, reports: Mapping[str, Mapping[str, Any]],
                        missing: list[str]) -> dict[str, Any]:

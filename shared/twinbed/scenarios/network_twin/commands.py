@@ -100,6 +100,9 @@ def _repro_args(ap: argparse.ArgumentParser) -> None:
                     help="Fig. 3: training slots per agent (default 12000, --full 100000)")
     ap.add_argument("--episodes", type=_positive, default=None,
                     help="Fig. 3: evaluation episodes per agent (default 30, --full 100)")
+    ap.add_argument("--seeds", type=_positive, default=figures.SEEDS_DEFAULT,
+                    help="independent samples: Fig. 2 test sets, Fig. 3 training runs per "
+                         f"agent (default {figures.SEEDS_DEFAULT})")
 
 
 def _repro_run(args: argparse.Namespace) -> int:
@@ -108,7 +111,8 @@ def _repro_run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         result = figures.reproduce(args.figure, p, _data_dir(args), out, full=args.full,
-                                   seed=args.seed, steps=args.steps, episodes=args.episodes)
+                                   seed=args.seed, steps=args.steps, episodes=args.episodes,
+                                   seeds=args.seeds)
     except ValueError as exc:  # a missing or mismatched artifact: the message says the fix
         raise CommandError(str(exc)) from None
     print(result.table())

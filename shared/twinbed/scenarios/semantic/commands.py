@@ -8,7 +8,7 @@ from twinbed.agents import read_record
 from twinbed.commands import Command, CommandError, default_out_dir, ship_command
 from twinbed.contract.cliparams import add_param_options, params_from_args
 from twinbed.scenarios.semantic.codec import codec_path, train_codec
-from twinbed.scenarios.semantic.figures import evaluate_schemes, reproduce
+from twinbed.scenarios.semantic.figures import SEEDS_DEFAULT, evaluate_schemes, reproduce
 from twinbed.scenarios.semantic.params import SemanticParams
 from twinbed.scenarios.semantic.train import train_agent
 
@@ -90,7 +90,9 @@ def _repro_args(p: argparse.ArgumentParser) -> None:
                    help="the paper's budget: 20 x 5000 training steps per agent")
     p.add_argument("--steps", type=int, default=None, help="training steps per agent (override)")
     p.add_argument("--episodes", type=int, default=None, help="evaluation cycles per point")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first training seed")
+    p.add_argument("--seeds", type=int, default=SEEDS_DEFAULT,
+                   help=f"independent training runs per point (default {SEEDS_DEFAULT})")
     p.add_argument("--trained", action="store_true",
                    help="use the agents `twinbed train semantic --param ...` saved in the data "
                         "dir (else shipped) for each point instead of training them here")
@@ -101,11 +103,13 @@ def _repro_run(args: argparse.Namespace) -> int:
         raise CommandError(f"--steps must be >= 1, got {args.steps}")
     if args.episodes is not None and args.episodes < 1:
         raise CommandError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.seeds < 1:
+        raise CommandError(f"--seeds must be >= 1, got {args.seeds}")
     out = default_out_dir(args.out) if args.out else default_out_dir(
         args.data_dir, "figures", "semantic")
     try:
         result = reproduce(args.figure, out, full=args.full, steps=args.steps,
-                          episodes=args.episodes, seed=args.seed,
+                          episodes=args.episodes, seed=args.seed, seeds=args.seeds,
                           agents_from=args.data_dir if args.trained else None)
     except ValueError as exc:  # a missing or outdated checkpoint: the message names the command
         if not args.trained:

@@ -17,7 +17,24 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = "GET", body } = {}) {
+/** Every page of a paginated list (`X-Next-Cursor` names the next page's `cursor`). */
+export async function apiAll(path) {
+  const out = [];
+  let cursor = "0";
+  while (cursor !== null) {
+    const sep = path.includes("?") ? "&" : "?";
+    const { data, headers } = await request(`${path}${sep}cursor=${cursor}`);
+    out.push(...data);
+    cursor = headers.get("X-Next-Cursor");
+  }
+  return out;
+}
+
+export async function api(path, options = {}) {
+  return (await request(path, options)).data;
+}
+
+async function request(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (method !== "GET" && token.get()) headers.Authorization = `Bearer ${token.get()}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -34,5 +51,5 @@ export async function api(path, { method = "GET", body } = {}) {
     const detail = (data && typeof data.detail === "string") ? data.detail : `${resp.status} ${resp.statusText}`;
     throw new ApiError(resp.status, detail, (data && data.errors) || []);
   }
-  return data;
+  return { data, headers: resp.headers };
 }

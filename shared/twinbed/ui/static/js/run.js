@@ -1,7 +1,7 @@
 // One run, live: its per-round metrics as charts that grow, and the table of its twins kept
 // current by the run's server-sent events (GET /twins/events?run_id=...: one connection).
 
-import { api, token } from "./api.js";
+import { api, apiAll, token } from "./api.js";
 import { LineChart } from "./charts.js";
 import { chartKeys, label, series } from "./metrics.js";
 import { badge, empty, errorBox, fmt, h, mount, when } from "./ui.js";
@@ -177,7 +177,7 @@ async function twinsTable(box, ctx, runId, running) {
     es.addEventListener("twin", (ev) => upsert(JSON.parse(ev.data)));  // into the unmounted table
     await new Promise((ok) => { es.addEventListener("open", ok, { once: true }); setTimeout(ok, 2000); });
   }
-  const list = async () => (await api(`/twins?run_id=${encodeURIComponent(runId)}`)).forEach(upsert);
+  const list = async () => (await apiAll(`/twins?run_id=${encodeURIComponent(runId)}`)).forEach(upsert);
   try {
     await list();
   } catch (e) {
