@@ -34,7 +34,7 @@ import numpy as np
 
 from twinbed.scenarios.federated import env as env_module
 from twinbed.scenarios.federated import model
-from twinbed.scenarios.federated import simulate as simulate_module
+from twinbed.scenarios.federated import world as world_module
 from twinbed.scenarios.federated.games import (
     gale_shapley,
     gale_shapley_reference,
@@ -50,7 +50,7 @@ SIZES = ((20, 5), (200, 20), (2000, 50))
 @contextlib.contextmanager
 def _reference_paths() -> Iterator[None]:
     """The environment with SOCF and Gale-Shapley as first written (the reference)."""
-    with mock.patch.object(simulate_module, "socf", socf_reference), \
+    with mock.patch.object(world_module, "socf", socf_reference), \
             mock.patch.object(env_module, "gale_shapley", gale_shapley_reference):
         yield
 

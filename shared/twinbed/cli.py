@@ -204,8 +204,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     spec = _scenario(args.scenario)
-    if not spec.can_simulate:
-        raise CliError(f"scenario {args.scenario!r} has no in-process simulation")
     algorithm = args.algorithm or spec.algorithms[0]
     if algorithm not in spec.algorithms:
         raise CliError(f"unknown algorithm {algorithm!r}; known: {', '.join(spec.algorithms)}")

@@ -12,7 +12,7 @@ import pytest
 from twinbed import keys
 from twinbed.scenarios.federated import learning
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.simulate import run_episode
+from twinbed.scenarios.federated.world import run_episode
 
 pytestmark = pytest.mark.integration
 

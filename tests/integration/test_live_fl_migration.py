@@ -14,7 +14,7 @@ import pytest
 from twinbed import keys
 from twinbed.bus import encode
 from twinbed.scenarios.fl_migration import FlMigrationParams
-from twinbed.scenarios.fl_migration.simulate import simulate
+from twinbed.scenarios.fl_migration.world import simulate
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from twinbed.scenarios import get_scenario
 from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.algorithms import ALGORITHMS, FRAMEWORK, Greedy, View
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.simulate import run_episode
+from twinbed.scenarios.federated.world import run_episode
 
 SMALL = dict(M=12, N=4, K=3, frames=4)
 
@@ -38,10 +38,10 @@ def test_exhaustive_runs_on_a_tiny_instance_and_bounds_the_frame() -> None:
         assert ex["sum_U_n"] >= other["sum_U_n"] - 1e-9, alg
 
 
-def test_exhaustive_refuses_large_instances() -> None:
+def test_exhaustive_refuses_large_instances(tmp_path) -> None:  # noqa: ANN001
     spec = get_scenario("federated")
     with pytest.raises(ValueError, match="small instance"):
-        spec.preflight(FederatedParams(), "exhaustive", None)
+        spec.preflight(FederatedParams(), "exhaustive", 0, tmp_path)
 
 
 def test_dmo_preflight_names_the_train_command(tmp_path) -> None:
@@ -167,3 +167,35 @@ def test_cli_bad_input_is_one_line_exit_2(argv) -> None:
                          timeout=120)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr and out.stderr.strip()
+
+
+def test_the_core_runner_plays_the_episode_with_modeled_time() -> None:
+    """``twinbed simulate`` (the contract's runner, the scheme rebuilt from the carried state
+    every frame as the live controller does) plays ``run_episode``'s frames; each frame starts
+    when the previous one ended in modeled time."""
+    from twinbed.scenarios.federated.spec import SCENARIO
+
+    p = FederatedParams(**SMALL)
+    recs = SCENARIO.simulate(p, "qlearning", 3, 5)
+    assert [{k: v for k, v in r.items() if k != "modeled_start_s"} for r in recs] == \
+        run_episode(p, "qlearning", 3, 5)
+    starts = [r["modeled_start_s"] for r in recs]
+    assert starts[0] == 0.0
+    assert starts[1:] == pytest.approx(np.cumsum([r["T_s"] for r in recs])[:-1].tolist())
+
+
+def test_a_live_frame_is_the_cloud_report_or_only_the_missing_party() -> None:
+    from twinbed.scenarios.federated.contract import CloudReport, FederatedRound
+    from twinbed.scenarios.federated.spec import SCENARIO
+
+    assert set(FederatedRound.model_fields) - {"missing"} == set(CloudReport.model_fields)
+    p = FederatedParams(**SMALL)
+    assert SCENARIO.summarize_json(p, 0, {}, ["cloud"]) == {"missing": ["cloud"]}
+    rec = {"round": 0, **SCENARIO.simulate(p, "greedy", 1, 1)[0]}
+    rec.pop("modeled_start_s")
+    body = {k: v for k, v in rec.items() if k != "round"}
+    report = {**body, "val_r2": 0.5, "solve_s": 0.01, "frame_wall_s": 0.2, "decide_wall_s": 0.1,
+              "edge_train_wall_s": 0.05, "history_rows_moved": 3, "replicas": [0, 1]}
+    assert SCENARIO.summarize_json(p, 0, {"cloud": report}, []) == {**report, "missing": []}
+    with pytest.raises(ValueError, match="Extra inputs"):
+        SCENARIO.summarize_json(p, 0, {"cloud": {**report, "bogus": 1}}, [])

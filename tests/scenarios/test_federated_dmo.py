@@ -20,7 +20,7 @@ from twinbed.scenarios.federated.dmo import (
 )
 from twinbed.scenarios.federated.env import FederatedEnv, action_nvec
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.simulate import run_episode
+from twinbed.scenarios.federated.world import run_episode
 
 P = FederatedParams(M=10, N=4, K=3, frames=6)
 TINY = {"n_steps": 32, "batch_size": 16, "n_epochs": 2}
@@ -147,16 +147,16 @@ def _assert_decide_replays_the_episode(data_dir, models) -> None:
     from twinbed.config import get_settings
     from twinbed.runtime import offline_context
     from twinbed.scenarios.federated import model
-    from twinbed.scenarios.federated.roles import decide
+    from twinbed.scenarios.federated.spec import SCENARIO
 
     sim = run_episode(P, "dmo", 2, 3, policy=DmoPolicy(P, models))
     settings = get_settings().model_copy(update={"data_dir": data_dir})
     st = model.initial_state(P)
     carried = {"D_bits": st.D_bits.tolist(), "assign": st.assign.tolist(), "Y": []}
     for t in range(3):
-        d = decide(offline_context("federated", P, "dmo", 2, settings=settings),
-                   {"t": t, **carried})
-        assert d["record"] == sim[t]
+        d = SCENARIO.decide_json(offline_context("federated", P, "dmo", 2, settings=settings),
+                                 {"t": t, **carried})
+        assert {"round": t, **d["record"]} == sim[t]
         carried = json.loads(json.dumps(d["next"]))
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from twinbed.scenarios.federated.env import FederatedEnv
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.simulate import run_episode
+from twinbed.scenarios.federated.world import run_episode
 
 
 def test_env_passes_gymnasium_and_sb3_checkers() -> None:

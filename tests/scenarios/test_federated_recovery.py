@@ -19,10 +19,20 @@ from twinbed.scenarios.federated.algorithms import (
     restore_policy,
 )
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.roles import decide
-from twinbed.scenarios.federated.simulate import run_episode
+from twinbed.scenarios.federated.spec import SCENARIO
+from twinbed.scenarios.federated.world import run_episode
 
 SMALL = dict(M=12, N=4, K=3, frames=20)
+
+
+def decide(ctx, state: dict) -> dict:  # noqa: ANN001
+    """What the controller service does with a DecisionRequest's state (JSON in and out)."""
+    return SCENARIO.decide_json(ctx, state)
+
+
+def _record(t: int, d: dict) -> dict:
+    """The frame's record as the in-process episode has it."""
+    return {"round": t, **d["record"]}
 
 
 def _initial(p: FederatedParams) -> dict:
@@ -42,7 +52,7 @@ def test_a_controller_restarted_every_frame_plays_the_in_process_episode(algorit
         d = decide(ctx, state)
         again = decide(offline_context("federated", p, algorithm, seed), state)  # a replay
         assert json.dumps(again) == json.dumps(d)
-        assert d["record"] == sim[t]  # same draws, same state: bit-identical
+        assert _record(t, d) == sim[t]  # same draws, same state: bit-identical
         assert d["assign"] == sim[t]["assign"] and d["ell"] == sim[t]["ell"]
         carried = json.loads(json.dumps(d["next"]))  # through Redis: JSON
     if algorithm in ("qlearning", "bandit", "lyapunov-bcd"):
@@ -58,7 +68,7 @@ def test_without_the_carried_state_qlearning_would_diverge() -> None:
     carried, differ = _initial(p), 0
     for t in range(10):
         d = decide(offline_context("federated", p, "qlearning", 5), {"t": t, **carried})
-        differ += d["record"] != sim[t]
+        differ += _record(t, d) != sim[t]
         carried = {**d["next"], "policy": None}  # the state lost, as a kill -9 used to
     assert differ > 0
 
@@ -127,8 +137,6 @@ class _Proc:
         import asyncio
 
         from twinbed.messages import Decision, DecisionRequest, RoundReport
-        from twinbed.scenarios.federated.roles import HANDLERS
-
         msg = env.msg
         if isinstance(msg, DecisionRequest):  # what the controller service does
             d = decide(self.ctx, msg.state)
@@ -138,7 +146,9 @@ class _Proc:
         elif isinstance(msg, RoundReport):
             fx.hset(f"{self.h.prefix}:reports", str(msg.round), json.dumps(msg.metrics))
         else:
-            await HANDLERS[self.role][type(msg)](self.ctx, env, fx)
+            handler = SCENARIO.handler(self.role, type(msg))
+            assert handler is not None, (self.role, type(msg))
+            await handler(self.ctx, env, fx)
         self.h.calls += 1
         if self.h.calls % self.h.crash_every == 0:  # die after the handler, before EXEC
             raise asyncio.CancelledError

@@ -12,7 +12,7 @@ from twinbed.scenarios.fl_migration import algorithms as G
 from twinbed.scenarios.fl_migration import model
 from twinbed.scenarios.fl_migration.env import FlMigrationEnv, observe
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.scenarios.fl_migration.simulate import simulate
+from twinbed.scenarios.fl_migration.world import simulate
 
 
 def _slot(p: FlMigrationParams, seed: int):
@@ -141,11 +141,13 @@ def test_spec_decide_equals_simulation_and_preflight_names_the_command(tmp_path:
     for rec in sim:
         state = {"t": st.t, "user_xy": st.user_xy.tolist(), "n_new": st.n_new.tolist(),
                  "n_prev": st.n_prev.tolist(), "prev_assoc": st.prev_assoc.tolist()}
-        got = spec.decide(ctx, state)
+        got = spec.decide_json(ctx, state)
         assert got == {"assoc": rec["assoc"], "gamma": rec["gamma"]}
         st = model.next_state(p, st, np.asarray(rec["assoc"]), 3)
-    with pytest.raises(ValueError, match="bad fl-migration slot state"):
-        spec.decide(ctx, {"t": 0})
+    with pytest.raises(ValueError, match="user_xy"):  # the typed state names what is missing
+        spec.decide_json(ctx, {"t": 0})
+    with pytest.raises(ValueError, match="expected 20 users with servers in"):
+        spec.decide_json(ctx, {**state, "n_new": state["n_new"][:3]})
     # seed 3 has no shipped agent: the error names the exact command for this instance
     with pytest.raises(ValueError, match="twinbed train fl-migration --algorithm ddpg "
                                          "--param U=20 --param S=9 --seed 3"):
@@ -191,3 +193,25 @@ def test_training_killed_mid_run_resumes_from_its_checkpoint_with_its_curve(tmp_
     steps = [c["timesteps"] for c in rec["curve"]]
     assert steps == sorted(steps) and steps[0] < rec["resumed_from"] < steps[-1]
     assert not partial.exists()
+
+
+def test_the_core_runner_plays_the_world_slot_by_slot_in_modeled_time() -> None:
+    """``twinbed simulate`` (the contract's runner through the typed decision hop) gives the
+    slots of :func:`world.simulate`; slot t starts at t tau."""
+    from twinbed.scenarios.fl_migration.spec import SCENARIO
+
+    p = FlMigrationParams(S=9, emd=0.2)
+    recs = SCENARIO.simulate(p, "nearest", 3, 3)
+    assert [r["modeled_start_s"] for r in recs] == [0.0, p.slot_s, 2 * p.slot_s]
+    assert [{k: v for k, v in r.items() if k != "modeled_start_s"} for r in recs] == \
+        simulate(p, "nearest", seed=3, rounds=3)
+
+
+def test_a_live_slot_is_the_cloud_report_or_the_slot_length() -> None:
+    from twinbed.scenarios.fl_migration.contract import CloudReport, FlMigrationRound
+    from twinbed.scenarios.fl_migration.spec import SCENARIO
+
+    assert set(FlMigrationRound.model_fields) - {"missing"} == set(CloudReport.model_fields)
+    p = FlMigrationParams()
+    assert SCENARIO.summarize_json(p, 0, {}, ["cloud"]) == {"slot_s": p.slot_s,
+                                                            "missing": ["cloud"]}

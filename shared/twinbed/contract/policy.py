@@ -42,6 +42,9 @@ class Policy(Generic[P, S, A]):
     make: Callable[[RunContext[P]], Callable[[S], A]]
     summary: str = ""
     artifacts: tuple[ArtifactSpec[P, Any], ...] = ()
+    # what the algorithm needs of the parameters beyond their own validation (a small
+    # instance, say): raises ValueError saying how to fix them; run by the preflight
+    check: Callable[[P], None] | None = None
 
     @property
     def learned(self) -> bool:

@@ -117,9 +117,12 @@ class Scenario(Generic[P, S, A, R, M, O]):
     def preflight(self, params: P, algorithm: str, seed: int, data_dir: str | Path
                   ) -> dict[str, Resolved]:
         """Check a run can start: every artifact it needs resolves and matches its recorded
-        checksum; returns which file each is (user's or shipped). Raises
-        :class:`~twinbed.artifacts.ArtifactError` (a ValueError) naming the train command."""
-        self.policy(algorithm)
+        checksum, and the policy's own check of the parameters passes; returns which file each
+        artifact is (user's or shipped). Raises :class:`~twinbed.artifacts.ArtifactError` (a
+        ValueError) naming the train command, or the check's ValueError."""
+        pol = self.policy(algorithm)
+        if pol.check is not None:
+            pol.check(params)
         return {s.name: s.check(data_dir, params, seed)
                 for s in self.artifacts_for(params, algorithm)}
 
@@ -138,10 +141,6 @@ class Scenario(Generic[P, S, A, R, M, O]):
         return self.summarize(params, round_, typed, missing).model_dump(exclude_none=True)
 
     # -- in-process rounds ---------------------------------------------------------------
-    @property
-    def can_simulate(self) -> bool:
-        return True
-
     def run(self, params: P, algorithm: str, seed: int, rounds: int,
             data_dir: str | Path | None = None) -> list[O]:
         """The generic in-process runner: ``rounds`` rounds of the run's world and policy.

@@ -5,11 +5,7 @@ A scenario is a sub-package ``twinbed.scenarios.<module>`` whose ``spec`` module
 state and action, policies with their artifacts, world, roles, parties, summarize). Its
 ``artifacts/`` folder holds the artifacts it ships. It may also have a ``commands`` module with
 ``COMMANDS``, a list of :class:`twinbed.commands.Command` (``twinbed reproduce|train|solve|
-calibrate <target>``). Adding a sixth scenario is adding a folder (``twinbed new-scenario``).
-
-Compatibility path: a folder in :data:`NOT_YET_MIGRATED` still defines ``SPEC``, the old
-untyped :class:`~twinbed.scenarios.legacy.ScenarioSpec`, served through
-:class:`~twinbed.scenarios.legacy.LegacyScenario` (see that module).
+calibrate <target>``). Adding a sixth scenario is adding a folder.
 """
 
 from __future__ import annotations
@@ -20,23 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from twinbed.contract.scenario import Scenario
-from twinbed.scenarios.legacy import LegacyScenario, ScenarioSpec
 
 __all__ = [
-    "NOT_YET_MIGRATED",
     "AnyScenario",
-    "ScenarioSpec",
     "UnknownScenarioError",
     "get_scenario",
     "scenario_modules",
     "scenario_names",
 ]
 
-#: Scenario modules still on the compatibility path (``SPEC``); each migration removes one.
-NOT_YET_MIGRATED: frozenset[str] = frozenset({"federated", "fl_migration"})
-
-AnyScenario = Scenario[Any, Any, Any, Any, Any, Any] | LegacyScenario
-"""What the core works with (the legacy half goes when the last scenario migrates)."""
+AnyScenario = Scenario[Any, Any, Any, Any, Any, Any]
+"""What the core works with: a scenario of any parameters and models."""
 
 HERE = Path(__file__).parent
 
@@ -58,9 +48,6 @@ def load_spec(module: str, folder: Path) -> AnyScenario:
     found = getattr(mod, "SCENARIO", None)
     if isinstance(found, Scenario):
         return found.with_shipped_dir(shipped)
-    legacy = getattr(mod, "SPEC", None)
-    if isinstance(legacy, ScenarioSpec):
-        return LegacyScenario(legacy, shipped)
     raise RuntimeError(f"{module} defines no SCENARIO (a twinbed.contract.Scenario)")
 
 

@@ -2,7 +2,7 @@
 
 Every scheme decides, per frame, the partial-DT assignment, the subcarriers per sensor and the
 training rounds of every ES (:class:`Decision`); the ES-sensor associations then come from SOCF
-in the scheme's framework (:func:`twinbed.scenarios.federated.simulate.play_frame`).
+in the scheme's framework (:func:`twinbed.scenarios.federated.world.play_frame`).
 
 Framework baselines (Fig. 8), each run by the per-frame optimizer ``myopic``:
 
@@ -106,7 +106,7 @@ def _coordinate(v: View, assign: np.ndarray, p_inner: FederatedParams | None = N
     for zl in z_levels or list(range(1, p.z_levels + 1)):
         z = np.full(p.N, zl)
         ell = np.full(p.N, max(1, p.ell_max // 2))
-        Y = None
+        Y = np.zeros((p.M, p.N), dtype=bool)  # SOCF's, from the first sweep on
         for _ in range(2):
             fc = model.frame_ctx(p, v.inst, v.frame, v.state, assign, z, ell)
             Y = socf(p, fc, socf_init(p, fc, v.g), v.g).Y
@@ -115,7 +115,8 @@ def _coordinate(v: View, assign: np.ndarray, p_inner: FederatedParams | None = N
         score = float(model.es_utilities(p, fc, Y).sum())
         if best is None or score > best[0]:
             best = (score, Decision(assign, z, ell, Y))
-    assert best is not None
+    if best is None:
+        raise ValueError("expected at least one subcarrier level to search, got none")
     return best[1]
 
 
@@ -341,7 +342,7 @@ class Tabu:
         cur = (tuple(_assign_gs(v)), 1, max(1, p.ell_max // 2))
         cur_s, cur_d = self._score(v, np.array(cur[0]), cur[1], cur[2])
         best_s, best_d = cur_s, cur_d
-        tabu: list[tuple] = [cur]
+        tabu: list[tuple[tuple[int, ...], int, int]] = [cur]
         for _ in range(self.iters):
             cands = []
             for _j in range(self.neighbours):
@@ -400,7 +401,7 @@ class Exhaustive:
             a = np.array(assign)
             for zl in range(1, p.z_levels + 1):
                 z = np.full(p.N, zl)
-                U_l = []
+                per_l = []
                 for ell in range(1, p.ell_max + 1):
                     fc = model.frame_ctx(p, v.inst, v.frame, v.state, a, z, np.full(p.N, ell))
                     ok = (~Ys | fc.eligible[None]).all(axis=(1, 2)) & (
@@ -411,14 +412,15 @@ class Exhaustive:
                     T = np.max(np.where(Ys, fc.t_sen[None], 0.0), axis=1)
                     ch = (Ys != fc.Y_prev[None]).sum(axis=1)
                     U = model.coalition_utility(p, fc, dD, E, T, ch)
-                    U_l.append(np.where(ok[:, None], U, -np.inf))
-                U_l = np.stack(U_l)  # (L, C, N)
+                    per_l.append(np.where(ok[:, None], U, -np.inf))
+                U_l = np.stack(per_l)  # (L, C, N)
                 tot = U_l.max(axis=0).sum(axis=1)
                 c = int(np.argmax(tot))
                 if best is None or tot[c] > best[0]:
                     ell = np.argmax(U_l[:, c, :], axis=0) + 1
                     best = (float(tot[c]), Decision(a, z, ell, Ys[c].copy()))
-        assert best is not None
+        if best is None:
+            raise ValueError(f"expected K <= N to assign the partial-DTs, got K={p.K}, N={p.N}")
         return best[1]
 
     def learn(self, v: View, d: Decision, reward: float) -> None:

@@ -10,11 +10,18 @@ way as the proposed framework's.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from twinbed.scenarios.federated.model import Frame, FrameOutcome, Instance, State, integration, quality
+from twinbed.scenarios.federated.model import (
+    Frame,
+    FrameOutcome,
+    Instance,
+    State,
+    integration,
+    quality,
+)
 from twinbed.scenarios.federated.params import FederatedParams
 
 __all__ = ["CenCtx", "cen_ctx", "cen_evaluate", "cen_socf"]
@@ -54,12 +61,12 @@ def cen_ctx(p: FederatedParams, inst: Instance, frame: Frame, state: State, z: i
     T_int, E_int = integration(p, inst)
     return CenCtx(d=frame.d_bits, d_tot=d_tot, rate=rate, eligible=rate >= p.r_min_bps,
                   e_sen=p.p_sensor_w * t_sen, t_sen=t_sen, cap=p.Z_max // z, ell=ell,
-                  omega=frame.omega, D_prev=state.D_bits, Y_prev=state.Y.any(axis=1),
+                  omega=frame.omega, D_prev=state.D_bits, Y_prev=np.asarray(state.Y.any(axis=1)),
                   T_int=T_int, E_int=E_int)
 
 
-def _terms(p: FederatedParams, c: CenCtx, dD: np.ndarray, E_sen: np.ndarray, T_sen: np.ndarray
-           ) -> tuple[np.ndarray, ...]:
+def _terms(p: FederatedParams, c: CenCtx, dD: np.ndarray, E_sen: np.ndarray | float,
+           T_sen: np.ndarray | float) -> tuple[Any, Any, Any, Any]:
     """dD (..., K) -> (Q, E_cre + relay, T_cre + relay, total new bits)."""
     D = c.D_prev + dD
     Q = np.sum(c.omega * quality(p, D, c.ell), axis=-1)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 
 from twinbed.commands import Command, CommandError
+from twinbed.contract.cliparams import ParamError, add_param_options, params_from_args
+from twinbed.scenarios.federated.params import FederatedParams
 
 __all__ = ["COMMANDS"]
 
 FIGURES = (4, 5, 6, 7, 8, 9)
 
 
-def _params(args: argparse.Namespace):  # noqa: ANN202 - FederatedParams
-    from twinbed.contract.cliparams import ParamError, params_from_args
-    from twinbed.scenarios.federated.params import FederatedParams
-
+def _params(args: argparse.Namespace) -> FederatedParams:
     try:
         return params_from_args(FederatedParams, args)
     except ParamError as e:
@@ -22,9 +21,6 @@ def _params(args: argparse.Namespace):  # noqa: ANN202 - FederatedParams
 
 
 def _add_size(p: argparse.ArgumentParser) -> None:
-    from twinbed.contract.cliparams import add_param_options
-    from twinbed.scenarios.federated.params import FederatedParams
-
     add_param_options(p, FederatedParams)
 
 

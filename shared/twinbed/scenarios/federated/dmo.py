@@ -37,9 +37,16 @@ from gymnasium import spaces
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
 from twinbed.scenarios.federated.artifacts import DMO, write_team
-from twinbed.scenarios.federated.env import (OBS_HIGH, FederatedEnv, action_nvec, decode_action,
-                                             obs_size, observation)
+from twinbed.scenarios.federated.env import (
+    OBS_HIGH,
+    FederatedEnv,
+    action_nvec,
+    decode_action,
+    obs_size,
+    observation,
+)
 from twinbed.scenarios.federated.params import FederatedParams
+from twinbed.scenarios.federated.world import run_episode
 
 __all__ = ["AgentEnv", "DmoAgents", "DmoPolicy", "DmoTrainResult", "HYPERPARAMS",
            "agent_rewards", "agent_slices", "dmo_path", "load_dmo", "stage1",
@@ -306,8 +313,6 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     write_team(models, path)
     agents = DmoAgents(models, stage1_iters)
     policy = DmoPolicy(p, agents)
-    from twinbed.scenarios.federated.simulate import run_episode
-
     utils = [sum(r["perf"] for r in run_episode(p, "dmo", s, frames, policy)) for s in eval_seeds]
     evaluation = {"episodes": float(len(eval_seeds)),
                   "mean_utility": float(np.mean(utils)) if utils else float("nan"),
@@ -351,8 +356,8 @@ def load_dmo(data_dir: str | Path, p: FederatedParams, path: str | Path | None =
     the shipped ones (:data:`.artifacts.DMO`); an :class:`~twinbed.artifacts.ArtifactError`
     (a ValueError) names the file or the train command otherwise."""
     if path is not None:
-        return DMO.load_path(Path(path), p, 0)  # type: ignore[no-any-return]
-    return DMO.load_for(p, 0, data_dir)  # type: ignore[no-any-return]
+        return DMO.load_path(Path(path), p, 0)
+    return DMO.load_for(p, 0, data_dir)
 
 
 class DmoPolicy:

@@ -15,8 +15,12 @@ import numpy as np
 
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
 from twinbed.scenarios.federated.artifacts import DMO_SHARED
-from twinbed.scenarios.federated.env import (FederatedEnv, action_nvec, decode_action, obs_size,
-                                             observation)
+from twinbed.scenarios.federated.env import (
+    FederatedEnv,
+    decode_action,
+    obs_size,
+    observation,
+)
 from twinbed.scenarios.federated.params import FederatedParams
 
 __all__ = ["SharedDmoPolicy", "load_shared", "shared_path",

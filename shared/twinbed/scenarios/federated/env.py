@@ -42,6 +42,8 @@ from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
 from twinbed.scenarios.federated.games import gale_shapley
 from twinbed.scenarios.federated.params import FederatedParams
+from twinbed.scenarios.federated.world import frame_record, play_frame
+from twinbed.seeding import rng
 
 __all__ = ["ELL_LEVELS", "FederatedEnv", "PREF_LEVELS", "action_nvec", "ell_of_level", "decode_action", "observation", "obs_size"]
 
@@ -127,30 +129,29 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observe(), {"instance_seed": self._seed}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        assert self._est is not None
-        return self.step_decision(decode_action(self.p, action, self._est))
+        return self.step_decision(decode_action(self.p, action, self.estimate))
 
     @property
     def estimate(self) -> np.ndarray:
         """The current frame's utility estimate (what the action decodes against)."""
-        assert self._est is not None
+        if self._est is None:
+            raise RuntimeError("call reset() before step()")
         return self._est
+
+    def _current(self) -> View:
+        if self._view is None:
+            raise RuntimeError("call reset() before step()")
+        return self._view
 
     def frame_view(self) -> View:
         """The current frame as a decision maker sees it, with the frame's SOCF random stream
-        (the one :func:`~twinbed.scenarios.federated.simulate.play_frame` uses)."""
-        from twinbed.seeding import rng
-
-        assert self._view is not None
-        return View(self.p, self.inst, self._view.frame, self.state,
+        (the one :func:`~twinbed.scenarios.federated.world.play_frame` uses)."""
+        return View(self.p, self.inst, self._current().frame, self.state,
                     rng(self._seed, "federated", "socf", self.state.t))
 
     def step_decision(self, d: Decision) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """One frame with a decoded decision (``d.Y`` given: the coalitions too, no SOCF)."""
-        from twinbed.scenarios.federated.simulate import frame_record, play_frame
-
-        assert self._view is not None
-        res, self.state = play_frame(self.p, self.inst, self._view.frame, self.state,
+        res, self.state = play_frame(self.p, self.inst, self._current().frame, self.state,
                                      _Fixed(d), self.framework, self._seed)
         info = frame_record(self.state.t - 1, res)
         info["U_n"] = res.outcome.U_n.tolist()  # per-ES utilities: the ES agents' rewards (37)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.simulate import run_episode
+from twinbed.scenarios.federated.world import run_episode
 
 __all__ = ["HELD_OUT_SEEDS", "cumulative_utility", "score"]
 
@@ -63,8 +63,12 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
     from twinbed.agents import read_record, save_play_only
     from twinbed.artifact_store import Evaluation
     from twinbed.artifact_store import ship as ship_file
-    from twinbed.scenarios.federated.artifacts import (DMO, DMO_SHARED, SHIPPED_DIR,
-                                                       save_team_play_only)
+    from twinbed.scenarios.federated.artifacts import (
+        DMO,
+        DMO_SHARED,
+        SHIPPED_DIR,
+        save_team_play_only,
+    )
 
     rec = read_record(src)
     spec, target = (DMO, "federated-dmo") if "agents" in rec else (DMO_SHARED,

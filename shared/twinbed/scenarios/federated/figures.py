@@ -7,14 +7,16 @@ them for 20k frames); ``--full``: 10 instances and 200k frames (the paper averag
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
+from twinbed.scenarios.federated.algorithms import Policy
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.simulate import run_episode
+from twinbed.scenarios.federated.world import play_frame, run_episode
 
 __all__ = ["C_CONFIG", "FIG9_SCHEMES", "LAMBDA1", "LAMBDA2", "reproduce", "totals"]
 
@@ -33,14 +35,14 @@ def totals(recs: list[dict[str, Any]]) -> dict[str, float]:
             "associations": float(np.mean([r["associations"] for r in recs]))}
 
 
-def _bar(total: int, desc: str):  # noqa: ANN202
+def _bar(total: int, desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="run", leave=False)
 
 
-def _mean_runs(p: FederatedParams, algorithm: str, seeds: int, bar: Any, policy_factory=None
-               ) -> dict[str, float]:
+def _mean_runs(p: FederatedParams, algorithm: str, seeds: int, bar: Any,
+               policy_factory: Callable[[], Policy] | None = None) -> dict[str, float]:
     rows = []
     for s in range(seeds):
         policy = policy_factory() if policy_factory else None
@@ -121,7 +123,6 @@ def _fig5(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
           ) -> list[Claim]:
     from twinbed.scenarios.federated import model
     from twinbed.scenarios.federated.algorithms import make_policy
-    from twinbed.scenarios.federated.simulate import play_frame
 
     p = FederatedParams(frames=frames or 100)
     show = tuple(t for t in (0, 9, 24, 49, 99) if t < p.frames)
@@ -135,6 +136,8 @@ def _fig5(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
         for t in range(p.frames):
             frame = model.draw_frame(p, inst, 1000 + s, t)
             res, state = play_frame(p, inst, frame, state, pol, "federated", 1000 + s)
+            if res.socf is None:
+                raise RuntimeError("the proposed framework's frame ran no SOCF")
             tr = res.socf.potential
             monotone &= all(b >= a - 1e-9 for a, b in zip(tr, tr[1:]))
             per_frame.append({"seed": s, "frame": t, "iterations": res.socf.passes,
@@ -265,11 +268,11 @@ def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     except ValueError:
         dmo_model = None
     bar = _bar((len(schemes) + (dmo_model is not None)) * seeds, "fig8 frameworks")
-    rows = [{"scheme": s, **_mean_runs(p, s, seeds, bar)} for s in schemes]
-    extra = []
+    rows: list[dict[str, Any]] = [{"scheme": s, **_mean_runs(p, s, seeds, bar)} for s in schemes]
+    extra: list[dict[str, Any]] = []
     if dmo_model is not None:
         extra = [{"scheme": "dmo", **_mean_runs(p, "dmo", seeds, bar,
-                                                lambda: DmoPolicy(p, dmo_model))}]  # type: ignore[arg-type]
+                                                lambda: DmoPolicy(p, dmo_model))}]
     bar.close()
     write_csv(out / "fig8.csv", rows + extra)
     plt = pyplot()
@@ -311,7 +314,7 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
 
     p = FederatedParams(frames=frames or 100)
     try:
-        models = load_dmo(data_dir, p)
+        models: list[Any] = load_dmo(data_dir, p)
         src = DMO.resolve(data_dir, p, 0).path
     except ValueError:
         src = out / "fig9-dmo.zip"
@@ -326,7 +329,7 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
     except ValueError:
         pass
     bar = _bar((len(FIG9_SCHEMES) + 2 + (shared is not None)) * seeds, "fig9 schemes")
-    rows = [{"scheme": "dmo", "trained_frames": trained,
+    rows: list[dict[str, Any]] = [{"scheme": "dmo", "trained_frames": trained,
              **_mean_runs(p, "dmo", seeds, bar, lambda: DmoPolicy(p, models))}]
     if shared is not None:
         rows.append({"scheme": "dmo-shared", "trained_frames":

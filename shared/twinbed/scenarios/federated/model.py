@@ -14,7 +14,7 @@ of candidate coalitions (SOCF evaluates every single-sensor toggle at once).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -243,7 +243,7 @@ def es_utilities(p: FederatedParams, fc: FrameCtx, Y: np.ndarray) -> np.ndarray:
 def columns(fc: FrameCtx, cols: np.ndarray) -> FrameCtx:
     """The frame context restricted to the ESs ``cols`` (every per-ES array sliced)."""
     N = fc.active.shape[0]
-    out = {}
+    out: dict[str, Any] = {}
     for name, v in fc._asdict().items():
         if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[-1] == N:
             out[name] = v[..., cols]

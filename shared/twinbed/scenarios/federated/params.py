@@ -82,7 +82,7 @@ class FederatedParams(BaseModel):
     protect_members: bool = Field(False, description="also require (iii): no other member's marginal contribution drops")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "FederatedParams":
+    def _consistent(self) -> FederatedParams:
         if self.K > self.N:
             raise ValueError(f"expected K <= N (each ES creates at most one partial-DT, eq. 3), got K={self.K} > N={self.N}")
         if self.d_max_bits < self.d_min_bits:

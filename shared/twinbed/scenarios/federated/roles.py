@@ -2,9 +2,10 @@
 
 1. controller -> cloud ``RoundStart``: the cloud loads the carried state (cumulative data D,
    last assignment, last associations) and asks the controller for the frame's decision.
-2. controller (``decide``): the run's scheme decides the assignment (GS for DMO), subcarriers
-   and rounds, SOCF forms the coalitions, and the frame's modeled outcome is computed, all with
-   the same seeded draws as the in-process simulation.
+2. controller (the run's policy, :mod:`.policies`): the run's scheme decides the assignment
+   (GS for DMO), subcarriers and rounds, SOCF forms the coalitions, and the frame's modeled
+   outcome is computed (:meth:`.world.FederatedWorld.play`), all with the same seeded draws as
+   the in-process run; the answer is a :class:`.contract.FrameDecision`.
 3. cloud ``Decision``: splits the DT: a ``Split`` to the edge process of every creating ES
    (ES s lives on edge replica s % replicas), a ``MigrateOrder`` to the previous ES of every
    partial-DT that moves (or the initial history itself in frame 0) and a ``SenseOrder`` to
@@ -23,8 +24,8 @@ Crash safety: every piece of authoritative state is in Redis, written through th
 associations and the learning scheme's state), each frame's decision, the uploaded partial-DTs
 and the "integrated" mark; each ES's pending pieces (split, history, sensor rows), its "uploaded"
 mark and its partial-DTs' histories. The controller keeps nothing between frames: ``decide``
-rebuilds the scheme from the state the request carries. ``ctx.cache`` holds only derived data
-(the drawn instance, the DMO checkpoint) and read-through copies of the pending pieces, dropped
+rebuilds the scheme from the state the request carries (:class:`.contract.FrameState`).
+``ctx.cache`` holds only derived data (the run's world, the DMO checkpoint) and read-through copies of the pending pieces, dropped
 when a replayed message shows that its batch never committed.
 """
 
@@ -35,112 +36,96 @@ import time
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from twinbed.bus import Effects, Envelope
-from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
-from twinbed.runtime import RunContext
-from twinbed.scenarios.federated import learning, model
-from twinbed.scenarios.federated.artifacts import ARTIFACTS
-from twinbed.scenarios.federated.algorithms import (FRAMEWORK, make_policy, policy_state,
-                                                    restore_policy)
-from twinbed.scenarios.federated.messages import (FeatureData, HistoryTransfer, MigrateOrder,
-                                                  PartialModel, SenseOrder, Split)
+from twinbed.contract import Roles, RunContext, ask, report
+from twinbed.contract.naming import entity, twin_kind
+from twinbed.messages import Decision, RoundStart
+from twinbed.scenarios.federated import learning
+from twinbed.scenarios.federated.contract import Carried, CloudReport, FrameDecision, FrameState
+from twinbed.scenarios.federated.messages import (
+    FeatureData,
+    HistoryTransfer,
+    MigrateOrder,
+    PartialModel,
+    SenseOrder,
+    Split,
+)
 from twinbed.scenarios.federated.params import FederatedParams
+from twinbed.scenarios.federated.world import FederatedWorld
 from twinbed.twins import TwinStore, twin_id
 
-__all__ = ["HANDLERS", "decide", "parties", "summarize"]
+__all__ = ["GLOBAL_KIND", "PARTIAL_KIND", "ROLES"]
+
+Ctx = RunContext[FederatedParams]
+
+PARTIAL_KIND = twin_kind("federated", "partial-dt")
+GLOBAL_KIND = twin_kind("federated", "global-dt")
 
 
-def _p(ctx: RunContext) -> FederatedParams:
-    assert isinstance(ctx.params, FederatedParams)
-    return ctx.params
-
-
-def _inst(ctx: RunContext) -> model.Instance:
-    if "inst" not in ctx.cache:
-        ctx.cache["inst"] = model.draw_instance(_p(ctx), ctx.run.seed)
-    return ctx.cache["inst"]
-
-
-def _edge_stream(ctx: RunContext, es: int) -> str:
+def _edge_stream(ctx: Ctx, es: int) -> str:
     """ES s is hosted by edge process s % edge_replicas (TWINBED_EDGE_REPLICAS, shared by all)."""
     return ctx.replica_stream("edge", es % ctx.settings.edge_replicas)
 
 
-# -- controller ------------------------------------------------------------------------------
-def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
-    """Play frame ``state["t"]`` from the cloud's carried state: decisions, SOCF, outcome."""
-    from twinbed.scenarios.federated.simulate import frame_record, play_frame
+class FrameInfo(BaseModel):
+    """The cloud's record of frame t in Redis: when it started, and the controller's frame."""
 
-    p = _p(ctx)
-    t = int(state["t"])
-    Y = np.zeros((p.M, p.N), dtype=bool)
-    for m, n in state["Y"]:
-        Y[m, n] = True
-    D = np.asarray(state["D_bits"], dtype=float)
-    assign = np.asarray(state["assign"], dtype=int)
-    if D.shape != (p.K,) or assign.shape != (p.K,):
-        raise ValueError(f"expected {p.K} data amounts and assignments, got {D.shape}, {assign.shape}")
-    kw: dict[str, Any] = {}
-    if ctx.run.algorithm in ARTIFACTS:  # the trained agents (user's, else shipped): cached
-        loaded = ctx.artifact(ARTIFACTS[ctx.run.algorithm])
-        kw["models" if ctx.run.algorithm == "dmo" else "model"] = loaded
-    # The controller keeps nothing between frames: the learning schemes' state (Q-table,
-    # bandit statistics, virtual queue) arrives with the request and leaves in "next".
-    policy = restore_policy(make_policy(ctx.run.algorithm, p, **kw), state.get("policy"))
-    inst = _inst(ctx)
-    frame = model.draw_frame(p, inst, ctx.run.seed, t)
-    st = model.State(t=t, D_bits=D, assign=assign, Y=Y)
-    res, nxt = play_frame(p, inst, frame, st, policy, FRAMEWORK[ctx.run.algorithm], ctx.run.seed)
-    rec = frame_record(t, res)
-    return {"framework": FRAMEWORK[ctx.run.algorithm], "assign": rec["assign"], "z": rec["z"],
-            "ell": rec["ell"], "Y": np.argwhere(res.Y).tolist(), "omega": frame.omega.tolist(),
-            "d_bits": frame.d_bits.tolist(), "record": rec,
-            "next": {"D_bits": nxt.D_bits.tolist(), "assign": nxt.assign.tolist(),
-                     "Y": np.argwhere(nxt.Y).tolist(), "policy": policy_state(policy)}}
+    model_config = ConfigDict(extra="forbid")
+
+    modeled_start_s: float
+    started_wall: float
+    decision: FrameDecision | None = None
+    decided_wall: float | None = None
+    solve_s: float | None = None
 
 
 # -- cloud -----------------------------------------------------------------------------------
-async def _carried(ctx: RunContext) -> dict[str, Any]:
+async def _carried(ctx: Ctx) -> Carried:
     raw = await ctx.redis.get(ctx.key("carried"))
     if raw is not None:
-        return json.loads(raw)
-    st = model.initial_state(_p(ctx))
-    return {"D_bits": st.D_bits.tolist(), "assign": st.assign.tolist(), "Y": []}
+        return Carried.model_validate_json(raw)
+    return FederatedWorld.initial(ctx.params)
 
 
-async def cloud_round_start(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, RoundStart)
-    carried = await _carried(ctx)
-    fx.set(ctx.key("frame", msg.round), json.dumps({"modeled_start_s": msg.modeled_start_s,
-                                                    "started_wall": time.time()}))
-    fx.publish(ctx.stream("controller"), DecisionRequest(
-        run_id=msg.run_id, round=msg.round, state={"t": msg.round, **carried}, reply_to="cloud"))
-
-
-async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Decision)
-    p, d, t = _p(ctx), msg.decision, msg.round
+async def _frame_info(ctx: Ctx, t: int) -> FrameInfo | None:
     raw = await ctx.redis.get(ctx.key("frame", t))
-    info = json.loads(raw) if raw else {"modeled_start_s": 0.0, "started_wall": time.time()}
-    info.update(decision=d, decided_wall=time.time(), solve_s=msg.solve_s)
-    fx.set(ctx.key("frame", t), json.dumps(info))
-    if d["framework"] == "cen":  # modeled only: no partial-DTs are created on ESs
-        await _integrate(ctx, fx, t, info, {})
-        return
+    return FrameInfo.model_validate_json(raw) if raw is not None else None
+
+
+async def cloud_round_start(ctx: Ctx, msg: RoundStart, env: Envelope, fx: Effects) -> None:
     carried = await _carried(ctx)
-    prev = carried["assign"]
+    info = FrameInfo(modeled_start_s=msg.modeled_start_s, started_wall=time.time())
+    fx.set(ctx.key("frame", msg.round), info.model_dump_json())
+    ask(ctx, fx, msg.round, FrameState(t=msg.round, **dict(carried)))
+
+
+def _coalitions(d: FrameDecision) -> dict[int, list[int]]:
+    """ES -> its associated sensors."""
     coal: dict[int, list[int]] = {}
-    for m, n in d["Y"]:
+    for m, n in d.Y:
         coal.setdefault(n, []).append(m)
+    return coal
+
+
+async def cloud_decision(ctx: Ctx, msg: Decision, env: Envelope, fx: Effects) -> None:
+    p, d, t = ctx.params, FrameDecision.model_validate(msg.decision), msg.round
+    info = await _frame_info(ctx, t) or FrameInfo(modeled_start_s=0.0, started_wall=time.time())
+    info = info.model_copy(update={"decision": d, "decided_wall": time.time(),
+                                   "solve_s": msg.solve_s})
+    fx.set(ctx.key("frame", t), info.model_dump_json())
+    if d.framework == "cen":  # modeled only: no partial-DTs are created on ESs
+        await _integrate(ctx, fx, t, info, d, {})
+        return
+    prev = (await _carried(ctx)).assign
+    coal = _coalitions(d)
     targets: dict[int, list[tuple[int, int, int]]] = {}
-    for k, es in enumerate(d["assign"]):
+    for k, es in enumerate(d.assign):
         members = sorted(coal.get(es, []))
         fx.publish(_edge_stream(ctx, es), Split(
-            run_id=msg.run_id, round=t, es=es, k=k, coalition=members, ell=d["ell"][es],
-            z=d["z"][es], prev_es=prev[k], omega=d["omega"][k]))
+            run_id=msg.run_id, round=t, es=es, k=k, coalition=members, ell=d.ell[es],
+            z=d.z[es], prev_es=prev[k], omega=d.omega[k]))
         if prev[k] == -1:  # frame 0: the cloud holds the initial historical data
             rows = learning.history_rows(ctx.run.seed, k, learning.rows_for_bits(p.H0_bits))
             fx.publish(_edge_stream(ctx, es), HistoryTransfer(
@@ -151,92 +136,85 @@ async def cloud_decision(ctx: RunContext, env: Envelope, fx: Effects) -> None:
                 run_id=msg.run_id, round=t, k=k, from_es=prev[k], to_es=es))
         for m in members:
             targets.setdefault(m, []).append(
-                (es, k, learning.rows_for_bits(d["d_bits"][m][k])))
+                (es, k, learning.rows_for_bits(d.d_bits[m][k])))
     for m, tg in sorted(targets.items()):
         fx.publish(ctx.stream("sensor"), SenseOrder(run_id=msg.run_id, round=t, sensor=m,
                                                     targets=tg))
 
 
-async def cloud_partial(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, PartialModel)
+async def cloud_partial(ctx: Ctx, msg: PartialModel, env: Envelope, fx: Effects) -> None:
     t = msg.round
-    body = msg.model_dump(exclude={"run_id", "round"})
-    fx.hset(ctx.key("partials", t), str(msg.k), json.dumps(body))
+    fx.hset(ctx.key("partials", t), str(msg.k), msg.model_dump_json())
     # committed uploads from Redis plus this batch's (see _load_pending for the message ids)
-    frames = ctx.cache.setdefault("partials", {})
+    frames: dict[int, dict[str, Any]] = ctx.cache.setdefault("partials", {})
     entry = frames.get(t)
     if entry is None or _msg_id(env) in entry["ids"]:
         stored = await ctx.redis.hgetall(ctx.key("partials", t))
-        entry = frames[t] = {"got": {int(k): json.loads(v) for k, v in stored.items()},
-                             "ids": set()}
+        entry = frames[t] = {"got": {int(k): PartialModel.model_validate_json(v)
+                                     for k, v in stored.items()}, "ids": set()}
     entry["ids"].add(_msg_id(env))
-    got: dict[int, dict[str, Any]] = entry["got"]
-    got[msg.k] = body
-    if len(got) < _p(ctx).K:
+    got: dict[int, PartialModel] = entry["got"]
+    got[msg.k] = msg
+    if len(got) < ctx.params.K:
         return
     # The guard is the committed mark in Redis, not memory: a batch that died before EXEC
     # (kill -9, or Redis restarting under a live process) must integrate again on replay.
     if await ctx.redis.exists(ctx.key("integrated", t)):
         return
-    info = json.loads(await ctx.redis.get(ctx.key("frame", t)))
-    await _integrate(ctx, fx, t, info, got)
+    info = await _frame_info(ctx, t)
+    if info is None or info.decision is None:
+        raise LookupError(f"partial-DTs of frame {t} arrived before the frame's decision")
+    await _integrate(ctx, fx, t, info, info.decision, got)
 
 
-async def _integrate(ctx: RunContext, fx: Effects, t: int, info: dict[str, Any],
-                     partials: dict[int, dict[str, Any]]) -> None:
+async def _integrate(ctx: Ctx, fx: Effects, t: int, info: FrameInfo, d: FrameDecision,
+                     partials: dict[int, PartialModel]) -> None:
     """Connect the partial-DTs into the global twin; carry the state; report the frame."""
-    p, d = _p(ctx), info["decision"]
-    rec = d["record"]
+    p, rec = ctx.params, d.record
     ctx.cache.get("partials", {}).pop(t - 1, None)
     now = time.time()
-    T = rec["T_s"]
-    start = info["modeled_start_s"]
-    coal: dict[int, list[int]] = {}
-    for m, n in d["Y"]:
-        coal.setdefault(n, []).append(m)
-    parts = []
+    T = rec.T_s
+    start = info.modeled_start_s
+    coal = _coalitions(d)
+    parts: list[dict[str, Any]] = []
     store = TwinStore(ctx.redis, ctx.settings.history_len)
     for k in range(p.K):
-        es = d["assign"][k]
-        pm = partials.get(k, {})
-        part = {"k": k, "es": es, "replica": pm.get("replica"), "coalition": sorted(coal.get(es, [])),
-                "data_bits": rec["D_bits"][k], "rows_total": pm.get("rows_total"),
-                "rows_new": pm.get("rows_new"), "rounds": d["ell"][es] if es >= 0 else None,
-                "quality": rec["Q_k"][k], "val_r2": pm.get("val_r2"), "importance": d["omega"][k],
-                "migrated_from": pm.get("migrated_from"), "weights": pm.get("weights")}
+        es = d.assign[k]
+        pm = partials.get(k)
+        part = {"k": k, "es": es, "replica": pm.replica if pm else None,
+                "coalition": sorted(coal.get(es, [])), "data_bits": rec.D_bits[k],
+                "rows_total": pm.rows_total if pm else None,
+                "rows_new": pm.rows_new if pm else None,
+                "rounds": d.ell[es] if es >= 0 else None, "quality": rec.Q_k[k],
+                "val_r2": pm.val_r2 if pm else None, "importance": d.omega[k],
+                "migrated_from": pm.migrated_from if pm else None,
+                "weights": pm.weights if pm else None}
         parts.append(part)
-        store.update(fx, twin=twin_id(ctx.run.id, f"partial-dt-{k}"), kind="federated.partial-dt",
+        store.update(fx, twin=twin_id(ctx.run.id, entity("partial-dt", k)), kind=PARTIAL_KIND,
                      run_id=ctx.run.id, round_=t, state=part, modeled_s=start + T,
-                     aoi_modeled_s=T, wall=now, aoi_wall_s=now - info["started_wall"],
-                     fidelity={"val_r2": pm.get("val_r2")})
-    real = [x["val_r2"] for x in parts if x["val_r2"] is not None]
-    weights = np.asarray([x["importance"] for x in parts])
-    global_r2 = float(np.dot(weights, [x["val_r2"] for x in parts])) if len(real) == p.K else None
-    state = {"frame": t, "framework": d["framework"], "quality": rec["Q"], "val_r2": global_r2,
+                     aoi_modeled_s=T, wall=now, aoi_wall_s=now - info.started_wall,
+                     fidelity={"val_r2": part["val_r2"]})
+    r2 = [pm.val_r2 for k in range(p.K) if (pm := partials.get(k)) is not None]
+    global_r2 = float(np.dot(d.omega, r2)) if len(r2) == p.K else None
+    state = {"frame": t, "framework": d.framework, "quality": rec.Q, "val_r2": global_r2,
              "partial_dts": parts}
-    store.update(fx, twin=twin_id(ctx.run.id, "global-dt"), kind="federated.global-dt",
+    store.update(fx, twin=twin_id(ctx.run.id, entity("global-dt")), kind=GLOBAL_KIND,
                  run_id=ctx.run.id, round_=t, state=state, modeled_s=start + T, aoi_modeled_s=T,
-                 wall=now, aoi_wall_s=now - info["started_wall"], fidelity={"val_r2": global_r2})
-    fx.set(ctx.key("carried"), json.dumps(d["next"]))
+                 wall=now, aoi_wall_s=now - info.started_wall, fidelity={"val_r2": global_r2})
+    fx.set(ctx.key("carried"), d.next.model_dump_json())
     fx.set(ctx.key("integrated", t), "1")
-    metrics = {**rec, "val_r2": global_r2, "solve_s": info.get("solve_s"),
-               "frame_wall_s": now - info["started_wall"],
-               "decide_wall_s": info.get("decided_wall", now) - info["started_wall"],
-               "edge_train_wall_s": max([pm.get("train_wall_s", 0.0) for pm in partials.values()],
-                                        default=0.0),
-               "history_rows_moved": sum(pm.get("history_rows_received", 0)
-                                         for pm in partials.values()
-                                         if pm.get("migrated_from", -2) >= 0),
-               "replicas": sorted({pm["replica"] for pm in partials.values()})}
-    fx.publish(ctx.stream("controller"), RoundReport(run_id=ctx.run.id, round=t, party="cloud",
-                                                     metrics=metrics))
+    report(ctx, fx, t, "cloud", CloudReport(
+        **dict(rec), val_r2=global_r2, solve_s=info.solve_s,
+        frame_wall_s=now - info.started_wall,
+        decide_wall_s=(info.decided_wall or now) - info.started_wall,
+        edge_train_wall_s=max((pm.train_wall_s for pm in partials.values()), default=0.0),
+        history_rows_moved=sum(pm.history_rows_received for pm in partials.values()
+                               if pm.migrated_from >= 0),
+        replicas=sorted({pm.replica for pm in partials.values()})))
 
 
 # -- sensor ----------------------------------------------------------------------------------
-async def sensor_sense(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, SenseOrder)
+async def sensor_sense(ctx: Ctx, msg: SenseOrder, env: Envelope, fx: Effects) -> None:
     for es, k, rows in msg.targets:
         data = learning.feature_rows(ctx.run.seed, msg.round, msg.sensor, k, rows)
         fx.publish(_edge_stream(ctx, es), FeatureData(
@@ -245,7 +223,7 @@ async def sensor_sense(ctx: RunContext, env: Envelope, fx: Effects) -> None:
 
 
 # -- edge ------------------------------------------------------------------------------------
-def _hist_key(ctx: RunContext, es: int, k: int) -> str:
+def _hist_key(ctx: Ctx, es: int, k: int) -> str:
     return ctx.key("es", es, "partial", k)
 
 
@@ -253,7 +231,7 @@ def _msg_id(env: Envelope) -> str:
     return f"{env.sender}:{env.seq}"
 
 
-async def _load_pending(ctx: RunContext, es: int, t: int, env: Envelope) -> dict[str, Any]:
+async def _load_pending(ctx: Ctx, es: int, t: int, env: Envelope) -> dict[str, Any]:
     """The pieces of (es, frame): committed ones from Redis plus those of this batch.
 
     The cache remembers which messages put pieces in it. Seeing one of them again means its
@@ -270,7 +248,7 @@ async def _load_pending(ctx: RunContext, es: int, t: int, env: Envelope) -> dict
     return pend
 
 
-async def _store_pieces(ctx: RunContext, fx: Effects, es: int, t: int, env: Envelope,
+async def _store_pieces(ctx: Ctx, fx: Effects, es: int, t: int, env: Envelope,
                         pieces: dict[str, bytes]) -> dict[str, Any]:
     pend = await _load_pending(ctx, es, t, env)
     pend.update(pieces)
@@ -279,21 +257,21 @@ async def _store_pieces(ctx: RunContext, fx: Effects, es: int, t: int, env: Enve
     return pend
 
 
-async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict[str, Any]) -> None:
+async def _maybe_train(ctx: Ctx, fx: Effects, es: int, t: int, pend: dict[str, Any]) -> None:
     """Train and upload once every piece of (ES, frame) is in. The pieces are in Redis (the
     cache only spares re-reading them); "uploaded" is committed with the upload, and it, not
     memory, says whether the frame was done: a batch lost before EXEC is trained again."""
     if "split" not in pend:
         return
-    split = json.loads(pend["split"])
-    moved = split["prev_es"] != es
+    split = Split.model_validate_json(pend["split"])
+    moved = split.prev_es != es
     if moved and "history" not in pend:
         return
-    if any(f"sensor-{m}" not in pend for m in split["coalition"]):
+    if any(f"sensor-{m}" not in pend for m in split.coalition):
         return
     if await ctx.redis.hexists(ctx.key("es", es, "frame", t), "uploaded"):
         return
-    k = split["k"]
+    k = split.k
     t0 = time.perf_counter()
     if moved:
         hist_meta = json.loads(pend["history_meta"])
@@ -303,9 +281,9 @@ async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict
         raw = await ctx.redis.hgetall(_hist_key(ctx, es, k))
         hist = learning.from_bytes(raw.get(b"rows"))
         w0 = np.asarray(json.loads(raw[b"weights"])) if b"weights" in raw else np.zeros(learning.F)
-    new = [learning.from_bytes(pend[f"sensor-{m}"]) for m in split["coalition"]]
+    new = [learning.from_bytes(pend[f"sensor-{m}"]) for m in split.coalition]
     data = np.vstack([hist, *new]) if new else hist
-    w = learning.train(data, w0, split["ell"])
+    w = learning.train(data, w0, split.ell)
     train_s = time.perf_counter() - t0
     fx.hset(_hist_key(ctx, es, k), mapping={"rows": learning.to_bytes(data),
                                             "weights": json.dumps(w.tolist())})
@@ -313,23 +291,19 @@ async def _maybe_train(ctx: RunContext, fx: Effects, es: int, t: int, pend: dict
     ctx.cache["pending"].pop((es, t - 2), None)
     fx.publish(ctx.stream("cloud"), PartialModel(
         run_id=ctx.run.id, round=t, es=es, k=k, replica=ctx.replica, weights=w.tolist(),
-        rows_new=int(sum(len(x) for x in new)), rows_total=len(data), ell=split["ell"],
-        sensors=split["coalition"], migrated_from=split["prev_es"] if moved else -2,
+        rows_new=int(sum(len(x) for x in new)), rows_total=len(data), ell=split.ell,
+        sensors=split.coalition, migrated_from=split.prev_es if moved else -2,
         history_rows_received=len(hist) if moved else 0, train_wall_s=train_s,
         val_r2=learning.r2(ctx.run.seed, k, w)))
 
 
-async def edge_split(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, Split)
+async def edge_split(ctx: Ctx, msg: Split, env: Envelope, fx: Effects) -> None:
     pend = await _store_pieces(ctx, fx, msg.es, msg.round, env,
                                {"split": msg.model_dump_json().encode()})
     await _maybe_train(ctx, fx, msg.es, msg.round, pend)
 
 
-async def edge_features(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, FeatureData)
+async def edge_features(ctx: Ctx, msg: FeatureData, env: Envelope, fx: Effects) -> None:
     rows = learning.from_bytes(env.payload)
     if len(rows) != msg.rows:
         raise ValueError(f"sensor {msg.sensor} announced {msg.rows} rows, payload holds {len(rows)}")
@@ -338,9 +312,7 @@ async def edge_features(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     await _maybe_train(ctx, fx, msg.es, msg.round, pend)
 
 
-async def edge_history(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, HistoryTransfer)
+async def edge_history(ctx: Ctx, msg: HistoryTransfer, env: Envelope, fx: Effects) -> None:
     if len(learning.from_bytes(env.payload)) != msg.rows:
         raise ValueError(f"history of partial-DT {msg.k} announced {msg.rows} rows")
     meta = json.dumps({"weights": msg.weights, "from_es": msg.from_es}).encode()
@@ -349,9 +321,7 @@ async def edge_history(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     await _maybe_train(ctx, fx, msg.to_es, msg.round, pend)
 
 
-async def edge_migrate(ctx: RunContext, env: Envelope, fx: Effects) -> None:
-    msg = env.msg
-    assert isinstance(msg, MigrateOrder)
+async def edge_migrate(ctx: Ctx, msg: MigrateOrder, env: Envelope, fx: Effects) -> None:
     raw = await ctx.redis.hgetall(_hist_key(ctx, msg.from_es, msg.k))
     if b"rows" not in raw:
         raise LookupError(f"ES {msg.from_es} holds no data of partial-DT {msg.k} to migrate")
@@ -363,18 +333,13 @@ async def edge_migrate(ctx: RunContext, env: Envelope, fx: Effects) -> None:
     fx.delete(_hist_key(ctx, msg.from_es, msg.k))
 
 
-def parties(p: FederatedParams) -> list[str]:
-    return ["cloud"]
-
-
-def summarize(p: FederatedParams, round_: int, reports: dict[str, dict[str, Any]],
-              missing: list[str]) -> dict[str, Any]:
-    return {**reports.get("cloud", {}), "missing": missing}
-
-
-HANDLERS = {
-    "cloud": {RoundStart: cloud_round_start, Decision: cloud_decision, PartialModel: cloud_partial},
-    "sensor": {SenseOrder: sensor_sense},
-    "edge": {Split: edge_split, FeatureData: edge_features, HistoryTransfer: edge_history,
-             MigrateOrder: edge_migrate},
-}
+ROLES: Roles[FederatedParams, FrameDecision] = Roles(FrameDecision)
+ROLES.on("cloud", RoundStart, cloud_round_start)
+# the cloud's Decision handler reads the message's solve_s too (not only the action)
+ROLES.on("cloud", Decision, cloud_decision)
+ROLES.on("cloud", PartialModel, cloud_partial)
+ROLES.on("sensor", SenseOrder, sensor_sense)
+ROLES.on("edge", Split, edge_split)
+ROLES.on("edge", FeatureData, edge_features)
+ROLES.on("edge", HistoryTransfer, edge_history)
+ROLES.on("edge", MigrateOrder, edge_migrate)

@@ -1,42 +1,62 @@
-"""The ``federated`` scenario as the services see it (see twinbed.scenarios.ScenarioSpec)."""
+"""The ``federated`` scenario's contract (:class:`twinbed.contract.Scenario`).
+
+| part | where |
+| --- | --- |
+| parameters | params.py (:class:`FederatedParams`) |
+| decision state, action, report, round, outcome | contract.py |
+| policies (framework and algorithm baselines; DMO, dmo-shared and their artifacts) | policies.py, algorithms.py, artifacts.py |
+| world (the instance, each frame's draws, playing a frame: SOCF, eqs. 2-25) | world.py |
+| roles (cloud, sensor, edge) | roles.py |
+| parties, summarize | here |
+"""
 
 from __future__ import annotations
 
-import itertools
-from pathlib import Path
+from collections.abc import Mapping
 
-from twinbed.scenarios import ScenarioSpec
-from twinbed.scenarios.federated.algorithms import ALGORITHMS, Exhaustive
-from twinbed.scenarios.federated.artifacts import artifact_specs
+from twinbed.contract import Scenario
+from twinbed.scenarios.federated.contract import (
+    CloudReport,
+    FederatedOutcome,
+    FederatedRound,
+    FrameDecision,
+    FrameState,
+)
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.roles import HANDLERS, decide, parties, summarize
-from twinbed.scenarios.federated.simulate import simulate
+from twinbed.scenarios.federated.policies import POLICIES
+from twinbed.scenarios.federated.roles import ROLES
+from twinbed.scenarios.federated.world import FederatedWorld
 
-__all__ = ["SPEC", "preflight"]
-
-
-def preflight(p: FederatedParams, algorithm: str, data_dir: Path) -> None:
-    """``exhaustive`` needs a small instance (the learned schemes' artifacts are declared in
-    :mod:`.artifacts` and checked by the core)."""
-    if algorithm == "exhaustive":
-        patterns = sum(1 for r in range(p.Y_max + 1) for _ in itertools.combinations(range(p.N), r))
-        if patterns ** p.M > Exhaustive.LIMIT:
-            raise ValueError(f"exhaustive search needs a small instance ({patterns}^{p.M} "
-                             f"association patterns > {Exhaustive.LIMIT}); use M <= 6 and N <= 3")
+__all__ = ["SCENARIO", "parties", "summarize"]
 
 
-SPEC = ScenarioSpec(
+def parties(p: FederatedParams) -> list[str]:
+    """The cloud completes a frame (once it has integrated every partial-DT)."""
+    return ["cloud"]
+
+
+def summarize(p: FederatedParams, round_: int, reports: Mapping[str, CloudReport],
+              missing: list[str]) -> FederatedRound:
+    """The frame's record is the cloud's report (empty but ``missing`` without it)."""
+    cloud = reports.get("cloud")
+    return FederatedRound(**(dict(cloud) if cloud is not None else {}), missing=missing)
+
+
+SCENARIO: Scenario[FederatedParams, FrameState, FrameDecision, CloudReport, FederatedRound,
+                   FederatedOutcome] = Scenario(
     name="federated",
-    params_model=FederatedParams,
-    algorithms=ALGORITHMS,
-    decide=decide,
-    handlers=HANDLERS,
+    params=FederatedParams,
+    state=FrameState,
+    action=FrameDecision,
+    report=CloudReport,
+    metrics=FederatedRound,
+    outcome=FederatedOutcome,
+    policies=POLICIES,
+    world=FederatedWorld.for_run,
+    roles=ROLES,
     parties=parties,
     summarize=summarize,
     first_role="cloud",
     duration_key="T_s",
-    simulate=simulate,
-    preflight=preflight,
-    artifacts=artifact_specs,
     headline=("U", "reward", "Q", "changes"),
 )

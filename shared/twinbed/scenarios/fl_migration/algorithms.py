@@ -236,5 +236,6 @@ def _exhaustive(p: FlMigrationParams, inst: model.Instance, tab: PairTables, U: 
         total = sum(table[s, int(np.sum(weights * (a == s)))] for s in range(S))
         if total > best_r:
             best, best_r = a, total
-    assert best is not None
+    if best is None:
+        raise ValueError(f"expected S >= 1 and U >= 1 for the exhaustive search, got S={S}, U={U}")
     return best

@@ -136,7 +136,9 @@ def pack(coef: dict[str, np.ndarray], assoc: np.ndarray, q: np.ndarray
     mask = np.zeros((S, m), dtype=bool)
     mask[assoc, slot] = True
     arrays[2][~mask] = 0.5  # any EMD factor in (0, 1): padding never counts
-    return ServerProblems(*arrays, mask, coef["a0"].astype(float), q - coef["b0"]), assoc, slot
+    n_new, n_prev, v, c, b = arrays
+    return (ServerProblems(n_new, n_prev, v, c, b, mask, coef["a0"].astype(float),
+                           q - coef["b0"]), assoc, slot)
 
 
 def _inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray) -> np.ndarray:

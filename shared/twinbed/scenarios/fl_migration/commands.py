@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from twinbed.commands import Command, CommandError, default_out_dir
 
@@ -56,7 +57,7 @@ def _calibrate_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", default=None, help="directory (default <data>/calibration)")
 
 
-def _csv_numbers(text: str, kind: type, name: str) -> list:
+def _csv_numbers(text: str, kind: type, name: str) -> list[Any]:
     try:
         return [kind(x) for x in text.split(",") if x.strip()]
     except ValueError:

@@ -23,7 +23,7 @@ import numpy as np
 from twinbed.scenarios.fl_migration import model
 from twinbed.scenarios.fl_migration.algorithms import LEARNED
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.scenarios.fl_migration.simulate import Policy, decide_slot
+from twinbed.scenarios.fl_migration.world import Policy, decide_slot
 
 __all__ = ["EPISODE_SLOTS", "HELD_OUT_SEEDS", "INSTANCE_SEED", "PAPER_EMDS", "episodes",
            "score", "summary"]

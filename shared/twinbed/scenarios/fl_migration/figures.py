@@ -39,7 +39,7 @@ class Budget:
     fl_seeds: tuple[int, ...] = (0,)
 
     @staticmethod
-    def full() -> "Budget":
+    def full() -> Budget:
         return Budget(S_values=(9, 11, 13, 15, 17, 19, 21), steps=150_000, episode_slots=750,
                       slots=750, per_emd_agents=True, fl_sizes=(200, 400, 700, 1000, 1500, 2000),
                       fl_seeds=(0, 1, 2))
@@ -77,7 +77,7 @@ def _evaluate(p0: FlMigrationParams, b: Budget, seed: int, data_dir: Path, progr
     from tqdm import tqdm
 
     from twinbed.scenarios.fl_migration.artifacts import AGENTS_PER_EMD
-    from twinbed.scenarios.fl_migration.simulate import simulate
+    from twinbed.scenarios.fl_migration.world import simulate
 
     rows = []
     grid = [(S, e, a) for S in b.S_values for e in b.emds for a in ALGORITHMS]
@@ -108,7 +108,7 @@ def _code_hash() -> str:
 
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in ("model.py", "allocation.py", "algorithms.py", "env.py", "simulate.py"):
+    for name in ("model.py", "allocation.py", "algorithms.py", "env.py", "world.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -208,8 +208,9 @@ def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool 
             last = _fig_curves(rows, b, "reward_mean", "reward per slot (25)",
                                out / "fig4.png", "Fig. 4: PPO convergence (training episodes)")
             for S in b.S_values:
-                vals = [last.get((S, e)) for e in b.emds]
-                if None not in vals:
+                found = [last.get((S, e)) for e in b.emds]
+                vals = [v for v in found if v is not None]
+                if len(vals) == len(found):
                     claims.append(Claim(f"Fig. 4, S={S}: converged reward falls with EMD",
                                         "EMD 0.0 highest, then decreasing",
                                         "EMD " + "/".join(f"{e:g}" for e in b.emds) + ": "
@@ -254,7 +255,7 @@ def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool 
                 xs = [r["S"] for r in pts]
                 if figure == 5:
                     ax.plot(xs, [r["objective"] for r in pts], "o-", color=f"C{i}", label=a)
-                else:
+                elif ax2 is not None:
                     ax.plot(xs, [r["utility"] for r in pts], "o--", color=f"C{i}", label=a)
                     ax2.plot(xs, [r["cost_total"] for r in pts], "s-", color=f"C{i}")
             ax.set_title(f"EMD {e}", fontsize=9)

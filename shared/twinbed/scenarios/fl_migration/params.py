@@ -83,7 +83,7 @@ class FlMigrationParams(BaseModel):
     hidden: int = Field(128, ge=1, description="neurons per hidden layer")
 
     @model_validator(mode="after")
-    def _ranges(self) -> "FlMigrationParams":
+    def _ranges(self) -> FlMigrationParams:
         for lo, hi in (("d_twin_low_bits", "d_twin_high_bits"), ("new_samples_low", "new_samples_high"),
                        ("q_low", "q_high"), ("p_s_low", "p_s_high"), ("eps_low", "eps_high")):
             if getattr(self, lo) > getattr(self, hi):

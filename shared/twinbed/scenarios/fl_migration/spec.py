@@ -1,58 +1,64 @@
-"""The ``fl-migration`` scenario as the services see it (see twinbed.scenarios.ScenarioSpec)."""
+"""The ``fl-migration`` scenario's contract (:class:`twinbed.contract.Scenario`).
+
+| part | where |
+| --- | --- |
+| parameters | params.py (:class:`FlMigrationParams`) |
+| decision state, action, report, round, outcome | contract.py |
+| policies (nearest, nearest-random, greedy-optimum; PPO, A2C, DDPG and their agents) | policies.py, algorithms.py, artifacts.py |
+| world (instance, users' moves and uploads, a slot's modeled metrics) | world.py |
+| roles (cloud, edge, the users on the sensor service) | roles.py: cloud.py, edge.py, users.py |
+| parties, summarize | here |
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
-import numpy as np
-
-from twinbed.runtime import RunContext
-from twinbed.scenarios import ScenarioSpec
-from twinbed.scenarios.fl_migration import model
-from twinbed.scenarios.fl_migration.algorithms import ALGORITHMS, LEARNED
-from twinbed.scenarios.fl_migration.artifacts import AGENTS, agent_specs
+from twinbed.contract import Scenario
+from twinbed.scenarios.fl_migration.contract import (
+    Association,
+    CloudReport,
+    FlMigrationOutcome,
+    FlMigrationRound,
+    SlotView,
+)
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.scenarios.fl_migration.roles import HANDLERS, parties, summarize
-from twinbed.scenarios.fl_migration.simulate import decide_slot, simulate
+from twinbed.scenarios.fl_migration.policies import POLICIES
+from twinbed.scenarios.fl_migration.roles import ROLES
+from twinbed.scenarios.fl_migration.world import FlMigrationWorld
 
-__all__ = ["SPEC", "decide"]
-
-
-def decide(ctx: RunContext, state: dict[str, Any]) -> dict[str, Any]:
-    """kappa^t and gamma^t for the slot state the cloud's edge-server twins hold."""
-    p = ctx.params
-    assert isinstance(p, FlMigrationParams)
-    seed = ctx.run.seed
-    if "instance" not in ctx.cache:
-        ctx.cache["instance"] = model.draw_instance(p, seed)
-    inst = ctx.cache["instance"]
-    try:
-        st = model.SlotState(int(state["t"]), np.asarray(state["user_xy"], float).reshape(p.U, 2),
-                             np.zeros((p.U, 2)), np.asarray(state["n_new"], np.int64),
-                             np.asarray(state["n_prev"], np.int64),
-                             np.asarray(state["prev_assoc"], np.int64))
-    except (KeyError, ValueError, TypeError) as e:
-        raise ValueError(f"bad fl-migration slot state: {e}") from None
-    if st.n_new.shape != (p.U,) or st.prev_assoc.shape != (p.U,) or np.any(
-            (st.prev_assoc < 0) | (st.prev_assoc >= p.S)):
-        raise ValueError(f"expected {p.U} users with servers in [0, {p.S})")
-    # a learned scheme's agent: the user's in the data directory, else the shipped one
-    policy = ctx.artifact(AGENTS[ctx.run.algorithm]) if ctx.run.algorithm in LEARNED else None
-    assoc, gamma = decide_slot(p, inst, st, ctx.run.algorithm, seed, policy)
-    return {"assoc": assoc.tolist(), "gamma": gamma.tolist()}
+__all__ = ["SCENARIO", "parties", "summarize"]
 
 
-SPEC = ScenarioSpec(
+def parties(p: FlMigrationParams) -> list[str]:
+    """The cloud completes a slot (once every edge process reported step 6)."""
+    return ["cloud"]
+
+
+def summarize(p: FlMigrationParams, round_: int, reports: Mapping[str, CloudReport],
+              missing: list[str]) -> FlMigrationRound:
+    """The slot's record is the cloud's report (only the slot length without it)."""
+    cloud = reports.get("cloud")
+    if cloud is None:
+        return FlMigrationRound(slot_s=p.slot_s, missing=missing)
+    return FlMigrationRound(**dict(cloud), missing=missing)
+
+
+SCENARIO: Scenario[FlMigrationParams, SlotView, Association, CloudReport, FlMigrationRound,
+                   FlMigrationOutcome] = Scenario(
     name="fl-migration",
-    params_model=FlMigrationParams,
-    algorithms=ALGORITHMS,
-    decide=decide,
-    handlers=HANDLERS,
+    params=FlMigrationParams,
+    state=SlotView,
+    action=Association,
+    report=CloudReport,
+    metrics=FlMigrationRound,
+    outcome=FlMigrationOutcome,
+    policies=POLICIES,
+    world=FlMigrationWorld.for_run,
+    roles=ROLES,
     parties=parties,
     summarize=summarize,
     first_role="cloud",
     duration_key="slot_s",
-    simulate=simulate,
-    artifacts=agent_specs,
     headline=("objective", "reward", "utility", "migrations"),
 )

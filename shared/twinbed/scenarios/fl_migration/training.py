@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from twinbed.scenarios.fl_migration.algorithms import LEARNED
+from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
 from twinbed.scenarios.fl_migration.env import FlMigrationEnv
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
 
 __all__ = ["EpisodeLog", "PAPER_EMDS", "hyperparams", "train_scheme"]
 
@@ -53,12 +53,13 @@ class _LoggedEnv(FlMigrationEnv):
         self._log = log
         self._acc: dict[str, float] = {}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):  # noqa: ANN201
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
         out = super().reset(seed=seed, options=options)
         self._acc = {"reward": 0.0, "objective": 0.0, "utility": 0.0, "cost_total": 0.0, "n": 0}
         return out
 
-    def step(self, action: np.ndarray):  # noqa: ANN201
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, r, term, trunc, info = super().step(action)
         a = self._acc
         a["reward"] += r
