@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from twinbed import keys, redisconn
+from twinbed import acl, keys, redisconn
 from twinbed.bus import Bus, Effects, Envelope, Worker
 from twinbed.config import Settings, get_settings
 from twinbed.messages import Message
@@ -58,6 +58,7 @@ class ServiceState:
     started_wall: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
     replica: int = 0
+    standby: bool = False  # a replica beyond TWINBED_REPLICAS, waiting for a free index
     replicas: int = 1
     events: EventHub | None = None  # the server-sent-event fan-out (services/event_hub.py)
 
@@ -251,7 +252,7 @@ async def claim_replica(r: aioredis.Redis, role: str, consumer: str, replicas: i
 
     Used when containers are scaled (``docker compose up --scale edge=2``) and cannot be told
     their index; a restarted container with the same name gets its old index back, a crashed
-    one's index frees once its lease expires.
+    one's index frees once its lease expires. ``timeout_s=0``: one pass, no waiting.
     """
     deadline = time.monotonic() + timeout_s
     while True:
@@ -263,10 +264,28 @@ async def claim_replica(r: aioredis.Redis, role: str, consumer: str, replicas: i
             if holder is not None and holder.decode() == consumer:
                 await r.pexpire(key, LEASE_MS)
                 return i
-        if time.monotonic() > deadline:
+        if time.monotonic() >= deadline:
             raise RuntimeError(f"all {replicas} replica indices of {role!r} are held; "
                                "raise TWINBED_REPLICAS or stop a replica")
         await asyncio.sleep(1.0)
+
+
+async def _standby(state: ServiceState, start: Callable[[], None]) -> None:
+    """A replica beyond TWINBED_REPLICAS (``--scale edge=3`` with 2 indices) waits here,
+    healthy and consuming nothing, until an index frees (its holder crashed or was scaled
+    away); then it takes the index and starts working."""
+    while not state.stop.is_set():
+        try:
+            state.replica = await claim_replica(state.redis, state.role, state.bus.sender,
+                                                state.replicas, timeout_s=0)
+        except RuntimeError:
+            await asyncio.sleep(LEASE_MS / 3000)
+            continue
+        state.standby = False
+        log.info("%s: standby takes replica %d/%d", state.bus.sender, state.replica,
+                 state.replicas)
+        start()
+        return
 
 
 async def _renew_lease(state: ServiceState) -> None:
@@ -310,17 +329,22 @@ def create_service(
         # before use: after a Redis restart a stale one reconnects instead of answering the
         # first request with "Connection closed by server" (commands themselves are not
         # retried: a transaction whose reply was lost could apply twice).
-        r = redisconn.connect(s.redis_url, socket_keepalive=True,
-                              health_check_interval=1)
         consumer = s.consumer_name(role)
+        # named connections: `CLIENT LIST` (and an operator) sees which role holds which
+        r = redisconn.connect(s.redis_url, socket_keepalive=True,
+                              health_check_interval=1, client_name=consumer.replace(" ", "_"))
         bus = Bus(r, sender=consumer)
         state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r),
                              replicas=s.replicas)
         state.events = EventHub(TwinStore(r, s.history_len), s.max_event_streams)
+        standby = False
         if s.replica is not None:
             state.replica = s.replica
         elif s.replicas > 1:
-            state.replica = await claim_replica(r, role, consumer, s.replicas)
+            try:
+                state.replica = await claim_replica(r, role, consumer, s.replicas)
+            except RuntimeError:
+                standby = state.standby = True  # every index held: wait (below), healthy
         app.state.svc = state
         registry.register(_WorkerCollector(state))
         for make in metrics:
@@ -342,17 +366,30 @@ def create_service(
                 active_cache["at"] = now
             return active_cache["streams"]
 
-        state.worker = Worker(
+        worker = state.worker = Worker(
             bus, group=role, consumer=consumer, streams=streams,
             handler=dispatcher,
             count=s.read_count, block_ms=s.read_block_ms, reclaim_idle_s=s.reclaim_idle_s,
         )
-        running = [asyncio.create_task(state.worker.run(state.stop), name=f"{role}-worker")]
-        running += [asyncio.create_task(t(state), name=f"{role}-{t.__name__}") for t in tasks]
-        if s.replicas > 1 and s.replica is None:
-            running.append(asyncio.create_task(_renew_lease(state), name=f"{role}-lease"))
-        log.info("%s up (consumer %s, replica %d/%d, redis %s)", role, consumer, state.replica,
-                 state.replicas, s.redis_url)
+        running: list[asyncio.Task[None]] = []
+
+        def start() -> None:
+            running.append(asyncio.create_task(worker.run(state.stop),
+                                               name=f"{role}-worker"))
+            running.extend(asyncio.create_task(t(state), name=f"{role}-{t.__name__}")
+                           for t in tasks)
+            if s.replicas > 1 and s.replica is None:
+                running.append(asyncio.create_task(_renew_lease(state), name=f"{role}-lease"))
+
+        if standby:
+            running.append(asyncio.create_task(_standby(state, start), name=f"{role}-standby"))
+            log.info("%s up as a standby (consumer %s: all %d replica indices held; waiting "
+                     "for one, redis %s)", role, consumer, state.replicas,
+                     acl.redacted(s.redis_url))
+        else:
+            start()
+            log.info("%s up (consumer %s, replica %d/%d, redis %s)", role, consumer,
+                     state.replica, state.replicas, acl.redacted(s.redis_url))
         if not s.api_token:
             log.warning("%s: TWINBED_API_TOKEN is not set, so endpoints that change state "
                         "answer 403 (closed by default); set it to open them", role)
@@ -397,7 +434,8 @@ def create_service(
                 "status": "unhealthy", "role": role, "redis": False, "error": str(exc)})
         return JSONResponse(content={"status": "ok" if ok else "unhealthy", "role": role,
                                      "redis": ok, "consumer": state.bus.sender,
-                                     "replica": state.replica, "replicas": state.replicas})
+                                     "replica": None if state.standby else state.replica,
+                                     "replicas": state.replicas, "standby": state.standby})
 
     @app.exception_handler(405)
     async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -385,7 +385,7 @@ class Worker:
         self._groups.add(stream)
 
     def seen_key(self, stream: str) -> str:
-        return f"{stream}:seen:{self.group}"
+        return keys.seen_set(stream, self.group)
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

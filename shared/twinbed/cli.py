@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from twinbed import acl
 from twinbed.artifact_store import inventory
 from twinbed.artifacts import ArtifactError
 from twinbed.claims import converted_scenarios, summarize, summary_json, summary_text
@@ -93,7 +94,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     print("\ntwinbed is up")
     for name in info.names:
         print(f"  {name:<12} {info.url(name)}   (docs: {info.url(name)}/docs)")
-    print(f"  redis        {info.redis_url}")
+    print(f"  redis        {acl.redacted(info.redis_url)}"
+          f"   (an ACL user per role; passwords in {stack.state_file}, mode 0600)")
     print(f"\n  dashboard    {info.url('controller')}/ui/   (paste the API token there once)")
     print(f"  API token    {info.token}")
     print(f"  logs         {Path(info.data_dir) / 'logs'}")
@@ -125,6 +127,22 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     stopped = Stack(args.data_dir).stop()
     print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_redis_acl(args: argparse.Namespace) -> int:
+    """Write Redis's users file from TWINBED_REDIS_PASSWORD_<USER> (compose's one-shot
+    ``redis-users`` service; the local stack writes its own)."""
+    try:
+        passwords = acl.passwords_from_env()
+        lines = acl.acl_lines(passwords, redis_major=args.redis_major)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+    out = Path(args.file)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")  # digests only: readable by the Redis server
+    tmp.replace(out)
+    print(f"wrote {len(lines) - 1} Redis users to {out}")
     return 0
 
 
@@ -295,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what is running and healthy")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser("redis-acl", help="write Redis's users file (a user per role) from "
+                       "TWINBED_REDIS_PASSWORD_<USER> variables (compose)")
+    p.add_argument("file")
+    p.add_argument("--redis-major", type=int, default=7,
+                   help="the Redis server's major version (7: shared keys read-only)")
+    p.set_defaults(fn=cmd_redis_acl)
 
     p = sub.add_parser("serve", help="run one service in the foreground")
     p.add_argument("role", choices=ROLES)

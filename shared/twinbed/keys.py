@@ -11,6 +11,7 @@ __all__ = [
     "replica_lease",
     "replica_stream",
     "run_key",
+    "seen_set",
     "stream",
     "twin_key",
     "twin_history",
@@ -45,6 +46,13 @@ def dead_letter(stream_name: str) -> str:
     if len(parts) >= 3 and parts[0] == PREFIX:
         return f"{PREFIX}:{parts[1]}:dead"
     return f"{PREFIX}:dead"
+
+
+def seen_set(stream_name: str, group: str) -> str:
+    """The ids a consumer group has applied from ``stream_name`` (the bus's dedup). It must
+    not end in ``:<role>``: Redis ACL patterns grant publishers ``tb:*:<role>`` (the
+    stream), which would match ``...:seen:<role>`` too (twinbed.acl)."""
+    return f"{stream_name}:seen-by-{group}"
 
 
 def run_key(run_id: str, what: str) -> str:

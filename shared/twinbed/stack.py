@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -27,7 +28,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from twinbed import keys
+from twinbed import acl, keys
 from twinbed.config import DEFAULT_PORTS, get_settings
 
 __all__ = [
@@ -91,6 +92,15 @@ def find_redis_server() -> str:
     return exe
 
 
+def redis_major(exe: str) -> int:
+    """The major version of a redis-server binary (``Redis server v=6.2.14 ...``)."""
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10).stdout
+    m = re.search(r"v=(\d+)\.", out)
+    if m is None:
+        raise StackError(f"cannot tell the version of {exe}: {out.strip()!r}")
+    return int(m.group(1))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,6 +127,8 @@ class StackInfo:
     ports: dict[str, int]
     pids: dict[str, int]
     started_wall: float = field(default_factory=time.time)
+    # Redis ACL passwords per role and for ``admin`` (twinbed.acl); ``redis_url`` is admin's
+    redis_passwords: dict[str, str] = field(default_factory=dict)
     # the TWINBED_* settings the stack was started with (and extra env): a service restarted
     # later, from another process, gets the same settings, not that process's environment
     env: dict[str, str] = field(default_factory=dict)
@@ -184,12 +196,16 @@ class Stack:
         redis_port = free_port()
         names = process_names(self.edge_replicas, self.sensor_replicas)
         ports = {name: self._pick_port(name) for name in names}
+        passwords = acl.new_passwords()
+        self._write_acl(passwords)
         redis_pid = self._start_redis(redis_port)
         launch_env = {k: v for k, v in os.environ.items() if k.startswith("TWINBED_")}
         launch_env.update(self.extra_env)
         self.info = StackInfo(data_dir=str(self.data_dir), token=token,
-                              redis_url=f"redis://127.0.0.1:{redis_port}/0",
-                              redis_pid=redis_pid, ports=ports, pids={}, env=launch_env)
+                              redis_url=acl.role_url(f"redis://127.0.0.1:{redis_port}/0",
+                                                     acl.ADMIN, passwords[acl.ADMIN]),
+                              redis_pid=redis_pid, ports=ports, pids={}, env=launch_env,
+                              redis_passwords=passwords)
         self.save()
         try:
             self._wait_redis(redis_port, timeout_s)
@@ -208,6 +224,19 @@ class Stack:
             return DEFAULT_PORTS[name]
         return free_port()
 
+    @property
+    def acl_file(self) -> Path:
+        return self.data_dir / "redis" / "users.acl"
+
+    def _write_acl(self, passwords: dict[str, str]) -> None:
+        """The users Redis loads (twinbed.acl), readable by their owner only."""
+        self.acl_file.parent.mkdir(exist_ok=True)
+        major = redis_major(find_redis_server())
+        fd = os.open(self.acl_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write("\n".join(acl.acl_lines(passwords, redis_major=major)) + "\n")
+
     def _start_redis(self, port: int) -> int:
         rdir = self.data_dir / "redis"
         rdir.mkdir(exist_ok=True)
@@ -216,6 +245,8 @@ class Stack:
                 [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
                  "--dir", str(rdir), "--appendonly", "yes", "--appendfsync", "everysec",
                  "--save", "", "--daemonize", "no", "--protected-mode", "yes",
+                 # a user per role, the default user off (twinbed.acl)
+                 "--aclfile", str(self.acl_file),
                  # bounded memory that never evicts: past the cap writes fail (and are
                  # retried or dead-lettered), unacknowledged stream entries are never dropped
                  "--maxmemory", REDIS_MAXMEMORY, "--maxmemory-policy", "noeviction"],
@@ -225,7 +256,8 @@ class Stack:
         return proc.pid
 
     def _wait_redis(self, port: int, timeout_s: float) -> None:
-        r = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+        assert self.info is not None
+        r = redis.Redis.from_url(self.info.redis_url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
@@ -247,7 +279,7 @@ class Stack:
         env.update(self.extra_env)
         replicas = sum(1 for n in self.info.ports if role_of(n) == role_of(name))
         env.update({
-            "TWINBED_REDIS_URL": self.info.redis_url,
+            "TWINBED_REDIS_URL": self.redis_url_of(role_of(name)),
             "TWINBED_PORT": str(self.info.ports[name]),
             "TWINBED_HOST": "127.0.0.1",
             "TWINBED_API_TOKEN": self.info.token,
@@ -257,6 +289,13 @@ class Stack:
             "TWINBED_REPLICAS": str(replicas),
         })
         return env
+
+    def redis_url_of(self, role: str) -> str:
+        """The Redis address with ``role``'s own ACL user (a stack recorded before ACLs:
+        the address as recorded)."""
+        assert self.info is not None
+        pw = self.info.redis_passwords.get(role)
+        return acl.role_url(self.info.redis_url, role, pw) if pw else self.info.redis_url
 
     def _spawn(self, name: str) -> int:
         with open(self.data_dir / "logs" / f"{name}.log", "ab") as log:  # the child keeps its copy
