@@ -23,7 +23,11 @@ What is checked, for every compose service except ``redis`` (the roles):
 (h) one service builds the image, the others only run it (``pull_policy: never``): one build;
 (i) no TWINBED_API_TOKEN, no start: compose's ``${TWINBED_API_TOKEN:?...}`` refuses;
 (j) the base image and the torch index are build arguments whose defaults are what a user with
-    internet access gets; no VOLUME in the image (anonymous volumes outlive ``down -v``).
+    internet access gets; no VOLUME in the image (anonymous volumes outlive ``down -v``);
+(k) Redis requires a password and each role connects as its own ACL user (twinbed.acl): the
+    role's TWINBED_REDIS_URL names the user ``<role>`` with the required password variable
+    TWINBED_REDIS_PASSWORD_<ROLE>; redis loads ``--aclfile``, which the one-shot
+    ``redis-users`` service writes from every password before redis starts.
 
 Build arguments are resolved with their defaults (``ARG NAME=default``) before checking, and
 compose values with ``COMPOSE_ENV`` (a token set, nothing else), so what is checked is what a
@@ -63,7 +67,7 @@ DOCKERIGNORE = REPO / ".dockerignore"
 PYPROJECT = REPO / "pyproject.toml"
 
 SCALABLE = frozenset({"edge", "sensor"})  # roles run with --scale: no host ports
-NON_ROLE_SERVICES = frozenset({"redis"})
+NON_ROLE_SERVICES = frozenset({"redis", "redis-users"})  # redis-users: writes the ACL file, exits
 TORCH_PIN = "torch==2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # What the Dockerfile may COPY into the build (and must, for `pip install .` to work).
@@ -72,8 +76,11 @@ SETTING_VARS = frozenset("TWINBED_" + name.upper() for name in Settings.model_fi
 BASE_IMAGE = "python:3.11-slim"
 BUILD_ARGS = frozenset({"BASE_IMAGE", "TORCH_INDEX_URL"})  # must be overridable
 BUILDER = "cloud"  # the one service with `build:`
-# What compose sees on a user's machine: the required token set, nothing else.
-COMPOSE_ENV = {"TWINBED_API_TOKEN": "test-token"}
+# What compose sees on a user's machine: what deploy/compose-env.sh writes to .env (the token
+# and a Redis password per ACL user), nothing else.
+ACL_USERS = ("admin", *ROLES)
+COMPOSE_ENV = {"TWINBED_API_TOKEN": "test-token",
+               **{f"TWINBED_REDIS_PASSWORD_{u.upper()}": f"pw-{u}" for u in ACL_USERS}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,7 +616,7 @@ def check_redis(compose: Mapping[str, Any]) -> list[str]:
     if "--appendfsync" in pairs and pairs["--appendfsync"] not in ("everysec", "always"):
         problems.append(f"redis: --appendfsync {pairs['--appendfsync']} may lose writes")
     hc = healthcheck_argv(svc)
-    if hc is None or hc[1][:2] != ["redis-cli", "ping"]:
+    if hc is None or hc[1][:1] != ["redis-cli"] or "ping" not in hc[1]:
         problems.append(f"redis: healthcheck should be redis-cli ping, is {hc}")
     if not any(str(v).split(":")[1:2] == ["/data"] for v in svc.get("volumes") or []):
         problems.append("redis: /data (the AOF) is not on a volume")
@@ -655,12 +662,65 @@ def check_images_and_volumes(compose: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _without(var: str) -> dict[str, str]:
+    return {k: v for k, v in COMPOSE_ENV.items() if k != var}
+
+
+def check_redis_acl(compose: Mapping[str, Any]) -> list[str]:
+    """(k) Each role is its own Redis ACL user, with a required password; redis loads the
+    users file that redis-users writes from every password before redis starts."""
+    services = compose.get("services", {})
+    problems: list[str] = []
+    for name, svc in role_services(compose).items():
+        try:
+            url = urlsplit(service_environment(svc).get("TWINBED_REDIS_URL", ""))
+        except ValueError as exc:
+            problems.append(f"{name}: environment: {exc}")
+            continue
+        var = f"TWINBED_REDIS_PASSWORD_{name.upper()}"
+        if url.username != name or url.password != COMPOSE_ENV[var]:
+            problems.append(f"{name}: TWINBED_REDIS_URL must log in as Redis user {name!r} with "
+                            f"${{{var}}} (is user {url.username!r}): a shared or missing user "
+                            "lets one compromised role write every key")
+        try:
+            service_environment(svc, _without(var))
+            problems.append(f"{name}: starts without {var}: make it ${{{var}:?...}}")
+        except ValueError:
+            pass
+    redis_svc, users = services.get("redis", {}), services.get("redis-users")
+    command = redis_svc.get("command") or []
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    aclfile = dict(zip(argv, argv[1:])).get("--aclfile")
+    if aclfile is None:
+        problems.append("redis: no --aclfile: the default user has no password and every "
+                        "client may touch every key")
+    if users is None:
+        return [*problems, "redis-users: no service writes Redis's users file"]
+    if (redis_svc.get("depends_on") or {}).get("redis-users", {}).get("condition") \
+            != "service_completed_successfully":
+        problems.append("redis: must wait for redis-users (condition: "
+                        "service_completed_successfully), else it starts without its users")
+    ucmd = list(users.get("command") or [])
+    if ucmd[:1] != ["redis-acl"] or aclfile not in ucmd:
+        problems.append(f"redis-users: command {ucmd} does not write {aclfile} "
+                        "(`redis-acl <file>`)")
+    try:
+        uenv = service_environment(users)
+    except ValueError as exc:
+        problems.append(f"redis-users: environment: {exc}")
+        uenv = {}
+    missing = [u for u in ACL_USERS if f"TWINBED_REDIS_PASSWORD_{u.upper()}" not in uenv]
+    if missing:
+        problems.append(f"redis-users: lacks the passwords of {missing}")
+    return problems
+
+
 def check_token_required(compose: Mapping[str, Any]) -> list[str]:
     """(i) Without TWINBED_API_TOKEN compose refuses to start every role, saying how."""
     problems: list[str] = []
     for name, svc in role_services(compose).items():
         try:
-            env = service_environment(svc, {})
+            env = service_environment(svc, _without("TWINBED_API_TOKEN"))
         except ValueError as exc:
             if "TWINBED_API_TOKEN" not in str(exc):
                 problems.append(f"{name}: without a token compose fails, but not on "
@@ -766,7 +826,7 @@ def check_compose(compose: Mapping[str, Any], image: DockerImage,
                   scripts: Mapping[str, str]) -> list[str]:
     """Every compose check at once (used by the negative tests)."""
     problems = check_role_coverage(compose) + check_unique_host_ports(compose)
-    problems += check_token_required(compose)
+    problems += check_token_required(compose) + check_redis_acl(compose)
     problems += check_scaling(compose) + check_redis(compose) + check_images_and_volumes(compose)
     for name in role_services(compose):
         problems += check_command(compose, name, image, scripts)
@@ -888,7 +948,8 @@ def test_environment_validates_as_settings(compose, image, role, monkeypatch):  
     assert settings.port_for(role) == int(env["TWINBED_PORT"]), f"{role}: port_for mismatch"
     assert settings.host == "0.0.0.0", f"{role}: would bind {settings.host}, unreachable from outside"
     assert str(settings.data_dir) == "/data", f"{role}: data_dir is {settings.data_dir}"
-    assert settings.redis_url == "redis://redis:6379/0", f"{role}: redis_url is {settings.redis_url}"
+    assert settings.redis_url == f"redis://{role}:pw-{role}@redis:6379/0", \
+        f"{role}: redis_url is {settings.redis_url}"
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -1042,6 +1103,17 @@ BROKEN_COMPOSE = {
     "container_name": (_set("services.edge.container_name", "edge"), ["edge:", "container_name"]),
     "unpublished fixed role": (_set("services.basestation.ports", "-"), ["basestation:", "publishes no port"]),
     "no appendonly": (_set("services.redis.command", ["redis-server"]), ["redis:", "appendonly"]),
+    "shared redis user": (_set("services.sensor.environment.TWINBED_REDIS_URL",
+                               "redis://cloud:${TWINBED_REDIS_PASSWORD_CLOUD:?x}@redis:6379/0"),
+                          ["sensor:", "Redis user 'sensor'"]),
+    "optional redis password": (_set("services.edge.environment.TWINBED_REDIS_URL",
+                                     "redis://edge:${TWINBED_REDIS_PASSWORD_EDGE:-}@redis:6379/0"),
+                                ["edge:", "TWINBED_REDIS_PASSWORD_EDGE"]),
+    "no aclfile": (_set("services.redis.command", ["redis-server", "--dir", "/data",
+                                                   "--appendonly", "yes"]), ["redis:", "--aclfile"]),
+    "redis does not wait for its users": (_set("services.redis.depends_on", "-"),
+                                          ["redis:", "redis-users"]),
+    "no users writer": (_set("services.redis-users", "-"), ["redis-users:"]),
     "missing role": (_set("services.sensor", "-"), ["sensor:", "no compose service"]),
     "image split": (_set("services.edge.image", "twinbed-edge:latest"), ["one image"]),
     "undeclared volume": (_set("services.cloud.volumes", ["artifacts:/data"]), ["cloud:", "artifacts"]),
@@ -1168,7 +1240,28 @@ def test_published_ports_bind_loopback_unless_told(compose):
 def test_no_token_no_start(compose):  # (i)
     assert not (problems := check_token_required(compose)), _report(problems)
     with pytest.raises(ValueError, match="TWINBED_API_TOKEN"):
-        service_environment(_service(compose, "controller"), {})
+        service_environment(_service(compose, "controller"), _without("TWINBED_API_TOKEN"))
+
+
+def test_each_role_is_its_own_redis_user(compose):  # (k)
+    assert not (problems := check_redis_acl(compose)), _report(problems)
+    with pytest.raises(ValueError, match="compose-env.sh"):
+        service_environment(_service(compose, "sensor"), _without("TWINBED_REDIS_PASSWORD_SENSOR"))
+
+
+def test_compose_env_script_writes_every_secret_once(tmp_path):
+    """deploy/compose-env.sh writes the token and every password to a 0600 file, and a second
+    run keeps them (a running stack's passwords must not change under it)."""
+    env_file = tmp_path / "env"
+    script = REPO / "deploy" / "compose-env.sh"
+    subprocess.run([str(script), str(env_file)], check=True, capture_output=True)
+    first = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert set(first) == {"TWINBED_API_TOKEN", *(f"TWINBED_REDIS_PASSWORD_{u.upper()}"
+                                                 for u in ACL_USERS)}
+    assert all(len(v) >= 32 for v in first.values()) and len(set(first.values())) == len(first)
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    subprocess.run([str(script), str(env_file)], check=True, capture_output=True)
+    assert dict(line.split("=", 1) for line in env_file.read_text().splitlines()) == first
 
 
 def test_edge_replica_count_matches_its_setting(compose):
