@@ -293,9 +293,11 @@ class Stack:
     def redis_url_of(self, role: str) -> str:
         """The Redis address with ``role``'s own ACL user (a stack recorded before ACLs:
         the address as recorded)."""
-        assert self.info is not None
-        pw = self.info.redis_passwords.get(role)
-        return acl.role_url(self.info.redis_url, role, pw) if pw else self.info.redis_url
+        info = self.info or self.load()
+        if info is None:
+            raise StackError(f"no stack is recorded in {self.state_file}")
+        pw = info.redis_passwords.get(role)
+        return acl.role_url(info.redis_url, role, pw) if pw else info.redis_url
 
     def _spawn(self, name: str) -> int:
         with open(self.data_dir / "logs" / f"{name}.log", "ab") as log:  # the child keeps its copy
