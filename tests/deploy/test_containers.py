@@ -292,8 +292,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     try:
         up = c.compose("up", "-d", "--wait", "--build", timeout=UP_TIMEOUT_S, check=False)
         if up.returncode != 0:
-            pytest.fail(f"`docker compose up -d --wait --build` failed:\n{up.stderr[-4000:]}\n"
-                        f"{c.logs()}")
+            pytest.fail(f"`docker compose up -d --wait --build` failed (host ports "
+                        f"{', '.join(map(str, PORTS.values()))} must be free: another compose "
+                        f"stack? `docker compose ls`):\n{up.stderr[-4000:]}\n{c.logs()}")
         c.images_before = images_before  # type: ignore[attr-defined]
         yield c
     finally:
