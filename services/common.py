@@ -155,6 +155,12 @@ class RoleDispatcher:
         for run_id in [r for r in self._contexts if r not in active]:
             del self._contexts[run_id]
 
+    def forget(self) -> None:
+        """Drop every run context (the bus calls this when a batch failed to commit: the
+        handlers may have changed caches whose writes never reached Redis); each is rebuilt
+        from Redis on its run's next message, as after a restart."""
+        self._contexts.clear()
+
     @property
     def contexts(self) -> int:
         return len(self._contexts)

@@ -596,7 +596,27 @@ class Worker:
         pipe.xadd(keys.dead_letter(stream), letter, maxlen=STREAM_MAXLEN, approximate=True)
 
     async def process(self, entries: Sequence[tuple[str, str, dict[bytes, bytes]]]) -> None:
-        """Decode, dedupe, handle and commit one batch (see the module docstring)."""
+        """Decode, dedupe, handle and commit one batch (see the module docstring).
+
+        If it fails (Redis unreachable at the commit: a network cut, a timeout), the batch's
+        entries stay pending and nothing of them is kept in this process either: the
+        handler's process-local state is dropped (its ``forget()``, if it has one: the
+        services' run contexts, whose caches mirror Redis and were already changed by the
+        handlers), so the replay rebuilds it from Redis as a restarted process would, and this
+        consumer re-reads its pending entries at once instead of waiting for the reclaim. A
+        cache kept across a failed commit made the replay believe the work was done and
+        publish nothing: a live fl-migration slot cut off from Redis for a few seconds hung
+        until the round deadline."""
+        try:
+            await self._process(entries)
+        except BaseException:
+            forget = getattr(self.handler, "forget", None)
+            if forget is not None:
+                forget()
+            self._backlog_done.difference_update(stream for stream, _, _ in entries)
+            raise
+
+    async def _process(self, entries: Sequence[tuple[str, str, dict[bytes, bytes]]]) -> None:
         self.stats.batches += 1
         envelopes: list[Envelope | None] = []
         dead: list[tuple[str, str, dict[bytes, bytes], str]] = []

@@ -709,6 +709,63 @@ async def test_a_batch_whose_effects_fail_at_commit_dead_letters_all_its_entries
     assert all(b"effect failed at commit" in x[b"dl_error"] for x in letters)
     assert await pending(aredis, stream) == 0
 
+# -- a commit that never applied leaves no process-local state behind (the network-cut test)
+
+async def test_a_failed_commit_drops_the_handlers_state_and_replays_at_once(
+        aredis: aioredis.Redis, redis_url: str, stream: str, uid: str) -> None:
+    """A batch whose MULTI/EXEC never applies stays pending, and the handler's process-local
+    state (changed by the handler for writes that never reached Redis) is dropped through its
+    ``forget()``: the replay, re-read at once, redoes the work instead of trusting a cache that
+    says it is done. Here the commit is refused (the worker's Redis user loses its keys between
+    handler and commit: EXECABORT); live it was Redis cut off from an edge mid-commit."""
+    from urllib.parse import urlsplit
+
+    from twinbed import redisconn
+
+    user, counter = f"u{uid}", f"t{uid}:n"
+    await aredis.acl_setuser(user, enabled=True, passwords=[f"+pw{uid}"], keys=["*"],
+                             commands=["+@all"])
+    r = redisconn.connect(f"redis://{user}:pw{uid}@{urlsplit(redis_url).netloc}/0")
+
+    class Cached:
+        """Like a scenario's ctx.cache: marks its work done in memory before the commit."""
+
+        def __init__(self) -> None:
+            self.done: set[int] = set()
+            self.calls = self.forgotten = 0
+
+        async def __call__(self, env: Envelope, fx: Effects) -> None:
+            self.calls += 1
+            if env.msg.n in self.done:  # type: ignore[attr-defined]
+                return  # the cache says it is done: nothing to record
+            self.done.add(env.msg.n)  # type: ignore[attr-defined]
+            fx.incr(counter)
+            if self.calls == 1:  # this attempt's commit will be refused
+                await aredis.acl_setuser(user, enabled=True, reset_keys=True,
+                                         keys=[f"elsewhere{uid}"], commands=["+@all"])
+
+        def forget(self) -> None:
+            self.forgotten += 1
+            self.done.clear()
+
+    h = Cached()
+    try:
+        w = make_worker(r, stream, h)
+        await w.ensure_group(stream)
+        await Bus(aredis, "s").publish(stream, ping(7))
+        with pytest.raises(RuntimeError, match="NoPermission"):
+            await drain(w, 1)
+        assert h.forgotten == 1
+        assert await aredis.get(counter) is None and await pending(aredis, stream) == 1
+        await aredis.acl_setuser(user, enabled=True, keys=["*"], commands=["+@all"])
+        assert await w.step() == 1  # its own pending entry, at once (no reclaim wait)
+        assert h.calls == 2
+        assert await aredis.get(counter) == b"1" and await pending(aredis, stream) == 0
+    finally:
+        await r.aclose()
+        await aredis.acl_deluser(user)
+
+
 # -- bounded retries of the bus's own bookkeeping (issue #14, item 3) and bounded dead letters
 
 async def test_broken_bookkeeping_is_dead_lettered_after_bounded_retries_and_jams_nothing(
