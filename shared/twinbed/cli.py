@@ -14,6 +14,8 @@
     twinbed train TARGET ...         train an agent or learned model (checkpoint in the data dir)
     twinbed solve SCENARIO ...       solve one instance
     twinbed calibrate SCENARIO ...   measure real components, fit the paper's model
+    twinbed new-scenario NAME        a working minimal scenario folder (contract, world, one
+                                     algorithm, roles, env, one figure, README, tests)
 
 Errors are one line on stderr and exit code 2 (bad input) or 1 (failure), never a traceback.
 """
@@ -46,6 +48,7 @@ from twinbed.contract.cliparams import (
     scenario_help_action,
     validate_params,
 )
+from twinbed.scaffold import ScaffoldError, new_scenario, next_steps
 from twinbed.scenarios import AnyScenario, UnknownScenarioError, get_scenario, scenario_names
 from twinbed.stack import Stack, StackError
 
@@ -361,8 +364,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_artifacts)
 
+    p = sub.add_parser("new-scenario", help="create a working minimal scenario folder that "
+                                            "passes the contract tests (a new paper)")
+    p.add_argument("name", help="the scenario's kebab-case name (its module: snake_case)")
+    p.add_argument("--into", type=Path, default=None, metavar="DIR",
+                   help="write DIR/<module>/ (default: the package's scenarios folder; "
+                        "discovery finds DIR when it is on TWINBED_SCENARIO_PATH)")
+    p.add_argument("--title", default=None, help="a one-line title for docstrings and README")
+    p.set_defaults(fn=cmd_new_scenario)
+
     _add_scenario_commands(sub)
     return ap
+
+
+def cmd_new_scenario(args: argparse.Namespace) -> int:
+    try:
+        made = new_scenario(args.name, args.into, args.title)
+    except ScaffoldError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot write the scenario: {exc}", 1) from None
+    print(next_steps(made))
+    return 0
 
 
 def cmd_artifacts(args: argparse.Namespace) -> int:

@@ -1,0 +1,2 @@
+"""Package data: the files ``twinbed new-scenario`` renders (``scenario/``, see
+:mod:`twinbed.scaffold`)."""
