@@ -32,6 +32,7 @@ import itertools
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.games import gale_shapley, socf, socf_init
@@ -89,7 +90,7 @@ def best_ell(p: FederatedParams, inst: model.Instance, frame: model.Frame, state
     """Per ES, the round count maximizing U_n (with the frame-time penalty) for coalitions Y."""
     grid = np.arange(1, p.ell_max + 1)
     U = np.stack([model.es_utilities(p, model.frame_ctx(p, inst, frame, state, assign, z,
-                                                        np.full(p.N, l)), Y) for l in grid])
+                                                        np.full(p.N, ell)), Y) for ell in grid])
     return grid[np.argmax(U, axis=0)]
 
 
@@ -281,7 +282,6 @@ class LyapunovBCD:
         self.V, self.q = V, 0.0
 
     def act(self, v: View) -> Decision:
-        from scipy.optimize import linear_sum_assignment
 
         p = v.p
         est = utility_estimate(v)
@@ -458,9 +458,9 @@ def restore_policy(policy: Policy, state: dict[str, Any] | None) -> Policy:
     return policy
 
 
-def make_policy(name: str, p: FederatedParams, **kwargs: object) -> Policy:
-    """A fresh decision maker for ``name`` (``dmo`` needs ``models=...``, the N + 2 trained
-    PPO agents; ``dmo-shared`` needs ``model=...``, the trained multi-head PPO)."""
+def make_policy(name: str, p: FederatedParams) -> Policy:
+    """A fresh decision maker for the scheme ``name``; the learned ones (``dmo``,
+    ``dmo-shared``) need their trained agents: :func:`.policies.make_scheme`."""
     if name in ("federated-myopic", "nov", "cen"):
         return Myopic()
     if name == "greedy":
@@ -475,12 +475,7 @@ def make_policy(name: str, p: FederatedParams, **kwargs: object) -> Policy:
         return Tabu(p)
     if name == "exhaustive":
         return Exhaustive()
-    if name == "dmo":
-        from twinbed.scenarios.federated.dmo import DmoPolicy
-
-        return DmoPolicy(p, kwargs["models"])  # type: ignore[arg-type]
-    if name == "dmo-shared":
-        from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy
-
-        return SharedDmoPolicy(p, kwargs["model"])
+    if name in ("dmo", "dmo-shared"):
+        raise ValueError(f"{name!r} plays trained agents: build it with "
+                         "twinbed.scenarios.federated.policies.make_scheme")
     raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}")

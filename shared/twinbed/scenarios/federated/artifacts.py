@@ -23,16 +23,34 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.agents import copy_record, drop_optimizer_state, load, read_record
 from twinbed.artifacts import ALL_PARAMS, ArtifactSpec
 from twinbed.scenarios.federated.env import action_nvec, obs_size
 from twinbed.scenarios.federated.params import FederatedParams
 
-__all__ = ["DMO", "DMO_SHARED", "SHIPPED_DIR", "load_team", "read_team", "write_team"]
+__all__ = ["DMO", "DMO_SHARED", "SHIPPED_DIR", "DmoAgents", "agent_slices", "load_team",
+           "read_team", "write_team"]
 
 SHIPPED_DIR = Path(__file__).parent / "artifacts"
 # loading an agent to play it: its training schedules are not needed (nor unpickled)
 _PLAY_ONLY = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0}
 
+
+
+def agent_slices(p: FederatedParams) -> list[np.ndarray]:
+    """Indices into the joint action of each of the N + 2 agents (ES 0..N-1, A_K, A_N)."""
+    N, K = p.N, p.K
+    return ([np.array([n, N + n]) for n in range(N)]
+            + [np.arange(2 * N, 2 * N + K), np.arange(2 * N + K, 3 * N + K)])
+
+
+class DmoAgents(list):  # type: ignore[type-arg]
+    """The N + 2 trained PPO models (ES 0..N-1, A_K, A_N) and the number of Stage-1 iterations
+    ``J`` they were trained with (the policy plays them with the same J)."""
+
+    def __init__(self, models: list[Any], stage1_iters: int = 1) -> None:
+        super().__init__(models)
+        self.stage1_iters = int(stage1_iters)
 
 def write_team(models: Sequence[Any], path: Path) -> None:
     """Save the agents as ``agent-<i>.zip`` members of the one file ``path``, atomically (a
@@ -60,13 +78,12 @@ def read_team(path: Path, custom_objects: dict[str, Any] | None = None,
         envs = env if isinstance(env, list) else [env] * len(names)
         return [PPO.load(io.BytesIO(z.read(n)), env=e, device="cpu",
                          custom_objects=custom_objects or _PLAY_ONLY)
-                for n, e in zip(names, envs)]
+                for n, e in zip(names, envs, strict=False)]
 
 
 def save_team_play_only(src: Path, dest: Path) -> Path:
     """The team at ``src`` saved to ``dest`` without the agents' optimizer state
     (:func:`twinbed.agents.drop_optimizer_state`), its record copied: the shipped file."""
-    from twinbed.agents import copy_record, drop_optimizer_state
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     write_team([drop_optimizer_state(m) for m in read_team(src)], dest)
@@ -75,10 +92,8 @@ def save_team_play_only(src: Path, dest: Path) -> Path:
 
 
 def load_team(path: Path, p: FederatedParams) -> Any:
-    """The N + 2 DMO agents at ``path`` (a :class:`.dmo.DmoAgents`, with the Stage-1
+    """The N + 2 DMO agents at ``path`` (a :class:`DmoAgents`, with the Stage-1
     iterations they were trained with); a team of another N or K is refused."""
-    from twinbed.agents import read_record
-    from twinbed.scenarios.federated.dmo import DmoAgents, agent_slices
 
     models = read_team(path)
     nvec = np.asarray(action_nvec(p))
@@ -86,7 +101,7 @@ def load_team(path: Path, p: FederatedParams) -> Any:
     if len(models) != len(slices):
         raise ValueError(f"{len(models)} agents inside: trained for another N or K, not "
                          f"N={p.N}, K={p.K} ({len(slices)} agents)")
-    for m, sl in zip(models, slices):
+    for m, sl in zip(models, slices, strict=True):
         if (m.observation_space.shape != (obs_size(p),)
                 or list(getattr(m.action_space, "nvec", [])) != nvec[sl].tolist()):
             raise ValueError(f"trained for another N or K, not N={p.N}, K={p.K}")
@@ -96,7 +111,6 @@ def load_team(path: Path, p: FederatedParams) -> Any:
 
 def load_shared(path: Path, p: FederatedParams) -> Any:
     """The one multi-head PPO at ``path``; one of another N or K is refused."""
-    from twinbed.agents import load
 
     model = load(path)
     have = (model.observation_space.shape[0], list(model.action_space.nvec))

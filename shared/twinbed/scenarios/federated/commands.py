@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from twinbed.commands import Command, CommandError
+from twinbed.commands import Command, CommandError, default_out_dir
 from twinbed.contract.cliparams import ParamError, add_param_options, params_from_args
+from twinbed.scenarios.federated.dmo import dmo_path, train_dmo
+from twinbed.scenarios.federated.dmo_shared import shared_path, train_shared
+from twinbed.scenarios.federated.figures import reproduce
 from twinbed.scenarios.federated.params import FederatedParams
 
 __all__ = ["COMMANDS"]
@@ -57,7 +60,6 @@ def _checkpoint_every(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from twinbed.scenarios.federated.dmo import dmo_path, train_dmo
 
     _check_steps(args)
     if args.stage1_iters < 1:
@@ -74,7 +76,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_shared(args: argparse.Namespace) -> int:
-    from twinbed.scenarios.federated.dmo_shared import shared_path, train_shared
 
     _check_steps(args)
     p = _params(args)
@@ -93,8 +94,6 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from twinbed.commands import default_out_dir
-    from twinbed.scenarios.federated.figures import reproduce
 
     if args.seeds is not None and args.seeds < 1:
         raise CommandError(f"expected --seeds >= 1, got {args.seeds}")

@@ -2,10 +2,10 @@
 
 | model | what |
 | --- | --- |
-| :class:`Carried` | what links frames: cumulative data, last assignment and associations, the learning scheme's state |
+| :class:`Carried` | what links frames: data so far, last assignment, associations, scheme state |
 | :class:`FrameState` | the cloud's request for frame ``t``: the carried state |
 | :class:`FrameFields` | one frame's modeled outcome (eqs. 2-25) and its decisions |
-| :class:`FrameDecision` | the controller's answer: decisions, coalitions, the frame's draws, its outcome and the next carried state |
+| :class:`FrameDecision` | the answer: decisions, coalitions, draws, outcome, next carried state |
 | :class:`CloudReport` | the cloud's report once the partial-DTs are integrated |
 | :class:`FederatedRound` | a live frame's record (the cloud's report; empty without it) |
 | :class:`FederatedOutcome` | an in-process frame's record (``twinbed simulate``) |

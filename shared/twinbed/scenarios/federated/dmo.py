@@ -35,8 +35,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from twinbed.agents import CurvePoint, resume_point, write_record
+from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
-from twinbed.scenarios.federated.artifacts import DMO, write_team
+from twinbed.scenarios.federated.artifacts import DMO, DmoAgents, agent_slices, write_team
 from twinbed.scenarios.federated.env import (
     OBS_HIGH,
     FederatedEnv,
@@ -45,6 +47,8 @@ from twinbed.scenarios.federated.env import (
     obs_size,
     observation,
 )
+from twinbed.scenarios.federated.games import socf, socf_init
+from twinbed.scenarios.federated.marl import ClockSchedule, FrameClock, LockstepPPO, Sampled
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.world import run_episode
 
@@ -70,26 +74,10 @@ def dmo_path(data_dir: str | Path, p: FederatedParams | None = None) -> Path:
     return DMO.user_path(data_dir, p or FederatedParams(), 0)
 
 
-def agent_slices(p: FederatedParams) -> list[np.ndarray]:
-    """Indices into the joint action of each of the N + 2 agents (ES 0..N-1, A_K, A_N)."""
-    N, K = p.N, p.K
-    return ([np.array([n, N + n]) for n in range(N)]
-            + [np.arange(2 * N, 2 * N + K), np.arange(2 * N + K, 3 * N + K)])
-
-
 def agent_rewards(p: FederatedParams, info: dict[str, Any]) -> np.ndarray:
     """Each agent's reward for one frame (shape N + 2) from :class:`FederatedEnv`'s info."""
     r_c = p.lambda1 * info["Q"] - p.lambda2 * info["E_J"] - info["penalty"]
     return np.concatenate([np.asarray(info["U_n"], dtype=float), [r_c, r_c]])
-
-
-class DmoAgents(list):  # type: ignore[type-arg]
-    """The N + 2 trained PPO models (ES 0..N-1, A_K, A_N) and the number of Stage-1 iterations
-    ``J`` they were trained with (the policy plays them with the same J)."""
-
-    def __init__(self, models: list[Any], stage1_iters: int = 1) -> None:
-        super().__init__(models)
-        self.stage1_iters = int(stage1_iters)
 
 
 def with_partition(p: FederatedParams, obs: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -110,8 +98,6 @@ def stage1(p: FederatedParams, v: View, obs: np.ndarray, joint: np.ndarray, est:
     ``es_act(obs) -> (actions (N, 2), extra)`` gives the ES agents' slices of the joint action.
     Returns the decision (with its coalitions), the observation the final allocations were
     chosen on, and their ``extra``."""
-    from twinbed.scenarios.federated import model
-    from twinbed.scenarios.federated.games import socf, socf_init
 
     d = decode_action(p, joint, est)
     z, ell, extra, seen = d.z, d.ell, None, obs
@@ -213,8 +199,6 @@ def train_dmo(p: FederatedParams, steps: int, seed: int, path: str | Path, *,
     from stable_baselines3.common.utils import LinearSchedule
     from tqdm import tqdm
 
-    from twinbed.agents import CurvePoint, resume_point, write_record
-    from twinbed.scenarios.federated.marl import FrameClock, LockstepPPO, Sampled
 
     if steps < 1:
         raise ValueError(f"expected steps >= 1, got {steps}")
@@ -334,7 +318,6 @@ def _agents(p: FederatedParams, hyper: dict[str, Any], clock: Any, seed: int, fr
     from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.utils import FloatSchedule
 
-    from twinbed.scenarios.federated.marl import ClockSchedule
 
     lr = ClockSchedule(FloatSchedule(hyper["learning_rate"]), clock)
     envs = [AgentEnv(p, i, frames) for i in range(p.N + 2)]
@@ -379,7 +362,7 @@ class DmoPolicy:
         est = utility_estimate(v)
         obs = observation(v, est)
         joint = np.empty(len(action_nvec(self.p)), dtype=np.int64)
-        for sl, m in zip(self.slices, self.models):
+        for sl, m in zip(self.slices, self.models, strict=False):
             joint[sl] = np.asarray(m.predict(obs, deterministic=self.deterministic)[0])
         if self.iters <= 1:
             return decode_action(self.p, joint, est)  # SOCF runs once, in play_frame

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.agents import train
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
 from twinbed.scenarios.federated.artifacts import DMO_SHARED
+from twinbed.scenarios.federated.dmo import HYPERPARAMS
 from twinbed.scenarios.federated.env import (
     FederatedEnv,
     decode_action,
@@ -39,8 +41,6 @@ def train_shared(p: FederatedParams, steps: int, seed: int, path: Path, *,
                  checkpoint_every: int | None = None,
                  hyperparams: dict[str, Any] | None = None) -> Any:
     """Train the one multi-head policy for ``steps`` frames; episodes of ``frames`` frames."""
-    from twinbed.agents import train
-    from twinbed.scenarios.federated.dmo import HYPERPARAMS
 
     hyper = {**HYPERPARAMS, **(hyperparams or {})}
     return train(lambda: FederatedEnv(p, frames=frames), "ppo", steps, seed, path,

@@ -45,7 +45,8 @@ from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.world import frame_record, play_frame
 from twinbed.seeding import rng
 
-__all__ = ["ELL_LEVELS", "FederatedEnv", "PREF_LEVELS", "action_nvec", "ell_of_level", "decode_action", "observation", "obs_size"]
+__all__ = ["ELL_LEVELS", "FederatedEnv", "PREF_LEVELS", "action_nvec", "ell_of_level",
+           "decode_action", "observation", "obs_size"]
 
 PREF_LEVELS = 3
 ELL_LEVELS = 4

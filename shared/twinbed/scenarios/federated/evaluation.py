@@ -10,10 +10,24 @@ measured against (it re-optimizes every frame; DMO decides from one observation)
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from twinbed.agents import curve_end, read_record, save_play_only
+from twinbed.artifact_store import Evaluation
+from twinbed.artifact_store import ship as ship_file
+from twinbed.scenarios.federated.artifacts import (
+    DMO,
+    DMO_SHARED,
+    SHIPPED_DIR,
+    load_shared,
+    load_team,
+    save_team_play_only,
+)
+from twinbed.scenarios.federated.dmo import DmoPolicy
+from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.world import run_episode
 
@@ -34,10 +48,6 @@ def cumulative_utility(p: FederatedParams, algorithm: str, seeds: tuple[int, ...
 def score(path: Path, seeds: list[int]) -> float:
     """The shipped-artifact evaluator: the agents at ``path`` (DMO's team, or dmo-shared's one
     policy, by the record's structure) played greedily on ``seeds``: cumulative utility."""
-    from twinbed.agents import read_record
-    from twinbed.scenarios.federated.artifacts import load_shared, load_team
-    from twinbed.scenarios.federated.dmo import DmoPolicy
-    from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy
 
     rec = read_record(path)
     p = FederatedParams(**rec["meta"]["params"])
@@ -58,17 +68,7 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
     scenario's ``artifacts/`` with its evaluation on :data:`HELD_OUT_SEEDS` beside
     ``baselines`` and ``bound`` (:func:`cumulative_utility` of the same instances); play-only
     (the optimizers' state dropped, :func:`twinbed.agents.drop_optimizer_state`)."""
-    import tempfile
 
-    from twinbed.agents import read_record, save_play_only
-    from twinbed.artifact_store import Evaluation
-    from twinbed.artifact_store import ship as ship_file
-    from twinbed.scenarios.federated.artifacts import (
-        DMO,
-        DMO_SHARED,
-        SHIPPED_DIR,
-        save_team_play_only,
-    )
 
     rec = read_record(src)
     spec, target = (DMO, "federated-dmo") if "agents" in rec else (DMO_SHARED,
@@ -95,7 +95,6 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
 
 def _curve_end(curve: list[dict[str, float]]) -> dict[str, float] | None:
     """The learning curve's end (:func:`twinbed.agents.curve_end`), None for too short a one."""
-    from twinbed.agents import curve_end
 
     try:
         return curve_end(curve)

@@ -8,13 +8,20 @@ them for 20k frames); ``--full``: 10 instances and 200k frames (the paper averag
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from twinbed.agents import read_record
 from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
-from twinbed.scenarios.federated.algorithms import Policy
+from twinbed.scenarios.federated import model
+from twinbed.scenarios.federated.algorithms import Policy, make_policy
+from twinbed.scenarios.federated.artifacts import DMO, DMO_SHARED
+from twinbed.scenarios.federated.dmo import DmoPolicy, load_dmo, train_dmo
+from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy, load_shared
+from twinbed.scenarios.federated.env import FederatedEnv
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.world import play_frame, run_episode
 
@@ -61,7 +68,6 @@ def _dmo_steps(full: bool) -> int:
 
 def _random_utility(p: FederatedParams, seeds: int, bar: Any) -> float:
     """Mean cumulative utility of uniformly random agent actions in the same env."""
-    from twinbed.scenarios.federated.env import FederatedEnv
 
     out = []
     for s in range(seeds):
@@ -79,7 +85,6 @@ def _random_utility(p: FederatedParams, seeds: int, bar: Any) -> float:
 
 def _fig4(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None = None
           ) -> list[Claim]:
-    from twinbed.scenarios.federated.dmo import DmoPolicy, train_dmo
 
     p = FederatedParams(frames=frames or 100)
     steps = _dmo_steps(full)
@@ -92,7 +97,8 @@ def _fig4(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
     rnd = _random_utility(p, seeds, bar)
     bar.close()
     write_csv(out / "fig4.csv", rows)
-    write_csv(out / "fig4-eval.csv", [{"scheme": "dmo", **dmo}, {"scheme": "federated-myopic", **myo},
+    write_csv(out / "fig4-eval.csv", [{"scheme": "dmo", **dmo},
+                                      {"scheme": "federated-myopic", **myo},
                                       {"scheme": "random", "utility": rnd}])
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -121,8 +127,6 @@ def _fig4(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
 
 def _fig5(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None = None
           ) -> list[Claim]:
-    from twinbed.scenarios.federated import model
-    from twinbed.scenarios.federated.algorithms import make_policy
 
     p = FederatedParams(frames=frames or 100)
     show = tuple(t for t in (0, 9, 24, 49, 99) if t < p.frames)
@@ -139,7 +143,7 @@ def _fig5(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
             if res.socf is None:
                 raise RuntimeError("the proposed framework's frame ran no SOCF")
             tr = res.socf.potential
-            monotone &= all(b >= a - 1e-9 for a, b in zip(tr, tr[1:]))
+            monotone &= all(b >= a - 1e-9 for a, b in pairwise(tr))
             per_frame.append({"seed": s, "frame": t, "iterations": res.socf.passes,
                               "switches": res.socf.moves, "sum_U_n": tr[-1]})
             if t in show:
@@ -222,7 +226,8 @@ def _fig6(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
               f"cost {min(ca):.0f}..{max(ca):.0f} (spread {cost_flat:.0%} of mean)",
               _verdict(cost_flat < 0.5)),
         Claim("Fig. 6(b): cumulative cost rises sharply with lambda2", "rises sharply",
-              f"cost {b[0]['cost']:.0f} -> {b[-1]['cost']:.0f}", _verdict(b[-1]["cost"] > 2 * b[0]["cost"])),
+              f"cost {b[0]['cost']:.0f} -> {b[-1]['cost']:.0f}",
+              _verdict(b[-1]["cost"] > 2 * b[0]["cost"])),
         Claim("Fig. 6(b): gain falls as lambda2 grows", "lower gain",
               f"gain {gb[0]:.0f} -> {gb[-1]:.0f}", _verdict(gb[-1] < gb[0])),
     ]
@@ -248,10 +253,11 @@ def _fig7(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     g = [r["gain"] for r in rows]
     return [
         Claim("Fig. 7: cumulative gain decreases as c grows", "decreases gradually",
-              f"gain {g[0]:.0f} (c=0) -> {g[-1]:.0f} (c={rows[-1]['c_config']})", _verdict(g[-1] < g[0])),
+              f"gain {g[0]:.0f} (c=0) -> {g[-1]:.0f} (c={rows[-1]['c_config']})",
+              _verdict(g[-1] < g[0])),
         Claim("Fig. 7: fewer association changes as c grows", "less frequent changes",
               " -> ".join(f"{c:.0f}" for c in ch),
-              _verdict(all(b <= a for a, b in zip(ch, ch[1:])) and ch[-1] < ch[0])),
+              _verdict(all(b <= a for a, b in pairwise(ch)) and ch[-1] < ch[0])),
         Claim("Fig. 7: cumulative cost does not rise drastically", "not drastically",
               f"cost {rows[0]['cost']:.0f} -> {rows[-1]['cost']:.0f}",
               _verdict(rows[-1]["cost"] < 2 * rows[0]["cost"])),
@@ -262,7 +268,6 @@ def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     p = FederatedParams()
     schemes = ["federated-myopic", "nov", "cen"]
     try:  # the proposed framework under DMO too, when trained agents are there
-        from twinbed.scenarios.federated.dmo import DmoPolicy, load_dmo
 
         dmo_model = load_dmo(data_dir, p)
     except ValueError:
@@ -278,7 +283,7 @@ def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     plt = pyplot()
     fig, axs = plt.subplots(1, 3, figsize=(12, 4))
     labels = ["proposed (overlapping)", "NOV (non-overlapping)", "CEN (centralized)"]
-    for ax, m in zip(axs, ("utility", "gain", "cost")):
+    for ax, m in zip(axs, ("utility", "gain", "cost"), strict=True):
         ax.bar(labels, [r[m] for r in rows], color=["C0", "C1", "C2"])
         ax.set_title(f"cumulative {m}")
         ax.tick_params(axis="x", rotation=20)
@@ -287,7 +292,8 @@ def _fig8(out: Path, full: bool, seeds: int, data_dir: Path) -> list[Claim]:
     dmo_claims = [Claim("Fig. 8 with DMO in the proposed framework", "(DMO is the paper's solver)",
                         f"DMO utility {extra[0]['utility']:.0f}, gain {extra[0]['gain']:.0f}, "
                         f"cost {extra[0]['cost']:.0f}",
-                        _verdict(extra[0]["utility"] > max(n["utility"], c["utility"])))] if extra else []
+                        _verdict(extra[0]["utility"] > max(n["utility"], c["utility"])))
+                  ] if extra else []
     return dmo_claims + [
         Claim("Fig. 8(a): proposed framework beats CEN and NOV in cumulative utility", "higher",
               f"{f['utility']:.0f} vs NOV {n['utility']:.0f}, CEN {c['utility']:.0f}",
@@ -308,9 +314,6 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
           ) -> list[Claim]:
     """DMO (the trained N + 2 agents of ``data_dir``, else trained here within the budget)
     against the five algorithm baselines and the per-frame best response, same instances."""
-    from twinbed.agents import read_record
-    from twinbed.scenarios.federated.artifacts import DMO, DMO_SHARED
-    from twinbed.scenarios.federated.dmo import DmoPolicy, load_dmo, train_dmo
 
     p = FederatedParams(frames=frames or 100)
     try:
@@ -323,7 +326,6 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
     trained = int(read_record(src).get("steps", 0))
     shared = None
     try:  # the one-policy comparison too, when it was trained
-        from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy, load_shared
 
         shared = load_shared(data_dir, p)
     except ValueError:
@@ -345,7 +347,7 @@ def _fig9(out: Path, full: bool, seeds: int, data_dir: Path, frames: int | None 
     plt = pyplot()
     fig, axs = plt.subplots(1, 3, figsize=(14, 4))
     shown = [r for r in rows if r["scheme"] != "random"]
-    for ax, m in zip(axs, ("utility", "gain", "cost")):
+    for ax, m in zip(axs, ("utility", "gain", "cost"), strict=True):
         ax.bar([r["scheme"] for r in shown], [r[m] for r in shown],
                color=["C0" if r["scheme"] == "dmo" else "C7" for r in shown])
         ax.set_title(f"cumulative {m} (T = {p.frames})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from matching.games import HospitalResident
 
 from twinbed.scenarios.federated.model import FrameCtx, columns, toggle_utilities
 from twinbed.scenarios.federated.params import FederatedParams
@@ -75,7 +76,6 @@ def gale_shapley(score_k: np.ndarray, score_n: np.ndarray) -> np.ndarray:
 def gale_shapley_reference(score_k: np.ndarray, score_n: np.ndarray) -> np.ndarray:
     """:func:`gale_shapley` by the ``matching`` package (hospital-resident game, capacity 1,
     resident-optimal): the reference it is tested against."""
-    from matching.games import HospitalResident
 
     K, N = _check_shapes(score_k, score_n)
     pk, pn = preference_lists(score_k), preference_lists(score_n)
@@ -93,7 +93,8 @@ def gale_shapley_reference(score_k: np.ndarray, score_n: np.ndarray) -> np.ndarr
 
 def blocking_pairs(assign: np.ndarray, score_k: np.ndarray, score_n: np.ndarray
                    ) -> list[tuple[int, int]]:
-    """Pairs (k, n) that both prefer each other to their partners (an unmatched ES prefers any k)."""
+    """Pairs (k, n) that both prefer each other to their partners (an unmatched ES prefers
+    any k)."""
     K, N = np.shape(score_k)
     partner = np.full(N, -1)
     partner[assign] = np.arange(K)

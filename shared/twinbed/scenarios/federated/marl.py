@@ -103,7 +103,7 @@ class LockstepPPO:
     def record(self, obs: list[np.ndarray], sampled: list[Sampled], rewards: np.ndarray,
                episode_start: bool) -> None:
         """Agent i stores (its observation, its draw, its reward) for this step."""
-        for i, (m, s) in enumerate(zip(self.models, sampled)):
+        for i, (m, s) in enumerate(zip(self.models, sampled, strict=False)):
             m.rollout_buffer.add(obs[i][None], s.action, np.array([rewards[i]]),
                                  np.array([episode_start]), s.value, s.log_prob)
         self.clock.done += 1

@@ -175,7 +175,8 @@ def frame_ctx(p: FederatedParams, inst: Instance, frame: Frame, state: State,
     assign = np.asarray(assign, dtype=int)
     if assign.shape != (p.K,) or len(set(assign.tolist())) != p.K or assign.min() < 0 \
             or assign.max() >= p.N:
-        raise ValueError(f"expected assign: K={p.K} distinct ES indices in [0, {p.N}), got {assign}")
+        raise ValueError(f"expected assign: K={p.K} distinct ES indices in [0, {p.N}), "
+                         f"got {assign}")
     z = np.minimum(np.maximum(np.asarray(z, dtype=int), 1), p.z_levels)
     ell = np.minimum(np.maximum(np.asarray(ell, dtype=int), 1), p.ell_max)
     k_of_n = np.full(p.N, -1)
@@ -252,7 +253,8 @@ def columns(fc: FrameCtx, cols: np.ndarray) -> FrameCtx:
     return FrameCtx(**out)
 
 
-def toggle_utilities(p: FederatedParams, fc: FrameCtx, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def toggle_utilities(p: FederatedParams, fc: FrameCtx, Y: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """(U_n(S_n), U_n(S_n toggled by m)) for every (m, n) at once: shapes (N,), (M, N).
 
     Toggling adds m to S_n if absent and removes it if present. The sensing latency is a max,
@@ -329,7 +331,8 @@ def evaluate(p: FederatedParams, inst: Instance, frame: Frame, state: State,
         T_parts_max={"sen": float(T_sen_n.max(initial=0)), "mig": float(fc.T_mig.max(initial=0)),
                      "cre": float(T_cre.max(initial=0)), "up": float(fc.T_up.max(initial=0)),
                      "int": fc.T_int},
-        T_n=T_n, changes=changes, U=U, gain=p.lambda1 * Q, cost=p.lambda2 * E + p.c_config * changes,
+        T_n=T_n, changes=changes, U=U, gain=p.lambda1 * Q,
+        cost=p.lambda2 * E + p.c_config * changes,
         perf=U - p.c_config * changes, penalty=penalty, reward=U - p.c_config * changes - penalty,
         U_n=coalition_utility(p, fc, dD_n, E_sen_n, T_sen_n, ch_n), associations=int(Y.sum()),
     )

@@ -27,7 +27,8 @@ class FederatedParams(BaseModel):
     N: int = Field(5, ge=1, le=500, description="edge servers (ESs)")
     K: int = Field(4, ge=1, le=500, description="partial-DTs (K <= N, eq. 3)")
     M: int = Field(30, ge=1, le=20_000, description="sensors")
-    frames: int = Field(100, ge=1, le=100_000, description="time frames T of the cumulative utility")
+    frames: int = Field(100, ge=1, le=100_000,
+                        description="time frames T of the cumulative utility")
     area_m: float = Field(1000.0, gt=0, description="side of the square area")
     # radio
     B_sub_hz: float = Field(1e6, gt=0, description="bandwidth of one subcarrier B_c")
@@ -36,14 +37,18 @@ class FederatedParams(BaseModel):
     Y_max: int = Field(2, ge=1, description="ESs one sensor may associate with (eq. 8)")
     p_sensor_dbm: float = Field(20.0, description="sensor transmit power p_m")
     noise_dbm_per_hz: float = Field(-174.0, description="AWGN power spectral density")
-    interference_dbm: float = Field(-110.0, description="mean co-channel interference I_n per subcarrier")
+    interference_dbm: float = Field(-110.0,
+                                    description="mean co-channel interference I_n per subcarrier")
     r_min_bps: float = Field(100e3, gt=0, description="minimum uplink rate (25c)")
     pathloss_db_at_1km: float = Field(128.1, description="PL = a + b log10(d/km)")
     pathloss_slope_db: float = Field(37.6, gt=0, description="b of the path-loss law")
     # data
-    d_min_bits: float = Field(20e3, gt=0, description="data a sensor gets for a partial-DT, low end")
-    d_max_bits: float = Field(100e3, gt=0, description="data a sensor gets for a partial-DT, high end")
-    relevance: float = Field(0.7, gt=0, le=1, description="probability a sensor sees data for a partial-DT")
+    d_min_bits: float = Field(20e3, gt=0,
+                              description="data a sensor gets for a partial-DT, low end")
+    d_max_bits: float = Field(100e3, gt=0,
+                              description="data a sensor gets for a partial-DT, high end")
+    relevance: float = Field(0.7, gt=0, le=1,
+                             description="probability a sensor sees data for a partial-DT")
     H0_bits: float = Field(2e6, ge=0, description="historical data of each partial-DT at t = 0")
     S_min_bits: float = Field(1e6, gt=0, description="partial-DT model size S_k, low end")
     S_max_bits: float = Field(5e6, gt=0, description="partial-DT model size S_k, high end")
@@ -54,7 +59,8 @@ class FederatedParams(BaseModel):
     f_max_hz: float = Field(4e9, gt=0, description="ES CPU speed f_n, high end")
     kappa: float = Field(1e-28, gt=0, description="effective switched capacitance of an ES")
     f_cloud_hz: float = Field(10e9, gt=0, description="cloud CPU speed")
-    kappa_cloud: float = Field(1e-28, gt=0, description="switched capacitance of the cloud (CEN only)")
+    kappa_cloud: float = Field(1e-28, gt=0,
+                               description="switched capacitance of the cloud (CEN only)")
     r_fiber_bps: float = Field(100e6, gt=0, description="ES-ES fibre rate")
     r_cloud_bps: float = Field(100e6, gt=0, description="ES-cloud fibre rate")
     P_es_w: float = Field(1.0, gt=0, description="ES transmit power P_n")
@@ -69,22 +75,26 @@ class FederatedParams(BaseModel):
     L_lipschitz: float = Field(4.0, gt=0)
     gamma_convex: float = Field(2.0, gt=0)
     delta_lr: float = Field(0.25, gt=0)
-    replay: float = Field(0.02, ge=0, le=1, description="share of the historical data retrained each frame (eq. 17 training set)")
+    replay: float = Field(0.02, ge=0, le=1, description="share of the historical data retrained "
+                          "each frame (eq. 17 training set)")
     # objective (eqs. 23-24) and the DMO penalty
     lambda1: float = Field(50.0, ge=0, description="gain weight")
     lambda2: float = Field(0.2, ge=0, description="cost (energy) weight, per J")
     c_config: float = Field(0.05, ge=0, description="configuration cost per association change")
     zeta: float = Field(1.0, ge=0, description="penalty per second over the frame time")
     tau_s: float = Field(20.0, gt=0, description="frame duration (25b)")
-    weight_drift: float = Field(0.2, ge=0, le=1, description="importance weights: share redrawn each frame")
+    weight_drift: float = Field(0.2, ge=0, le=1,
+                                description="importance weights: share redrawn each frame")
     # SOCF
     socf_max_passes: int = Field(200, ge=1, description="safety cap on SOCF passes")
-    protect_members: bool = Field(False, description="also require (iii): no other member's marginal contribution drops")
+    protect_members: bool = Field(False, description="also require (iii): no other member's "
+                                  "marginal contribution drops")
 
     @model_validator(mode="after")
     def _consistent(self) -> FederatedParams:
         if self.K > self.N:
-            raise ValueError(f"expected K <= N (each ES creates at most one partial-DT, eq. 3), got K={self.K} > N={self.N}")
+            raise ValueError("expected K <= N (each ES creates at most one partial-DT, eq. 3), "
+                             f"got K={self.K} > N={self.N}")
         if self.d_max_bits < self.d_min_bits:
             raise ValueError("expected d_max_bits >= d_min_bits")
         if self.S_max_bits < self.S_min_bits:
@@ -94,7 +104,8 @@ class FederatedParams(BaseModel):
         if self.z_levels > self.Z_max:
             raise ValueError(f"expected z_levels <= Z_max, got {self.z_levels} > {self.Z_max}")
         if self.L_lipschitz * self.delta_lr >= 2:
-            raise ValueError("expected L_lipschitz * delta_lr < 2 (convergent learning rate, eq. 4)")
+            raise ValueError("expected L_lipschitz * delta_lr < 2 (convergent learning rate, "
+                             "eq. 4)")
         return self
 
     @property

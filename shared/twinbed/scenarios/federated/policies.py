@@ -22,12 +22,15 @@ from twinbed.scenarios.federated.algorithms import (
     make_policy,
     restore_policy,
 )
+from twinbed.scenarios.federated.algorithms import Policy as Scheme
 from twinbed.scenarios.federated.artifacts import ARTIFACTS
 from twinbed.scenarios.federated.contract import FrameDecision, FrameState
+from twinbed.scenarios.federated.dmo import DmoPolicy
+from twinbed.scenarios.federated.dmo_shared import SharedDmoPolicy
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.world import FederatedWorld
 
-__all__ = ["POLICIES", "SUMMARIES", "check_exhaustive"]
+__all__ = ["POLICIES", "SUMMARIES", "check_exhaustive", "make_scheme"]
 
 SUMMARIES = {
     "federated-myopic": "the proposed framework, per-frame best response (Fig. 8)",
@@ -54,19 +57,28 @@ def check_exhaustive(p: FederatedParams) -> None:
                          f"association patterns > {Exhaustive.LIMIT}); use M <= 6 and N <= 3")
 
 
+def make_scheme(name: str, p: FederatedParams, agents: Any = None) -> Scheme:
+    """A fresh decision maker for ``name``: a scheme of algorithms.py, or a learned one with
+    its trained ``agents`` (``dmo``: the N + 2 PPO agents; ``dmo-shared``: the multi-head
+    PPO)."""
+    if name == "dmo":
+        return DmoPolicy(p, agents)
+    if name == "dmo-shared":
+        return SharedDmoPolicy(p, agents)
+    return make_policy(name, p)
+
+
 def _player(name: str) -> Callable[[Ctx], Callable[[FrameState], FrameDecision]]:
     """The factory of scheme ``name``: loads its trained agents once (if it has any)."""
     spec = ARTIFACTS.get(name)
 
     def make(ctx: Ctx) -> Callable[[FrameState], FrameDecision]:
         p = ctx.params
-        kw: dict[str, Any] = {}
-        if spec is not None:
-            kw["models" if name == "dmo" else "model"] = ctx.artifact(spec)
+        agents = None if spec is None else ctx.artifact(spec)
         world = ctx.cached("world", lambda: FederatedWorld.for_run(ctx))
 
         def decide(state: FrameState) -> FrameDecision:
-            scheme = restore_policy(make_policy(name, p, **kw), state.policy)
+            scheme = restore_policy(make_scheme(name, p, agents), state.policy)
             return world.play(state, scheme, FRAMEWORK[name])
 
         return decide

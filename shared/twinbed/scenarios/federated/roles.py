@@ -25,8 +25,9 @@ associations and the learning scheme's state), each frame's decision, the upload
 and the "integrated" mark; each ES's pending pieces (split, history, sensor rows), its "uploaded"
 mark and its partial-DTs' histories. The controller keeps nothing between frames: ``decide``
 rebuilds the scheme from the state the request carries (:class:`.contract.FrameState`).
-``ctx.cache`` holds only derived data (the run's world, the DMO checkpoint) and read-through copies of the pending pieces, dropped
-when a replayed message shows that its batch never committed.
+``ctx.cache`` holds only derived data (the run's world, the DMO checkpoint) and read-through
+copies of the pending pieces, dropped when a replayed message shows that its batch never
+committed.
 """
 
 from __future__ import annotations
@@ -306,7 +307,8 @@ async def edge_split(ctx: Ctx, msg: Split, env: Envelope, fx: Effects) -> None:
 async def edge_features(ctx: Ctx, msg: FeatureData, env: Envelope, fx: Effects) -> None:
     rows = learning.from_bytes(env.payload)
     if len(rows) != msg.rows:
-        raise ValueError(f"sensor {msg.sensor} announced {msg.rows} rows, payload holds {len(rows)}")
+        raise ValueError(f"sensor {msg.sensor} announced {msg.rows} rows, payload holds "
+                         f"{len(rows)}")
     pend = await _store_pieces(ctx, fx, msg.es, msg.round, env,
                                {f"sensor-{msg.sensor}": env.payload or b""})
     await _maybe_train(ctx, fx, msg.es, msg.round, pend)

@@ -4,7 +4,7 @@
 | --- | --- |
 | parameters | params.py (:class:`FederatedParams`) |
 | decision state, action, report, round, outcome | contract.py |
-| policies (framework and algorithm baselines; DMO, dmo-shared and their artifacts) | policies.py, algorithms.py, artifacts.py |
+| policies (baselines; DMO, dmo-shared, artifacts) | policies.py, algorithms.py, artifacts.py |
 | world (the instance, each frame's draws, playing a frame: SOCF, eqs. 2-25) | world.py |
 | roles (cloud, sensor, edge) | roles.py |
 | parties, summarize | here |

@@ -56,8 +56,8 @@ def _play_cen(p: FederatedParams, inst: model.Instance, frame: model.Frame, stat
         ell = max(1, p.ell_max // 2)
         Y, passes = centralized.cen_socf(p, centralized.cen_ctx(p, inst, frame, state, zl, ell), g)
         utils = []
-        for l in range(1, p.ell_max + 1):
-            c = centralized.cen_ctx(p, inst, frame, state, zl, l)
+        for level in range(1, p.ell_max + 1):
+            c = centralized.cen_ctx(p, inst, frame, state, zl, level)
             utils.append(centralized._utility(p, c, Y))
         ell = int(np.argmax(utils)) + 1
         c = centralized.cen_ctx(p, inst, frame, state, zl, ell)

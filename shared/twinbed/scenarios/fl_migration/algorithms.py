@@ -62,7 +62,8 @@ def pair_tables(p: FlMigrationParams, inst: model.Instance, st: model.SlotState)
     b0 = unit * new_bits
     a0 = p.n_mig * l_mig * (new_bits + inst.d_twin_bits[:, None]) + syn + b0
     return PairTables(a0, b0, prev_bits * (p.n_mig * l_mig + unit), prev_bits * unit, syn,
-                      st.n_new.astype(float), st.n_prev.astype(float), model.emd_factor(inst.emd, p))
+                      st.n_new.astype(float), st.n_prev.astype(float),
+                      model.emd_factor(inst.emd, p))
 
 
 def _problems(tab: PairTables, q: np.ndarray, servers: np.ndarray, members: np.ndarray

@@ -14,7 +14,8 @@ Hessian is not diagonal either). See README.md.
 Both solvers here are therefore exact the same way: because Norm is concave it is the minimum
 of its tangents, Norm(C) = min_z [Norm(z) + Norm'(z) (C - z)], so
 
-    max_gamma F_s(gamma) = max_z  max_gamma [beta1/U sum rho_u - beta2/S (Norm(z) + Norm'(z)(C_s - z))]
+    max_gamma F_s(gamma)
+        = max_z  max_gamma [beta1/U sum rho_u - beta2/S (Norm(z) + Norm'(z)(C_s - z))]
 
 The inner problem (a fixed price pi = beta2/S Norm'(z) per unit of cost) is convex and
 separable per user up to the server's q_s constraint. The outer problem is one scalar per
@@ -37,6 +38,7 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import wrightomega
 
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
@@ -255,7 +257,6 @@ class CvxpyAllocator:
     def __init__(self, p: FlMigrationParams, coef: dict[str, np.ndarray], assoc: np.ndarray,
                  q: np.ndarray) -> None:
         import cvxpy as cp
-        import scipy.sparse as sp
 
         U = assoc.shape[0]
         S = q.shape[0]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.agents import load
 from twinbed.artifacts import ArtifactSpec
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 
@@ -35,7 +36,6 @@ _LEARNED = ("ppo", "actor-critic", "ddpg")
 def load_agent(path: Path, p: FlMigrationParams) -> Policy:
     """The SB3 agent at ``path`` as ``obs -> action`` (deterministic); its algorithm comes from
     the record beside it. An agent of another U or S is refused by its spaces."""
-    from twinbed.agents import load
 
     sb3 = load(path)
     U, S = p.U, p.S

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
 
+from twinbed.scenarios.fl_migration import fl
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 
 __all__ = ["ALPHAS", "fit_alphas", "measure", "utility_curve"]
@@ -29,7 +31,6 @@ def measure(sizes: Sequence[int], emds: Sequence[float], seeds: Sequence[int],
     """Real FL accuracy for every (samples, EMD, seed) (see fl.fl_accuracy)."""
     from tqdm import tqdm
 
-    from twinbed.scenarios.fl_migration import fl
 
     data = fl.load_digits()
     grid = [(n, e, s) for s in seeds for e in emds for n in sizes]
@@ -42,7 +43,6 @@ def measure(sizes: Sequence[int], emds: Sequence[float], seeds: Sequence[int],
 def fit_alphas(rows: list[dict[str, Any]], p: FlMigrationParams) -> dict[str, Any]:
     """Least-squares alphas of eqs. (11)-(12) for the measured accuracies; the fit error, and
     the error of the paper's own alphas on the same points."""
-    from scipy.optimize import OptimizeWarning, curve_fit
 
     n = np.array([r["n"] for r in rows], float)
     phi = np.array([r["emd_realized"] for r in rows], float)
@@ -56,7 +56,7 @@ def fit_alphas(rows: list[dict[str, Any]], p: FlMigrationParams) -> dict[str, An
                             maxfev=200_000)
     pred = utility_curve(np.vstack([n, phi]), *popt)
     paper = utility_curve(np.vstack([n, phi]), *x0)
-    return {"alphas": dict(zip(ALPHAS, map(float, popt))),
+    return {"alphas": dict(zip(ALPHAS, map(float, popt), strict=True)),
             "rmse": float(np.sqrt(np.mean((pred - acc) ** 2))),
             "max_abs_err": float(np.max(np.abs(pred - acc))),
             "paper_alphas_rmse": float(np.sqrt(np.mean((paper - acc) ** 2))),

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from twinbed.commands import Command, CommandError, default_out_dir
+from twinbed.config import get_settings
+from twinbed.contract.cliparams import ParamError, add_param_options, params_from_args
+from twinbed.report import write_csv
+from twinbed.scenarios.fl_migration.calibration import fit_alphas, measure
+from twinbed.scenarios.fl_migration.figures import reproduce
+from twinbed.scenarios.fl_migration.params import FlMigrationParams
+from twinbed.scenarios.fl_migration.training import train_scheme
 
 __all__ = ["COMMANDS"]
 
@@ -14,8 +22,6 @@ LEARNED_SCHEMES = ("ppo", "actor-critic", "ddpg")
 
 
 def _train_args(ap: argparse.ArgumentParser) -> None:
-    from twinbed.contract.cliparams import add_param_options
-    from twinbed.scenarios.fl_migration.params import FlMigrationParams
 
     ap.add_argument("--algorithm", required=True, choices=LEARNED_SCHEMES)
     ap.add_argument("--seed", type=int, default=0, help="instance seed (the run's seed)")
@@ -30,10 +36,6 @@ def _train_args(ap: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from twinbed.config import get_settings
-    from twinbed.contract.cliparams import ParamError, params_from_args
-    from twinbed.scenarios.fl_migration.params import FlMigrationParams
-    from twinbed.scenarios.fl_migration.training import train_scheme
 
     if args.steps < 1 or args.slots < 1:
         raise CommandError("--steps and --slots must be >= 1")
@@ -65,10 +67,6 @@ def _csv_numbers(text: str, kind: type, name: str) -> list[Any]:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from twinbed.config import get_settings
-    from twinbed.report import write_csv
-    from twinbed.scenarios.fl_migration.calibration import fit_alphas, measure
-    from twinbed.scenarios.fl_migration.params import FlMigrationParams
 
     sizes = _csv_numbers(args.sizes, int, "--sizes")
     emds = _csv_numbers(args.emds, float, "--emds")
@@ -78,7 +76,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     p = FlMigrationParams()
     rows = measure(sizes, emds, seeds, p)
     fit = fit_alphas(rows, p)
-    out = default_out_dir(args.out or (getattr(args, 'data_dir', None) or get_settings().data_dir), *(() if args.out else ("calibration",)))
+    out = default_out_dir(args.out or (getattr(args, 'data_dir', None)
+                                       or get_settings().data_dir),
+                          *(() if args.out else ("calibration",)))
     write_csv(out / "fl_migration_accuracy.csv", rows)
     (out / "fl_migration_alphas.json").write_text(json.dumps(fit, indent=1))
     for r in rows:
@@ -101,10 +101,7 @@ def _reproduce_args(ap: argparse.ArgumentParser) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from twinbed.config import get_settings
-    from twinbed.scenarios.fl_migration.figures import reproduce
 
     data = Path(getattr(args, 'data_dir', None) or get_settings().data_dir)
     out = Path(args.out) if args.out else default_out_dir(data, "figures", "fl-migration")

@@ -2,11 +2,11 @@
 
 | model | what |
 | --- | --- |
-| :class:`SlotView` | what the cloud's edge-server twins know at the start of slot t (the MDP state) |
-| :class:`Association` | the slot's decision: kappa^t (server per user) and gamma^t (kept history ratio) |
+| :class:`SlotView` | what the cloud's edge-server twins know as slot t starts (the MDP state) |
+| :class:`Association` | the decision: kappa^t (server per user), gamma^t (kept history ratio) |
 | :class:`SlotFields` | one slot's modeled metrics (eqs. 13-25) and its decision |
 | :class:`CloudReport` | the cloud's slot: the modeled metrics and what the services measured |
-| :class:`FlMigrationRound` | a live slot's record (the cloud's report; ``slot_s`` only without it) |
+| :class:`FlMigrationRound` | a live slot's record (the cloud's report; else ``slot_s`` only) |
 | :class:`FlMigrationOutcome` | an in-process slot's record (``twinbed simulate``) |
 """
 

@@ -15,13 +15,18 @@ which may trade one slot's reward for later ones.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from twinbed.agents import curve_end, read_record, save_play_only
+from twinbed.artifact_store import Evaluation
+from twinbed.artifact_store import ship as ship_file
 from twinbed.scenarios.fl_migration import model
 from twinbed.scenarios.fl_migration.algorithms import LEARNED
+from twinbed.scenarios.fl_migration.artifacts import AGENTS, SHIPPED_DIR, load_agent
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 from twinbed.scenarios.fl_migration.world import Policy, decide_slot
 
@@ -67,8 +72,6 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
 def score(path: Path, seeds: list[int]) -> float:
     """The shipped-artifact evaluator: the agent at ``path`` (its scheme and parameters from its
     record) on the held-out ``seeds``: mean reward per slot."""
-    from twinbed.agents import read_record
-    from twinbed.scenarios.fl_migration.artifacts import load_agent
 
     meta = read_record(path)["meta"]
     p = FlMigrationParams(**meta["params"])
@@ -89,12 +92,7 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
     ``artifacts/``, play-only (no optimizer state: :func:`twinbed.agents.save_play_only`), with
     its evaluation on :data:`HELD_OUT_SEEDS` beside ``baselines`` and ``bound`` (scores of the
     same episodes, :func:`episodes`)."""
-    import tempfile
 
-    from twinbed.agents import read_record, save_play_only
-    from twinbed.artifact_store import Evaluation
-    from twinbed.artifact_store import ship as ship_file
-    from twinbed.scenarios.fl_migration.artifacts import AGENTS, SHIPPED_DIR
 
     rec = read_record(src)
     scheme, steps = rec["meta"]["scheme"], int(rec["steps"])
@@ -120,7 +118,6 @@ def ship(src: Path, baselines: dict[str, float], bound: dict[str, float], *, ver
 
 def _curve_end(curve: list[dict[str, float]]) -> dict[str, float] | None:
     """The learning curve's end (:func:`twinbed.agents.curve_end`), None for too short a one."""
-    from twinbed.agents import curve_end
 
     try:
         return curve_end(curve)

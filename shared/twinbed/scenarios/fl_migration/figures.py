@@ -9,6 +9,7 @@ slots per (S, EMD). ``--full``: S = 9, 11, ..., 21, agents per (S, EMD) on 750-s
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.agents import read_record
 from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.fl_migration.algorithms import ALGORITHMS, LEARNED
+from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
+from twinbed.scenarios.fl_migration.calibration import fit_alphas, measure, utility_curve
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
-from twinbed.scenarios.fl_migration.training import PAPER_EMDS
+from twinbed.scenarios.fl_migration.training import PAPER_EMDS, EpisodeLog, train_scheme
+from twinbed.scenarios.fl_migration.world import simulate
 
 __all__ = ["Budget", "reproduce"]
 
@@ -48,9 +53,6 @@ class Budget:
 def _agents(p0: FlMigrationParams, b: Budget, seed: int, data_dir: Path, retrain: bool,
             progress: bool) -> dict[tuple[str, int, float | None], Path]:
     """Train (or reuse) every learned scheme's agent; write each one's episode log CSV."""
-    from twinbed.agents import read_record
-    from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
-    from twinbed.scenarios.fl_migration.training import EpisodeLog, train_scheme
 
     out = {}
     for S in b.S_values:
@@ -62,7 +64,8 @@ def _agents(p0: FlMigrationParams, b: Budget, seed: int, data_dir: Path, retrain
                 log_csv = path.with_suffix(".episodes.csv")
                 fresh = (path.exists() and log_csv.exists()
                          and read_record(path).get("steps") == b.steps
-                         and read_record(path).get("meta", {}).get("episode_slots") == b.episode_slots)
+                         and read_record(path).get("meta", {}).get("episode_slots")
+                         == b.episode_slots)
                 if retrain or not fresh:
                     log = EpisodeLog()
                     train_scheme(p, scheme, seed, b.steps, data_dir, b.episode_slots, emd,
@@ -76,8 +79,6 @@ def _evaluate(p0: FlMigrationParams, b: Budget, seed: int, data_dir: Path, progr
               ) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
-    from twinbed.scenarios.fl_migration.artifacts import AGENTS_PER_EMD
-    from twinbed.scenarios.fl_migration.world import simulate
 
     rows = []
     grid = [(S, e, a) for S in b.S_values for e in b.emds for a in ALGORITHMS]
@@ -104,7 +105,6 @@ def _gap(rows: list[dict[str, Any]], a: str, b_: str, key: str = "objective") ->
 
 def _code_hash() -> str:
     """Hash of the modules an evaluation depends on (a changed scheme invalidates the cache)."""
-    import hashlib
 
     here = Path(__file__).parent
     h = hashlib.sha256()
@@ -122,7 +122,6 @@ def _ratio(rows: list[dict[str, Any]], a: str, b_: str, key: str = "objective") 
 
 
 def _fig3(p: FlMigrationParams, b: Budget, out: Path, progress: bool) -> list[Claim]:
-    from twinbed.scenarios.fl_migration.calibration import fit_alphas, measure, utility_curve
 
     rows = measure(b.fl_sizes, b.emds, b.fl_seeds, p, progress)
     fit = fit_alphas(rows, p)
@@ -218,8 +217,9 @@ def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool 
                                         "holds" if np.all(np.diff(vals) <= 0) else "differs"))
             by_S = [np.mean([last[(S, e)] for e in b.emds if (S, e) in last]) for S in b.S_values]
             claims.append(Claim("Fig. 4: more edge servers, higher converged reward",
-                                "increasing in S", ", ".join(f"S={S}: {v:.3f}"
-                                                             for S, v in zip(b.S_values, by_S)),
+                                "increasing in S",
+                                ", ".join(f"S={S}: {v:.3f}"
+                                          for S, v in zip(b.S_values, by_S, strict=True)),
                                 "holds" if np.all(np.diff(by_S) >= 0) else "differs"))
         else:
             last = _fig_curves(rows, b, "utility_mean", "data utility (11)", out / "fig10.png",

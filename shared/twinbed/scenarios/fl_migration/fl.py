@@ -123,7 +123,7 @@ def fedavg(states: list[dict[str, Any]], weights: np.ndarray) -> dict[str, Any]:
     if w.sum() <= 0:
         raise ValueError("expected positive aggregation weights (data sizes)")
     w = w / w.sum()
-    return {k: sum(float(wi) * s[k] for wi, s in zip(w, states)) for k in states[0]}
+    return {k: sum(float(wi) * s[k] for wi, s in zip(w, states, strict=False)) for k in states[0]}
 
 
 def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:

@@ -102,8 +102,8 @@ def first_state(p: FlMigrationParams, inst: Instance, seed: int) -> SlotState:
     previous slot's data already there (the system has been running)."""
     g = rng(seed, "users")
     xy = g.uniform(0.0, p.area_m, size=(p.U, 2))
-    vel = g.normal(p.mobility_mean_m, p.mobility_sigma_m, size=(p.U, 2)) if p.mobility_sigma_m else \
-        np.zeros((p.U, 2))
+    vel = (g.normal(p.mobility_mean_m, p.mobility_sigma_m, size=(p.U, 2))
+           if p.mobility_sigma_m else np.zeros((p.U, 2)))
     return SlotState(0, xy, vel, _new_samples(p, seed, 0), _new_samples(p, seed, "before"),
                      nearest_server(inst, xy))
 
@@ -119,7 +119,8 @@ def mobility_step(p: FlMigrationParams, xy: np.ndarray, vel: np.ndarray, g: np.r
     speed = np.linalg.norm(vel, axis=1, keepdims=True)
     heading = np.divide(vel, speed, out=np.zeros_like(vel), where=speed > 0)
     mean = p.mobility_mean_m * heading
-    v = a * vel + (1 - a) * mean + np.sqrt(1 - a * a) * p.mobility_sigma_m * g.standard_normal(vel.shape)
+    v = (a * vel + (1 - a) * mean
+         + np.sqrt(1 - a * a) * p.mobility_sigma_m * g.standard_normal(vel.shape))
     x = xy + v
     L = p.area_m
     low, high = x < 0, x > L

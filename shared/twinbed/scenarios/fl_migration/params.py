@@ -17,6 +17,8 @@ log barrier for an infeasible action (``barrier_delta``).
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from twinbed.radio import dbm_to_w
@@ -35,10 +37,12 @@ class FlMigrationParams(BaseModel):
     emd: float = Field(0.0, ge=0.0, le=2.0, description="EMD phi_u of every user (eq. 10)")
     emd_per_user: tuple[float, ...] | None = Field(
         None, description="optional per-user EMDs (length U); overrides ``emd``")
-    d_twin_low_bits: float = Field(4.4e3, gt=0, description="base twin data D_u^twin ~ U[low, high]")
+    d_twin_low_bits: float = Field(4.4e3, gt=0,
+                                   description="base twin data D_u^twin ~ U[low, high]")
     d_twin_high_bits: float = Field(4.6e3, gt=0)
     bits_per_sample: int = Field(784, ge=1, description="MNIST image: 28 x 28 bits")
-    new_samples_low: int = Field(200, ge=1, description="samples a user uploads per slot ~ U[low, high]")
+    new_samples_low: int = Field(200, ge=1,
+                                 description="samples a user uploads per slot ~ U[low, high]")
     new_samples_high: int = Field(1000, ge=1)
     T: int = Field(750, ge=1, description="time slots")
     E_s: int = Field(50, ge=0, description="local training epochs at an edge server")
@@ -84,10 +88,12 @@ class FlMigrationParams(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> FlMigrationParams:
-        for lo, hi in (("d_twin_low_bits", "d_twin_high_bits"), ("new_samples_low", "new_samples_high"),
-                       ("q_low", "q_high"), ("p_s_low", "p_s_high"), ("eps_low", "eps_high")):
+        for lo, hi in (("d_twin_low_bits", "d_twin_high_bits"),
+                       ("new_samples_low", "new_samples_high"), ("q_low", "q_high"),
+                       ("p_s_low", "p_s_high"), ("eps_low", "eps_high")):
             if getattr(self, lo) > getattr(self, hi):
-                raise ValueError(f"expected {lo} <= {hi}, got {getattr(self, lo)} > {getattr(self, hi)}")
+                raise ValueError(f"expected {lo} <= {hi}, got {getattr(self, lo)} > "
+                                 f"{getattr(self, hi)}")
         if self.emd_per_user is not None and len(self.emd_per_user) != self.U:
             raise ValueError(f"expected {self.U} per-user EMDs (U), got {len(self.emd_per_user)}")
         return self
@@ -106,6 +112,4 @@ class FlMigrationParams(BaseModel):
     @property
     def rate_bps(self) -> float:
         """Uplink rate W log2(1 + P xi / N0) of eq. (14)."""
-        import math
-
         return self.W_hz * math.log2(1.0 + self.P_u_w * self.xi_gain / self.N0_w)

@@ -4,7 +4,7 @@
 | --- | --- |
 | parameters | params.py (:class:`FlMigrationParams`) |
 | decision state, action, report, round, outcome | contract.py |
-| policies (nearest, nearest-random, greedy-optimum; PPO, A2C, DDPG and their agents) | policies.py, algorithms.py, artifacts.py |
+| policies (three rules; PPO, A2C, DDPG, agents) | policies.py, algorithms.py, artifacts.py |
 | world (instance, users' moves and uploads, a slot's modeled metrics) | world.py |
 | roles (cloud, edge, the users on the sensor service) | roles.py: cloud.py, edge.py, users.py |
 | parties, summarize | here |

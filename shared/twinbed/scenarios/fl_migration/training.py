@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.agents import train
 from twinbed.scenarios.fl_migration.algorithms import LEARNED
 from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
 from twinbed.scenarios.fl_migration.env import FlMigrationEnv
@@ -84,7 +85,6 @@ def train_scheme(p: FlMigrationParams, scheme: str, seed: int, steps: int, data_
     EMDs (one drawn per episode). A killed training, started again with the same arguments,
     resumes from its newest checkpoint (every ``checkpoint_every`` steps, default
     max(1000, steps / 20)). Returns twinbed.agents.TrainResult."""
-    from twinbed.agents import train
 
     if scheme not in LEARNED:
         raise ValueError(f"expected a learned scheme in {sorted(LEARNED)}, got {scheme!r}")

@@ -28,7 +28,8 @@ def digits(ctx: Ctx) -> fl.Digits:
     return ctx.cache["digits"]
 
 
-def user_samples(ctx: Ctx, u: int, t: int | str, n: int, emd: float) -> tuple[np.ndarray, np.ndarray]:
+def user_samples(ctx: Ctx, u: int, t: int | str, n: int, emd: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """User u's upload of slot t: n digits samples with EMD ``emd`` (its dominant class u)."""
     d = digits(ctx)
     idx = fl.user_indices(d, n, emd, u % 10, rng(ctx.run.seed, "fl-data", u, t))
@@ -43,7 +44,8 @@ async def sensor_upload(ctx: Ctx, msg: UploadRequest, env: Envelope, fx: Effects
         users = [u for u, s in enumerate(msg.assoc) if s % R == r]
         arrays: dict[str, Any] = {}
         for u in users:
-            arrays[f"x_{u}"], arrays[f"y_{u}"] = user_samples(ctx, u, msg.round, msg.n_new[u], msg.emd[u])
+            arrays[f"x_{u}"], arrays[f"y_{u}"] = user_samples(ctx, u, msg.round, msg.n_new[u],
+                                                              msg.emd[u])
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         blob = buf.getvalue()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from twinbed.config import get_settings
 from twinbed.runtime import RunContext
 from twinbed.scenarios.fl_migration import algorithms, model
 from twinbed.scenarios.fl_migration.allocation import allocate_fast
@@ -61,8 +62,8 @@ def slot_record(p: FlMigrationParams, inst: model.Instance, st: model.SlotState,
     c = ev.pop("costs")
     if not isinstance(c, model.Costs):
         raise TypeError(f"expected the slot's Costs, got {type(c).__name__}")
-    ev.update(round=st.t, slot_s=p.slot_s, assoc=np.asarray(assoc).tolist(), gamma=np.asarray(gamma).tolist(),
-              rho=c.rho.tolist(), C_s=c.total.tolist())
+    ev.update(round=st.t, slot_s=p.slot_s, assoc=np.asarray(assoc).tolist(),
+              gamma=np.asarray(gamma).tolist(), rho=c.rho.tolist(), C_s=c.total.tolist())
     return ev
 
 
@@ -73,10 +74,10 @@ def simulate(p: FlMigrationParams, algorithm: str = "nearest", seed: int = 0, ro
     ``data_dir``, default the settings' data directory, else the shipped one) unless
     ``policy`` is given."""
     if algorithm not in algorithms.ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(algorithms.ALGORITHMS)}")
+        raise ValueError(f"unknown algorithm {algorithm!r}; known: "
+                         f"{', '.join(algorithms.ALGORITHMS)}")
     if algorithm in algorithms.LEARNED and policy is None:
         if data_dir is None:
-            from twinbed.config import get_settings
 
             data_dir = get_settings().data_dir
         policy = load_policy(p, algorithm, seed, data_dir)
