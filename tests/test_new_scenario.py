@@ -35,7 +35,7 @@ from twinbed.contract import (
 )
 from twinbed.contract.cliparams import ParamError, validate_params
 from twinbed.figcheck import check_claims, check_csv, check_png
-from twinbed.scenarios import SEARCH_PATH_ENV, get_scenario, scenario_names, search_path
+from twinbed.scenarios import HERE, SEARCH_PATH_ENV, get_scenario, scenario_names, search_path
 
 REPO = Path(__file__).resolve().parents[1]
 NAME, MODULE = "sixth-paper", "sixth_paper"
@@ -86,6 +86,20 @@ def test_discovery_finds_it_only_while_its_directory_is_on_the_search_path(
     monkeypatch.delenv(SEARCH_PATH_ENV)
     assert NAME not in scenario_names()
     assert {"compression", "network-twin"} <= set(scenario_names())
+
+
+def test_a_directory_listed_twice_is_searched_once_and_two_folders_of_one_name_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["new-scenario", "twin-paper", "--into", str(a)]) == 0
+    monkeypatch.setenv(SEARCH_PATH_ENV, os.pathsep.join([str(a), str(a), str(HERE)]))
+    assert "twin-paper" in scenario_names()
+    shutil.copytree(a / "twin_paper", b / "twin_paper")
+    monkeypatch.setenv(SEARCH_PATH_ENV, os.pathsep.join([str(a), str(b)]))
+    with pytest.raises(RuntimeError, match="two scenario folders are named 'twin_paper'"):
+        scenario_names()
 
 
 # -- the contract, in-process -------------------------------------------------------------------

@@ -75,9 +75,11 @@ for _extra in search_path()[1:]:
 def scenario_folders() -> dict[str, Path]:
     """Module name -> scenario folder (a package with a ``spec.py``) on the search path."""
     found: dict[str, Path] = {}
+    seen: set[Path] = set()
     for directory in search_path():
-        if not directory.is_dir():
-            continue
+        if not directory.is_dir() or directory.resolve() in seen:
+            continue  # a directory listed twice (or the package's own) is searched once
+        seen.add(directory.resolve())
         for m in sorted(pkgutil.iter_modules([str(directory)]), key=lambda m: m.name):
             folder = directory / m.name
             if not (m.ispkg and (folder / "spec.py").exists()):
