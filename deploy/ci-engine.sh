@@ -226,6 +226,7 @@ case "${1:-}" in
     shift
     start
     trap stop EXIT
+    eval "$(print_env)"  # the build settings too, not only the engine's address
     "$@"
     ;;
   *) echo "usage: $0 start|stop|env|run CMD..." >&2; exit 2 ;;

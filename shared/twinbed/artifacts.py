@@ -109,6 +109,15 @@ class Resolved:
 
 
 @dataclass(frozen=True)
+class PaperBudget:
+    """The training budget the paper states for an artifact (``steps`` None: it states
+    none), and where the paper says so or why it does not (``twinbed artifacts --budgets``)."""
+
+    steps: int | None
+    source: str
+
+
+@dataclass(frozen=True)
 class ArtifactSpec(Generic[P, A]):
     """One learned artifact, declared once by its scenario (see the module docstring)."""
 
@@ -124,6 +133,8 @@ class ArtifactSpec(Generic[P, A]):
     # a cheap check that the file fits these parameters (an interface version, a shape),
     # run by a run's preflight; raises on a mismatch (reported as CorruptArtifactError)
     validate: Callable[[Path, P], None] | None = field(default=None, compare=False)
+    # the paper's training budget for it, beside the budget the shipped file used
+    paper_budget: PaperBudget | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.suffix == ".json" or not self.suffix.startswith("."):

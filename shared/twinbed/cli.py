@@ -37,6 +37,7 @@ import httpx
 from twinbed import acl
 from twinbed.artifact_store import inventory
 from twinbed.artifacts import ArtifactError
+from twinbed.budgets import budget_rows
 from twinbed.claims import converted_scenarios, summarize, summary_json, summary_text
 from twinbed.commands import VERBS, Command, CommandError, all_commands
 from twinbed.config import ROLES, get_settings
@@ -362,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("artifacts", help="list the shipped learned artifacts and the data "
                                          "directory's overrides; verify every checksum")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--budgets", action="store_true",
+                   help="the shipped agents' training steps beside their papers' budgets, "
+                        "and how their learning curves ended")
     p.set_defaults(fn=cmd_artifacts)
 
     p = sub.add_parser("new-scenario", help="create a working minimal scenario folder that "
@@ -388,9 +392,37 @@ def cmd_new_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_budgets(as_json: bool) -> int:
+    """The shipped agents' training budgets beside their papers' (twinbed.budgets)."""
+    rows = list(budget_rows())
+    if as_json:
+        print(json.dumps([r.as_json() for r in rows], indent=1))
+        return 0
+    print(f"{'scenario':<13} {'artifact':<44} {'steps':>7} {'paper':>8} {'share':>6} "
+          f"{'last quarter':>12}")
+    sources: dict[str, str] = {}
+    for r in rows:
+        paper = "-" if r.paper is None or r.paper.steps is None else f"{r.paper.steps:,}"
+        share = "-" if r.fraction is None else f"{100 * r.fraction:.0f}%"
+        tail = "-" if r.tail_change_pct is None else f"{r.tail_change_pct:+.1f}%"
+        mark = ""
+        if r.paper is not None:
+            mark = sources.setdefault(r.paper.source, f"[{len(sources) + 1}]")
+        steps = "-" if r.steps is None else f"{r.steps:,}"
+        print(f"{r.scenario:<13} {r.file:<44} {steps:>7} {paper:>8} {share:>6} {tail:>12} {mark}")
+    print("\nlast quarter: the change of the training curve (moving mean episode reward) "
+          "across its last quarter of steps, fitted by least squares, in % of its end level; "
+          "positive: still rising when training stopped")
+    for source, mark in sources.items():
+        print(f"{mark} paper: {source}")
+    return 0
+
+
 def cmd_artifacts(args: argparse.Namespace) -> int:
     """What ships (scenario, name, version, size), what ``--data-dir`` overrides (the user's
     file wins), and whether every file matches the checksum its record states."""
+    if args.budgets:
+        return _print_budgets(args.json)
     rows = inventory(Path(args.data_dir))
     if args.json:
         print(json.dumps([{"scenario": r.scenario, "name": r.name, "file": r.file,

@@ -545,8 +545,13 @@ def test_redis_restart_between_runs_keeps_runs_and_twins(stack: Compose) -> None
     stack.wait_healthy()
     stack.wait_ready()  # every service reconnected
     for i, v in before.items():
-        after = stack.view(i)
-        assert after is not None
+        # a pooled connection that went stale with the restart may still answer one request
+        # 503 + Retry-After (the documented outage answer) after /health said ok: a client
+        # retries as told; what must not happen is a run that stays missing
+        deadline = time.monotonic() + 30
+        while (after := stack.view(i)) is None and time.monotonic() < deadline:
+            time.sleep(1)
+        assert after is not None, f"run {i} unreadable 30 s after the Redis restart"
         assert after["status"] == v["status"] and after["rounds"] == v["rounds"], i
     for k, hist in twins_before.items():
         assert stack.history(run_id, f"sensor-{k}") == hist

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from twinbed.agents import copy_record, drop_optimizer_state, load, read_record
-from twinbed.artifacts import ALL_PARAMS, ArtifactSpec
+from twinbed.artifacts import ALL_PARAMS, ArtifactSpec, PaperBudget
 from twinbed.scenarios.federated.env import action_nvec, obs_size
 from twinbed.scenarios.federated.params import FederatedParams
 
@@ -119,14 +119,20 @@ def load_shared(path: Path, p: FederatedParams) -> Any:
     return model
 
 
+# the text keeps only "I is the maximum number of training steps" (its formulas and settings
+# were lost); the reconstruction proposes 2e5 from the cited PPO defaults: not the paper's
+PAPER_BUDGET = PaperBudget(None, "I, the maximum number of training steps, has no value in "
+                                 "the text; seeds/001-reconstruction.md proposes 2e5")
+
 DMO: ArtifactSpec[FederatedParams, Any] = ArtifactSpec(
     name="federated-dmo", train="twinbed train federated-dmo", load=load_team,
     depends_on=ALL_PARAMS, folder="agents", suffix=".zip", shipped_dir=SHIPPED_DIR,
-    description="DMO: the N + 2 PPO agents (Algorithm 2)")
+    description="DMO: the N + 2 PPO agents (Algorithm 2)", paper_budget=PAPER_BUDGET)
 DMO_SHARED: ArtifactSpec[FederatedParams, Any] = ArtifactSpec(
     name="federated-dmo-shared", train="twinbed train federated-dmo-shared", load=load_shared,
     depends_on=ALL_PARAMS, folder="agents", suffix=".zip", shipped_dir=SHIPPED_DIR,
-    description="dmo-shared: DMO's actions as heads of one PPO policy")
+    description="dmo-shared: DMO's actions as heads of one PPO policy",
+    paper_budget=PAPER_BUDGET)
 
 ARTIFACTS: dict[str, ArtifactSpec[FederatedParams, Any]] = {"dmo": DMO, "dmo-shared": DMO_SHARED}
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from twinbed.agents import load
-from twinbed.artifacts import ArtifactSpec
+from twinbed.artifacts import ArtifactSpec, PaperBudget
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 
 __all__ = ["AGENTS", "AGENTS_PER_EMD", "SHIPPED_DIR", "Policy", "agent_specs", "load_agent"]
@@ -57,7 +57,9 @@ def _spec(scheme: str, per_emd: bool) -> ArtifactSpec[FlMigrationParams, Policy]
         name=f"fl-migration-{scheme}", train=TRAIN.format(scheme=scheme), load=load_agent,
         depends_on=deps, folder="agents", suffix=".zip", shipped_dir=SHIPPED_DIR,
         description=f"{scheme} association agent for one instance"
-                    + (", one EMD" if per_emd else ", trained over the four EMDs"))
+                    + (", one EMD" if per_emd else ", trained over the four EMDs"),
+        paper_budget=PaperBudget(None, "Algorithm 1 iterates M epochs (Table I names M, gives "
+                                       "no value); Fig. 4's iteration axis is not in the text"))
 
 
 AGENTS: dict[str, ArtifactSpec[FlMigrationParams, Policy]] = {

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from twinbed.agents import load as load_sb3
-from twinbed.artifacts import ArtifactSpec
+from twinbed.artifacts import ArtifactSpec, PaperBudget
 from twinbed.scenarios.network_twin.gru import GRUPredictor, load_gru
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
@@ -49,11 +49,14 @@ def _agent_loader(algorithm: str) -> Callable[[Path, NetworkTwinParams], Any]:
     return load
 
 
+PAPER_BUDGET = PaperBudget(None, "Fig. 3 plots the reward against training epochs; the text "
+                                  "states neither their number nor their length")
+
 AGENTS: dict[str, ArtifactSpec[NetworkTwinParams, Any]] = {
     alg: ArtifactSpec(name=f"network-twin-{alg}",
                       train=f"twinbed train network-twin --algorithm {alg}",
                       load=_agent_loader(alg), depends_on=("U",), shipped_dir=SHIPPED,
-                      description=f"{alg.upper()} sync agent")
+                      description=f"{alg.upper()} sync agent", paper_budget=PAPER_BUDGET)
     for alg in LEARNED
 }
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from twinbed.agents import load as load_sb3
 from twinbed.artifact_store import read_record
-from twinbed.artifacts import ALL_PARAMS, ArtifactSpec
+from twinbed.artifacts import ALL_PARAMS, ArtifactSpec, PaperBudget
 from twinbed.codecs.semantic import SemanticCodec
 from twinbed.scenarios.semantic.algorithms import AGENTS as AGENT_NAMES
 from twinbed.scenarios.semantic.algorithms import INTERFACE
@@ -66,11 +66,14 @@ def _validator(algorithm: str) -> Callable[[Path, SemanticParams], None]:
     return lambda path, p: check_agent(path, p, algorithm)
 
 
+# the paper trains SAC (and PPO, its comparison) for these many environment steps
+PAPER_BUDGET = PaperBudget(100_000, "Table III: n_epoch = 20 epochs of n_step = 5000 steps")
+
 AGENTS: dict[str, ArtifactSpec[SemanticParams, Any]] = {
     alg: ArtifactSpec(name=f"semantic-{alg}", train=f"twinbed train semantic --algorithm {alg}",
                       load=_agent_loader(alg), depends_on=ALL_PARAMS, shipped_dir=SHIPPED,
                       description=f"{alg.upper()} agent for these parameters",
-                      validate=_validator(alg))
+                      validate=_validator(alg), paper_budget=PAPER_BUDGET)
     for alg in AGENT_NAMES
 }
 
