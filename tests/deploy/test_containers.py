@@ -355,16 +355,21 @@ def test_artifacts_in_the_image_verify(stack: Compose) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_compose_refuses_to_start_without_a_token(stack: Compose, tmp_path: Path) -> None:
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
+@pytest.mark.parametrize("missing", ["TWINBED_API_TOKEN", "TWINBED_REDIS_PASSWORD_SENSOR"])
+def test_compose_refuses_to_start_without_a_secret(stack: Compose, tmp_path: Path,
+                                                   missing: str) -> None:
+    """Every secret but one set: compose refuses and says how to set it (which variable it
+    names first when several are missing is up to compose, so one is left out at a time)."""
+    partial = tmp_path / "partial.env"
+    partial.write_text("".join(f"{k}={v}\n" for k, v in stack.secrets.items() if k != missing))
     out = stack.docker("compose", "-f", str(REPO / "docker-compose.yml"), "-p",
-                       f"{stack.project}-notoken", "--env-file", str(empty), "up", "--no-start",
-                       check=False)
+                       f"{stack.project}-nosecret", "--env-file", str(partial), "up",
+                       "--no-start", check=False)
     assert out.returncode != 0
-    assert "TWINBED_API_TOKEN" in out.stderr and "openssl rand" in out.stderr
+    how = "openssl rand" if missing == "TWINBED_API_TOKEN" else "deploy/compose-env.sh"
+    assert missing in out.stderr and how in out.stderr, out.stderr
     assert not stack.docker("ps", "-aq", "--filter",
-                            f"label=com.docker.compose.project={stack.project}-notoken"
+                            f"label=com.docker.compose.project={stack.project}-nosecret"
                             ).stdout.split()
 
 
