@@ -4,7 +4,7 @@
 
     rows = check_csv(out / "fig3.csv", ["T_max_s"], min_seeds=2)   # seeds + interval columns
     check_png(out / "fig3.png", bands=6, paper_points=2)          # artists really drawn
-    check_claims(out / "fig3_claims.json", reasons=REASONS)       # computed, reasons resolve
+    check_claims(out / "fig3-claims.json", reasons=REASONS)       # computed, reasons resolve
 
 Each raises AssertionError with a message that says what is missing. ``check_png`` counts
 artists from the inventory :func:`twinbed.report.save_png` stores in the PNG, so a figure whose

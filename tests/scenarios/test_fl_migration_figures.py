@@ -16,7 +16,7 @@ def test_tiny_reproduce_of_figs_5_6_and_4(tmp_path: Path) -> None:
     p = FlMigrationParams(U=4)
     out, data = tmp_path / "out", tmp_path / "data"
     claims, table = reproduce(5, out, data, budget=b, params=p, progress=False)
-    for f in ("fig5.csv", "fig5.png", "fig5_claims.json", "fig5_claims.txt", "evaluation.json"):
+    for f in ("fig5.csv", "fig5.png", "fig5-claims.json", "fig5-claims.txt", "evaluation.json"):
         assert (out / f).stat().st_size > 0, f
     rows = json.loads((out / "evaluation.json").read_text())["rows"]
     assert {(r["S"], r["emd"], r["scheme"]) for r in rows} == {

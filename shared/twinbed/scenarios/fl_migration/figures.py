@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from twinbed.agents import read_record
+from twinbed.contract.naming import figure_files
 from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.fl_migration.algorithms import ALGORITHMS, LEARNED
 from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
@@ -289,7 +290,8 @@ def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool 
                                 "holds" if hi > lo else "differs"))
     else:
         raise ValueError(f"expected a figure in (3, 4, 5, 6, 10), got {figure}")
-    write_claims(out / f"fig{figure}_claims.json", claims)
+    claims_json = figure_files(out, figure).claims  # the naming scheme: fig<N>-claims.json
+    write_claims(claims_json, claims)
     table = claims_table(claims, title=f"fl-migration, Fig. {figure}")
-    (out / f"fig{figure}_claims.txt").write_text(table + "\n")
+    claims_json.with_suffix(".txt").write_text(table + "\n")
     return claims, table
