@@ -20,7 +20,6 @@ its own project name and host ports 18000-18002, and is removed (``down -v``) at
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import subprocess
@@ -33,21 +32,11 @@ from typing import Any
 
 import httpx
 
+from twinbed.engine import engine_env
 from twinbed.stack import local_stack
 
 REPO = Path(__file__).resolve().parents[1]
-ENGINE_ENV_FILE = Path(os.environ.get("TWINBED_ENGINE_RUN", "/run/twinbed-engine")) / "env"
-SECRET_VARS = re.compile(r"^TWINBED_(API_TOKEN|REDIS_PASSWORD_\w+)$")
 
-
-def engine_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not SECRET_VARS.match(k)}
-    if "DOCKER_HOST" not in env and ENGINE_ENV_FILE.is_file():
-        for line in ENGINE_ENV_FILE.read_text().splitlines():
-            m = re.match(r"^(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$", line.strip())
-            if m:
-                env.setdefault(m.group(1), m.group(2).strip("'\""))
-    return env
 
 
 class Project:

@@ -37,33 +37,21 @@ import httpx
 import numpy as np
 import pytest
 
+from twinbed.engine import engine_env
+
 pytestmark = pytest.mark.containers
 
 REPO = Path(__file__).resolve().parents[2]
-ENGINE_ENV_FILE = Path(os.environ.get("TWINBED_ENGINE_RUN", "/run/twinbed-engine")) / "env"
 HOW = ('start one with `deploy/ci-engine.sh start` and `eval "$(deploy/ci-engine.sh env)"` '
        "(or install Docker with Compose v2)")
 PORTS = {"controller": 18000, "cloud": 18001, "basestation": 18002}
 INNER_PORTS = {"controller": 8000, "cloud": 8001, "basestation": 8002, "edge": 8003,
                "sensor": 8004}
 ROLES = ("controller", "cloud", "basestation", "edge", "sensor")
-# variables compose must take from the test's env file, never from the caller's environment
-SECRET_VARS = re.compile(r"^TWINBED_(API_TOKEN|REDIS_PASSWORD_\w+)$")
 UP_TIMEOUT_S = 1800  # a cold build (torch and every wheel) on a slow machine
 
 
 # --- the engine ------------------------------------------------------------------------------
-
-def engine_env() -> dict[str, str]:
-    """The environment for docker: the caller's, plus ci-engine.sh's file if the caller names
-    no engine; compose's secrets removed (they come from the test's env file)."""
-    env = {k: v for k, v in os.environ.items() if not SECRET_VARS.match(k)}
-    if "DOCKER_HOST" not in env and ENGINE_ENV_FILE.is_file():
-        for line in ENGINE_ENV_FILE.read_text().splitlines():
-            m = re.match(r"^(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$", line.strip())
-            if m:
-                env.setdefault(m.group(1), m.group(2).strip("'\""))
-    return env
 
 
 def require_engine(env: dict[str, str]) -> None:
