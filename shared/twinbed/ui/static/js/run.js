@@ -160,12 +160,18 @@ async function twinsTable(box, ctx, runId, running) {
   function upsert(t) {
     let tr = rows.get(t.id);
     if (tr && Number(tr.dataset.version) > t.version) return;  // an older event
-    const name = t.id.slice(runId.length + 1);
-    const cells = [h("a", { href: `#/twin/${encodeURIComponent(t.id)}` }, name), t.kind, t.version, t.round,
-      fmt(t.aoi_modeled_s), fmt(t.aoi_wall_s), fidelityText(t.fidelity)];
-    const fresh = h("tr", { "data-twin": t.id, "data-version": t.version }, cells.map((c, i) => h("td", { class: i >= 2 && i <= 5 ? "num" : null }, c)));
-    if (tr) tr.replaceWith(fresh); else tbody.append(fresh);
-    rows.set(t.id, fresh);
+    const values = [t.kind, t.version, t.round, fmt(t.aoi_modeled_s), fmt(t.aoi_wall_s), fidelityText(t.fidelity)];
+    if (!tr) {
+      const name = t.id.slice(runId.length + 1);
+      tr = h("tr", { "data-twin": t.id }, h("td", {}, h("a", { href: `#/twin/${encodeURIComponent(t.id)}` }, name)),
+        values.map((_, i) => h("td", { class: i >= 1 && i <= 4 ? "num" : null })));
+      tbody.append(tr);
+      rows.set(t.id, tr);
+    }
+    // update the cells in place: a row replaced on every event would detach the link under a
+    // click in progress (several events a second arrive while a run is live)
+    tr.dataset.version = t.version;
+    values.forEach((v, i) => { tr.cells[i + 1].textContent = v; });
   }
   // Live runs: subscribe first, list second, so no update falls between the two (the feed
   // follows the run's twins from their next version; upsert keeps the newest version of each).

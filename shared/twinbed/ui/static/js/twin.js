@@ -28,13 +28,17 @@ export async function twinPage(main, ctx, twinId) {
     h("section", { "aria-labelledby": "state-h" }, h("h2", { id: "state-h" }, "State"), statePane),
     h("section", { "aria-labelledby": "timeline-h" }, h("h2", { id: "timeline-h" }, "History"), timeline));
 
-  let history = [];
+  // the state first (one twin and its oracle entry), then the history: up to 1,000 versions,
+  // which on a loaded machine take seconds to arrive and must not hold the state back
+  const view = { twin, history: null, charts: new Map() };  // null: still loading
+  await draw(view, summary, statePane, timeline);
   try {
-    history = await api(`/twins/${encodeURIComponent(twinId)}/history?limit=1000`);
+    const history = await api(`/twins/${encodeURIComponent(twinId)}/history?limit=1000`);
+    view.history = history;
   } catch (e) {
+    view.history = [];
     timeline.append(errorBox(e, "cannot load the history"));
   }
-  const view = { twin, history, charts: new Map() };
   await draw(view, summary, statePane, timeline);
 
   const es = new EventSource(`/twins/${encodeURIComponent(twinId)}/events`);
@@ -89,7 +93,7 @@ async function drawState(view, pane) {
   const pts = positions(view.twin);
   if (pts.length) {
     drew = true;
-    pane.append(map(pts, trail(view.history)));
+    pane.append(map(pts, trail(view.history ?? [])));
   }
   if (Array.isArray(s.partial_dts) || Array.isArray(s.coalition)) {
     drew = true;
@@ -201,6 +205,10 @@ const FIRST = ["accuracy", "val_r2", "quality", "error", "err_sq"];
 function drawTimeline(view, pane) {
   const hs = view.history;
   pane.querySelectorAll(".empty").forEach((e) => e.remove());
+  if (hs === null) {
+    pane.append(empty("Loading the history…"));
+    return;
+  }
   if (!hs.length) {
     pane.append(empty("No history kept for this twin."));
     return;
