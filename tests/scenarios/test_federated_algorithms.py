@@ -90,65 +90,87 @@ def test_unknown_algorithm_is_rejected() -> None:
 
 
 # -- reproduce / CLI ------------------------------------------------------------------------
-def test_reproduce_fig5_writes_csv_png_and_claims(tmp_path) -> None:
-    import json
+def _claims(path) -> dict:
+    """The computed claims file (rules, verdicts, reasons whose links resolve), by claim id."""
+    from twinbed.figcheck import check_claims
+    from twinbed.scenarios.federated.figures import REASONS
 
+    return {c.id: c for c in check_claims(path, reasons=REASONS).claims}
+
+
+def test_reproduce_fig5_writes_csv_png_and_computed_claims(tmp_path) -> None:
+    import csv
+
+    from twinbed.report import drawn
     from twinbed.scenarios.federated.figures import reproduce
 
-    table = reproduce(5, tmp_path, seeds=1, frames=12)
+    res = reproduce(5, tmp_path, seeds=3, frames=12)
     for name in ("fig5.csv", "fig5.png", "fig5-traces.csv", "fig5-claims.json"):
         assert (tmp_path / name).stat().st_size > 0, name
-    claims = json.loads((tmp_path / "fig5-claims.json").read_text())
-    assert claims[0]["verdict"] == "holds"  # SOCF's potential is monotone in every frame
-    assert "Fig. 5" in table
+    claims = _claims(tmp_path / "fig5-claims.json")
+    assert claims["fig5/monotone"].verdict == "holds"  # SOCF's potential: exact, every frame
+    assert claims["fig5/sum-grows"].lo is not None  # an interval, computed
+    assert "rule" in res.table() and "Fig. 5" in res.table()
+    rows = list(csv.DictReader((tmp_path / "fig5.csv").read_text().splitlines()))
+    assert {r["instance"] for r in rows} == {"1000", "1001", "1002"}
+    assert drawn(tmp_path / "fig5.png")["bands"] == 2  # iterations and switches, with CIs
 
 
 def test_reproduce_fig4_trains_the_n_plus_2_agents_and_plots_their_curve(tmp_path,
                                                                           monkeypatch) -> None:
     import csv
-    import json
 
+    from twinbed.report import drawn
     from twinbed.scenarios.federated import figures
 
     monkeypatch.setattr(figures, "_dmo_steps", lambda full: 512)
-    table = figures.reproduce(4, tmp_path, seeds=1, frames=10)
+    res = figures.reproduce(4, tmp_path, seeds=2, frames=10)
     from twinbed.scenarios.federated.artifacts import read_team
 
     assert len(read_team(tmp_path / "fig4-dmo.zip")) == FederatedParams().N + 2
     curve = list(csv.DictReader((tmp_path / "fig4.csv").read_text().splitlines()))
     assert curve and int(curve[-1]["timesteps"]) <= 512
-    schemes = [r["scheme"] for r in
-               csv.DictReader((tmp_path / "fig4-eval.csv").read_text().splitlines())]
-    assert schemes == ["dmo", "federated-myopic", "random"]
-    assert (tmp_path / "fig4.png").stat().st_size > 0
-    assert len(json.loads((tmp_path / "fig4-claims.json").read_text())) == 3 and "Fig. 4" in table
+    evals = list(csv.DictReader((tmp_path / "fig4-eval.csv").read_text().splitlines()))
+    assert [r["scheme"] for r in evals] == ["dmo", "federated-myopic", "random"]
+    assert all(float(r["utility_lo"]) <= float(r["utility"]) <= float(r["utility_hi"])
+               for r in evals)
+    assert evals[0]["instances"] == "1000 1001"
+    assert drawn(tmp_path / "fig4.png")["bands"] >= 1
+    assert set(_claims(tmp_path / "fig4-claims.json")) == {
+        "fig4/dmo-rises", "fig4/dmo-beats-random", "fig4/dmo-beats-best-response"}
+    assert "Fig. 4" in res.table()
 
 
 def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_path) -> None:
     """Fig. 9 plays the N + 2 agents saved by ``twinbed train federated-dmo`` (here a tiny
     training) and every algorithm baseline on the same instances; the rows are the schemes'
-    own runs (greedy's equals its in-process run), the claims compare them."""
+    own runs (greedy's equals its in-process run), the claims compare them with intervals."""
     import csv
-    import json
 
+    from twinbed.figcheck import check_reasons
+    from twinbed.report import drawn
     from twinbed.scenarios.federated.dmo import dmo_path, train_dmo
-    from twinbed.scenarios.federated.figures import FIG9_SCHEMES, reproduce, totals
+    from twinbed.scenarios.federated.figures import FIG9_SCHEMES, REASONS, reproduce, totals
 
     train_dmo(FederatedParams(frames=8), 64, 0, dmo_path(tmp_path, FederatedParams(frames=8)),
               progress=False,
               hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
     out = tmp_path / "out"
-    table = reproduce(9, out, seeds=1, frames=8, data_dir=tmp_path)
+    res = reproduce(9, out, seeds=2, frames=8, data_dir=tmp_path)
     rows = {r["scheme"]: r for r in csv.DictReader((out / "fig9.csv").read_text().splitlines())}
     assert set(rows) == {"dmo", "random", *FIG9_SCHEMES}
     assert int(rows["dmo"]["trained_frames"]) == 64
-    want = totals(run_episode(FederatedParams(frames=8), "greedy", 1000))
-    assert float(rows["greedy"]["utility"]) == pytest.approx(want["utility"])
-    assert (out / "fig9.png").stat().st_size > 0
-    claims = json.loads((out / "fig9-claims.json").read_text())
-    assert len(claims) == 6 and "Fig. 9" in table
-
-
+    want = [totals(run_episode(FederatedParams(frames=8), "greedy", s))["utility"]
+            for s in (1000, 1001)]
+    assert float(rows["greedy"]["utility"]) == pytest.approx(sum(want) / 2)
+    lo, hi = float(rows["greedy"]["utility_lo"]), float(rows["greedy"]["utility_hi"])
+    assert min(want) - 1e-9 <= lo <= hi <= max(want) + 1e-9  # the interval of two instances
+    assert drawn(out / "fig9.png")["errorbars"] >= 1
+    claims = _claims(out / "fig9-claims.json")
+    assert len(claims) == 6 and "Fig. 9" in res.table()
+    check_reasons(REASONS, REASONS)  # every declared reason links to a heading that exists
+    for c in claims.values():  # a claim that differs carries its reason only if one is declared
+        assert bool(c.reason) == (c.verdict != "holds" and c.id in REASONS)
 @pytest.mark.parametrize("argv", [
     ["reproduce", "federated", "--figure", "3"],
     ["train", "federated-dmo", "--param", "K=9"],

@@ -99,7 +99,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         raise CommandError(f"expected --seeds >= 1, got {args.seeds}")
     data_dir = args.data_dir
     out = default_out_dir(data_dir, "figures", "federated") if args.out is None else args.out
-    print(reproduce(args.figure, out, full=args.full, seeds=args.seeds, data_dir=data_dir))
+    print(reproduce(args.figure, out, full=args.full, seeds=args.seeds, data_dir=data_dir).table())
     return 0
 
 
