@@ -216,6 +216,7 @@ def test_write_load_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (figs / "semantic" / "fig3-claims.json").write_text(json.dumps([{"what": "x"}]))
     (figs / "federated").mkdir()
     (figs / "federated" / "fig4-claims.json").write_text("{broken")
+    (figs / "notes").mkdir()  # a folder without claims is not a scenario
     f = check_claims(figs / "compression" / "fig1_claims.json", reasons=REASONS)
     assert f.seeds == [0, 1] and len(f.claims) == 3
     with pytest.raises(ValueError, match="unique"):
@@ -227,6 +228,7 @@ def test_write_load_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert sums["semantic"].state == "not converted"
     assert sums["network-twin"].state == "not converted"
     assert sums["federated"].broken
+    assert "notes" not in sums
     text = cl.summary_text(list(sums.values()))
     assert "NOT EXPLAINED" in text and "-> README.md#twinbed" in text
     # the CLI reads the same files; scenarios that are not converted do not break it

@@ -380,7 +380,9 @@ def summarize(figures_dir: str | Path, scenarios: Sequence[str],
     reproduce`` writes by default); scenarios without files are listed as such.
     ``converted``: the scenarios whose figures compute their verdicts (default: all)."""
     root = Path(figures_dir)
-    found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    # other folders count only if they hold claims (a figure written with --out elsewhere)
+    found = sorted(p.name for p in root.iterdir()
+                   if p.is_dir() and next(p.glob("*claims.json"), None)) if root.is_dir() else []
     conv = set(scenarios) if converted is None else set(converted)
     out = []
     for name in list(scenarios) + [n for n in found if n not in scenarios]:

@@ -44,8 +44,8 @@ C_CONFIG = (0.0, 0.01, 0.05, 0.2, 1.0, 5.0)
 FIRST_INSTANCE = 1000
 METRICS = ("utility", "gain", "cost", "changes")
 
-#: "Cost tends to be stable" over the lambda1 sweep: the change from the smallest to the
-#: largest lambda1 lies within +- this many % (a 20x sweep of the gain weight; "stable" read as
+#: "Cost tends to be stable" over the lambda1 sweep: the cost at the largest lambda1 lies within
+#: +- this many % of the cost at the smallest (a 20x sweep of the gain weight; "stable" read as
 #: changing by less than half).
 TOL_STABLE_PCT = 50.0
 #: "Rises sharply" with lambda2: the cost at the largest lambda2 at least this many times that
@@ -77,6 +77,10 @@ REASONS: dict[str, cl.Reason] = {
     "fig9/grd-worst": cl.Reason(
         "GRD ignores cost and associates 40 sensors per frame, collecting the future value of "
         "cumulative data: it is the best scheme here, not the worst", _RANKS),
+    "fig9/dmo-beats-learners": cl.Reason(
+        "the shipped agents have 13,312 training frames; tabu search is within reach of DMO "
+        "at that budget, while the 200k-frame agents of `twinbed train federated-dmo` beat it "
+        "(1668 vs 1357 on 3 instances)", _RANKS),
     "fig9/dmo-beats-lyapunov": cl.Reason(
         "the same myopic weighting as fig9/dmo-best", _RANKS),
     "fig9/dmo-cost": cl.Reason(
@@ -305,6 +309,7 @@ def _fig6(out: Path, full: bool, seeds: int, data_dir: Path) -> list[cl.Claim]:
     _plot_sweep(axs[1], list(LAMBDA2), b, f"cost weight lambda2 ({seeds} instances, 95 % CI)")
     save_png(fig, out / "fig6.png")
     l1, l2 = np.log10(LAMBDA1), np.log10(LAMBDA2)
+    stable = _ratio(a[-1]["cost"], a[0]["cost"])
 
     def per_seed(runs: list[Runs], m: str) -> np.ndarray:  # (instances, points)
         return np.stack([r[m] for r in runs], axis=1)
@@ -315,10 +320,11 @@ def _fig6(out: Path, full: bool, seeds: int, data_dir: Path) -> list[cl.Claim]:
                  cl.all_of(cl.rises(stats.slope_ci(l1, per_seed(a, "utility")), per="decade"),
                            cl.rises(stats.slope_ci(l1, per_seed(a, "gain")), per="decade"),
                            paper="rise"), REASONS),
-        cl.claim("fig6/cost-stable", f"Fig. 6(a): cost tends to be stable in lambda1 (change "
-                 f"from lambda1 = {LAMBDA1[0]:g} to {LAMBDA1[-1]:g}, %)",
-                 cl.close(stats.reduction_ci(a[0]["cost"], a[-1]["cost"], label="instances"),
-                          TOL_STABLE_PCT, paper="tends to be stable"), REASONS),
+        cl.claim("fig6/cost-stable", f"Fig. 6(a): cost tends to be stable in lambda1 (cost at "
+                 f"lambda1 = {LAMBDA1[-1]:g} / at {LAMBDA1[0]:g})",
+                 cl.all_of(cl.at_least(stable, 1 - TOL_STABLE_PCT / 100, unit="x"),
+                           cl.at_most(stable, 1 + TOL_STABLE_PCT / 100, unit="x"),
+                           paper="tends to be stable"), REASONS),
         cl.claim("fig6/cost-rises-sharply", f"Fig. 6(b): cost rises sharply with lambda2 "
                  f"(cost at {LAMBDA2[-1]:g} / at {LAMBDA2[0]:g})",
                  cl.at_least(_ratio(b[-1]["cost"], b[0]["cost"]), SHARP_FACTOR,
