@@ -11,6 +11,11 @@ pipelined round trip), compute each twin's fidelity against its truth, update th
 controller. A missing oracle entry (trimmed, or never published) means the same everywhere:
 the twin is still updated, its fidelity says ``available: false`` and carries no error
 numbers, and the report is sent; it is never an exception.
+
+Twins that have no oracle (a learned model, a coalition's partial-DT: nothing is sensed to
+compare them with) go through :func:`record_measured`: the scenario measures their fidelity
+itself (a validation R^2, an accuracy against its target) and the core writes them the same
+way (one script per batch, wall time and wall AoI stamped here).
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from twinbed.messages import OracleSample
 from twinbed.runtime import RunContext
 from twinbed.twins import TwinStore, TwinUpdate, twin_id
 
-__all__ = ["Fidelity", "Observation", "TwinWrite", "fidelity", "observe", "read_oracle",
-           "record"]
+__all__ = ["Fidelity", "MeasuredTwinWrite", "Observation", "TwinWrite", "fidelity", "observe",
+           "read_oracle", "record", "record_measured"]
 
 
 # -- sensor ------------------------------------------------------------------------------------
@@ -206,3 +211,27 @@ async def record(ctx: RunContext[Any], fx: Effects, writes: Sequence[TwinWrite],
         out.append(fid)
     store.update_many(fx, updates)  # one script for the batch's twins, history and index
     return out
+
+
+@dataclass(frozen=True)
+class MeasuredTwinWrite:
+    """One update of a twin without an oracle; ``fidelity`` is the scenario's own measure."""
+
+    round: int
+    entity: str  # the twin's entity name (twinbed.contract.naming)
+    kind: str  # the twin kind, "<scenario>.<entity kind>"
+    state: dict[str, Any]
+    fidelity: dict[str, Any]  # e.g. {"val_r2": 0.93}; values may be None (not measured)
+    modeled_s: float
+    aoi_modeled_s: float
+    started_wall: float  # when the round began: the twin's wall AoI counts from it
+
+
+def record_measured(ctx: RunContext[Any], fx: Effects,
+                    writes: Sequence[MeasuredTwinWrite]) -> None:
+    """Update a batch of oracle-less twins (recorded in ``fx``, committed with the batch)."""
+    now = time.time()
+    run_id = ctx.run.id
+    TwinStore(ctx.redis, ctx.settings.history_len).update_many(fx, [
+        TwinUpdate(twin_id(run_id, w.entity), w.kind, run_id, w.round, w.state, w.modeled_s,
+                   w.aoi_modeled_s, now, now - w.started_wall, w.fidelity) for w in writes])

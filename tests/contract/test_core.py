@@ -4,6 +4,7 @@ the observation path against a real Redis, the dispatcher's context lifetime."""
 from __future__ import annotations
 
 import json
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,15 @@ from twinbed.contract.cliparams import (
 from twinbed.contract.models import PartyReport
 from twinbed.contract.naming import entity, figure_files, message_type, twin_kind
 from twinbed.messages import OracleSample, RoundReport
-from twinbed.observation import Fidelity, TwinWrite, fidelity, read_oracle, record
+from twinbed.observation import (
+    Fidelity,
+    MeasuredTwinWrite,
+    TwinWrite,
+    fidelity,
+    read_oracle,
+    record,
+    record_measured,
+)
 from twinbed.runs import RunConfig
 from twinbed.runtime import RunContext
 from twinbed.twins import TwinStore, twin_id
@@ -223,3 +232,30 @@ async def test_record_reads_the_oracle_updates_twins_and_reports(
     assert all(isinstance(m, RoundReport) for m in got)
     assert [(m.party, m.metrics["exact"]) for m in got] == [("sensor-0", True),
                                                           ("sensor-1", None)]
+
+
+async def test_record_measured_writes_oracle_less_twins_with_their_own_fidelity(
+        aredis: aioredis.Redis, uid: str) -> None:
+    """Twins without an oracle (learned models): the scenario's own fidelity is stored as
+    given, the wall AoI counts from the round's start, the twins join the run's index."""
+    run_id = f"t{uid}"
+    bus = Bus(aredis, "cloud-test")
+    cfg = RunConfig(id=run_id, scenario="toy", algorithm="a", seed=0, rounds=1, params={},
+                    deadline_s=5, created_wall=0.0)
+    ctx: RunContext[Toy] = RunContext(run=cfg, params=Toy(), bus=bus, settings=Settings(),
+                                      role="cloud")
+    started = time.time() - 2.0
+    fx = bus.effects()
+    record_measured(ctx, fx, [
+        MeasuredTwinWrite(3, entity("model", k), "toy.model", {"k": k}, {"val_r2": r2},
+                          modeled_s=4.0, aoi_modeled_s=1.0, started_wall=started)
+        for k, r2 in ((0, 0.9), (1, None))])
+    async with aredis.pipeline(transaction=True) as pipe:
+        fx.apply(pipe)
+        await pipe.execute()
+    store = TwinStore(aredis)
+    twins = [await store.get(twin_id(run_id, f"model-{k}")) for k in (0, 1)]
+    assert [t.fidelity for t in twins if t] == [{"val_r2": 0.9}, {"val_r2": None}]
+    assert all(t is not None and t.round == 3 and t.kind == "toy.model" and t.aoi_wall_s >= 2.0
+               for t in twins)
+    assert await store.ids(run_id) == [twin_id(run_id, "model-0"), twin_id(run_id, "model-1")]

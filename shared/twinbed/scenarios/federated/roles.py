@@ -43,6 +43,7 @@ from twinbed.bus import Effects, Envelope
 from twinbed.contract import Roles, RunContext, ask, report
 from twinbed.contract.naming import entity, twin_kind
 from twinbed.messages import Decision, RoundStart
+from twinbed.observation import MeasuredTwinWrite, record_measured
 from twinbed.scenarios.federated import learning
 from twinbed.scenarios.federated.contract import Carried, CloudReport, FrameDecision, FrameState
 from twinbed.scenarios.federated.messages import (
@@ -55,7 +56,6 @@ from twinbed.scenarios.federated.messages import (
 )
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.world import FederatedWorld
-from twinbed.twins import TwinStore, twin_id
 
 __all__ = ["GLOBAL_KIND", "PARTIAL_KIND", "ROLES"]
 
@@ -178,7 +178,7 @@ async def _integrate(ctx: Ctx, fx: Effects, t: int, info: FrameInfo, d: FrameDec
     start = info.modeled_start_s
     coal = _coalitions(d)
     parts: list[dict[str, Any]] = []
-    store = TwinStore(ctx.redis, ctx.settings.history_len)
+    writes = []
     for k in range(p.K):
         es = d.assign[k]
         pm = partials.get(k)
@@ -191,17 +191,16 @@ async def _integrate(ctx: Ctx, fx: Effects, t: int, info: FrameInfo, d: FrameDec
                 "migrated_from": pm.migrated_from if pm else None,
                 "weights": pm.weights if pm else None}
         parts.append(part)
-        store.update(fx, twin=twin_id(ctx.run.id, entity("partial-dt", k)), kind=PARTIAL_KIND,
-                     run_id=ctx.run.id, round_=t, state=part, modeled_s=start + T,
-                     aoi_modeled_s=T, wall=now, aoi_wall_s=now - info.started_wall,
-                     fidelity={"val_r2": part["val_r2"]})
+        writes.append(MeasuredTwinWrite(t, entity("partial-dt", k), PARTIAL_KIND, part,
+                                        {"val_r2": part["val_r2"]}, start + T, T,
+                                        info.started_wall))
     r2 = [pm.val_r2 for k in range(p.K) if (pm := partials.get(k)) is not None]
     global_r2 = float(np.dot(d.omega, r2)) if len(r2) == p.K else None
     state = {"frame": t, "framework": d.framework, "quality": rec.Q, "val_r2": global_r2,
              "partial_dts": parts}
-    store.update(fx, twin=twin_id(ctx.run.id, entity("global-dt")), kind=GLOBAL_KIND,
-                 run_id=ctx.run.id, round_=t, state=state, modeled_s=start + T, aoi_modeled_s=T,
-                 wall=now, aoi_wall_s=now - info.started_wall, fidelity={"val_r2": global_r2})
+    writes.append(MeasuredTwinWrite(t, entity("global-dt"), GLOBAL_KIND, state,
+                                    {"val_r2": global_r2}, start + T, T, info.started_wall))
+    record_measured(ctx, fx, writes)
     fx.set(ctx.key("carried"), d.next.model_dump_json())
     fx.set(ctx.key("integrated", t), "1")
     report(ctx, fx, t, "cloud", CloudReport(

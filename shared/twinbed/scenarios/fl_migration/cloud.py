@@ -16,6 +16,7 @@ from twinbed.bus import Effects, Envelope
 from twinbed.contract import RunContext, ask, report
 from twinbed.contract.naming import entity, twin_kind
 from twinbed.messages import Decision, RoundStart
+from twinbed.observation import MeasuredTwinWrite, record_measured
 from twinbed.scenarios.fl_migration import fl, model
 from twinbed.scenarios.fl_migration.contract import Association, CloudReport
 from twinbed.scenarios.fl_migration.messages import (
@@ -27,7 +28,6 @@ from twinbed.scenarios.fl_migration.messages import (
 )
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
 from twinbed.scenarios.fl_migration.world import instance, slot_record, view_of
-from twinbed.twins import TwinStore, twin_id
 
 __all__ = ["SERVER_KIND", "USER_KIND", "cloud_decision", "cloud_done", "cloud_round_start",
            "cloud_update"]
@@ -305,31 +305,31 @@ async def cloud_done(ctx: Ctx, msg: EdgeSlotDone, env: Envelope, fx: Effects) ->
     for d in done:  # a moved twin is reported by its old and its new host
         for row in d.users:
             users.setdefault(row["user"], {}).update(row)
-    store = TwinStore(ctx.redis, ctx.settings.history_len)
     modeled = slot.modeled_start_s + p.slot_s
+    writes = []
     for u in range(p.U):
         m = users.get(u, {})
-        store.update(fx, twin=twin_id(msg.run_id, entity("user", u)), kind=USER_KIND,
-                     run_id=msg.run_id, round_=msg.round,
-                     state={"server": int(assoc[u]), "gamma": float(gamma[u]),
-                            "samples": m.get("samples"), "D_twin_bits": float(inst.d_twin_bits[u]),
-                            "emd": float(inst.emd[u]), "emd_realized": m.get("emd_realized"),
-                            "model_version": version, "accuracy": m.get("accuracy"),
-                            "rho": rec["rho"][u], "xy": st.user_xy[u].tolist()},
-                     modeled_s=modeled, aoi_modeled_s=p.slot_s, wall=now,
-                     aoi_wall_s=now - slot.start_wall,
-                     fidelity={"accuracy_minus_rho": (m["accuracy"] - rec["rho"][u])
-                               if m.get("accuracy") is not None else None})
+        writes.append(MeasuredTwinWrite(
+            msg.round, entity("user", u), USER_KIND,
+            state={"server": int(assoc[u]), "gamma": float(gamma[u]),
+                   "samples": m.get("samples"), "D_twin_bits": float(inst.d_twin_bits[u]),
+                   "emd": float(inst.emd[u]), "emd_realized": m.get("emd_realized"),
+                   "model_version": version, "accuracy": m.get("accuracy"),
+                   "rho": rec["rho"][u], "xy": st.user_xy[u].tolist()},
+            fidelity={"accuracy_minus_rho": (m["accuracy"] - rec["rho"][u])
+                      if m.get("accuracy") is not None else None},
+            modeled_s=modeled, aoi_modeled_s=p.slot_s, started_wall=slot.start_wall))
     for s in range(p.S):
         mine = np.flatnonzero(assoc == s)
-        store.update(fx, twin=twin_id(msg.run_id, entity("es", s)), kind=SERVER_KIND,
-                     run_id=msg.run_id, round_=msg.round,
-                     state={"users": mine.tolist(), "C_s": rec["C_s"][s], "q_s": float(inst.q[s]),
-                            "p_s": float(inst.p[s]), "xy": inst.es_xy[s].tolist(),
-                            "process": s % slot.replicas,
-                            "rejected": [r for r in new_rejections if r["server"] == s]},
-                     modeled_s=modeled, aoi_modeled_s=p.slot_s, wall=now,
-                     aoi_wall_s=now - slot.start_wall, fidelity={})
+        writes.append(MeasuredTwinWrite(
+            msg.round, entity("es", s), SERVER_KIND,
+            state={"users": mine.tolist(), "C_s": rec["C_s"][s], "q_s": float(inst.q[s]),
+                   "p_s": float(inst.p[s]), "xy": inst.es_xy[s].tolist(),
+                   "process": s % slot.replicas,
+                   "rejected": [r for r in new_rejections if r["server"] == s]},
+            fidelity={}, modeled_s=modeled, aoi_modeled_s=p.slot_s,
+            started_wall=slot.start_wall))
+    record_measured(ctx, fx, writes)
     ctx.cache["rejected_reported"] = len(rejected)
     fx.set(ctx.key("rejected_reported"), len(rejected))
     acc = [u["accuracy"] for u in users.values() if u.get("accuracy") is not None]
