@@ -16,6 +16,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from twinbed.contract import Action, DecisionState, PartyReport, RoundMetrics, RoundOutcome
+from twinbed.scenarios.semantic.messages import SlotTerms, UplinkFields
 
 __all__ = ["PER_UD", "Resources", "SemanticOutcome", "SemanticRound", "SlotView", "UDReport"]
 
@@ -43,34 +44,11 @@ class Resources(Action):
     f_e_hz: list[float]
 
 
-class UDReport(PartyReport):
-    """UD k's slot as the cloud saw it: the uplink, the modeled terms the BS stamped, the real
+class UDReport(PartyReport, SlotTerms, UplinkFields):
+    """UD k's slot as the cloud saw it: the uplink, the modeled terms the BS stamped (the
+    fields of :class:`~.messages.Sync` but its routing, oracle id and checksum), the real
     codec's measurements and the twin's fidelity (None without the oracle entry)."""
 
-    ud: int = Field(ge=0)
-    phi: float
-    phi_achieved: float
-    encode_s: float
-    raw_bytes: int
-    n_samples: int
-    pos_m: tuple[float, float]
-    sampled_wall: float
-    f_hz: float
-    p_w: float
-    f_e_hz: float
-    D_bits: float
-    d_m: float
-    h2: float
-    rate_bps: float
-    t_s: float
-    t_en: float
-    t_up: float
-    t_de: float
-    t_dt: float
-    t: float
-    e: float
-    modeled_start_s: float
-    forwarded_wall: float
     decode_s: float
     twin_wall: float
     fidelity_nrmse: float | None

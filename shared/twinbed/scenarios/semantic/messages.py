@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from twinbed.messages import Message
 
-__all__ = ["Assign", "Recover", "Sync", "Uplink"]
+__all__ = ["Assign", "Recover", "SlotTerms", "Sync", "Uplink", "UplinkFields"]
 
 
 class Assign(Message):
@@ -23,10 +23,10 @@ class Assign(Message):
     D_bits: float = Field(gt=0)
 
 
-class Uplink(Message):
-    """UD -> basestation: the semantic representation (payload) and what the UD did."""
+class UplinkFields(BaseModel):
+    """What UD ``ud`` did in the slot: the body of its uplink, carried on to the edge and the
+    cloud, and part of the cloud's report of the UD (contract.UDReport)."""
 
-    TYPE: ClassVar[str] = "semantic.uplink"
     ud: int = Field(ge=0)
     phi: float = Field(gt=0, le=1)
     phi_achieved: float = Field(gt=0, description="payload bytes / raw bytes, measured")
@@ -34,14 +34,13 @@ class Uplink(Message):
     raw_bytes: int = Field(ge=0)
     n_samples: int = Field(ge=1)
     pos_m: tuple[float, float]
-    oracle_id: str
     sampled_wall: float
 
 
-class Recover(Uplink):
-    """Basestation -> edge: the uplink with the slot's modeled terms stamped on it."""
+class SlotTerms(BaseModel):
+    """The slot's decisions and modeled terms the basestation stamps on the uplink (eqs.
+    3-17), carried on to the cloud and part of its report of the UD."""
 
-    TYPE: ClassVar[str] = "semantic.recover"
     f_hz: float
     p_w: float
     f_e_hz: float
@@ -58,6 +57,19 @@ class Recover(Uplink):
     e: float
     modeled_start_s: float
     forwarded_wall: float
+
+
+class Uplink(Message, UplinkFields):
+    """UD -> basestation: the semantic representation (payload) and what the UD did."""
+
+    TYPE: ClassVar[str] = "semantic.uplink"
+    oracle_id: str
+
+
+class Recover(Uplink, SlotTerms):
+    """Basestation -> edge: the uplink with the slot's modeled terms stamped on it."""
+
+    TYPE: ClassVar[str] = "semantic.recover"
 
 
 class Sync(Recover):
