@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from twinbed import keys
 from twinbed.bus import Effects
@@ -168,25 +169,25 @@ class TwinStore:
         fx.eval(
             _UPDATE, 4, keys.twin_key(twin), keys.twin_history(twin), keys.TWINS_INDEX,
             keys.run_twins(run_id),
-            twin, kind, run_id, round_, json.dumps(state, separators=(",", ":")),
-            repr(float(modeled_s)), repr(float(aoi_modeled_s)), repr(float(wall)),
-            repr(float(aoi_wall_s)), json.dumps(fidelity), self.history_len,
+            twin, kind, run_id, round_, to_json(state), repr(float(modeled_s)),
+            repr(float(aoi_modeled_s)), repr(float(wall)), repr(float(aoi_wall_s)),
+            to_json(fidelity), self.history_len,
         )
 
     def update_many(self, fx: Effects, updates: Sequence[TwinUpdate]) -> None:
         """Record many updates as one script call (one command for a batch, not one per
-        twin); each twin's update is what :meth:`update` does, in order."""
+        twin); each twin's update is what :meth:`update` does, in order. State and fidelity
+        are written as JSON by pydantic's encoder (in Rust: ~1.4 us for a compression state,
+        json.dumps ~15 us; the same values read back, non-ASCII as UTF-8, not escaped)."""
         if not updates:
             return
         keys_: list[str] = [keys.TWINS_INDEX]
         args: list[Any] = [self.history_len]
-        dumps = json.dumps
         for u in updates:
             keys_ += (keys.twin_key(u.twin), keys.twin_history(u.twin), keys.run_twins(u.run_id))
-            args += (u.twin, u.kind, u.run_id, u.round, dumps(u.state, separators=(",", ":")),
+            args += (u.twin, u.kind, u.run_id, u.round, to_json(u.state),
                      repr(float(u.modeled_s)), repr(float(u.aoi_modeled_s)),
-                     repr(float(u.wall)), repr(float(u.aoi_wall_s)),
-                     dumps(u.fidelity, separators=(",", ":")))
+                     repr(float(u.wall)), repr(float(u.aoi_wall_s)), to_json(u.fidelity))
         fx.eval(_UPDATE_MANY, len(keys_), *keys_, *args)
 
     async def get(self, twin: str) -> Twin | None:
