@@ -11,6 +11,11 @@ The reference, measured interleaved in the same run on the same Redis and client
 store's write alone (``TwinStore.update`` of the same state, 256 per transaction, nothing
 else), the ceiling of what a cloud that does anything besides storing can reach.
 
+Then one run's K twins read back, with LIST_RUNS runs of K twins in the store: over HTTP from
+a real cloud service (``twinbed serve cloud`` on the bench's Redis: ``GET /twins?run_id=``,
+the whole body), the store's read that endpoint sends, and the old read (every run's index,
+one HGETALL per twin); p50, p90 and max of 20 reads.
+
     twinbed bench cloud [--sensors K] [--rounds R] [--repeats N]
 """
 
