@@ -11,6 +11,11 @@ The reference, measured interleaved in the same run on the same Redis and client
 store's write alone (``TwinStore.update`` of the same state, 256 per transaction, nothing
 else), the ceiling of what a cloud that does anything besides storing can reach.
 
+Then one run's K twins read back, with LIST_RUNS runs of K twins in the store: over HTTP from
+a real cloud service (``twinbed serve cloud`` on the bench's Redis: ``GET /twins?run_id=``,
+the whole body), the store's read that endpoint sends, and the old read (every run's index,
+one HGETALL per twin); p50, p90 and max of 20 reads.
+
     twinbed bench cloud [--sensors K] [--rounds R] [--repeats N]
 """
 
@@ -23,9 +28,12 @@ import hashlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 
+import httpx
 import redis.asyncio as aioredis
 
 from redis_reference import scratch_redis  # bench/redis_reference.py
@@ -39,6 +47,7 @@ from twinbed.scenarios import scenario_names
 from twinbed.scenarios.compression.messages import Sync
 from twinbed.scenarios.compression.params import CompressionParams
 from twinbed.scenarios.compression.roles import TWIN_KIND, sensor_name, twin_state
+from twinbed.stack import free_port
 from twinbed.twins import TwinStore, TwinUpdate, twin_id
 from twinbed_services.common import RoleDispatcher, ServiceState
 
@@ -162,7 +171,7 @@ async def main_async(K: int, rounds: int, repeats: int) -> None:
                 ups, cpu_s = await cloud_once(r, K, rounds)
                 cloud.append(ups)
                 cpu.append(cpu_s)
-            lst = await list_latency(r, K, LIST_RUNS, 20)
+            lst = await list_latency(r, K, LIST_RUNS, 20, port)
         finally:
             await r.aclose()
     print(f"\n== cloud ingestion: {K * rounds} compression syncs (K = {K}, {rounds} rounds, "
@@ -176,22 +185,25 @@ async def main_async(K: int, rounds: int, repeats: int) -> None:
           f"{max(ratios):>9.3f}")
     print(f"{'cloud CPU us per update (its process)':<46}{1e6 * min(cpu):>9.0f}"
           f"{1e6 * statistics.median(cpu):>9.0f}{1e6 * max(cpu):>9.0f}")
-    new, old = lst
+    http, new, old = lst
     print(f"\n== reading one run's {K} twins ({LIST_RUNS} runs of {K} in the store; "
           f"{len(new)} reads), ms")
     print(f"{'':<46}{'p50':>9}{'p90':>9}{'max':>9}")
-    for name, xs in (("its own index, one pipelined round trip", new),
+    for name, xs in (("GET /twins?run_id= of the cloud service (HTTP)", http),
+                     ("its own index, one script (the store's read)", new),
                      ("every run's index, one HGETALL per twin", old)):
         q = statistics.quantiles([1e3 * x for x in xs], n=10)
         print(f"{name:<46}{statistics.median(xs) * 1e3:>9.1f}{q[-1]:>9.1f}{max(xs) * 1e3:>9.1f}")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 
-async def list_latency(r: aioredis.Redis, K: int, runs: int, repeats: int
-                       ) -> tuple[list[float], list[float]]:
-    """Seconds to read one run's K twins: the list endpoint's read (its own index, one
-    pipelined round trip, the page's JSON written from the stored text; parsed here) and the old one (every run's index, one HGETALL per twin),
-    with ``runs`` runs of K twins in the store."""
+async def list_latency(r: aioredis.Redis, K: int, runs: int, repeats: int, port: int
+                       ) -> tuple[list[float], list[float], list[float]]:
+    """Seconds to read one run's K twins: ``GET /twins?run_id=`` of a real cloud service
+    (``twinbed serve cloud`` on this Redis, its body read here), the store's read the endpoint
+    sends (its own index, one script writing each twin's JSON from the stored text; parsed
+    here) and the old read (every run's index, one HGETALL per twin), with ``runs`` runs of K
+    twins in the store."""
     store = TwinStore(r, 1000)
     bus = Bus(r, "store@bench")
     state = _state(K)
@@ -217,9 +229,42 @@ async def list_latency(r: aioredis.Redis, K: int, runs: int, repeats: int
         old.append(time.perf_counter() - t0)
         if len(page) != K or len(one_by_one) != K:
             raise RuntimeError(f"read {len(page)} and {len(one_by_one)} twins of {K}")
+    http = await _http_reads(port, target, K, repeats)
     for run_id in ids:
         await _drop(r, run_id)
-    return new, old
+    return http, new, old
+
+
+async def _http_reads(redis_port: int, run_id: str, K: int, repeats: int) -> list[float]:
+    """Seconds per ``GET /twins?run_id=`` (whole body) of a cloud service started here."""
+    port = free_port()
+    env = dict(os.environ, TWINBED_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+               TWINBED_LOG_LEVEL="error")
+    proc = subprocess.Popen([sys.executable, "-m", "twinbed", "serve", "cloud", "--port",
+                             str(port)], env=env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            for _ in range(300):
+                try:
+                    if (await c.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("the cloud service did not start")
+            out = []
+            for _ in range(repeats + 1):  # the first warms the connection and the script
+                t0 = time.perf_counter()
+                resp = await c.get("/twins", params={"run_id": run_id})
+                out.append(time.perf_counter() - t0)
+                if resp.status_code != 200 or len(resp.json()) != K:
+                    raise RuntimeError(f"GET /twins answered {resp.status_code}: "
+                                       f"{resp.text[:200]}")
+            return out[1:]
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def _state(K: int) -> dict[str, object]:

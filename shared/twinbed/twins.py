@@ -8,12 +8,12 @@ The history is a Redis stream per twin (capped); the server-sent events endpoint
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from twinbed import keys
 from twinbed.bus import Effects
@@ -97,20 +97,31 @@ class Twin(BaseModel):
     entry_id: str | None = None
 
 
-# KEYS: twin hashes. ARGV: field names. Returns each hash's HMGET reply.
-_HMGET_MANY = """
-local out = {}
-for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, unpack(ARGV)) end
+# KEYS: twin hashes. ARGV: their ids. Returns each existing twin as its JSON object (a list
+# page's element, written by Redis from the stored text: state and fidelity are stored as JSON,
+# floats as their repr, nan/inf become null). One reply of ~1 KiB strings that hiredis parses
+# in C, instead of 11 fields per twin parsed and formatted in Python (4x the cloud's CPU; one
+# joined string built in Lua costs Redis half as much again).
+_PAGE_JSON = r"""
+local enc, out = cjson.encode, {}
+local function num(x)
+  if x == 'nan' or x == 'inf' or x == '-inf' then return 'null' end
+  return x
+end
+for i, k in ipairs(KEYS) do
+  local v = redis.call('HMGET', k, 'id', 'kind', 'run_id', 'version', 'round', 'state',
+    'modeled_s', 'aoi_modeled_s', 'wall', 'aoi_wall_s', 'fidelity')
+  if v[4] then  -- no version: the twin is gone
+    out[#out + 1] = '{"id":' .. enc((v[1] ~= '' and v[1]) or ARGV[i]) ..
+      ',"kind":' .. enc(v[2] or '') .. ',"run_id":' .. enc(v[3] or '') ..
+      ',"version":' .. v[4] .. ',"round":' .. v[5] ..
+      ',"state":' .. v[6] .. ',"modeled_s":' .. num(v[7]) ..
+      ',"aoi_modeled_s":' .. num(v[8]) .. ',"wall":' .. num(v[9]) ..
+      ',"aoi_wall_s":' .. num(v[10]) .. ',"fidelity":' .. v[11] .. ',"entry_id":null}'
+  end
+end
 return out
 """
-_FIELDS = ("id", "kind", "run_id", "version", "round", "state", "modeled_s", "aoi_modeled_s",
-           "wall", "aoi_wall_s", "fidelity")
-
-
-def _num(text: str) -> str:
-    """A stored float (its repr) as a JSON number (null where JSON has none: nan, inf)."""
-    x = float(text)
-    return text if math.isfinite(x) else "null"
 
 
 def _decode(h: dict[bytes, bytes]) -> dict[str, str]:
@@ -158,25 +169,25 @@ class TwinStore:
         fx.eval(
             _UPDATE, 4, keys.twin_key(twin), keys.twin_history(twin), keys.TWINS_INDEX,
             keys.run_twins(run_id),
-            twin, kind, run_id, round_, json.dumps(state, separators=(",", ":")),
-            repr(float(modeled_s)), repr(float(aoi_modeled_s)), repr(float(wall)),
-            repr(float(aoi_wall_s)), json.dumps(fidelity), self.history_len,
+            twin, kind, run_id, round_, to_json(state), repr(float(modeled_s)),
+            repr(float(aoi_modeled_s)), repr(float(wall)), repr(float(aoi_wall_s)),
+            to_json(fidelity), self.history_len,
         )
 
     def update_many(self, fx: Effects, updates: Sequence[TwinUpdate]) -> None:
         """Record many updates as one script call (one command for a batch, not one per
-        twin); each twin's update is what :meth:`update` does, in order."""
+        twin); each twin's update is what :meth:`update` does, in order. State and fidelity
+        are written as JSON by pydantic's encoder (in Rust: ~1.4 us for a compression state,
+        json.dumps ~15 us; the same values read back, non-ASCII as UTF-8, not escaped)."""
         if not updates:
             return
         keys_: list[str] = [keys.TWINS_INDEX]
         args: list[Any] = [self.history_len]
-        dumps = json.dumps
         for u in updates:
             keys_ += (keys.twin_key(u.twin), keys.twin_history(u.twin), keys.run_twins(u.run_id))
-            args += (u.twin, u.kind, u.run_id, u.round, dumps(u.state, separators=(",", ":")),
+            args += (u.twin, u.kind, u.run_id, u.round, to_json(u.state),
                      repr(float(u.modeled_s)), repr(float(u.aoi_modeled_s)),
-                     repr(float(u.wall)), repr(float(u.aoi_wall_s)),
-                     dumps(u.fidelity, separators=(",", ":")))
+                     repr(float(u.wall)), repr(float(u.aoi_wall_s)), to_json(u.fidelity))
         fx.eval(_UPDATE_MANY, len(keys_), *keys_, *args)
 
     async def get(self, twin: str) -> Twin | None:
@@ -216,22 +227,9 @@ class TwinStore:
             return b"[]"
         # one script, one reply: redis-py's pipeline reads 1,000 replies one by one, each
         # under its own asyncio timeout, and that cost more than Redis's work
-        got = await self.r.eval(_HMGET_MANY, len(twins), *(keys.twin_key(t) for t in twins),
-                                *_FIELDS)
-        parts = []
-        dumps = json.dumps
-        for t, vals in zip(twins, got, strict=True):
-            if vals[3] is None:  # no version: the twin is gone
-                continue
-            (id_, kind, run_id, version, round_, state, modeled, aoi_m, wall, aoi_w,
-             fid) = (v.decode() if v is not None else "" for v in vals)
-            parts.append(
-                f'{{"id":{dumps(id_ or t)},"kind":{dumps(kind)},"run_id":{dumps(run_id)},'
-                f'"version":{int(version)},"round":{int(round_)},"state":{state},'
-                f'"modeled_s":{_num(modeled)},"aoi_modeled_s":{_num(aoi_m)},'
-                f'"wall":{_num(wall)},"aoi_wall_s":{_num(aoi_w)},"fidelity":{fid},'
-                f'"entry_id":null}}')
-        return ("[" + ",".join(parts) + "]").encode()
+        got = await self.r.eval(_PAGE_JSON, len(twins), *(keys.twin_key(t) for t in twins),
+                                *twins)
+        return b"[" + b",".join(got) + b"]"
 
     async def history(self, twin: str, start: str = "-", count: int | None = None) -> list[Twin]:
         head = await self.get(twin)

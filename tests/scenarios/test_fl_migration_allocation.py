@@ -110,3 +110,65 @@ def test_unknown_method_is_rejected() -> None:
     inst, st, assoc = _slot(p, 0, "random")
     with pytest.raises(ValueError, match="expected method"):
         A.allocate(p, model.server_coefficients(p, inst, st, assoc), assoc, inst.q, "magic")
+
+
+def _gamma_at_price_reference(p: FlMigrationParams, U: int, coef: dict[str, np.ndarray],
+                              price: np.ndarray) -> np.ndarray:
+    """The inner solver as first written (every coefficient broadcast to the prices' shape,
+    nan_to_num before the clip): the fast path must give the same numbers, bit for bit."""
+    from scipy.special import wrightomega
+
+    v = np.broadcast_to(coef["v"], price.shape)
+    n_new = np.broadcast_to(coef["n_new"], price.shape)
+    n_prev = np.broadcast_to(coef["n_prev"], price.shape)
+    k = (1.0 - v) / v
+    with np.errstate(divide="ignore", invalid="ignore"):
+        L = np.log(price * U / (p.beta1 * n_prev * p.alpha1 * p.alpha2 * p.alpha3 * v))
+        x = k / p.alpha2 * np.real(wrightomega(np.log(p.alpha2 / k) - L / k))
+        n = x ** (1.0 / v) / p.alpha3
+        g = (n - n_new) / n_prev
+    g = np.where(price <= 0, 1.0, g)
+    g = np.where(n_prev <= 0, 0.0, g)
+    return np.clip(np.nan_to_num(g, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_inner_solver_equals_the_reference_bit_for_bit(seed: int) -> None:
+    """On random problems (zero, negative, tiny and huge prices; users with no previous
+    samples) and on every call a few environment slots make, the same array."""
+    p = FlMigrationParams()
+    g = np.random.default_rng(seed)
+    B, m = 7, 5
+    coef = {"v": g.uniform(0.05, 0.95, (B, m)), "n_new": g.uniform(0, 3e3, (B, m)),
+            "n_prev": np.where(g.random((B, m)) < 0.2, 0.0, g.uniform(0, 3e3, (B, m)))}
+    price = 10.0 ** g.uniform(-12, 6, (11, B, m)) * g.choice([1.0, 1.0, 0.0, -1.0],
+                                                              (11, B, m))
+    price[0] = 0.0
+    price[1] = np.inf
+    price[2] = 1e-300
+    for pr in (price, price[3]):
+        want = _gamma_at_price_reference(p, 20, coef, pr)
+        got = A._gamma_at_price(p, 20, coef, pr)
+        assert got.shape == want.shape and np.array_equal(got, want)
+
+    calls = []
+    fast = A._gamma_at_price
+
+    def record(p_, U, coef_, price_):  # noqa: ANN001, ANN202
+        out = fast(p_, U, coef_, price_)  # copies: the caller writes into its result
+        calls.append((U, {k: v.copy() for k, v in coef_.items()}, price_.copy(), out.copy()))
+        return out
+
+    from twinbed.scenarios.fl_migration.env import FlMigrationEnv
+
+    env = FlMigrationEnv(continuous=bool(seed % 2))
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(A, "_gamma_at_price", record)
+        for _ in range(5):
+            env.step(env.action_space.sample())
+    assert calls
+    for U, coef_, price_, out in calls:
+        want = _gamma_at_price_reference(p, U, coef_, price_)
+        assert out.shape == want.shape and np.array_equal(out, want)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 import pytest
@@ -228,3 +229,24 @@ async def test_ids_pages_through_a_runs_own_index(aredis: aioredis.Redis, run_id
     # the list page's JSON, written from the stored text, says what the models say
     page = json.loads(await store.get_many_json(pages[0]))
     assert page == [t.model_dump(mode="json") for t in got]
+
+
+async def test_list_page_json_writes_non_finite_floats_and_odd_text_as_json(
+        aredis: aioredis.Redis, run_id: str) -> None:
+    """The page's JSON is built by a Redis script from the stored text: nan and inf (which
+    JSON has not) become null, and strings are escaped."""
+    store = TwinStore(aredis)
+    names = ["nan", "inf", "odd"]
+    await commit_update(store, aredis, twin_id(run_id, "nan"), modeled_s=math.nan,
+                        aoi_wall_s=-math.inf)
+    await commit_update(store, aredis, twin_id(run_id, "inf"), aoi_modeled_s=math.inf,
+                        wall=1e-300, fidelity={"nrmse": 1e300, "exact": False})
+    await commit_update(store, aredis, twin_id(run_id, "odd"), kind='v"\\/\u00e9\n',
+                        state={"s": "\u2603", "n": None, "l": [1, -2.5]})
+    ids = [twin_id(run_id, n) for n in names]
+    got = await store.get_many(ids)
+    want = [{k: None if isinstance(v, float) and not math.isfinite(v) else v
+             for k, v in t.model_dump(mode="json").items()} for t in got]
+    assert want[0]["modeled_s"] is None and want[1]["aoi_modeled_s"] is None
+    assert json.loads(await store.get_many_json(ids)) == want
+    assert await store.get_many_json([]) == b"[]"
