@@ -71,6 +71,9 @@ class StackError(RuntimeError):
     pass
 
 
+NO_STACK = "no stack recorded: start one with `make up` (or `twinbed up`)"
+
+
 REDIS_MAXMEMORY = "2gb"
 """The local stack's Redis memory cap (``noeviction``: a full Redis refuses writes, it never
 drops data); retention (TWINBED_KEEP_RUNS / TWINBED_RUN_TTL_S) keeps it below the cap."""
@@ -256,7 +259,8 @@ class Stack:
         return proc.pid
 
     def _wait_redis(self, port: int, timeout_s: float) -> None:
-        assert self.info is not None
+        if self.info is None:
+            raise StackError(NO_STACK)
         r = redis.Redis.from_url(self.info.redis_url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -273,7 +277,8 @@ class Stack:
         raise StackError(f"redis did not answer on port {port} within {timeout_s:.0f}s")
 
     def service_env(self, name: str) -> dict[str, str]:
-        assert self.info is not None
+        if self.info is None:
+            raise StackError(NO_STACK)
         env = dict(os.environ)
         env.update(self.info.env)
         env.update(self.extra_env)
@@ -310,7 +315,8 @@ class Stack:
         return proc.pid
 
     def wait_healthy(self, role: str, timeout_s: float = 60.0) -> None:
-        assert self.info is not None
+        if self.info is None:
+            raise StackError(NO_STACK)
         url = self.info.url(role) + "/health"
         deadline = time.monotonic() + timeout_s
         last = "no answer"
@@ -337,7 +343,8 @@ class Stack:
 
     def kill(self, role: str, sig: int = signal.SIGKILL) -> None:
         self.info = self._current()
-        assert self.info is not None, "no stack recorded"
+        if self.info is None:
+            raise StackError(NO_STACK)
         pid = self.info.redis_pid if role == "redis" else self.info.pids[role]
         os.kill(pid, sig)
         proc = self._procs.get(role)
@@ -349,7 +356,8 @@ class Stack:
 
     def restart(self, role: str, timeout_s: float = 60.0) -> None:
         self.info = self._current()
-        assert self.info is not None, "no stack recorded"
+        if self.info is None:
+            raise StackError(NO_STACK)
         if role == "redis":  # the same port and data folder: it reloads its append-only file
             port = int(self.info.redis_url.rsplit(":", 1)[1].split("/")[0])
             self.info.redis_pid = self._start_redis(port)
@@ -362,7 +370,8 @@ class Stack:
 
     # -- state file ----------------------------------------------------------------------
     def save(self) -> None:
-        assert self.info is not None
+        if self.info is None:
+            raise StackError(NO_STACK)
         tmp = self.state_file.with_suffix(".tmp")
         # The file holds the API token: readable by its owner only, from the first byte.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
