@@ -15,7 +15,9 @@ def test_tiny_reproduce_of_figs_5_6_and_4(tmp_path: Path) -> None:
     b = Budget(S_values=(3, 4), emds=(0.0, 0.6), steps=96, episode_slots=8, slots=2)
     p = FlMigrationParams(U=4)
     out, data = tmp_path / "out", tmp_path / "data"
-    claims, table = reproduce(5, out, data, budget=b, params=p, progress=False)
+    res = reproduce(5, out, data, budget=b, params=p, progress=False)
+    claims, table = res.claims, res.table()
+    assert res.scenario == "fl-migration" and res.files.csv == out / "fig5.csv"
     for f in ("fig5.csv", "fig5.png", "fig5-claims.json", "fig5-claims.txt", "evaluation.json"):
         assert (out / f).stat().st_size > 0, f
     rows = json.loads((out / "evaluation.json").read_text())["rows"]
@@ -28,5 +30,5 @@ def test_tiny_reproduce_of_figs_5_6_and_4(tmp_path: Path) -> None:
     reproduce(6, out, data, budget=b, params=p, progress=False)  # reuses agents + evaluation
     assert stamp == {a: (data / "agents" / a).stat().st_mtime_ns for a in agents}
     assert (out / "fig6.png").stat().st_size > 0
-    claims4, _ = reproduce(4, out, data, budget=b, params=p, progress=False)
+    claims4 = reproduce(4, out, data, budget=b, params=p, progress=False).claims
     assert (out / "fig4.csv").stat().st_size > 0 and claims4

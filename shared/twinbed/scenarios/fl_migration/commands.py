@@ -105,10 +105,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     data = Path(getattr(args, 'data_dir', None) or get_settings().data_dir)
     out = Path(args.out) if args.out else default_out_dir(data, "figures", "fl-migration")
-    _, table = reproduce(args.figure, out, data, seed=args.seed, full=args.full,
-                         retrain=args.retrain)
-    print(table)
-    print(f"written to {out}")
+    print(reproduce(args.figure, out, data, seed=args.seed, full=args.full,
+                    retrain=args.retrain).table())
     return 0
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from twinbed.agents import read_record
-from twinbed.contract.naming import figure_files
-from twinbed.report import Claim, claims_table, pyplot, save_png, write_claims, write_csv
+from twinbed.contract.naming import FigureResult, figure_files
+from twinbed.report import Claim, pyplot, save_png, write_claims, write_csv
 from twinbed.scenarios.fl_migration.algorithms import ALGORITHMS, LEARNED
 from twinbed.scenarios.fl_migration.artifacts import AGENTS, AGENTS_PER_EMD
 from twinbed.scenarios.fl_migration.calibration import fit_alphas, measure, utility_curve
@@ -192,8 +192,8 @@ def _fig_curves(rows: list[dict[str, Any]], b: Budget, key: str, ylabel: str, pa
 
 def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool = False,
               retrain: bool = False, progress: bool = True, budget: Budget | None = None,
-              params: FlMigrationParams | None = None) -> tuple[list[Claim], str]:
-    """Make figure ``figure``; returns the claims and their printed table."""
+              params: FlMigrationParams | None = None) -> FigureResult:
+    """Make figure ``figure`` (CSV, PNG, claims JSON and their table as ``-claims.txt``)."""
     b = budget or (Budget.full() if full else Budget())
     p0 = params or FlMigrationParams()
     out.mkdir(parents=True, exist_ok=True)
@@ -290,8 +290,9 @@ def reproduce(figure: int, out: Path, data_dir: Path, seed: int = 0, full: bool 
                                 "holds" if hi > lo else "differs"))
     else:
         raise ValueError(f"expected a figure in (3, 4, 5, 6, 10), got {figure}")
-    claims_json = figure_files(out, figure).claims  # the naming scheme: fig<N>-claims.json
-    write_claims(claims_json, claims)
-    table = claims_table(claims, title=f"fl-migration, Fig. {figure}")
-    claims_json.with_suffix(".txt").write_text(table + "\n")
-    return claims, table
+    files = figure_files(out, figure)  # the naming scheme: fig<N>.csv, .png, -claims.json
+    write_claims(files.claims, claims)
+    result = FigureResult("fl-migration", figure, files, claims,
+                          f"seed {seed}, {'paper budget' if full else 'default budget'}")
+    files.claims.with_suffix(".txt").write_text(result.table() + "\n")
+    return result
