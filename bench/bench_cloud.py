@@ -39,6 +39,7 @@ from twinbed.scenarios import scenario_names
 from twinbed.scenarios.compression.messages import Sync
 from twinbed.scenarios.compression.params import CompressionParams
 from twinbed.scenarios.compression.roles import TWIN_KIND, sensor_name, twin_state
+from twinbed.signing import throwaway_keys
 from twinbed.twins import TwinStore, TwinUpdate, twin_id
 from twinbed_services.common import RoleDispatcher, ServiceState
 
@@ -63,7 +64,7 @@ async def cloud_once(r: aioredis.Redis, K: int, rounds: int) -> tuple[float, flo
     params = CompressionParams(K=K)
     signal = BandLimitedSignal(cfg.seed, K)
     codec = get_codec(CODEC)
-    bs = Bus(r, "basestation@bench")
+    bs = Bus(r, "basestation@bench", throwaway_keys("basestation"))
     items = []
     for rnd in range(rounds):
         for k in range(K):
@@ -89,7 +90,7 @@ async def cloud_once(r: aioredis.Redis, K: int, rounds: int) -> tuple[float, flo
         await bs.publish_many(msgs[i:i + BATCH])
 
     settings = Settings(consumer="cloud@bench")
-    bus = Bus(r, "cloud@bench")
+    bus = Bus(r, "cloud@bench", throwaway_keys("cloud"))
     state = ServiceState(role="cloud", settings=settings, redis=r, bus=bus, runs=RunStore(r))
     dispatcher = RoleDispatcher(state, {})
 
@@ -120,7 +121,7 @@ async def store_once(r: aioredis.Redis, K: int, rounds: int, state_of: dict[str,
     """Twin-store writes per second: ``TwinStore.update`` alone, BATCH per transaction."""
     run_id = "s" + uuid.uuid4().hex[:10]
     store = TwinStore(r, 1000)
-    bus = Bus(r, "store@bench")
+    bus = Bus(r, "cloud-store@bench", throwaway_keys("cloud"))
     n = K * rounds
     fid = {"oracle_id": "1-1", "available": True, "exact": True, "rmse": 0.0, "nrmse": 0.0,
            "max_abs_err": 0}
@@ -193,7 +194,7 @@ async def list_latency(r: aioredis.Redis, K: int, runs: int, repeats: int
     pipelined round trip, the page's JSON written from the stored text; parsed here) and the old one (every run's index, one HGETALL per twin),
     with ``runs`` runs of K twins in the store."""
     store = TwinStore(r, 1000)
-    bus = Bus(r, "store@bench")
+    bus = Bus(r, "cloud-store@bench", throwaway_keys("cloud"))
     state = _state(K)
     ids = ["l" + uuid.uuid4().hex[:10] for _ in range(runs)]
     for run_id in ids:

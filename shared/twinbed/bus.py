@@ -20,7 +20,11 @@ Wire format of one stream entry: two fields, so Redis and the client handle two 
 message, not eight. ``m`` is the header and the body in one string, lines separated by
 ``\n``: type, version, sender, seq, wall time sent, the payload's SHA-256 hex digest (empty
 without a payload), then the JSON body (JSON escapes newlines, so the body is the rest).
-``p``, only when there is a binary payload, is the bytes.
+``p``, only when there is a binary payload, is the bytes. ``s`` is the sender role's Ed25519
+signature of the destination stream's name and ``m`` (:mod:`twinbed.signing`): ``m`` holds
+the payload's digest, so the signature covers sender, type, run, round, seq and payload. A
+consumer verifies it, and that the signer's role may send the type, before it parses the
+body; an entry that fails is dead-lettered with the reason and acknowledged.
 """
 
 from __future__ import annotations
@@ -43,10 +47,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys
 from twinbed.messages import Message, lookup
+from twinbed.signing import BusKeys, KeyRing, RejectedError, sender_role
 
 __all__ = [
     "Bus",
     "ChecksumError",
+    "RejectedError",
     "Effects",
     "Envelope",
     "Handler",
@@ -84,16 +90,18 @@ class Envelope(NamedTuple):
 
 
 def encode(msg: Message, sender: str, seq: int, payload: bytes | None = None,
-           wall: str | None = None) -> dict[str, Any]:
-    """The stream-entry fields of ``msg`` (see the module docstring). ``wall``: the send time
-    as text (``repr(time.time())`` when not given; a batch passes one for all)."""
+           wall: str | None = None, *, stream: str, keys: BusKeys) -> dict[str, Any]:
+    """The stream-entry fields of ``msg`` for ``stream``, signed with ``keys`` (see the module
+    docstring). ``wall``: the send time as text (``repr(time.time())`` when not given; a
+    batch passes one for all)."""
     if "\n" in sender:
         raise ValueError(f"a sender name cannot contain a newline: {sender!r}")
     digest = "" if payload is None else hashlib.sha256(payload).hexdigest()
     head = (f"{msg.TYPE}\n{msg.VERSION}\n{sender}\n{seq}\n"
             f"{repr(time.time()) if wall is None else wall}\n{digest}\n")
-    m = head + msg.model_dump_json()
-    return {"m": m} if payload is None else {"m": m, "p": payload}
+    m = (head + msg.model_dump_json()).encode()
+    sig = keys.sign(stream, m)
+    return {"m": m, "s": sig} if payload is None else {"m": m, "s": sig, "p": payload}
 
 
 class _Head(NamedTuple):
@@ -105,17 +113,24 @@ class _Head(NamedTuple):
     body: bytes
 
 
-def _head(fields: dict[bytes, bytes]) -> _Head:
-    """The header of one raw entry, its payload checked. Raises ValueError saying what is
-    wrong."""
+def _head(stream: str, fields: dict[bytes, bytes], ring: KeyRing) -> _Head:
+    """The header of one raw entry, its signature, signer and payload checked. Raises
+    :class:`RejectedError` (signature, signer, type not the signer's) or another ValueError
+    saying what is wrong."""
     m = fields.get(b"m")
     if m is None:
         raise ValueError("stream entry has no field 'm'")
     parts = m.split(b"\n", 6)
     if len(parts) < 7:
         raise ValueError(f"malformed header: {len(parts) - 1} of 6 header lines")
-    type_b, version, sender, seq, wall, digest, body = parts
+    type_b, version, sender_b, seq, wall, digest, body = parts
+    sender = sender_b.decode(errors="replace")
+    ring.verify(stream, m, fields.get(b"s"), sender)
     cls = _lookup(type_b, version)
+    role = sender_role(sender)
+    if role not in cls.SENT_BY:
+        raise RejectedError("type-not-allowed", f"role {role!r} may not send {cls.TYPE!r} "
+                            f"(sent by: {', '.join(cls.SENT_BY)})")
     payload = fields.get(b"p")
     if digest:
         if payload is None:
@@ -124,7 +139,7 @@ def _head(fields: dict[bytes, bytes]) -> _Head:
             raise ChecksumError(f"payload checksum mismatch ({len(payload)} bytes)")
     elif payload is not None:
         raise ValueError("entry has a payload but no checksum")
-    return _Head(cls, sender.decode(), int(seq), float(wall or 0), payload, body)
+    return _Head(cls, sender, int(seq), float(wall or 0), payload, body)
 
 
 _CLASSES: dict[tuple[bytes, bytes], type[Message]] = {}
@@ -154,16 +169,19 @@ def _validate_many(cls: type[Message], bodies: list[bytes]) -> list[Message] | N
     return out if len(out) == len(bodies) else None  # a body that holds two: one by one
 
 
-def decode_entry(stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Envelope:
-    """Validate one raw entry. Raises ValueError (or a subclass) saying what is wrong."""
-    h = _head(fields)
+def decode_entry(stream: str, entry_id: str, fields: dict[bytes, bytes], ring: KeyRing
+                 ) -> Envelope:
+    """Verify and validate one raw entry. Raises ValueError (or a subclass) saying what is
+    wrong."""
+    h = _head(stream, fields, ring)
     return Envelope(msg=h.cls.model_validate_json(h.body), sender=h.sender, seq=h.seq,
                     payload=h.payload, stream=stream, entry_id=entry_id, sent_wall=h.wall)
 
 
-def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]]
-                 ) -> list[Envelope | str]:
-    """Decode a batch: each entry's :class:`Envelope`, or the text of why it is invalid.
+def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]], ring: KeyRing,
+                 rejected: dict[str, int] | None = None) -> list[Envelope | str]:
+    """Decode a batch: each entry's :class:`Envelope`, or the text of why it is invalid
+    (``rejected`` counts the refused signatures, signers and types by reason).
 
     Bodies of one message class are validated together in one pydantic call; a batch with an
     invalid body falls back to one call per entry, so every error names its own entry.
@@ -171,9 +189,14 @@ def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]]
     out: list[Envelope | str] = ["invalid message"] * len(entries)
     heads: dict[int, _Head] = {}
     groups: dict[type[Message], list[int]] = {}
-    for i, (_, _, fields) in enumerate(entries):
+    for i, (stream, _, fields) in enumerate(entries):
         try:
-            h = heads[i] = _head(fields)
+            h = heads[i] = _head(stream, fields, ring)
+        except RejectedError as exc:
+            out[i] = f"rejected ({exc.reason}): {exc}"
+            if rejected is not None:
+                rejected[exc.reason] = rejected.get(exc.reason, 0) + 1
+            continue
         except (ValueError, ValidationError) as exc:
             out[i] = f"invalid message: {_one_line(exc)}"
             continue
@@ -230,7 +253,8 @@ class Effects:
         if out is None:  # one command per stream at the first publish's place (xadd_many)
             out = self._out[stream] = []
             self.calls.append((_PUBLISH, (stream, out), {}))
-        out.append(encode(msg, self._bus.sender, seq, payload, self._wall))
+        out.append(encode(msg, self._bus.sender, seq, payload, self._wall, stream=stream,
+                          keys=self._bus.keys))
 
     def apply(self, pipe: Any) -> None:
         for name, args, kwargs in self.calls:
@@ -242,17 +266,18 @@ class Effects:
 
 _PUBLISH = "_publish"  # Effects.calls entry: (stream, [fields...]) to append with xadd_many
 
-# KEYS: stream. ARGV: maxlen, then per entry "m", m or "p", m, p. Returns the entry ids.
+# KEYS: stream. ARGV: maxlen, then per entry "m", m, s or "p", m, s, p. Returns the ids.
 _XADD_MANY = """
 local ids, i = {}, 2
 while i <= #ARGV do
   if ARGV[i] == 'p' then
     ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-                               'm', ARGV[i + 1], 'p', ARGV[i + 2])
-    i = i + 3
+                               'm', ARGV[i + 1], 's', ARGV[i + 2], 'p', ARGV[i + 3])
+    i = i + 4
   else
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[i + 1])
-    i = i + 2
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+                               'm', ARGV[i + 1], 's', ARGV[i + 2])
+    i = i + 3
   end
 end
 return ids
@@ -269,22 +294,30 @@ def xadd_many(pipe: Any, stream: str, entries: Sequence[dict[str, Any]]) -> None
     args: list[Any] = [STREAM_MAXLEN]
     for f in entries:
         if "p" in f:
-            args += ("p", f["m"], f["p"])
+            args += ("p", f["m"], f["s"], f["p"])
         else:
-            args += ("m", f["m"])
+            args += ("m", f["m"], f["s"])
     pipe.eval(_XADD_MANY, 1, stream, *args)
 
 
 class Bus:
-    """A sender on the bus: publishes messages with its name and a per-process sequence.
+    """A sender on the bus: publishes messages with its name and a per-process sequence,
+    signed with its role's key (``keys``; the sender name must begin with that role, see
+    :func:`twinbed.signing.sender_role`). ``keys.ring`` verifies what its workers read.
 
     Sequence numbers start from the wall clock in nanoseconds, so a restarted sender never
     reuses one; ``(sender, seq)`` identifies a message for idempotent handling.
     """
 
-    def __init__(self, redis: aioredis.Redis, sender: str) -> None:
+    def __init__(self, redis: aioredis.Redis, sender: str, keys: BusKeys) -> None:
+        if sender_role(sender) != keys.signer.role:
+            raise ValueError(f"sender name {sender!r} must begin with its signing role "
+                             f"{keys.signer.role!r} (e.g. {keys.signer.role}@host, "
+                             f"{keys.signer.role}.1): consumers check the name against the "
+                             "signature")
         self.redis = redis
         self.sender = sender
+        self.keys = keys
         self._seq = itertools.count(time.time_ns())
 
     def next_seq(self) -> int:
@@ -295,7 +328,8 @@ class Bus:
 
     async def publish(self, stream: str, msg: Message, payload: bytes | None = None) -> str:
         entry_id = await self.redis.xadd(
-            stream, encode(msg, self.sender, self.next_seq(), payload),
+            stream, encode(msg, self.sender, self.next_seq(), payload, stream=stream,
+                           keys=self.keys),
             maxlen=STREAM_MAXLEN, approximate=True,
         )
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
@@ -306,7 +340,8 @@ class Bus:
         by_stream: dict[str, list[dict[str, Any]]] = {}
         for stream, msg, payload in items:
             by_stream.setdefault(stream, []).append(
-                encode(msg, self.sender, self.next_seq(), payload, wall))
+                encode(msg, self.sender, self.next_seq(), payload, wall, stream=stream,
+                       keys=self.keys))
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream, entries in by_stream.items():
                 xadd_many(pipe, stream, entries)
@@ -326,6 +361,8 @@ class WorkerStats:
     batches: int = 0
     handle_s: float = 0.0
     by_type: dict[str, int] = field(default_factory=dict)
+    # dead-lettered for their signature, signer or type, by reason (twinbed.signing)
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 class Worker:
@@ -620,7 +657,8 @@ class Worker:
         self.stats.batches += 1
         envelopes: list[Envelope | None] = []
         dead: list[tuple[str, str, dict[bytes, bytes], str]] = []
-        for (stream, entry_id, fields), got in zip(entries, decode_batch(entries), strict=True):
+        for (stream, entry_id, fields), got in zip(entries, decode_batch(
+                entries, self.bus.keys.ring, self.stats.rejected), strict=True):
             if isinstance(got, str):
                 envelopes.append(None)
                 dead.append((stream, entry_id, fields, got))

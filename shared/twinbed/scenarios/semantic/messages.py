@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from twinbed.config import Role
 from twinbed.messages import Message
 
 __all__ = ["Assign", "Recover", "Sync", "Uplink"]
@@ -15,6 +16,7 @@ class Assign(Message):
     """Basestation -> UD (sensor service): this slot's decisions for UD ``ud``."""
 
     TYPE: ClassVar[str] = "semantic.assign"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation",)
     ud: int = Field(ge=0)
     phi: float = Field(gt=0, le=1)
     f_hz: float = Field(gt=0)
@@ -27,6 +29,7 @@ class Uplink(Message):
     """UD -> basestation: the semantic representation (payload) and what the UD did."""
 
     TYPE: ClassVar[str] = "semantic.uplink"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor",)
     ud: int = Field(ge=0)
     phi: float = Field(gt=0, le=1)
     phi_achieved: float = Field(gt=0, description="payload bytes / raw bytes, measured")
@@ -42,6 +45,7 @@ class Recover(Uplink):
     """Basestation -> edge: the uplink with the slot's modeled terms stamped on it."""
 
     TYPE: ClassVar[str] = "semantic.recover"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation",)
     f_hz: float
     p_w: float
     f_e_hz: float
@@ -64,5 +68,6 @@ class Sync(Recover):
     """Edge -> cloud: the recovered samples (payload) for the UD's twin."""
 
     TYPE: ClassVar[str] = "semantic.sync"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("edge",)
     decode_s: float = Field(ge=0, description="wall time of the real decoder")
     recovered_sha256: str = Field(min_length=64, max_length=64)
