@@ -639,6 +639,34 @@ def test_each_role_is_its_own_redis_acl_user(stack: Compose) -> None:
     assert got["xadd_own_out"] == "ok", got  # what a sensor publishes to, it may
 
 
+KEYS_PROBE = """
+import json, os, stat
+from pathlib import Path
+from twinbed.config import get_settings
+from twinbed import signing
+s = get_settings()
+key = s.bus_key
+out = {"mode": oct(stat.S_IMODE(key.stat().st_mode)),
+       "held": sorted(p.name for p in Path("/keys").iterdir()
+                      if p.name != "pub" and any(p.iterdir())),
+       "pubs": sorted(p.name for p in s.bus_pubkeys.iterdir()),
+       "role": signing.load(key, s.bus_pubkeys, key.parent.name).signer.role}
+print(json.dumps(out))
+"""
+
+
+def test_each_role_holds_its_own_bus_key_only(stack: Compose) -> None:
+    """The bus-keys one-shot wrote every role's key: a container finds its own private key
+    (0600, matching its public key) and every public key, and no other role's private key
+    (the other /keys/<role> folders of the image stay empty)."""
+    for role in ROLES:
+        (c, *_) = stack.service(role)
+        got = json.loads(stack.docker("exec", c["Name"].lstrip("/"), "python", "-c",
+                                      KEYS_PROBE).stdout)
+        assert got == {"mode": "0o600", "held": [role], "role": role,
+                       "pubs": sorted(f"{r}.pub" for r in ROLES)}, (role, got)
+
+
 # --- the end: nothing left -------------------------------------------------------------------
 
 def test_down_v_leaves_nothing_of_the_project(stack: Compose) -> None:
