@@ -54,7 +54,7 @@ def test_a_missing_unreadable_or_mismatched_key_is_one_clear_error(tmp_path: Pat
         signing.load(None, pub, "cloud")
     with pytest.raises(ValueError, match="cannot read the bus key"):
         signing.load(tmp_path / "nope.key", pub, "cloud")
-    key.chmod(0o644)
+    key.chmod(0o604)
     with pytest.raises(ValueError, match="readable by others: chmod 600"):
         signing.load(key, pub, "cloud")
     key.chmod(0o600)

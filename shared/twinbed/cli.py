@@ -152,13 +152,19 @@ def cmd_redis_acl(args: argparse.Namespace) -> int:
 
 def cmd_bus_keys(args: argparse.Namespace) -> int:
     """Write the bus signing keys from TWINBED_BUS_SEED_<ROLE> (compose's one-shot
-    ``bus-keys`` service; the local stack writes its own): ``DIR/<role>/<role>.key`` (0600)
-    and ``DIR/pub/<role>.pub``."""
-    try:
-        seeds = signing.keys_from_env()
-    except ValueError as exc:
-        raise CliError(str(exc), 2) from None
+    ``bus-keys`` service; the local stack writes its own), or fresh ones with ``--new``:
+    ``DIR/<role>/<role>.key`` (0600) and ``DIR/pub/<role>.pub``."""
     out = Path(args.dir)
+    if args.new:
+        if out.exists() and any(out.iterdir()):
+            raise CliError(f"{out} is not empty: --new writes fresh keys into a new folder", 2)
+        out.mkdir(parents=True, exist_ok=True)
+        seeds = signing.new_seeds()
+    else:
+        try:
+            seeds = signing.keys_from_env()
+        except ValueError as exc:
+            raise CliError(str(exc), 2) from None
     if not out.is_dir():
         raise CliError(f"{out} is not a folder", 2)
     signing.write_keys(out, seeds)
@@ -349,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bus-keys", help="write every role's bus signing key pair from "
                        "TWINBED_BUS_SEED_<ROLE> variables (compose)")
     p.add_argument("dir", help="DIR/<role>/<role>.key (0600) and DIR/pub/<role>.pub")
+    p.add_argument("--new", action="store_true",
+                   help="fresh random keys into a new or empty DIR (Kubernetes Secrets), "
+                   "instead of the TWINBED_BUS_SEED_<ROLE> variables")
     p.set_defaults(fn=cmd_bus_keys)
 
     p = sub.add_parser("serve", help="run one service in the foreground")

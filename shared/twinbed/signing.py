@@ -198,7 +198,7 @@ def load(key: Path | None, pubs: Path | None, role: str) -> BusKeys:
         mode = key.stat().st_mode
     except OSError as exc:
         raise ValueError(f"cannot read the bus key {key}: {exc.strerror}") from None
-    if mode & 0o077:
+    if mode & 0o007:  # group bits are allowed: Kubernetes' fsGroup adds group read
         raise ValueError(f"the bus key {key} is readable by others: chmod 600 it")
     signer = Signer(role, _hex_file(key, 32, f"private bus key of {role!r}"))
     public: dict[str, Ed25519PublicKey] = {}
