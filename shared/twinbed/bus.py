@@ -22,7 +22,9 @@ message, not eight. ``m`` is the header and the body in one string, lines separa
 without a payload), then the JSON body (JSON escapes newlines, so the body is the rest).
 ``p``, only when there is a binary payload, is the bytes. ``s`` is the sender role's Ed25519
 signature of the destination stream's name and ``m`` (:mod:`twinbed.signing`): ``m`` holds
-the payload's digest, so the signature covers sender, type, run, round, seq and payload. A
+the payload's digest, so the signature covers sender, type, run, round, seq and payload.
+Entries appended to one stream together share one signature over a Merkle root; each then
+has ``t``, its proof (:func:`twinbed.signing.sign_batch`). A
 consumer verifies it, and that the signer's role may send the type, before it parses the
 body; an entry that fails is dead-lettered with the reason and acknowledged.
 """
@@ -47,7 +49,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys
 from twinbed.messages import Message, lookup
-from twinbed.signing import BusKeys, KeyRing, RejectedError, sender_role
+from twinbed.signing import BusKeys, KeyRing, RejectedError, sender_role, sign_batch
 
 __all__ = [
     "Bus",
@@ -60,6 +62,7 @@ __all__ = [
     "decode_batch",
     "decode_entry",
     "encode",
+    "sign_entries",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,14 +97,32 @@ def encode(msg: Message, sender: str, seq: int, payload: bytes | None = None,
     """The stream-entry fields of ``msg`` for ``stream``, signed with ``keys`` (see the module
     docstring). ``wall``: the send time as text (``repr(time.time())`` when not given; a
     batch passes one for all)."""
+    fields = _unsigned(msg, sender, seq, payload, wall)
+    sign_entries(keys, stream, [fields])
+    return fields
+
+
+def _unsigned(msg: Message, sender: str, seq: int, payload: bytes | None,
+              wall: str | None) -> dict[str, Any]:
     if "\n" in sender:
         raise ValueError(f"a sender name cannot contain a newline: {sender!r}")
     digest = "" if payload is None else hashlib.sha256(payload).hexdigest()
     head = (f"{msg.TYPE}\n{msg.VERSION}\n{sender}\n{seq}\n"
             f"{repr(time.time()) if wall is None else wall}\n{digest}\n")
     m = (head + msg.model_dump_json()).encode()
-    sig = keys.sign(stream, m)
-    return {"m": m, "s": sig} if payload is None else {"m": m, "s": sig, "p": payload}
+    return {"m": m} if payload is None else {"m": m, "p": payload}
+
+
+def sign_entries(keys: BusKeys, stream: str, entries: Sequence[dict[str, Any]]) -> None:
+    """Sign the encoded ``entries`` that go to ``stream`` in one command, in place: one alone
+    gets its signature ``s``; several share one signature over their Merkle root, each with
+    its proof ``t`` (one Ed25519 signature per command, not per message)."""
+    if len(entries) == 1:
+        entries[0]["s"] = keys.sign(stream, entries[0]["m"])
+        return
+    for f, (sig, proof) in zip(entries, sign_batch(keys, stream, [f["m"] for f in entries]),
+                               strict=True):
+        f["s"], f["t"] = sig, proof
 
 
 class _Head(NamedTuple):
@@ -125,7 +146,7 @@ def _head(stream: str, fields: dict[bytes, bytes], ring: KeyRing) -> _Head:
         raise ValueError(f"malformed header: {len(parts) - 1} of 6 header lines")
     type_b, version, sender_b, seq, wall, digest, body = parts
     sender = sender_b.decode(errors="replace")
-    ring.verify(stream, m, fields.get(b"s"), sender)
+    ring.verify(stream, m, fields.get(b"s"), sender, fields.get(b"t"))
     cls = _lookup(type_b, version)
     role = sender_role(sender)
     if role not in cls.SENT_BY:
@@ -253,32 +274,34 @@ class Effects:
         if out is None:  # one command per stream at the first publish's place (xadd_many)
             out = self._out[stream] = []
             self.calls.append((_PUBLISH, (stream, out), {}))
-        out.append(encode(msg, self._bus.sender, seq, payload, self._wall, stream=stream,
-                          keys=self._bus.keys))
+        # signed at apply(), all of the stream's messages at once (one signature)
+        out.append(_unsigned(msg, self._bus.sender, seq, payload, self._wall))
 
     def apply(self, pipe: Any) -> None:
         for name, args, kwargs in self.calls:
             if name == _PUBLISH:
-                xadd_many(pipe, *args)
+                stream, entries = args
+                if "s" not in entries[0]:
+                    sign_entries(self._bus.keys, stream, entries)
+                xadd_many(pipe, stream, entries)
             else:
                 getattr(pipe, name)(*args, **kwargs)
 
 
 _PUBLISH = "_publish"  # Effects.calls entry: (stream, [fields...]) to append with xadd_many
 
-# KEYS: stream. ARGV: maxlen, then per entry "m", m, s or "p", m, s, p. Returns the ids.
+# KEYS: stream. ARGV: maxlen, then per entry its number of fields c and c name/value pairs.
+# Returns the entry ids.
 _XADD_MANY = """
 local ids, i = {}, 2
 while i <= #ARGV do
-  if ARGV[i] == 'p' then
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-                               'm', ARGV[i + 1], 's', ARGV[i + 2], 'p', ARGV[i + 3])
-    i = i + 4
-  else
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-                               'm', ARGV[i + 1], 's', ARGV[i + 2])
-    i = i + 3
+  local c = tonumber(ARGV[i])
+  local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*'}
+  for j = 1, 2 * c do
+    args[6 + j] = ARGV[i + j]
   end
+  ids[#ids + 1] = redis.call(unpack(args))
+  i = i + 1 + 2 * c
 end
 return ids
 """
@@ -293,10 +316,9 @@ def xadd_many(pipe: Any, stream: str, entries: Sequence[dict[str, Any]]) -> None
         return
     args: list[Any] = [STREAM_MAXLEN]
     for f in entries:
-        if "p" in f:
-            args += ("p", f["m"], f["s"], f["p"])
-        else:
-            args += ("m", f["m"], f["s"])
+        args.append(len(f))
+        for kv in f.items():
+            args += kv
     pipe.eval(_XADD_MANY, 1, stream, *args)
 
 
@@ -340,10 +362,10 @@ class Bus:
         by_stream: dict[str, list[dict[str, Any]]] = {}
         for stream, msg, payload in items:
             by_stream.setdefault(stream, []).append(
-                encode(msg, self.sender, self.next_seq(), payload, wall, stream=stream,
-                       keys=self.keys))
+                _unsigned(msg, self.sender, self.next_seq(), payload, wall))
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream, entries in by_stream.items():
+                sign_entries(self.keys, stream, entries)
                 xadd_many(pipe, stream, entries)
             await pipe.execute()
 

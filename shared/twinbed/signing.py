@@ -17,7 +17,14 @@ number. Signing closes that:
   the consumer can check, and the dedup key ``(sender, seq)`` cannot be pre-empted by
   another role;
 - the consumer verifies the signature with the signer's public key and checks the message
-  type against the roles allowed to send it (``Message.SENT_BY``), before any JSON is parsed.
+  type against the roles allowed to send it (``Message.SENT_BY``), before any JSON is parsed;
+- batches: entries a process appends to one stream in one command (a handler's fan-out, a
+  batch handler's reports, ``publish_many``) are signed once, over the root of a Merkle tree
+  of their digests (:func:`sign_batch`); each entry carries the signature and, in field
+  ``t``, its index, the batch size and the sibling hashes from its leaf to the root, so it
+  still verifies on its own (consumers of one group may read parts of a batch). A consumer
+  verifies a root once and remembers it (:class:`KeyRing`'s cache), so the rest of the batch
+  costs a few hashes each instead of an Ed25519 verification.
 
 Key files are hex text, one line: ``<role>.key`` the 32-byte private seed (mode 0600, in a
 0700 folder of its own), ``<role>.pub`` the 32-byte public key. Keys are never logged: the
@@ -27,6 +34,7 @@ classes' ``repr`` shows only the role.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import secrets
@@ -44,7 +52,10 @@ from twinbed.config import ROLES
 
 __all__ = ["BusKeys", "KeyRing", "RejectedError", "Signer", "key_file", "keys_from_env",
            "load", "memory_keys", "new_seeds", "pub_dir", "seed_var", "sender_role",
-           "throwaway_keys", "write_keys"]
+           "sign_batch", "throwaway_keys", "write_keys"]
+
+_LEAF, _NODE = b"\x00", b"\x01"  # domain separation: a leaf never passes for a node
+_CACHE_MAX = 4096  # verified batch roots a ring remembers
 
 
 class RejectedError(ValueError):
@@ -91,13 +102,16 @@ class KeyRing:
 
     def __init__(self, public: Mapping[str, Ed25519PublicKey]) -> None:
         self._public = dict(public)
+        self._verified: set[tuple[str, bytes, bytes]] = set()  # (role, signature, signed)
 
     @property
     def roles(self) -> tuple[str, ...]:
         return tuple(sorted(self._public))
 
-    def verify(self, stream: str, m: bytes, sig: bytes | None, sender: str) -> str:
-        """The role of ``sender``, whose key signed ``stream`` + ``m`` as ``sig``; else
+    def verify(self, stream: str, m: bytes, sig: bytes | None, sender: str,
+               proof: bytes | None = None) -> str:
+        """The role of ``sender``, whose key signed ``stream`` + ``m`` as ``sig`` (alone, or
+        as one entry of a batch: ``proof`` from :func:`sign_batch`); else
         :class:`RejectedError` saying why. (Whether that role may send the message's type is
         the bus's check: it needs the message class.)"""
         if sig is None:
@@ -108,8 +122,21 @@ class KeyRing:
         if role is None or key is None:
             raise RejectedError("unknown-signer", f"unknown signer: sender {sender!r} names no "
                                 f"role with a public key ({', '.join(self.roles)})")
+        data = stream.encode() + b"\n" + m
+        if proof is not None:
+            root = _batch_root(data, proof)
+            if root is None:
+                raise RejectedError("bad-signature", f"bad signature: a malformed batch proof "
+                                    f"(field 't', {len(proof)} bytes)")
+            data = root
+        if (role, sig, data) in self._verified:  # the batch's root, verified for an earlier
+            return role                           # entry of it
         try:
-            key.verify(sig, stream.encode() + b"\n" + m)
+            key.verify(sig, data)
+            if proof is not None:
+                if len(self._verified) >= _CACHE_MAX:
+                    self._verified.clear()
+                self._verified.add((role, sig, data))
         except InvalidSignature:
             raise RejectedError("bad-signature", f"bad signature: not signed by {role!r}'s key "
                                 f"for stream {stream!r} (tampered, forged or replayed "
@@ -129,6 +156,62 @@ class BusKeys:
 
     def sign(self, stream: str, m: bytes) -> bytes:
         return self.signer.sign(stream.encode() + b"\n" + m)
+
+
+# -- batches: one signature over a Merkle root ------------------------------------------------
+
+def _leaf(data: bytes) -> bytes:
+    return hashlib.sha256(_LEAF + data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(_NODE + left + right).digest()
+
+
+def _signed_root(root: bytes, n: int) -> bytes:
+    """What a batch's signature covers: the root and the batch size."""
+    return b"twinbed-batch\n%d\n" % n + root
+
+
+def sign_batch(keys: BusKeys, stream: str, ms: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """``(signature, proof)`` for each of ``ms`` (entries appended to ``stream`` together):
+    one Ed25519 signature over the Merkle root of their digests. A proof is the entry's
+    index and the batch size (4 bytes each, big-endian) then the sibling hashes from its leaf
+    up (a level's last node without a sibling goes up unchanged)."""
+    n = len(ms)
+    level = [_leaf(stream.encode() + b"\n" + m) for m in ms]
+    paths: list[list[bytes]] = [[] for _ in ms]
+    where = list(range(n))  # each entry's node index on the current level
+    while len(level) > 1:
+        for e, i in enumerate(where):
+            if i ^ 1 < len(level):
+                paths[e].append(level[i ^ 1])
+        level = [_node(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+        where = [i // 2 for i in where]
+    sig = keys.signer.sign(_signed_root(level[0], n))
+    return [(sig, e.to_bytes(4, "big") + n.to_bytes(4, "big") + b"".join(p))
+            for e, p in enumerate(paths)]
+
+
+def _batch_root(data: bytes, proof: bytes) -> bytes | None:
+    """The signed root of the batch ``proof`` places the entry ``data`` in; None when the
+    proof is malformed (wrong length, index outside the batch)."""
+    if len(proof) < 8 or (len(proof) - 8) % 32:
+        return None
+    i, n = int.from_bytes(proof[:4], "big"), int.from_bytes(proof[4:8], "big")
+    if not 2 <= n or i >= n:
+        return None
+    h, pos, width, k = _leaf(data), i, n, 8
+    while width > 1:
+        if pos ^ 1 < width:
+            if k + 32 > len(proof):
+                return None
+            sib = proof[k:k + 32]
+            k += 32
+            h = _node(h, sib) if pos % 2 == 0 else _node(sib, h)
+        pos, width = pos // 2, (width + 1) // 2
+    return _signed_root(h, n) if k == len(proof) else None
 
 
 # -- key material ---------------------------------------------------------------------------

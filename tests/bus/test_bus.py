@@ -494,6 +494,58 @@ async def test_a_captured_entry_re_added_is_applied_once(
     assert await pending(aredis, stream) == 0 and await pending(aredis, other) == 0
 
 
+async def test_a_batch_is_signed_once_and_each_entry_verifies_on_its_own(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """Messages appended to one stream in one command share one signature over a Merkle root;
+    each entry carries its proof (``t``), so consumers of one group that read different parts
+    of the batch each verify theirs. A batch entry with its body changed, or with another
+    entry's proof, is refused."""
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(5)])
+    entries = await aredis.xrange(stream)
+    assert len({f[b"s"] for _, f in entries}) == 1 and all(b"t" in f for _, f in entries)
+    seen1: list[Envelope] = []
+    seen2: list[Envelope] = []
+    w1 = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen1), count=2)
+    w2 = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen2), consumer="c2",
+                     count=2)
+    await w1.ensure_group(stream)
+    await w1.step(), await w2.step()  # backlogs: nothing yet
+    assert await w1.step() == 2 and await w2.step() == 2 and await w1.step() == 1
+    assert sorted(e.msg.n for e in seen1 + seen2) == [0, 1, 2, 3, 4]
+    assert w1.stats.rejected == w2.stats.rejected == {}
+
+    (_, third), (_, fourth) = entries[2], entries[3]
+    tampered = {**third, b"m": third[b"m"].replace(b'"n":2', b'"n":7')}
+    swapped = {**third, b"t": fourth[b"t"]}
+    truncated = {**third, b"t": third[b"t"][:-1]}
+    for fields in (tampered, swapped, truncated):
+        await aredis.xadd(stream, fields)
+    assert await drain(w1, 3) == 3
+    assert w1.stats.rejected == {"bad-signature": 3}
+    assert sorted(e.msg.n for e in seen1 + seen2) == [0, 1, 2, 3, 4]
+
+
+async def test_a_handlers_fan_out_is_one_signed_batch(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """What one handler publishes to one stream is appended by one command and signed once."""
+    out = keys.stream(f"t{uid}", "out")
+
+    async def fan_out(env: Envelope, fx: Effects) -> None:
+        for i in range(3):
+            fx.publish(out, ping(10 + i))
+
+    w = make_worker(aredis, stream, fan_out)
+    await w.ensure_group(stream)
+    await tbus(aredis, "sensor").publish(stream, ping(1))
+    assert await drain(w, 1) == 1
+    got = await aredis.xrange(out)
+    assert len(got) == 3 and len({f[b"s"] for _, f in got}) == 1
+    envs = [decode_entry(out, i.decode(), f, RING) for i, f in got]
+    assert [e.msg.n for e in envs] == [10, 11, 12]
+
+
 async def test_a_sender_name_must_begin_with_its_signing_role(aredis: aioredis.Redis) -> None:
     """A process cannot sign under another role's name: the bus refuses to be built so."""
     with pytest.raises(ValueError, match="must begin with its signing role 'sensor'"):
