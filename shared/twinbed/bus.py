@@ -277,6 +277,11 @@ class Effects:
         # signed at apply(), all of the stream's messages at once (one signature)
         out.append(_unsigned(msg, self._bus.sender, seq, payload, self._wall))
 
+    def outgoing(self) -> Iterable[tuple[str, list[dict[str, Any]]]]:
+        """The messages recorded so far, per stream (encoded; signed at :meth:`apply`, or
+        before by the worker for all of a batch's handlers at once)."""
+        return self._out.items()
+
     def apply(self, pipe: Any) -> None:
         for name, args, kwargs in self.calls:
             if name == _PUBLISH:
@@ -741,6 +746,16 @@ class Worker:
                 t = env.msg.TYPE
                 by_type[t] = by_type.get(t, 0) + 1
         self.stats.handle_s += time.perf_counter() - t0
+
+        # what every handler of the batch publishes to one stream is signed together: one
+        # Ed25519 signature per stream and batch (a base station forwarding 256 uplinks as
+        # 256 syncs signs once), each entry with its own proof
+        outgoing: dict[str, list[dict[str, Any]]] = {}
+        for _, fx in done:
+            for stream, encoded in fx.outgoing():
+                outgoing.setdefault(stream, []).extend(encoded)
+        for stream, encoded in outgoing.items():
+            sign_entries(self.bus.keys, stream, encoded)
 
         async with self.redis.pipeline(transaction=True) as pipe:
             spans: list[tuple[int, int, list[tuple[str, str, dict[bytes, bytes]]]]] = []

@@ -550,6 +550,26 @@ async def test_a_handlers_fan_out_is_one_signed_batch(
     assert [e.msg.n for e in envs] == [10, 11, 12]
 
 
+async def test_what_a_batchs_handlers_publish_to_one_stream_is_signed_once(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """A worker signs the messages every handler of a read batch sends to one stream together
+    (one signature per stream and commit: a base station forwarding many uplinks signs once);
+    each still decodes on its own."""
+    out = keys.stream(f"t{uid}", "out")
+
+    async def forward(env: Envelope, fx: Effects) -> None:
+        fx.publish(out, ping(100 + env.msg.n))
+
+    w = make_worker(aredis, stream, forward)
+    await w.ensure_group(stream)
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(4)])
+    assert await drain(w, 4) == 4
+    got = await aredis.xrange(out)
+    assert len({f[b"s"] for _, f in got}) == 1
+    assert [decode_entry(out, i.decode(), f, RING).msg.n for i, f in got] == [100, 101, 102, 103]
+
+
 async def test_a_sender_name_must_begin_with_its_signing_role(aredis: aioredis.Redis) -> None:
     """A process cannot sign under another role's name: the bus refuses to be built so."""
     with pytest.raises(ValueError, match="must begin with its signing role 'sensor'"):
