@@ -33,6 +33,7 @@ from twinbed import redisconn
 from twinbed.bus import Bus, Worker
 from twinbed.config import get_settings
 from twinbed.messages import Message
+from twinbed.signing import throwaway_keys
 from twinbed.stack import local_stack
 
 BATCH = 256
@@ -41,13 +42,14 @@ PAYLOAD = os.urandom(1024)
 
 class BenchPing(Message):
     TYPE: ClassVar[str] = "bench.ping"
+    SENT_BY: ClassVar[tuple[str, ...]] = ("sensor",)
     n: int
 
 
 async def bus_once(r: aioredis.Redis, n: int, tag: str) -> float:
     """Messages per second through the bus over client ``r``."""
     stream = f"bench:bus:{tag}"
-    bus = Bus(r, "bench")
+    bus = Bus(r, "sensor@bench", throwaway_keys("sensor"))
     seen = 0
 
     async def handler(env, fx) -> None:  # noqa: ANN001 - a consumer that stores nothing

@@ -27,11 +27,14 @@ import gc
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
@@ -47,6 +50,7 @@ from twinbed.scenarios import scenario_names
 from twinbed.scenarios.compression.messages import Sync
 from twinbed.scenarios.compression.params import CompressionParams
 from twinbed.scenarios.compression.roles import TWIN_KIND, sensor_name, twin_state
+from twinbed.signing import key_file, new_seeds, pub_dir, throwaway_keys, write_keys
 from twinbed.stack import free_port
 from twinbed.twins import TwinStore, TwinUpdate, twin_id
 from twinbed_services.common import RoleDispatcher, ServiceState
@@ -72,7 +76,7 @@ async def cloud_once(r: aioredis.Redis, K: int, rounds: int) -> tuple[float, flo
     params = CompressionParams(K=K)
     signal = BandLimitedSignal(cfg.seed, K)
     codec = get_codec(CODEC)
-    bs = Bus(r, "basestation@bench")
+    bs = Bus(r, "basestation@bench", throwaway_keys("basestation"))
     items = []
     for rnd in range(rounds):
         for k in range(K):
@@ -98,7 +102,7 @@ async def cloud_once(r: aioredis.Redis, K: int, rounds: int) -> tuple[float, flo
         await bs.publish_many(msgs[i:i + BATCH])
 
     settings = Settings(consumer="cloud@bench")
-    bus = Bus(r, "cloud@bench")
+    bus = Bus(r, "cloud@bench", throwaway_keys("cloud"))
     state = ServiceState(role="cloud", settings=settings, redis=r, bus=bus, runs=RunStore(r))
     dispatcher = RoleDispatcher(state, {})
 
@@ -129,7 +133,7 @@ async def store_once(r: aioredis.Redis, K: int, rounds: int, state_of: dict[str,
     """Twin-store writes per second: ``TwinStore.update`` alone, BATCH per transaction."""
     run_id = "s" + uuid.uuid4().hex[:10]
     store = TwinStore(r, 1000)
-    bus = Bus(r, "store@bench")
+    bus = Bus(r, "cloud-store@bench", throwaway_keys("cloud"))
     n = K * rounds
     fid = {"oracle_id": "1-1", "available": True, "exact": True, "rmse": 0.0, "nrmse": 0.0,
            "max_abs_err": 0}
@@ -205,7 +209,7 @@ async def list_latency(r: aioredis.Redis, K: int, runs: int, repeats: int, port:
     here) and the old read (every run's index, one HGETALL per twin), with ``runs`` runs of K
     twins in the store."""
     store = TwinStore(r, 1000)
-    bus = Bus(r, "store@bench")
+    bus = Bus(r, "cloud-store@bench", throwaway_keys("cloud"))
     state = _state(K)
     ids = ["l" + uuid.uuid4().hex[:10] for _ in range(runs)]
     for run_id in ids:
@@ -238,8 +242,11 @@ async def list_latency(r: aioredis.Redis, K: int, runs: int, repeats: int, port:
 async def _http_reads(redis_port: int, run_id: str, K: int, repeats: int) -> list[float]:
     """Seconds per ``GET /twins?run_id=`` (whole body) of a cloud service started here."""
     port = free_port()
+    keys = Path(tempfile.mkdtemp(prefix="tb-bench-keys-"))  # the service refuses to run unsigned
+    write_keys(keys, new_seeds())
     env = dict(os.environ, TWINBED_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-               TWINBED_LOG_LEVEL="error")
+               TWINBED_LOG_LEVEL="error", TWINBED_BUS_KEY=str(key_file(keys, "cloud")),
+               TWINBED_BUS_PUBKEYS=str(pub_dir(keys)))
     proc = subprocess.Popen([sys.executable, "-m", "twinbed", "serve", "cloud", "--port",
                              str(port)], env=env)
     try:
@@ -265,6 +272,7 @@ async def _http_reads(redis_port: int, run_id: str, K: int, repeats: int) -> lis
     finally:
         proc.terminate()
         proc.wait()
+        shutil.rmtree(keys, ignore_errors=True)
 
 
 def _state(K: int) -> dict[str, object]:

@@ -31,6 +31,7 @@ from twinbed.scenarios.fl_migration import fl, model
 from twinbed.scenarios.fl_migration.algorithms import nearest
 from twinbed.scenarios.fl_migration.messages import ModelUpdate
 from twinbed.scenarios.fl_migration.params import FlMigrationParams
+from twinbed.signing import throwaway_keys
 from twinbed.stack import local_stack
 
 BATCH = 64
@@ -63,7 +64,7 @@ def allocation(seeds: int) -> None:
 
 async def _bus(r: aioredis.Redis, blobs: list[bytes], tag: str) -> float:
     stream = f"bench:bus:{tag}"
-    bus = Bus(r, "bench")
+    bus = Bus(r, "edge@bench", throwaway_keys("edge"))
     seen = 0
 
     async def handler(env, fx) -> None:  # noqa: ANN001

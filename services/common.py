@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from twinbed import acl, keys, redisconn
+from twinbed import acl, keys, redisconn, signing
 from twinbed.bus import Bus, Effects, Envelope, Worker
 from twinbed.config import Settings, get_settings
 from twinbed.messages import Message
@@ -216,6 +216,12 @@ class _WorkerCollector(Collector):
         for t, n in (stats.by_type.items() if stats else []):
             handled.add_metric([role, t], n)
         yield handled
+        rejected = CounterMetricFamily(
+            "twinbed_messages_rejected", "bus messages dead-lettered for their signature, "
+            "signer or a type their role may not send", labels=["role", "reason"])
+        for reason, n in (stats.rejected.items() if stats else []):
+            rejected.add_metric([role, reason], n)
+        yield rejected
         for name, attr, text in (
             ("twinbed_messages_dead", "dead", "messages sent to the dead-letter stream"),
             ("twinbed_messages_duplicate", "duplicates", "replayed messages skipped"),
@@ -336,10 +342,13 @@ def create_service(
         # first request with "Connection closed by server" (commands themselves are not
         # retried: a transaction whose reply was lost could apply twice).
         consumer = s.consumer_name(role)
+        # this role's signing key and every role's public key (never logged); a missing or
+        # wrong one stops the start with the reason (the CLI checks it before uvicorn too)
+        bus_keys = signing.load(s.bus_key, s.bus_pubkeys, role)
         # named connections: `CLIENT LIST` (and an operator) sees which role holds which
         r = redisconn.connect(s.redis_url, socket_keepalive=True,
                               health_check_interval=1, client_name=consumer.replace(" ", "_"))
-        bus = Bus(r, sender=consumer)
+        bus = Bus(r, sender=consumer, keys=bus_keys)
         state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r),
                              replicas=s.replicas)
         state.events = EventHub(TwinStore(r, s.history_len), s.max_event_streams)

@@ -55,3 +55,20 @@ async def aredis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 def uid() -> str:
     """A unique name fragment, so tests never share streams or keys."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def bus_keys_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN201
+    """``use(role)``: a fresh bus key set under tmp_path, and ``role``'s key and the public
+    keys in TWINBED_BUS_KEY / TWINBED_BUS_PUBKEYS, as `twinbed up` gives a service (for tests
+    that start a service's app in-process)."""
+    from twinbed import signing
+
+    root = tmp_path / "bus-keys"
+    signing.write_keys(root, signing.new_seeds())
+
+    def use(role: str) -> None:
+        monkeypatch.setenv("TWINBED_BUS_KEY", str(signing.key_file(root, role)))
+        monkeypatch.setenv("TWINBED_BUS_PUBKEYS", str(signing.pub_dir(root)))
+
+    return use

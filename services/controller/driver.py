@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from twinbed import keys
+from twinbed import keys, signing
 from twinbed.bus import REDIS_DOWN, Effects, Envelope
 from twinbed.contract import Action, Roles
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
@@ -45,6 +45,11 @@ async def on_decision_request(ctx: RunContext[Any], msg: DecisionRequest, env: E
                               fx: Effects) -> None:
     """The decision hop: the scenario validates the state, runs the run's policy and returns
     its action as JSON (``Scenario.decide_json``)."""
+    if signing.sender_role(env.sender) != msg.reply_to:
+        # the answer goes to the asker's own role only: a role that may ask cannot make the
+        # controller write a Decision onto another role's stream
+        raise ValueError(f"reply_to {msg.reply_to!r} is not the role of the signed sender "
+                         f"{env.sender!r}")
     spec = get_scenario(ctx.run.scenario)
     t0 = time.perf_counter()
     decision = spec.decide_json(ctx, msg.state)

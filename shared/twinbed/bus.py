@@ -20,7 +20,13 @@ Wire format of one stream entry: two fields, so Redis and the client handle two 
 message, not eight. ``m`` is the header and the body in one string, lines separated by
 ``\n``: type, version, sender, seq, wall time sent, the payload's SHA-256 hex digest (empty
 without a payload), then the JSON body (JSON escapes newlines, so the body is the rest).
-``p``, only when there is a binary payload, is the bytes.
+``p``, only when there is a binary payload, is the bytes. ``s`` is the sender role's Ed25519
+signature of the destination stream's name and ``m`` (:mod:`twinbed.signing`): ``m`` holds
+the payload's digest, so the signature covers sender, type, run, round, seq and payload.
+Entries appended to one stream together share one signature over a Merkle root; each then
+has ``t``, its proof (:func:`twinbed.signing.sign_batch`). A
+consumer verifies it, and that the signer's role may send the type, before it parses the
+body; an entry that fails is dead-lettered with the reason and acknowledged.
 """
 
 from __future__ import annotations
@@ -43,10 +49,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys
 from twinbed.messages import Message, lookup
+from twinbed.signing import BusKeys, KeyRing, RejectedError, sender_role, sign_batch
 
 __all__ = [
     "Bus",
     "ChecksumError",
+    "RejectedError",
     "Effects",
     "Envelope",
     "Handler",
@@ -54,6 +62,7 @@ __all__ = [
     "decode_batch",
     "decode_entry",
     "encode",
+    "sign_entries",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,16 +93,36 @@ class Envelope(NamedTuple):
 
 
 def encode(msg: Message, sender: str, seq: int, payload: bytes | None = None,
-           wall: str | None = None) -> dict[str, Any]:
-    """The stream-entry fields of ``msg`` (see the module docstring). ``wall``: the send time
-    as text (``repr(time.time())`` when not given; a batch passes one for all)."""
+           wall: str | None = None, *, stream: str, keys: BusKeys) -> dict[str, Any]:
+    """The stream-entry fields of ``msg`` for ``stream``, signed with ``keys`` (see the module
+    docstring). ``wall``: the send time as text (``repr(time.time())`` when not given; a
+    batch passes one for all)."""
+    fields = _unsigned(msg, sender, seq, payload, wall)
+    sign_entries(keys, stream, [fields])
+    return fields
+
+
+def _unsigned(msg: Message, sender: str, seq: int, payload: bytes | None,
+              wall: str | None) -> dict[str, Any]:
     if "\n" in sender:
         raise ValueError(f"a sender name cannot contain a newline: {sender!r}")
     digest = "" if payload is None else hashlib.sha256(payload).hexdigest()
     head = (f"{msg.TYPE}\n{msg.VERSION}\n{sender}\n{seq}\n"
             f"{repr(time.time()) if wall is None else wall}\n{digest}\n")
-    m = head + msg.model_dump_json()
+    m = (head + msg.model_dump_json()).encode()
     return {"m": m} if payload is None else {"m": m, "p": payload}
+
+
+def sign_entries(keys: BusKeys, stream: str, entries: Sequence[dict[str, Any]]) -> None:
+    """Sign the encoded ``entries`` that go to ``stream`` in one command, in place: one alone
+    gets its signature ``s``; several share one signature over their Merkle root, each with
+    its proof ``t`` (one Ed25519 signature per command, not per message)."""
+    if len(entries) == 1:
+        entries[0]["s"] = keys.sign(stream, entries[0]["m"])
+        return
+    for f, (sig, proof) in zip(entries, sign_batch(keys, stream, [f["m"] for f in entries]),
+                               strict=True):
+        f["s"], f["t"] = sig, proof
 
 
 class _Head(NamedTuple):
@@ -105,17 +134,24 @@ class _Head(NamedTuple):
     body: bytes
 
 
-def _head(fields: dict[bytes, bytes]) -> _Head:
-    """The header of one raw entry, its payload checked. Raises ValueError saying what is
-    wrong."""
+def _head(stream: str, fields: dict[bytes, bytes], ring: KeyRing) -> _Head:
+    """The header of one raw entry, its signature, signer and payload checked. Raises
+    :class:`RejectedError` (signature, signer, type not the signer's) or another ValueError
+    saying what is wrong."""
     m = fields.get(b"m")
     if m is None:
         raise ValueError("stream entry has no field 'm'")
     parts = m.split(b"\n", 6)
     if len(parts) < 7:
         raise ValueError(f"malformed header: {len(parts) - 1} of 6 header lines")
-    type_b, version, sender, seq, wall, digest, body = parts
+    type_b, version, sender_b, seq, wall, digest, body = parts
+    sender = sender_b.decode(errors="replace")
+    ring.verify(stream, m, fields.get(b"s"), sender, fields.get(b"t"))
     cls = _lookup(type_b, version)
+    role = sender_role(sender)
+    if role not in cls.SENT_BY:
+        raise RejectedError("type-not-allowed", f"role {role!r} may not send {cls.TYPE!r} "
+                            f"(sent by: {', '.join(cls.SENT_BY)})")
     payload = fields.get(b"p")
     if digest:
         if payload is None:
@@ -124,7 +160,7 @@ def _head(fields: dict[bytes, bytes]) -> _Head:
             raise ChecksumError(f"payload checksum mismatch ({len(payload)} bytes)")
     elif payload is not None:
         raise ValueError("entry has a payload but no checksum")
-    return _Head(cls, sender.decode(), int(seq), float(wall or 0), payload, body)
+    return _Head(cls, sender, int(seq), float(wall or 0), payload, body)
 
 
 _CLASSES: dict[tuple[bytes, bytes], type[Message]] = {}
@@ -154,16 +190,19 @@ def _validate_many(cls: type[Message], bodies: list[bytes]) -> list[Message] | N
     return out if len(out) == len(bodies) else None  # a body that holds two: one by one
 
 
-def decode_entry(stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Envelope:
-    """Validate one raw entry. Raises ValueError (or a subclass) saying what is wrong."""
-    h = _head(fields)
+def decode_entry(stream: str, entry_id: str, fields: dict[bytes, bytes], ring: KeyRing
+                 ) -> Envelope:
+    """Verify and validate one raw entry. Raises ValueError (or a subclass) saying what is
+    wrong."""
+    h = _head(stream, fields, ring)
     return Envelope(msg=h.cls.model_validate_json(h.body), sender=h.sender, seq=h.seq,
                     payload=h.payload, stream=stream, entry_id=entry_id, sent_wall=h.wall)
 
 
-def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]]
-                 ) -> list[Envelope | str]:
-    """Decode a batch: each entry's :class:`Envelope`, or the text of why it is invalid.
+def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]], ring: KeyRing,
+                 rejected: dict[str, int] | None = None) -> list[Envelope | str]:
+    """Decode a batch: each entry's :class:`Envelope`, or the text of why it is invalid
+    (``rejected`` counts the refused signatures, signers and types by reason).
 
     Bodies of one message class are validated together in one pydantic call; a batch with an
     invalid body falls back to one call per entry, so every error names its own entry.
@@ -171,9 +210,14 @@ def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]]
     out: list[Envelope | str] = ["invalid message"] * len(entries)
     heads: dict[int, _Head] = {}
     groups: dict[type[Message], list[int]] = {}
-    for i, (_, _, fields) in enumerate(entries):
+    for i, (stream, _, fields) in enumerate(entries):
         try:
-            h = heads[i] = _head(fields)
+            h = heads[i] = _head(stream, fields, ring)
+        except RejectedError as exc:
+            out[i] = f"rejected ({exc.reason}): {exc}"
+            if rejected is not None:
+                rejected[exc.reason] = rejected.get(exc.reason, 0) + 1
+            continue
         except (ValueError, ValidationError) as exc:
             out[i] = f"invalid message: {_one_line(exc)}"
             continue
@@ -230,30 +274,39 @@ class Effects:
         if out is None:  # one command per stream at the first publish's place (xadd_many)
             out = self._out[stream] = []
             self.calls.append((_PUBLISH, (stream, out), {}))
-        out.append(encode(msg, self._bus.sender, seq, payload, self._wall))
+        # signed at apply(), all of the stream's messages at once (one signature)
+        out.append(_unsigned(msg, self._bus.sender, seq, payload, self._wall))
+
+    def outgoing(self) -> Iterable[tuple[str, list[dict[str, Any]]]]:
+        """The messages recorded so far, per stream (encoded; signed at :meth:`apply`, or
+        before by the worker for all of a batch's handlers at once)."""
+        return self._out.items()
 
     def apply(self, pipe: Any) -> None:
         for name, args, kwargs in self.calls:
             if name == _PUBLISH:
-                xadd_many(pipe, *args)
+                stream, entries = args
+                if "s" not in entries[0]:
+                    sign_entries(self._bus.keys, stream, entries)
+                xadd_many(pipe, stream, entries)
             else:
                 getattr(pipe, name)(*args, **kwargs)
 
 
 _PUBLISH = "_publish"  # Effects.calls entry: (stream, [fields...]) to append with xadd_many
 
-# KEYS: stream. ARGV: maxlen, then per entry "m", m or "p", m, p. Returns the entry ids.
+# KEYS: stream. ARGV: maxlen, then per entry its number of fields c and c name/value pairs.
+# Returns the entry ids.
 _XADD_MANY = """
 local ids, i = {}, 2
 while i <= #ARGV do
-  if ARGV[i] == 'p' then
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-                               'm', ARGV[i + 1], 'p', ARGV[i + 2])
-    i = i + 3
-  else
-    ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[i + 1])
-    i = i + 2
+  local c = tonumber(ARGV[i])
+  local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*'}
+  for j = 1, 2 * c do
+    args[6 + j] = ARGV[i + j]
   end
+  ids[#ids + 1] = redis.call(unpack(args))
+  i = i + 1 + 2 * c
 end
 return ids
 """
@@ -268,23 +321,30 @@ def xadd_many(pipe: Any, stream: str, entries: Sequence[dict[str, Any]]) -> None
         return
     args: list[Any] = [STREAM_MAXLEN]
     for f in entries:
-        if "p" in f:
-            args += ("p", f["m"], f["p"])
-        else:
-            args += ("m", f["m"])
+        args.append(len(f))
+        for kv in f.items():
+            args += kv
     pipe.eval(_XADD_MANY, 1, stream, *args)
 
 
 class Bus:
-    """A sender on the bus: publishes messages with its name and a per-process sequence.
+    """A sender on the bus: publishes messages with its name and a per-process sequence,
+    signed with its role's key (``keys``; the sender name must begin with that role, see
+    :func:`twinbed.signing.sender_role`). ``keys.ring`` verifies what its workers read.
 
     Sequence numbers start from the wall clock in nanoseconds, so a restarted sender never
     reuses one; ``(sender, seq)`` identifies a message for idempotent handling.
     """
 
-    def __init__(self, redis: aioredis.Redis, sender: str) -> None:
+    def __init__(self, redis: aioredis.Redis, sender: str, keys: BusKeys) -> None:
+        if sender_role(sender) != keys.signer.role:
+            raise ValueError(f"sender name {sender!r} must begin with its signing role "
+                             f"{keys.signer.role!r} (e.g. {keys.signer.role}@host, "
+                             f"{keys.signer.role}.1): consumers check the name against the "
+                             "signature")
         self.redis = redis
         self.sender = sender
+        self.keys = keys
         self._seq = itertools.count(time.time_ns())
 
     def next_seq(self) -> int:
@@ -295,7 +355,8 @@ class Bus:
 
     async def publish(self, stream: str, msg: Message, payload: bytes | None = None) -> str:
         entry_id = await self.redis.xadd(
-            stream, encode(msg, self.sender, self.next_seq(), payload),
+            stream, encode(msg, self.sender, self.next_seq(), payload, stream=stream,
+                           keys=self.keys),
             maxlen=STREAM_MAXLEN, approximate=True,
         )
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
@@ -306,9 +367,10 @@ class Bus:
         by_stream: dict[str, list[dict[str, Any]]] = {}
         for stream, msg, payload in items:
             by_stream.setdefault(stream, []).append(
-                encode(msg, self.sender, self.next_seq(), payload, wall))
+                _unsigned(msg, self.sender, self.next_seq(), payload, wall))
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream, entries in by_stream.items():
+                sign_entries(self.keys, stream, entries)
                 xadd_many(pipe, stream, entries)
             await pipe.execute()
 
@@ -326,6 +388,8 @@ class WorkerStats:
     batches: int = 0
     handle_s: float = 0.0
     by_type: dict[str, int] = field(default_factory=dict)
+    # dead-lettered for their signature, signer or type, by reason (twinbed.signing)
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 class Worker:
@@ -620,7 +684,8 @@ class Worker:
         self.stats.batches += 1
         envelopes: list[Envelope | None] = []
         dead: list[tuple[str, str, dict[bytes, bytes], str]] = []
-        for (stream, entry_id, fields), got in zip(entries, decode_batch(entries), strict=True):
+        for (stream, entry_id, fields), got in zip(entries, decode_batch(
+                entries, self.bus.keys.ring, self.stats.rejected), strict=True):
             if isinstance(got, str):
                 envelopes.append(None)
                 dead.append((stream, entry_id, fields, got))
@@ -681,6 +746,16 @@ class Worker:
                 t = env.msg.TYPE
                 by_type[t] = by_type.get(t, 0) + 1
         self.stats.handle_s += time.perf_counter() - t0
+
+        # what every handler of the batch publishes to one stream is signed together: one
+        # Ed25519 signature per stream and batch (a base station forwarding 256 uplinks as
+        # 256 syncs signs once), each entry with its own proof
+        outgoing: dict[str, list[dict[str, Any]]] = {}
+        for _, fx in done:
+            for stream, encoded in fx.outgoing():
+                outgoing.setdefault(stream, []).extend(encoded)
+        for stream, encoded in outgoing.items():
+            sign_entries(self.bus.keys, stream, encoded)
 
         async with self.redis.pipeline(transaction=True) as pipe:
             spans: list[tuple[int, int, list[tuple[str, str, dict[bytes, bytes]]]]] = []

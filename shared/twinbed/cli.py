@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from twinbed import acl
+from twinbed import acl, signing
 from twinbed.artifact_store import inventory
 from twinbed.artifacts import ArtifactError
 from twinbed.budgets import budget_rows
@@ -150,6 +150,29 @@ def cmd_redis_acl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bus_keys(args: argparse.Namespace) -> int:
+    """Write the bus signing keys from TWINBED_BUS_SEED_<ROLE> (compose's one-shot
+    ``bus-keys`` service; the local stack writes its own), or fresh ones with ``--new``:
+    ``DIR/<role>/<role>.key`` (0600) and ``DIR/pub/<role>.pub``."""
+    out = Path(args.dir)
+    if args.new:
+        if out.exists() and any(out.iterdir()):
+            raise CliError(f"{out} is not empty: --new writes fresh keys into a new folder", 2)
+        out.mkdir(parents=True, exist_ok=True)
+        seeds = signing.new_seeds()
+    else:
+        try:
+            seeds = signing.keys_from_env()
+        except ValueError as exc:
+            raise CliError(str(exc), 2) from None
+    if not out.is_dir():
+        raise CliError(f"{out} is not a folder", 2)
+    signing.write_keys(out, seeds)
+    print(f"wrote the bus keys of {len(seeds)} roles under {out} (private 0600, public in "
+          f"{signing.pub_dir(out)})")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     rows = Stack(args.data_dir).status()
     if args.json:
@@ -170,6 +193,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     s = get_settings()
+    try:  # the service loads them again; here a missing key is one line, not a traceback
+        signing.load(s.bus_key, s.bus_pubkeys, args.role)
+    except ValueError as exc:
+        raise CliError(f"{args.role}: {exc}", 2) from None
     uvicorn.run(f"twinbed_services.{args.role}.main:create", factory=True,
                 host=args.host or s.host, port=args.port or s.port_for(args.role),
                 log_level=s.log_level, access_log=False)
@@ -324,6 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-major", type=int, default=7,
                    help="the Redis server's major version (7: shared keys read-only)")
     p.set_defaults(fn=cmd_redis_acl)
+
+    p = sub.add_parser("bus-keys", help="write every role's bus signing key pair from "
+                       "TWINBED_BUS_SEED_<ROLE> variables (compose)")
+    p.add_argument("dir", help="DIR/<role>/<role>.key (0600) and DIR/pub/<role>.pub")
+    p.add_argument("--new", action="store_true",
+                   help="fresh random keys into a new or empty DIR (Kubernetes Secrets), "
+                   "instead of the TWINBED_BUS_SEED_<ROLE> variables")
+    p.set_defaults(fn=cmd_bus_keys)
 
     p = sub.add_parser("serve", help="run one service in the foreground")
     p.add_argument("role", choices=ROLES)

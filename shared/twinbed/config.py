@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     run_ttl_s: float = Field(
         0.0, ge=0, description="finished runs older than this many seconds are deleted; 0: no TTL"
     )
+    bus_key: Path | None = Field(
+        None, description="this role's private bus signing key (hex seed, mode 0600); "
+        "services refuse to start without it (twinbed.signing)")
+    bus_pubkeys: Path | None = Field(
+        None, description="folder of every role's public bus key (<role>.pub); consumers "
+        "verify each message's signature with them")
     log_level: str = Field("info", description="uvicorn/python log level")
     replicas: int = Field(
         1, ge=1, le=1024,

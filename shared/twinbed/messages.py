@@ -43,6 +43,10 @@ class Message(BaseModel):
 
     TYPE: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
+    # The roles that may send this type: a consumer dead-letters one signed by another role
+    # (twinbed.signing). Declared by every class itself, never inherited: a subclass that is
+    # forwarded (compression's Sync extends the sensor's Uplink) has another sender.
+    SENT_BY: ClassVar[tuple[Role, ...]] = ()
 
     run_id: str = Field(min_length=1, max_length=64)
     round: int = Field(ge=0)
@@ -51,6 +55,8 @@ class Message(BaseModel):
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("TYPE"):
             raise TypeError(f"{cls.__name__} must set TYPE")
+        if not cls.__dict__.get("SENT_BY"):
+            raise TypeError(f"{cls.__name__} must set SENT_BY (the roles that send it)")
         key = (cls.TYPE, cls.VERSION)
         if key in _REGISTRY and _REGISTRY[key].__qualname__ != cls.__qualname__:
             raise TypeError(f"message {key} registered twice: {_REGISTRY[key]} and {cls}")
@@ -71,6 +77,7 @@ class RoundStart(Message):
     """Controller -> the scenario's first actor: round ``round`` of a run begins."""
 
     TYPE: ClassVar[str] = "round.start"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("controller",)
     modeled_start_s: float = Field(0.0, ge=0, description="modeled time at which the round starts")
 
 
@@ -78,6 +85,7 @@ class DecisionRequest(Message):
     """An actor asks the controller's decision maker for this round's decision."""
 
     TYPE: ClassVar[str] = "decision.request"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation", "cloud", "edge", "sensor")
     state: dict[str, Any]
     # A role name, never a free string: the controller publishes the Decision to this role's
     # stream of the same run, so an arbitrary value could write onto any key (issue #14).
@@ -88,6 +96,7 @@ class Decision(Message):
     """The controller's answer to a DecisionRequest (allocation, action, matching...)."""
 
     TYPE: ClassVar[str] = "decision"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("controller",)
     algorithm: str
     decision: dict[str, Any]
     solve_s: float = Field(ge=0)
@@ -97,6 +106,7 @@ class RoundReport(Message):
     """One party's contribution to a round's metrics, sent to the controller."""
 
     TYPE: ClassVar[str] = "round.report"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation", "cloud", "edge", "sensor")
     party: str = Field(min_length=1)
     metrics: dict[str, Any]
 
@@ -109,5 +119,6 @@ class OracleSample(Message):
     """
 
     TYPE: ClassVar[str] = "oracle.sample"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor",)
     entity: str
     sampled_at_wall: float

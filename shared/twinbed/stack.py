@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from twinbed import acl, keys
+from twinbed import acl, keys, signing
 from twinbed.config import DEFAULT_PORTS, get_settings
 
 __all__ = [
@@ -201,6 +201,9 @@ class Stack:
         ports = {name: self._pick_port(name) for name in names}
         passwords = acl.new_passwords()
         self._write_acl(passwords)
+        # a fresh bus signing key pair per role (twinbed.signing): each service is given its
+        # own private key file and the folder of public keys
+        signing.write_keys(self.keys_dir, signing.new_seeds())
         redis_pid = self._start_redis(redis_port)
         launch_env = {k: v for k, v in os.environ.items() if k.startswith("TWINBED_")}
         launch_env.update(self.extra_env)
@@ -226,6 +229,17 @@ class Stack:
         if self.fixed_ports and name in DEFAULT_PORTS and _port_free(DEFAULT_PORTS[name]):
             return DEFAULT_PORTS[name]
         return free_port()
+
+    @property
+    def keys_dir(self) -> Path:
+        """The bus signing keys: ``<role>/<role>.key`` (0600) and ``pub/<role>.pub``."""
+        return self.data_dir / "keys"
+
+    def bus_keys(self, role: str) -> signing.BusKeys:
+        """``role``'s signing key and every public key, as that role's service loads them
+        (tests and operators acting as a role)."""
+        return signing.load(signing.key_file(self.keys_dir, role),
+                            signing.pub_dir(self.keys_dir), role)
 
     @property
     def acl_file(self) -> Path:
@@ -288,6 +302,8 @@ class Stack:
             "TWINBED_PORT": str(self.info.ports[name]),
             "TWINBED_HOST": "127.0.0.1",
             "TWINBED_API_TOKEN": self.info.token,
+            "TWINBED_BUS_KEY": str(signing.key_file(self.keys_dir, role_of(name))),
+            "TWINBED_BUS_PUBKEYS": str(signing.pub_dir(self.keys_dir)),
             "TWINBED_DATA_DIR": str(self.data_dir),
             "TWINBED_CONSUMER": f"{name}-local",
             "TWINBED_REPLICA": str(replica_of(name)),

@@ -15,7 +15,7 @@ import redis.asyncio.client
 import redis.exceptions
 from redis.exceptions import ResponseError
 
-from twinbed import keys
+from twinbed import keys, signing
 from twinbed.bus import (
     DEAD_EXCERPT,
     MAX_ATTEMPTS,
@@ -26,6 +26,7 @@ from twinbed.bus import (
     decode_entry,
     encode,
 )
+from twinbed.config import Role
 from twinbed.messages import Message
 
 
@@ -33,11 +34,22 @@ class Ping(Message):
     """A test-only message (its TYPE cannot collide with a real one)."""
 
     TYPE: ClassVar[str] = "twinbed-tests.bus.ping"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor", "edge")
     n: int
 
 
 Handler = Callable[[Envelope, Effects], Awaitable[None]]
 GROUP = "g"
+SEEDS = signing.new_seeds()
+KEYS = {role: signing.memory_keys(role, SEEDS) for role in SEEDS}
+RING = KEYS["sensor"].ring
+
+
+def tbus(r: aioredis.Redis, sender: str) -> Bus:
+    """A bus signing as the role its sender name begins with."""
+    role = signing.sender_role(sender)
+    assert role is not None
+    return Bus(r, sender, KEYS[role])
 
 
 def ping(n: int, round_: int = 0) -> Ping:
@@ -51,13 +63,13 @@ def stream(uid: str) -> str:
 
 def make_worker(
     r: aioredis.Redis, stream: str, handler: Handler, *, consumer: str = "c1",
-    sender: str = "worker", group: str = GROUP, **kw: Any,
+    sender: str = "edge-worker", group: str = GROUP, **kw: Any,
 ) -> Worker:
     async def streams() -> list[str]:
         return [stream]
 
     kw.setdefault("block_ms", 20)
-    return Worker(Bus(r, sender), group, consumer, streams, handler, **kw)
+    return Worker(tbus(r, sender), group, consumer, streams, handler, **kw)
 
 
 async def drain(worker: Worker, expect: int, max_steps: int = 6) -> int:
@@ -112,7 +124,7 @@ async def test_publish_then_step_delivers_message_and_applies_effects_on_commit(
 
     w = make_worker(aredis, stream, handler)
     await w.ensure_group(stream)
-    sender = Bus(aredis, "sensor-1")
+    sender = tbus(aredis, "sensor-1")
     entry_id = await sender.publish(stream, ping(7, round_=3), payload)
 
     assert await drain(w, 1) == 1
@@ -126,8 +138,8 @@ async def test_publish_then_step_delivers_message_and_applies_effects_on_commit(
     assert await pending(aredis, stream) == 0
     assert await aredis.get(key) == b"7"
     [(out_id, fields)] = await aredis.xrange(out)
-    out_env = decode_entry(out, out_id.decode(), fields)
-    assert out_env.msg == ping(8, round_=3) and out_env.sender == "worker"
+    out_env = decode_entry(out, out_id.decode(), fields, RING)
+    assert out_env.msg == ping(8, round_=3) and out_env.sender == "edge-worker"
     assert out_env.payload is None
     assert (w.stats.handled, w.stats.dead, w.stats.duplicates) == (1, 0, 0)
     assert w.stats.by_type == {Ping.TYPE: 1}
@@ -148,7 +160,7 @@ async def test_handler_error_discards_its_effects_and_dead_letters_the_entry(
 
     w = make_worker(aredis, stream, handler)
     await w.ensure_group(stream)
-    bus = Bus(aredis, "s")
+    bus = tbus(aredis, "sensor")
     await bus.publish_many([(stream, ping(0), None), (stream, ping(1), None),
                             (stream, ping(2), None)])
     bad_id = (await aredis.xrange(stream))[1][0]
@@ -197,7 +209,7 @@ async def test_crash_before_commit_leaves_entry_pending_and_restart_applies_it_o
     first = make_worker(aredis, stream, cancelled if crash == "handler-cancelled"
                         else counting_handler(counter))
     await first.ensure_group(stream)
-    await Bus(aredis, "s").publish(stream, ping(1))
+    await tbus(aredis, "sensor").publish(stream, ping(1))
     if crash == "exec-fails":
         await _fail_transactions(monkeypatch)
         with pytest.raises(redis.exceptions.ConnectionError):
@@ -228,7 +240,7 @@ async def test_restart_rereads_a_backlog_larger_than_one_batch(
     counter = f"t{uid}:n"
     first = make_worker(aredis, stream, counting_handler(counter), count=10)
     await first.ensure_group(stream)
-    await Bus(aredis, "s").publish_many([(stream, ping(i), None) for i in range(5)])
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(5)])
     await _fail_transactions(monkeypatch)
     with pytest.raises(redis.exceptions.ConnectionError):
         await drain(first, 5)
@@ -251,7 +263,7 @@ async def test_same_sender_and_seq_is_applied_once_within_and_across_batches(
     counter = f"t{uid}:n"
     w = make_worker(aredis, stream, counting_handler(counter))
     await w.ensure_group(stream)
-    fields = encode(ping(1), "dup-sender", 42)
+    fields = encode(ping(1), "sensor-dup", 42, stream=stream, keys=KEYS["sensor"])
 
     await aredis.xadd(stream, fields)
     await aredis.xadd(stream, fields)  # same batch
@@ -265,7 +277,8 @@ async def test_same_sender_and_seq_is_applied_once_within_and_across_batches(
     assert w.stats.duplicates == 2
 
     # The identity is the pair: the same seq from another sender is a different message.
-    await aredis.xadd(stream, encode(ping(1), "other-sender", 42))
+    await aredis.xadd(stream, encode(ping(1), "sensor-other", 42, stream=stream,
+                                     keys=KEYS["sensor"]))
     assert await drain(w, 1) == 1
     assert await aredis.get(counter) == b"2"
     assert await pending(aredis, stream) == 0
@@ -282,7 +295,7 @@ async def test_entries_of_a_dead_consumer_are_reclaimed_once_idle(
     b = make_worker(aredis, stream, counting_handler(counter, seen), consumer="B",
                     reclaim_idle_s=0.3)
     await b.ensure_group(stream)
-    await Bus(aredis, "s").publish_many([(stream, ping(i), None) for i in range(5)])
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(5)])
     got = await aredis.xreadgroup(GROUP, "A", {stream: ">"}, count=100)  # A dies, never acks
     assert len(got[0][1]) == 5
 
@@ -304,7 +317,7 @@ async def test_pending_entry_deleted_from_stream_is_acked_not_handled(
     counter = f"t{uid}:n"
     w = make_worker(aredis, stream, counting_handler(counter))
     await w.ensure_group(stream)
-    entry_id = await Bus(aredis, "s").publish(stream, ping(1))
+    entry_id = await tbus(aredis, "sensor").publish(stream, ping(1))
     await aredis.xreadgroup(GROUP, "c1", {stream: ">"})  # c1 read it, then crashed
     await aredis.xdel(stream, entry_id)
 
@@ -323,7 +336,7 @@ async def test_reclaimed_entry_deleted_from_stream_is_acked(
     b = make_worker(aredis, stream, counting_handler(counter), consumer="B",
                     reclaim_idle_s=0.05)
     await b.ensure_group(stream)
-    entry_id = await Bus(aredis, "s").publish(stream, ping(1))
+    entry_id = await tbus(aredis, "sensor").publish(stream, ping(1))
     await aredis.xreadgroup(GROUP, "A", {stream: ">"})
     await aredis.xdel(stream, entry_id)
     await asyncio.sleep(0.1)
@@ -337,13 +350,17 @@ async def test_reclaimed_entry_deleted_from_stream_is_acked(
 
 # -- dead letters -----------------------------------------------------------------------------
 
-def _fields(**changes: Any) -> dict[str, Any]:
-    """A valid entry with a payload (two fields: ``m`` header + body, ``p`` bytes), with some
-    header lines (type, version, sender, seq, wall, digest), the body, or a field changed;
-    ``None`` drops the field (``m`` only with ``drop_m``)."""
-    f = encode(ping(1), "s", 1, payload=b"payload-bytes")
+def _fields(stream: str, changes: dict[str, Any], *, sign_as: str | None = "sensor"
+            ) -> dict[str, Any]:
+    """A valid entry for ``stream`` with a payload (``m`` header + body, ``s`` signature,
+    ``p`` bytes), with some header lines (type, version, sender, seq, wall, digest), the body,
+    or a field changed; ``None`` drops the field. The changed ``m`` is signed again by
+    ``sign_as`` (a role whose key holder wrote it so), unless ``sign_as`` is None (tampered
+    on the way) or ``s`` is among the changes."""
+    f = encode(ping(1), "sensor", 1, payload=b"payload-bytes", stream=stream,
+               keys=KEYS["sensor"])
     lines = dict(zip(["type", "version", "sender", "seq", "wall", "digest", "body"],
-                     f["m"].split("\n", 6), strict=True))
+                     f["m"].decode().split("\n", 6), strict=True))
     for k, v in changes.items():
         if k in lines:
             lines[k] = v
@@ -352,28 +369,30 @@ def _fields(**changes: Any) -> dict[str, Any]:
         else:
             f[k] = v
     if "m" not in changes:
-        f["m"] = "\n".join(v for v in lines.values() if v is not None)
+        f["m"] = "\n".join(v for v in lines.values() if v is not None).encode()
+        if sign_as is not None and "s" not in changes:
+            f["s"] = KEYS[sign_as].sign(stream, f["m"])
     return f
 
 
 BAD_ENTRIES = {
-    "unknown type": (_fields(type="no.such.type"), "unknown message type 'no.such.type'"),
-    "unknown version": (_fields(version="99"), "version 99"),
-    "non-integer version": (_fields(version="one"), "invalid literal for int()"),
-    "non-integer seq": (_fields(seq="x"), "invalid literal for int()"),
-    "negative round": (_fields(body='{"run_id":"r1","round":-1,"n":1}'),
+    "unknown type": (dict(type="no.such.type"), "unknown message type 'no.such.type'"),
+    "unknown version": (dict(version="99"), "version 99"),
+    "non-integer version": (dict(version="one"), "invalid literal for int()"),
+    "non-integer seq": (dict(seq="x"), "invalid literal for int()"),
+    "negative round": (dict(body='{"run_id":"r1","round":-1,"n":1}'),
                        "greater than or equal to 0"),
-    "extra body field": (_fields(body='{"run_id":"r1","round":0,"n":1,"x":2}'),
+    "extra body field": (dict(body='{"run_id":"r1","round":0,"n":1,"x":2}'),
                          "Extra inputs are not permitted"),
-    "malformed JSON": (_fields(body='{"run_id": "r1", "round": 0,'), "Invalid JSON"),
-    "empty body": (_fields(body=""), "Invalid JSON"),
-    "two bodies in one": (_fields(body='{"run_id":"r1","round":0,"n":1},{"run_id":"r1",'
-                                       '"round":0,"n":2}'), "Invalid JSON"),
-    "header line missing": (_fields(body=None), "malformed header: 5 of 6 header lines"),
-    "no header at all": (_fields(m=None), "no field 'm'"),
-    "checksum mismatch": (_fields(p=b"payload-bytez"), "checksum mismatch"),
-    "checksum without payload": (_fields(p=None), "checksum but no payload"),
-    "payload without checksum": (_fields(digest=""), "payload but no checksum"),
+    "malformed JSON": (dict(body='{"run_id": "r1", "round": 0,'), "Invalid JSON"),
+    "empty body": (dict(body=""), "Invalid JSON"),
+    "two bodies in one": (dict(body='{"run_id":"r1","round":0,"n":1},{"run_id":"r1",'
+                               '"round":0,"n":2}'), "Invalid JSON"),
+    "header line missing": (dict(body=None), "malformed header: 5 of 6 header lines"),
+    "no header at all": (dict(m=None), "no field 'm'"),
+    "checksum mismatch": (dict(p=b"payload-bytez"), "checksum mismatch"),
+    "checksum without payload": (dict(p=None), "checksum but no payload"),
+    "payload without checksum": (dict(digest=""), "payload but no checksum"),
 }
 
 
@@ -382,7 +401,8 @@ async def test_invalid_entry_is_dead_lettered_and_worker_carries_on(
     aredis: aioredis.Redis, stream: str, uid: str, case: str
 ) -> None:
     """Each kind of invalid entry lands in the dead-letter stream with an error naming it."""
-    fields, expected = BAD_ENTRIES[case]
+    changes, expected = BAD_ENTRIES[case]
+    fields = _fields(stream, changes)
     seen: list[Envelope] = []
     w = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen))
     await w.ensure_group(stream)
@@ -396,10 +416,167 @@ async def test_invalid_entry_is_dead_lettered_and_worker_carries_on(
     assert seen == [] and w.stats.dead == 1
     assert await pending(aredis, stream) == 0
 
-    await Bus(aredis, "s").publish(stream, ping(2))
+    await tbus(aredis, "sensor").publish(stream, ping(2))
     assert await drain(w, 1) == 1
     assert [e.msg.n for e in seen] == [2]
     assert w.stats.handled == 1 and len(await dead_letters(aredis, stream)) == 1
+
+
+# -- signatures (twinbed.signing) ------------------------------------------------------------
+
+REJECTED = {
+    # a sensor's key holder names another role as the sender: the basestation's key does
+    # not verify the sensor's signature
+    "forged sender": (dict(sender="basestation"), "sensor", "bad-signature"),
+    # the payload swapped on the way, its digest fixed up, the entry not signed again
+    "tampered payload": (dict(p=b"other-bytes!!",
+                              digest=hashlib.sha256(b"other-bytes!!").hexdigest()),
+                         None, "bad-signature"),
+    "tampered run id": (dict(body='{"run_id":"r2","round":0,"n":1}'), None, "bad-signature"),
+    # a captured entry re-added with a fresh sequence number (dedup keys on sender and seq)
+    "replay with a new seq": (dict(seq="2"), None, "bad-signature"),
+    # the basestation signs honestly, but Ping is a sensor's or an edge's message
+    "wrong role for the type": (dict(sender="basestation@host"), "basestation",
+                                "type-not-allowed"),
+    "sender of no role": (dict(sender="intruder"), "sensor", "unknown-signer"),
+    "missing signature": (dict(s=None), None, "unsigned"),
+    "signature of garbage": (dict(s=b"\x00" * 64), None, "bad-signature"),
+}
+
+
+@pytest.mark.parametrize("case", list(REJECTED))
+async def test_a_refused_signature_is_dead_lettered_with_its_reason_acked_and_counted(
+    aredis: aioredis.Redis, stream: str, uid: str, case: str
+) -> None:
+    """Forged, tampered, replayed-with-a-new-seq, unsigned or wrongly-typed entries never reach
+    the handler: each is dead-lettered with the reason, acknowledged once (not retried),
+    counted by reason, and the worker goes on with the next entry."""
+    changes, sign_as, reason = REJECTED[case]
+    seen: list[Envelope] = []
+    w = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen))
+    await w.ensure_group(stream)
+    bad_id = await aredis.xadd(stream, _fields(stream, changes, sign_as=sign_as))
+    await tbus(aredis, "sensor").publish(stream, ping(2))
+
+    assert await drain(w, 2) == 2
+    assert [e.msg.n for e in seen] == [2]
+    [letter] = await dead_letters(aredis, stream)
+    assert letter[b"dl_id"] == bad_id
+    assert letter[b"dl_error"].decode().startswith(f"rejected ({reason}): "), letter
+    assert w.stats.rejected == {reason: 1} and w.stats.dead == 1
+    assert await pending(aredis, stream) == 0
+    assert await w.step() == 0  # acked: never read again
+
+
+async def test_a_captured_entry_re_added_is_applied_once(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """A replay of a signed entry as it was (same sender and seq) is skipped by the group's
+    seen-set; copied onto another stream (a replica's, another role's) its signature, which
+    names the destination stream, fails."""
+    counter = f"t{uid}:n"
+    other = stream + ".1"
+    w = make_worker(aredis, stream, counting_handler(counter))
+    w2 = make_worker(aredis, other, counting_handler(counter), consumer="c2")
+    await w.ensure_group(stream)
+    await w2.ensure_group(other)
+    await tbus(aredis, "sensor").publish(stream, ping(1))
+    assert await drain(w, 1) == 1
+    [(_, captured)] = await aredis.xrange(stream)
+
+    await aredis.xadd(stream, captured)
+    assert await drain(w, 1) == 1
+    assert await aredis.get(counter) == b"1" and w.stats.duplicates == 1
+
+    await aredis.xadd(other, captured)
+    assert await drain(w2, 1) == 1
+    assert await aredis.get(counter) == b"1" and w2.stats.rejected == {"bad-signature": 1}
+    assert await pending(aredis, stream) == 0 and await pending(aredis, other) == 0
+
+
+async def test_a_batch_is_signed_once_and_each_entry_verifies_on_its_own(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """Messages appended to one stream in one command share one signature over a Merkle root;
+    each entry carries its proof (``t``), so consumers of one group that read different parts
+    of the batch each verify theirs. A batch entry with its body changed, with a malformed
+    proof, or copied onto another stream, is refused."""
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(5)])
+    entries = await aredis.xrange(stream)
+    assert len({f[b"s"] for _, f in entries}) == 1 and all(b"t" in f for _, f in entries)
+    seen1: list[Envelope] = []
+    seen2: list[Envelope] = []
+    w1 = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen1), count=2)
+    w2 = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen2), consumer="c2",
+                     count=2)
+    await w1.ensure_group(stream)
+    await w1.step(), await w2.step()  # backlogs: nothing yet
+    assert await w1.step() == 2 and await w2.step() == 2 and await w1.step() == 1
+    assert sorted(e.msg.n for e in seen1 + seen2) == [0, 1, 2, 3, 4]
+    assert w1.stats.rejected == w2.stats.rejected == {}
+
+    (_, third) = entries[2]
+    tampered = {**third, b"m": third[b"m"].replace(b'"n":2', b'"n":7')}
+    truncated = {**third, b"t": third[b"t"][:-1]}
+    for fields in (tampered, truncated):
+        await aredis.xadd(stream, fields)
+    assert await drain(w1, 2) == 2
+    assert w1.stats.rejected == {"bad-signature": 2}
+    other = stream + ".1"
+    w3 = make_worker(aredis, other, counting_handler(f"t{uid}:n", seen1), consumer="c3")
+    await w3.ensure_group(other)
+    await aredis.xadd(other, third)
+    assert await drain(w3, 1) == 1 and w3.stats.rejected == {"bad-signature": 1}
+    assert sorted(e.msg.n for e in seen1 + seen2) == [0, 1, 2, 3, 4]
+
+
+async def test_a_handlers_fan_out_is_one_signed_batch(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """What one handler publishes to one stream is appended by one command and signed once."""
+    out = keys.stream(f"t{uid}", "out")
+
+    async def fan_out(env: Envelope, fx: Effects) -> None:
+        for i in range(3):
+            fx.publish(out, ping(10 + i))
+
+    w = make_worker(aredis, stream, fan_out)
+    await w.ensure_group(stream)
+    await tbus(aredis, "sensor").publish(stream, ping(1))
+    assert await drain(w, 1) == 1
+    got = await aredis.xrange(out)
+    assert len(got) == 3 and len({f[b"s"] for _, f in got}) == 1
+    envs = [decode_entry(out, i.decode(), f, RING) for i, f in got]
+    assert [e.msg.n for e in envs] == [10, 11, 12]
+
+
+async def test_what_a_batchs_handlers_publish_to_one_stream_is_signed_once(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """A worker signs the messages every handler of a read batch sends to one stream together
+    (one signature per stream and commit: a base station forwarding many uplinks signs once);
+    each still decodes on its own."""
+    out = keys.stream(f"t{uid}", "out")
+
+    async def forward(env: Envelope, fx: Effects) -> None:
+        fx.publish(out, ping(100 + env.msg.n))
+
+    w = make_worker(aredis, stream, forward)
+    await w.ensure_group(stream)
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(4)])
+    assert await drain(w, 4) == 4
+    got = await aredis.xrange(out)
+    assert len({f[b"s"] for _, f in got}) == 1
+    assert [decode_entry(out, i.decode(), f, RING).msg.n for i, f in got] == [100, 101, 102, 103]
+
+
+async def test_a_sender_name_must_begin_with_its_signing_role(aredis: aioredis.Redis) -> None:
+    """A process cannot sign under another role's name: the bus refuses to be built so."""
+    with pytest.raises(ValueError, match="must begin with its signing role 'sensor'"):
+        Bus(aredis, "basestation@host", KEYS["sensor"])
+    assert [signing.sender_role(n) for n in
+            ("edge", "edge.1-local", "cloud@host", "sensor-3", "sensors", "x-edge", "")] == [
+        "edge", "edge", "cloud", "sensor", None, None, None]
 
 
 def test_dead_letter_stream_stays_within_the_run() -> None:
@@ -422,7 +599,7 @@ async def test_publish_many_is_consumed_in_large_batches_in_stream_order(
 
     w = make_worker(aredis, stream, handler, count=256)
     await w.ensure_group(stream)
-    await Bus(aredis, "s").publish_many([(stream, ping(i), None) for i in range(500)])
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(500)])
     assert await aredis.xlen(stream) == 500
 
     taken = [await w.step() for _ in range(3)]  # the first step drains the (empty) backlog
@@ -435,10 +612,10 @@ async def test_publish_many_is_consumed_in_large_batches_in_stream_order(
 
 async def test_publish_many_assigns_increasing_seqs(aredis: aioredis.Redis, stream: str) -> None:
     """A sender's messages carry its name and strictly increasing sequence numbers."""
-    await Bus(aredis, "snd").publish_many([(stream, ping(i), None) for i in range(20)])
-    envs = [decode_entry(stream, i.decode(), f) for i, f in await aredis.xrange(stream)]
+    await tbus(aredis, "sensor-snd").publish_many([(stream, ping(i), None) for i in range(20)])
+    envs = [decode_entry(stream, i.decode(), f, RING) for i, f in await aredis.xrange(stream)]
     seqs = [e.seq for e in envs]
-    assert seqs == sorted(set(seqs)) and {e.sender for e in envs} == {"snd"}
+    assert seqs == sorted(set(seqs)) and {e.sender for e in envs} == {"sensor-snd"}
 
 
 # -- groups -----------------------------------------------------------------------------------
@@ -454,7 +631,7 @@ async def test_group_creation_is_idempotent(aredis: aioredis.Redis, stream: str,
     groups = await aredis.xinfo_groups(stream)
     assert [g["name"] for g in groups] == [GROUP.encode()]
 
-    await Bus(aredis, "s").publish_many([(stream, ping(i), None) for i in range(4)])
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(4)])
     assert await drain(w1, 4) == 4
     assert await w2.step() + await w2.step() == 0
     assert await aredis.get(counter) == b"4"  # one group: each message handled once
@@ -478,7 +655,7 @@ async def test_step_without_streams_waits_and_takes_nothing(aredis: aioredis.Red
     async def no_streams() -> list[str]:
         return []
 
-    w = Worker(Bus(aredis, "s"), GROUP, "c1", no_streams, counting_handler("unused"),
+    w = Worker(tbus(aredis, "sensor"), GROUP, "c1", no_streams, counting_handler("unused"),
                block_ms=30)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -501,7 +678,7 @@ async def test_effect_failing_inside_exec_is_not_acked_silently(
 
     w = make_worker(aredis, stream, handler)
     await w.ensure_group(stream)
-    await Bus(aredis, "s").publish(stream, ping(1))
+    await tbus(aredis, "sensor").publish(stream, ping(1))
     await drain(w, 1)
 
     letters = await dead_letters(aredis, stream)
@@ -529,7 +706,7 @@ async def test_duplicate_handled_concurrently_by_two_consumers_is_applied_once(
     b = make_worker(aredis, stream, handler, consumer="B", count=1)
     await a.ensure_group(stream)
     await b.ensure_group(stream)
-    fields = encode(ping(1), "retrying-sender", 7)
+    fields = encode(ping(1), "sensor-retrying", 7, stream=stream, keys=KEYS["sensor"])
     await aredis.xadd(stream, fields)
     await aredis.xadd(stream, fields)  # the sender retried after a timeout
     await a.step()  # drain the (empty) own backlogs first
@@ -550,14 +727,14 @@ async def test_stream_deleted_under_the_worker_is_forgotten_not_recreated(
     async def streams() -> list[str]:
         return [stream, other]
 
-    w = Worker(Bus(aredis, "worker"), GROUP, "c1", streams, counting_handler(f"t{uid}:n"),
+    w = Worker(tbus(aredis, "edge-worker"), GROUP, "c1", streams, counting_handler(f"t{uid}:n"),
                block_ms=20)
     assert await w.step() == 0  # creates both groups, reads the (empty) backlog
     await aredis.delete(stream)
     for _ in range(3):
         assert await w.step() == 0
     assert await aredis.exists(stream) == 0
-    await Bus(aredis, "sensor").publish(other, ping(1))
+    await tbus(aredis, "sensor").publish(other, ping(1))
     assert await drain(w, 1) == 1
     assert await aredis.get(f"t{uid}:n") == b"1"
     assert await aredis.exists(stream) == 0
@@ -568,19 +745,20 @@ async def test_stream_deleted_under_the_worker_is_forgotten_not_recreated(
 def test_an_entry_is_two_fields_header_and_body_then_payload() -> None:
     """``m`` carries type, version, sender, seq, wall, digest and the JSON body; ``p`` the bytes
     (absent without a payload); what is encoded decodes to the same message."""
-    with_payload = encode(ping(5), "snd", 77, payload=b"\x00bytes", wall="12.5")
-    assert set(with_payload) == {"m", "p"} and with_payload["p"] == b"\x00bytes"
-    head = with_payload["m"].split("\n", 6)
-    assert head[:5] == [Ping.TYPE, "1", "snd", "77", "12.5"]
+    with_payload = encode(ping(5), "sensor-snd", 77, payload=b"\x00bytes", wall="12.5",
+                          stream="s", keys=KEYS["sensor"])
+    assert set(with_payload) == {"m", "s", "p"} and with_payload["p"] == b"\x00bytes"
+    head = with_payload["m"].decode().split("\n", 6)
+    assert head[:5] == [Ping.TYPE, "1", "sensor-snd", "77", "12.5"]
     assert head[5] == hashlib.sha256(b"\x00bytes").hexdigest()
     assert json.loads(head[6]) == {"run_id": "r1", "round": 0, "n": 5}
     env = decode_entry("s", "1-0", {k.encode(): v if isinstance(v, bytes) else v.encode()
-                                    for k, v in with_payload.items()})
+                                    for k, v in with_payload.items()}, RING)
     assert (env.msg, env.sender, env.seq, env.payload, env.sent_wall) == (
-        ping(5), "snd", 77, b"\x00bytes", 12.5)
-    assert set(encode(ping(5), "snd", 78)) == {"m"}
+        ping(5), "sensor-snd", 77, b"\x00bytes", 12.5)
+    assert set(encode(ping(5), "sensor-snd", 78, stream="s", keys=KEYS["sensor"])) == {"m", "s"}
     with pytest.raises(ValueError, match="newline"):
-        encode(ping(5), "two\nlines", 1)
+        encode(ping(5), "two\nlines", 1, stream="s", keys=KEYS["sensor"])
 
 
 async def test_one_bad_body_in_a_batch_dead_letters_only_that_entry(
@@ -595,10 +773,11 @@ async def test_one_bad_body_in_a_batch_dead_letters_only_that_entry(
 
     w = make_worker(aredis, stream, handler)
     await w.ensure_group(stream)
-    bus = Bus(aredis, "s")
+    bus = tbus(aredis, "sensor")
     await bus.publish_many([(stream, ping(i), None) for i in range(3)])
-    bad = encode(ping(3), "s", 10**20)
-    bad["m"] = bad["m"].replace('"n":3', '"n":"three"')
+    bad = _fields(stream, {"body": '{"run_id":"r1","round":0,"n":"three"}', "seq": "1",
+                           "digest": ""}, sign_as="sensor")
+    bad.pop("p")
     await aredis.xadd(stream, bad)
     await bus.publish_many([(stream, ping(i), None) for i in range(4, 6)])
 
@@ -651,7 +830,7 @@ async def test_batch_handler_takes_the_batch_at_once_and_keeps_per_entry_guarant
     h = BatchHandler(counter)
     w = make_worker(aredis, stream, h)
     await w.ensure_group(stream)
-    bus = Bus(aredis, "s")
+    bus = tbus(aredis, "sensor")
     await bus.publish_many([(stream, ping(n), None) for n in (0, 1, 2, 4)])
 
     assert await drain(w, 4) == 4
@@ -677,7 +856,7 @@ async def test_a_batch_call_that_raises_is_handled_one_by_one(
     h = BatchHandler(counter)
     w = make_worker(aredis, stream, h)
     await w.ensure_group(stream)
-    await Bus(aredis, "s").publish_many([(stream, ping(n), None) for n in (0, 13, 2)])
+    await tbus(aredis, "sensor").publish_many([(stream, ping(n), None) for n in (0, 13, 2)])
 
     assert await drain(w, 3) == 3
     assert h.calls == [[0, 13, 2], [0], [13], [2]]
@@ -702,7 +881,7 @@ async def test_a_batch_whose_effects_fail_at_commit_dead_letters_all_its_entries
 
     w = make_worker(aredis, stream, Failing(f"t{uid}:n"))
     await w.ensure_group(stream)
-    await Bus(aredis, "s").publish_many([(stream, ping(n), None) for n in (0, 2)])
+    await tbus(aredis, "sensor").publish_many([(stream, ping(n), None) for n in (0, 2)])
     assert await drain(w, 2) == 2
     letters = await dead_letters(aredis, stream)
     assert len(letters) == 2
@@ -752,7 +931,7 @@ async def test_a_failed_commit_drops_the_handlers_state_and_replays_at_once(
     try:
         w = make_worker(r, stream, h)
         await w.ensure_group(stream)
-        await Bus(aredis, "s").publish(stream, ping(7))
+        await tbus(aredis, "sensor").publish(stream, ping(7))
         with pytest.raises(RuntimeError, match="NoPermission"):
             await drain(w, 1)
         assert h.forgotten == 1
@@ -771,13 +950,13 @@ async def test_a_failed_commit_drops_the_handlers_state_and_replays_at_once(
 async def test_broken_bookkeeping_is_dead_lettered_after_bounded_retries_and_jams_nothing(
         aredis: aioredis.Redis, uid: str) -> None:
     poisoned, healthy = keys.stream(f"p{uid}", "x"), keys.stream(f"h{uid}", "x")
-    bus = Bus(aredis, "sender")
+    bus = tbus(aredis, "sensor-x")
     counter = f"t{uid}:count"
 
     async def streams() -> list[str]:
         return [poisoned, healthy]
 
-    worker = Worker(Bus(aredis, "w"), GROUP, "c1", streams, counting_handler(counter),
+    worker = Worker(tbus(aredis, "edge-w"), GROUP, "c1", streams, counting_handler(counter),
                     block_ms=20)
     await worker.ensure_group(poisoned)
     await aredis.set(worker.seen_key(poisoned), "not a set")  # WRONGTYPE for SMISMEMBER
@@ -814,10 +993,10 @@ async def test_a_dead_letter_keeps_a_bounded_excerpt(aredis: aioredis.Redis, uid
     async def streams() -> list[str]:
         return [stream]
 
-    worker = Worker(Bus(aredis, "w"), GROUP, "c1", streams, fail, block_ms=20)
+    worker = Worker(tbus(aredis, "edge-w"), GROUP, "c1", streams, fail, block_ms=20)
     await worker.ensure_group(stream)
     payload = b"\x01" * (1 << 20)
-    await Bus(aredis, "sender").publish(stream, ping(1), payload)
+    await tbus(aredis, "sensor-x").publish(stream, ping(1), payload)
     for _ in range(4):
         await worker.step()
     (letter,) = await dead_letters(aredis, stream)

@@ -44,6 +44,7 @@ from twinbed.observation import (
 )
 from twinbed.runs import RunConfig
 from twinbed.runtime import RunContext
+from twinbed.signing import throwaway_keys
 from twinbed.twins import TwinStore, twin_id
 
 
@@ -198,7 +199,7 @@ async def test_record_reads_the_oracle_updates_twins_and_reports(
     """One batch: a twin with its oracle entry, one whose entry is gone. Both are updated
     and reported; the second's fidelity says unavailable (never an exception)."""
     run_id = f"t{uid}"
-    bus = Bus(aredis, "cloud-test")
+    bus = Bus(aredis, "cloud-test", throwaway_keys("cloud"))
     cfg = RunConfig(id=run_id, scenario="toy", algorithm="a", seed=0, rounds=1, params={},
                     deadline_s=5, created_wall=0.0)
     ctx: RunContext[Toy] = RunContext(run=cfg, params=Toy(), bus=bus, settings=Settings(),
@@ -227,7 +228,7 @@ async def test_record_reads_the_oracle_updates_twins_and_reports(
     assert len(reports) == 2
     from twinbed.bus import decode_entry
 
-    got = [decode_entry(keys.stream(run_id, "controller"), e.decode(), f).msg
+    got = [decode_entry(keys.stream(run_id, "controller"), e.decode(), f, bus.keys.ring).msg
            for e, f in reports]
     assert all(isinstance(m, RoundReport) for m in got)
     assert [(m.party, m.metrics["exact"]) for m in got] == [("sensor-0", True),

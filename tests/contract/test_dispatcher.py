@@ -12,11 +12,12 @@ from twinbed.bus import Bus, Envelope
 from twinbed.config import Settings
 from twinbed.messages import DecisionRequest
 from twinbed.runs import RunConfig, RunStore
+from twinbed.signing import throwaway_keys
 from twinbed_services.common import RoleDispatcher, ServiceState
 
 
 async def test_contexts_live_while_the_run_is_active(aredis: aioredis.Redis, uid: str) -> None:
-    bus = Bus(aredis, "controller-test")
+    bus = Bus(aredis, "controller-test", throwaway_keys("controller"))
     state = ServiceState(role="controller", settings=Settings(), redis=aredis, bus=bus,
                          runs=RunStore(aredis))
     dispatcher = RoleDispatcher(state, {})
@@ -42,7 +43,7 @@ async def test_a_message_for_an_unknown_run_is_a_lookup_error(aredis: aioredis.R
 
     from twinbed import keys
 
-    bus = Bus(aredis, "controller-test")
+    bus = Bus(aredis, "controller-test", throwaway_keys("controller"))
     state = ServiceState(role="controller", settings=Settings(), redis=aredis, bus=bus,
                          runs=RunStore(aredis))
     msg = DecisionRequest(run_id=f"t{uid}", round=0, state={}, reply_to="basestation")

@@ -27,7 +27,12 @@ What is checked, for every compose service except ``redis`` (the roles):
 (k) Redis requires a password and each role connects as its own ACL user (twinbed.acl): the
     role's TWINBED_REDIS_URL names the user ``<role>`` with the required password variable
     TWINBED_REDIS_PASSWORD_<ROLE>; redis loads ``--aclfile``, which the one-shot
-    ``redis-users`` service writes from every password before redis starts.
+    ``redis-users`` service writes from every password before redis starts;
+(l) bus messages are signed per role (twinbed.signing): the one-shot ``bus-keys`` service
+    writes every role's key pair from TWINBED_BUS_SEED_<ROLE> (required) into one volume per
+    role and a shared public one; each role waits for it (``service_completed_successfully``),
+    mounts its own key volume and the public one read-only, no other role's, and its
+    TWINBED_BUS_KEY / TWINBED_BUS_PUBKEYS point into them.
 
 Build arguments are resolved with their defaults (``ARG NAME=default``) before checking, and
 compose values with ``COMPOSE_ENV`` (a token set, nothing else), so what is checked is what a
@@ -58,6 +63,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from twinbed import signing
 from twinbed.config import DEFAULT_PORTS, ROLES, Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +73,9 @@ DOCKERIGNORE = REPO / ".dockerignore"
 PYPROJECT = REPO / "pyproject.toml"
 
 SCALABLE = frozenset({"edge", "sensor"})  # roles run with --scale: no host ports
-NON_ROLE_SERVICES = frozenset({"redis", "redis-users"})  # redis-users: writes the ACL file, exits
+# redis-users writes the ACL file, bus-keys the signing keys; both exit (one-shots)
+ONE_SHOTS = frozenset({"redis-users", "bus-keys"})
+NON_ROLE_SERVICES = frozenset({"redis", *ONE_SHOTS})
 TORCH_PIN = "torch==2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # What the Dockerfile may COPY into the build (and must, for `pip install .` to work).
@@ -80,7 +88,8 @@ BUILDER = "cloud"  # the one service with `build:`
 # and a Redis password per ACL user), nothing else.
 ACL_USERS = ("admin", *ROLES)
 COMPOSE_ENV = {"TWINBED_API_TOKEN": "test-token",
-               **{f"TWINBED_REDIS_PASSWORD_{u.upper()}": f"pw-{u}" for u in ACL_USERS}}
+               **{f"TWINBED_REDIS_PASSWORD_{u.upper()}": f"pw-{u}" for u in ACL_USERS},
+               **{f"TWINBED_BUS_SEED_{r.upper()}": f"{i:02x}" * 32 for i, r in enumerate(ROLES)}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,6 +491,8 @@ def check_environment(compose: Mapping[str, Any], name: str, image: DockerImage)
         else:  # "source:target[:mode]"
             source, _, target = str(mount).partition(":")
             target = target.split(":")[0]
+        if source.startswith("bus-key"):  # the signing keys (l), not artifacts
+            continue
         if source in (compose.get("volumes") or {}) and target != data_dir:
             problems.append(f"{name}: named volume {source} is mounted at {target}, but "
                             f"TWINBED_DATA_DIR is {data_dir}")
@@ -570,6 +581,11 @@ def check_depends_on(compose: Mapping[str, Any], name: str) -> list[str]:
         problems.append(f"{name}: does not depend on redis")
     for dep, spec in deps.items():
         condition = (spec or {}).get("condition", "service_started")
+        if dep in ONE_SHOTS:
+            if condition != "service_completed_successfully":
+                problems.append(f"{name}: depends_on {dep} with condition {condition}, "
+                                "expected service_completed_successfully (it runs once)")
+            continue
         if condition != "service_healthy":
             problems.append(f"{name}: depends_on {dep} with condition {condition}, "
                             "expected service_healthy")
@@ -715,6 +731,45 @@ def check_redis_acl(compose: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def check_bus_keys(compose: Mapping[str, Any]) -> list[str]:
+    """(l) The signing keys: written once by bus-keys from required seeds, each role waits for
+    them and mounts its own private key only."""
+    services = compose.get("services", {})
+    writer = services.get("bus-keys")
+    if writer is None:
+        return ["bus-keys: no service writes the bus signing keys"]
+    problems: list[str] = []
+    if list(writer.get("command") or [])[:1] != ["bus-keys"]:
+        problems.append(f"bus-keys: command {writer.get('command')} is not `bus-keys <dir>`")
+    for role in ROLES:
+        var = f"TWINBED_BUS_SEED_{role.upper()}"
+        try:
+            service_environment(writer, _without(var))
+            problems.append(f"bus-keys: starts without {var}: make it ${{{var}:?...}}")
+        except ValueError:
+            pass
+    for name, svc in role_services(compose).items():
+        deps = svc.get("depends_on") or {}
+        if not isinstance(deps, dict) or "bus-keys" not in deps:
+            problems.append(f"{name}: does not wait for bus-keys: it could start before its "
+                            "key is written")
+        mounts = [str(m) for m in svc.get("volumes") or []]
+        keyvols = sorted(m.split(":")[0] for m in mounts if m.startswith("bus-key-"))
+        if keyvols != [f"bus-key-{name}"]:
+            problems.append(f"{name}: mounts the private key volumes {keyvols}, expected only "
+                            f"['bus-key-{name}']: a role must hold no other role's key")
+        for vol, target in ((f"bus-key-{name}", f"/keys/{name}"), ("bus-keys-pub", "/keys/pub")):
+            if f"{vol}:{target}:ro" not in mounts:
+                problems.append(f"{name}: does not mount {vol} read-only at {target}")
+        env = service_environment(svc)
+        if env.get("TWINBED_BUS_KEY") != f"/keys/{name}/{name}.key" \
+                or env.get("TWINBED_BUS_PUBKEYS") != "/keys/pub":
+            problems.append(f"{name}: TWINBED_BUS_KEY/TWINBED_BUS_PUBKEYS are "
+                            f"{env.get('TWINBED_BUS_KEY')!r}/{env.get('TWINBED_BUS_PUBKEYS')!r}, "
+                            f"expected /keys/{name}/{name}.key and /keys/pub")
+    return problems
+
+
 def check_token_required(compose: Mapping[str, Any]) -> list[str]:
     """(i) Without TWINBED_API_TOKEN compose refuses to start every role, saying how."""
     problems: list[str] = []
@@ -827,6 +882,7 @@ def check_compose(compose: Mapping[str, Any], image: DockerImage,
     """Every compose check at once (used by the negative tests)."""
     problems = check_role_coverage(compose) + check_unique_host_ports(compose)
     problems += check_token_required(compose) + check_redis_acl(compose)
+    problems += check_bus_keys(compose)
     problems += check_scaling(compose) + check_redis(compose) + check_images_and_volumes(compose)
     for name in role_services(compose):
         problems += check_command(compose, name, image, scripts)
@@ -1114,6 +1170,17 @@ BROKEN_COMPOSE = {
     "redis does not wait for its users": (_set("services.redis.depends_on", "-"),
                                           ["redis:", "redis-users"]),
     "no users writer": (_set("services.redis-users", "-"), ["redis-users:"]),
+    "no key writer": (_set("services.bus-keys", "-"), ["bus-keys:"]),
+    "optional key seed": (_set("services.bus-keys.environment.TWINBED_BUS_SEED_EDGE", "x"),
+                          ["bus-keys:", "TWINBED_BUS_SEED_EDGE"]),
+    "another role's key": (_set("services.sensor.volumes",
+                                ["bus-key-sensor:/keys/sensor:ro", "bus-key-cloud:/keys/cloud:ro",
+                                 "bus-keys-pub:/keys/pub:ro"]), ["sensor:", "bus-key-cloud"]),
+    "key writable": (_set("services.edge.volumes", ["bus-key-edge:/keys/edge",
+                                                    "bus-keys-pub:/keys/pub:ro"]),
+                     ["edge:", "read-only"]),
+    "keys not waited for": (_set("services.basestation.depends_on.bus-keys", "-"),
+                            ["basestation:", "bus-keys"]),
     "missing role": (_set("services.sensor", "-"), ["sensor:", "no compose service"]),
     "image split": (_set("services.edge.image", "twinbed-edge:latest"), ["one image"]),
     "undeclared volume": (_set("services.cloud.volumes", ["artifacts:/data"]), ["cloud:", "artifacts"]),
@@ -1257,7 +1324,10 @@ def test_compose_env_script_writes_every_secret_once(tmp_path):
     subprocess.run([str(script), str(env_file)], check=True, capture_output=True)
     first = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
     assert set(first) == {"TWINBED_API_TOKEN", *(f"TWINBED_REDIS_PASSWORD_{u.upper()}"
-                                                 for u in ACL_USERS)}
+                                                 for u in ACL_USERS),
+                          *(f"TWINBED_BUS_SEED_{r.upper()}" for r in ROLES)}
+    seeds = {k: v for k, v in first.items() if k.startswith("TWINBED_BUS_SEED_")}
+    assert signing.keys_from_env(seeds).keys() == set(ROLES)  # 32-byte hex seeds
     assert all(len(v) >= 32 for v in first.values()) and len(set(first.values())) == len(first)
     assert env_file.stat().st_mode & 0o777 == 0o600
     subprocess.run([str(script), str(env_file)], check=True, capture_output=True)

@@ -149,7 +149,7 @@ class Compose:
 
     # health
     def wait_healthy(self, timeout_s: float = 180) -> dict[str, dict[str, Any]]:
-        """Every long-running container running and healthy (redis-users exited 0)."""
+        """Every long-running container running and healthy (the one-shots exited 0)."""
         deadline = time.monotonic() + timeout_s
         while True:
             cs = self.containers()
@@ -257,11 +257,14 @@ class Compose:
         return list(resp.json())
 
 
+ONE_SHOTS = ("redis-users", "bus-keys")  # write Redis's users file / the bus keys, exit 0
+
+
 def _state(c: dict[str, Any]) -> str:
     st = c["State"]
     if not st["Running"]:
         return "done" if st["ExitCode"] == 0 and c["Config"]["Labels"].get(
-            "com.docker.compose.service") == "redis-users" else f"exited {st['ExitCode']}"
+            "com.docker.compose.service") in ONE_SHOTS else f"exited {st['ExitCode']}"
     health = st.get("Health")
     return str(health["Status"]) if health else "running"
 
@@ -295,8 +298,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
 def test_one_build_and_every_service_healthy(stack: Compose) -> None:
     cs = stack.wait_healthy()
     services = sorted(c["Config"]["Labels"]["com.docker.compose.service"] for c in cs.values())
-    assert services == ["basestation", "cloud", "controller", "edge", "edge", "redis",
-                        "redis-users", "sensor"]
+    assert services == ["basestation", "bus-keys", "cloud", "controller", "edge", "edge",
+                        "redis", "redis-users", "sensor"]
     # one image for every role, and the build added no other image (no dangling copies)
     images = {c["Image"] for c in cs.values() if c["Config"]["Labels"][
         "com.docker.compose.service"] not in ("redis",)}
@@ -343,7 +346,8 @@ def test_artifacts_in_the_image_verify(stack: Compose) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("missing", ["TWINBED_API_TOKEN", "TWINBED_REDIS_PASSWORD_SENSOR"])
+@pytest.mark.parametrize("missing", ["TWINBED_API_TOKEN", "TWINBED_REDIS_PASSWORD_SENSOR",
+                                     "TWINBED_BUS_SEED_EDGE"])
 def test_compose_refuses_to_start_without_a_secret(stack: Compose, tmp_path: Path,
                                                    missing: str) -> None:
     """Every secret but one set: compose refuses and says how to set it (which variable it
@@ -488,11 +492,11 @@ def test_scale_sensor_and_edge_mid_run_recreates_nothing(stack: Compose) -> None
     _compression_histories_whole(stack, run_id, K, rounds)
     after = stack.wait_healthy()
     # every earlier container is still there, the same one; none of the long-running ones
-    # was restarted (`up` runs the one-shot redis-users again: same container, same file)
+    # was restarted (`up` runs the one-shots again: same containers, same files)
     for name, (cid, started) in before.items():
         assert name in after, f"{name} is gone"
         assert after[name]["Id"] == cid, f"{name} was recreated"
-        if "redis-users" not in name:
+        if not any(one in name for one in ONE_SHOTS):
             assert after[name]["State"]["StartedAt"] == started, f"{name} was restarted"
     assert len(stack.service("sensor")) == 3 and len(stack.service("edge")) == 3
     # the edge beyond TWINBED_REPLICAS=2 waits as a healthy standby
@@ -637,6 +641,34 @@ def test_each_role_is_its_own_redis_acl_user(stack: Compose) -> None:
     assert got["xadd_twins_index"] == "NOPERM", got
     assert got["flushall"] == "NOPERM", got
     assert got["xadd_own_out"] == "ok", got  # what a sensor publishes to, it may
+
+
+KEYS_PROBE = """
+import json, os, stat
+from pathlib import Path
+from twinbed.config import get_settings
+from twinbed import signing
+s = get_settings()
+key = s.bus_key
+out = {"mode": oct(stat.S_IMODE(key.stat().st_mode)),
+       "held": sorted(p.name for p in Path("/keys").iterdir()
+                      if p.name != "pub" and any(p.iterdir())),
+       "pubs": sorted(p.name for p in s.bus_pubkeys.iterdir()),
+       "role": signing.load(key, s.bus_pubkeys, key.parent.name).signer.role}
+print(json.dumps(out))
+"""
+
+
+def test_each_role_holds_its_own_bus_key_only(stack: Compose) -> None:
+    """The bus-keys one-shot wrote every role's key: a container finds its own private key
+    (0600, matching its public key) and every public key, and no other role's private key
+    (the other /keys/<role> folders of the image stay empty)."""
+    for role in ROLES:
+        (c, *_) = stack.service(role)
+        got = json.loads(stack.docker("exec", c["Name"].lstrip("/"), "python", "-c",
+                                      KEYS_PROBE).stdout)
+        assert got == {"mode": "0o600", "held": [role], "role": role,
+                       "pubs": sorted(f"{r}.pub" for r in ROLES)}, (role, got)
 
 
 # --- the end: nothing left -------------------------------------------------------------------

@@ -26,7 +26,11 @@ docker-compose.yml:
     TWINBED_REPLICAS and TWINBED_EDGE_REPLICAS agree;
 (e) Redis is external in the base (no Redis object); the overlay's StatefulSet runs it with
     ``--appendonly yes`` behind the Service TWINBED_REDIS_URL names, on its port;
-(f) controller and cloud mount the data claim at TWINBED_DATA_DIR.
+(f) controller and cloud mount the data claim at TWINBED_DATA_DIR;
+(g) each role mounts its own bus key Secret (``twinbed-bus-key-<role>``) at /keys/<role> and
+    the public keys (``twinbed-bus-pubkeys``) at /keys/pub, read-only, and no other role's
+    key; TWINBED_BUS_KEY / TWINBED_BUS_PUBKEYS point there; the overlay renders the Secrets
+    from ``keys/`` (``twinbed bus-keys --new``), which git ignores.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import yaml
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from twinbed import signing
 from twinbed.config import DEFAULT_PORTS, ROLES, Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +68,7 @@ PUBLISHED = frozenset({"controller", "cloud", "basestation"})  # have a Service
 SCALABLE = frozenset({"edge", "sensor"})  # have an HPA, no Service
 SETTING_VARS = frozenset("TWINBED_" + name.upper() for name in Settings.model_fields)
 TOKEN_SECRET, TOKEN_KEY = "twinbed-api-token", "TWINBED_API_TOKEN"
+KEY_SECRET, PUBKEYS_SECRET = "twinbed-bus-key", "twinbed-bus-pubkeys"  # -<role> for the first
 SETTINGS_CONFIGMAP = "twinbed-settings"
 DATA_CLAIM = "twinbed-data"
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
@@ -94,7 +100,7 @@ def render_with_kustomize(path: Path) -> list[Obj]:
 
 
 _LOADER_KEYS = frozenset({"apiVersion", "kind", "resources", "secretGenerator"})
-_SECRET_GENERATOR_KEYS = frozenset({"name", "envs", "literals", "options"})
+_SECRET_GENERATOR_KEYS = frozenset({"name", "envs", "files", "literals", "options"})
 
 
 def _env_pairs(lines: Iterable[str], where: str) -> dict[str, str]:
@@ -110,11 +116,21 @@ def _env_pairs(lines: Iterable[str], where: str) -> dict[str, str]:
     return out
 
 
+def _b64(value: str) -> str:
+    """A Secret value as kustomize writes it: base64, wrapped at 70 characters (with a final
+    newline) once longer than that."""
+    text = base64.b64encode(value.encode()).decode()
+    if len(text) <= 70:
+        return text
+    return "".join(text[i:i + 70] + "\n" for i in range(0, len(text), 70))
+
+
 def load_kustomization(path: Path) -> list[Obj]:
     """Render a kustomization without kustomize, for the features the manifests use only:
 
     * ``resources``: YAML files (every document, in order) and kustomization directories;
-    * ``secretGenerator`` with ``envs`` files and ``literals`` and
+    * ``secretGenerator`` with ``envs`` files, ``files`` (each file one key, its name) and
+      ``literals`` and
       ``options: {disableNameSuffixHash: true}`` (no hash suffix, so no name references to
       rewrite), emitted as kustomize does: an ``Opaque`` Secret, values base64-encoded.
 
@@ -141,17 +157,23 @@ def load_kustomization(path: Path) -> list[Obj]:
     for gen in spec.get("secretGenerator", []):
         if set(gen) - _SECRET_GENERATOR_KEYS or gen.get("options") != {"disableNameSuffixHash": True}:
             raise ValueError(f"{kfile}: secretGenerator {gen.get('name')!r}: the fallback loader "
-                             "supports name, envs, literals and disableNameSuffixHash: true only")
+                             "supports name, envs, files, literals and disableNameSuffixHash: "
+                             "true only")
         data: dict[str, str] = {}
         for env_file in gen.get("envs", []):
             src = path / env_file
             if not src.is_file():
                 raise ValueError(f"{kfile}: env source file {env_file!r} does not exist ({src})")
             data.update(_env_pairs(src.read_text().splitlines(), str(src)))
+        for file in gen.get("files", []):
+            src = path / file
+            if not src.is_file():
+                raise ValueError(f"{kfile}: file source {file!r} does not exist ({src})")
+            data[src.name] = src.read_text()
         data.update(_env_pairs(gen.get("literals", []), f"{kfile} literals"))
         objs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": gen["name"]},
                      "type": "Opaque",
-                     "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}})
+                     "data": {k: _b64(v) for k, v in data.items()}})
     return objs
 
 
@@ -478,13 +500,49 @@ def check_token_secret(objs: list[Obj], overlay: bool) -> list[str]:
     return []
 
 
+def check_bus_keys(objs: list[Obj], overlay: bool) -> list[str]:  # (g)
+    """Each role mounts its own key Secret at /keys/<role> and the public keys at /keys/pub,
+    read-only, and no other role's key; the overlay renders the Secrets with those files."""
+    problems = []
+    for role in ROLES:
+        d = deployment_of(objs, role)
+        if d is None:
+            continue
+        name, pod = d["metadata"]["name"], d["spec"]["template"]["spec"]
+        secrets = {v["name"]: v["secret"]["secretName"] for v in pod.get("volumes", [])
+                   if "secret" in v}
+        keys_held = sorted(s for s in secrets.values() if s.startswith(KEY_SECRET + "-"))
+        if keys_held != [f"{KEY_SECRET}-{role}"]:
+            problems.append(f"{name}: mounts the key Secrets {keys_held}, expected only "
+                            f"{KEY_SECRET}-{role}: a role must hold no other role's key")
+        mounts = {(secrets.get(m["name"]), m["mountPath"], m.get("readOnly", False))
+                  for m in container(d).get("volumeMounts", [])}
+        for secret, path in ((f"{KEY_SECRET}-{role}", f"/keys/{role}"),
+                             (PUBKEYS_SECRET, "/keys/pub")):
+            if (secret, path, True) not in mounts:
+                problems.append(f"{name}: Secret {secret} not mounted read-only at {path}")
+        env = container_env(objs, d)
+        if (env.get("TWINBED_BUS_KEY"), env.get("TWINBED_BUS_PUBKEYS")) != (
+                f"/keys/{role}/{role}.key", "/keys/pub"):
+            problems.append(f"{name}: TWINBED_BUS_KEY/TWINBED_BUS_PUBKEYS do not point at the "
+                            "mounted key files")
+    if overlay:
+        rendered = by_kind(objs, "Secret")
+        want = {f"{KEY_SECRET}-{r}": {f"{r}.key"} for r in ROLES}
+        want[PUBKEYS_SECRET] = {f"{r}.pub" for r in ROLES}
+        for secret, files in want.items():
+            if set(rendered.get(secret, {}).get("data", {})) != files:
+                problems.append(f"overlay: Secret {secret} lacks {sorted(files)}")
+    return problems
+
+
 def check_manifests(objs: list[Obj], *, overlay: bool,
                     routes: Callable[[str], set[tuple[str, str]]] = role_app_routes) -> list[str]:
     scripts = tomllib.loads(PYPROJECT.read_text())["project"].get("scripts", {})
     return [*check_selectors(objs), *check_commands(objs, image_entrypoint(), scripts),
             *check_environment(objs), *check_ports_and_probes(objs, routes),
             *check_scaling(objs), *check_redis(objs, overlay), *check_data_volume(objs),
-            *check_token_secret(objs, overlay)]
+            *check_token_secret(objs, overlay), *check_bus_keys(objs, overlay)]
 
 
 def _report(problems: list[str]) -> str:
@@ -499,8 +557,9 @@ def _report(problems: list[str]) -> str:
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("k8s") / "k8s"
-    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns("token.env"))
+    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns("token.env", "keys"))
     (root / OVERLAY / "token.env").write_text(f"{TOKEN_KEY}=test-token\n")
+    signing.write_keys(root / OVERLAY / "keys", signing.new_seeds())
     return root
 
 
@@ -550,7 +609,8 @@ def test_overlay_adds_only_redis_and_the_token(rendered):
     overlay = {_key(o) for o in rendered["overlay"]}
     assert base <= overlay
     assert overlay - base == {("Service", "redis"), ("StatefulSet", "redis"),
-                              ("Secret", TOKEN_SECRET)}
+                              ("Secret", TOKEN_SECRET), ("Secret", PUBKEYS_SECRET),
+                              *(("Secret", f"{KEY_SECRET}-{r}") for r in ROLES)}
     secret = by_kind(rendered["overlay"], "Secret")[TOKEN_SECRET]
     assert base64.b64decode(secret["data"][TOKEN_KEY]).decode() == "test-token"
 
@@ -676,6 +736,13 @@ BROKEN = {
     "redis url elsewhere": (_configmap("TWINBED_REDIS_URL", "redis://cache:6379/0"), ["'cache'", "no Service"]),
     "redis port": (_configmap("TWINBED_REDIS_URL", "redis://redis:6380/0"), ["6380"]),
     "no token secret": (_drop("Secret", TOKEN_SECRET), ["Secret twinbed-api-token"]),
+    "no key secret": (_drop("Secret", f"{KEY_SECRET}-edge"), ["Secret twinbed-bus-key-edge"]),
+    "another role's key": (lambda o: _deploy("sensor", o)["spec"]["template"]["spec"]["volumes"]
+                           .append({"name": "stolen", "secret": {
+                               "secretName": f"{KEY_SECRET}-cloud"}}),
+                           ["twinbed-sensor", "twinbed-bus-key-cloud"]),
+    "key writable": (lambda o: container(_deploy("edge", o))["volumeMounts"][0].pop("readOnly"),
+                     ["twinbed-edge", "read-only at /keys/edge"]),
     "selector mismatch": (lambda o: _deploy("cloud", o)["spec"]["selector"]["matchLabels"].update(
         {"app.kubernetes.io/component": "clouds"}), ["selector"]),
 }

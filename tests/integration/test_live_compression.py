@@ -17,6 +17,7 @@ from twinbed.bus import encode
 from twinbed.physical import BandLimitedSignal, to_bytes
 from twinbed.scenarios.compression import CompressionParams
 from twinbed.scenarios.compression.spec import SCENARIO
+from twinbed.signing import BusKeys
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +91,9 @@ def test_cloud_killed_mid_run_loses_no_sync(live) -> None:
 
 def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(live) -> None:
     """Garbage injected into a live stream lands in the dead-letter stream with the reason;
-    the cloud keeps consuming and the run still completes."""
+    the cloud keeps consuming and the run still completes. The garbage is signed by a
+    basestation's key holder (who may write the cloud's stream), so it reaches the parser;
+    unsigned, forged and wrongly typed entries are refused before it, each counted."""
     run_id = live.start_run(scenario="compression", algorithm="fixed-bf", seed=5, rounds=200,
                             params={"K": 2})
     live.wait_run(run_id, rounds_done=2)
@@ -98,13 +101,24 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(live) -> No
     cloud = keys.stream(run_id, "cloud")
     from twinbed.messages import RoundStart
 
-    head = encode(RoundStart(run_id=run_id, round=0), "intruder", 1)["m"].rsplit("\n", 2)[0]
+    bs_keys = live.stack.bus_keys("basestation")
+    sensor_keys = live.stack.bus_keys("sensor")
+
+    def signed(m: str, by: BusKeys = bs_keys, **more: bytes) -> dict[str, bytes]:
+        return {"m": m.encode(), "s": by.sign(cloud, m.encode()), **more}
+
+    sync = "compression.sync\n1\nbasestation-intruder\n1\n0.0"
     bad = [
         {"junk": "no envelope at all"},
-        {"m": "no.such.type\n1\nintruder\n2\n0.0\n\n{}"},
-        {"m": f"{head}\n\n{{not json"},
-        {"m": f"{head}\n\n" + json.dumps({"run_id": run_id, "round": -4})},
-        {"m": f"{head}\n{'0' * 64}\n{{}}", "p": b"\x00\x01"},
+        signed("no.such.type\n1\nbasestation-intruder\n2\n0.0\n\n{}"),
+        signed(f"{sync}\n\n{{not json"),
+        signed(f"{sync}\n\n" + json.dumps({"run_id": run_id, "round": -4})),
+        signed(f"{sync}\n{'0' * 64}\n{{}}", p=b"\x00\x01"),
+        # refused for who sent them
+        {"m": f"{sync}\n\n{{}}"},  # unsigned
+        signed(f"{sync}\n\n{{}}", by=sensor_keys),  # a sensor's key, a basestation's name
+        encode(RoundStart(run_id=run_id, round=0), "basestation-intruder", 3, stream=cloud,
+               keys=bs_keys),  # a controller's message type
     ]
     for fields in bad:
         r.xadd(cloud, fields)
@@ -119,6 +133,10 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(live) -> No
     assert any("no.such.type" in e for e in errors)
     assert any("round" in e and "greater than or equal" in e for e in errors)
     assert any("checksum" in e for e in errors)
+    assert any(e.startswith("rejected (unsigned)") for e in errors)
+    assert any(e.startswith("rejected (bad-signature)") for e in errors)
+    assert any(e.startswith("rejected (type-not-allowed): role 'basestation' may not send "
+                            "'round.start'") for e in errors), errors
     before = live.controller.get(f"/runs/{run_id}").json()["status"]["rounds_done"]
     live.wait_run(run_id, rounds_done=before + 3)  # still consuming
     assert live.controller.post(f"/runs/{run_id}/stop").status_code == 200
@@ -127,6 +145,9 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(live) -> No
     assert health["status"] == "ok"
     metrics = live.cloud.get("/metrics").text
     assert 'twinbed_messages_dead_total{role="cloud"}' in metrics
+    for reason in ("unsigned", "bad-signature", "type-not-allowed"):
+        assert (f'twinbed_messages_rejected_total{{reason="{reason}",role="cloud"}} 1.0'
+                in metrics), metrics
 
 
 @pytest.mark.parametrize("body, status, words", [

@@ -88,8 +88,9 @@ def test_stale_and_corrupt_updates_are_rejected_and_recorded(live) -> None:
                           sha256=hashlib.sha256(b"something else").hexdigest(), train_s=0.1)
     stale = ModelUpdate(run_id=run_id, round=0, server=0, base_version=0, samples=10,
                         sha256=hashlib.sha256(blob).hexdigest(), train_s=0.1)
-    r.xadd(cloud, encode(corrupt, "intruder", 1, blob))
-    r.xadd(cloud, encode(stale, "intruder", 2, blob))
+    edge = live.stack.bus_keys("edge")  # an edge's key holder sends them
+    r.xadd(cloud, encode(corrupt, "edge-intruder", 1, blob, stream=cloud, keys=edge))
+    r.xadd(cloud, encode(stale, "edge-intruder", 2, blob, stream=cloud, keys=edge))
     rejected_key = ":".join([keys.PREFIX, run_id, "cloud", "rejected"])
     deadline = time.monotonic() + 30
     while r.llen(rejected_key) < 2 and time.monotonic() < deadline:

@@ -92,7 +92,9 @@ def test_poison_reply_to_is_dead_lettered_and_jams_nothing(live) -> None:
     # model_construct skips validation: what an attacker with bus access could write
     poison = DecisionRequest.model_construct(run_id=rid, round=0, state={},
                                              reply_to="cloud:seen:cloud")
-    r.xadd(keys.stream(rid, "controller"), encode(poison, "attacker", 10**9))
+    stream = keys.stream(rid, "controller")  # signed by a basestation's key holder
+    r.xadd(stream, encode(poison, "basestation-attacker", 10**9, stream=stream,
+                          keys=live.stack.bus_keys("basestation")))
     view = live.wait_run(rid, timeout_s=120)
     assert view["status"]["status"] == "completed", view["status"]
 

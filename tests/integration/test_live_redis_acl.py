@@ -4,8 +4,10 @@ a role's credentials, stolen, reach only what that role needs (twinbed.acl)."""
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from redis.exceptions import NoPermissionError
@@ -71,3 +73,47 @@ def test_no_credentials_no_redis_and_the_secrets_stay_private(live) -> None:
     logs = "".join(p.read_text() for p in Path(live.info.data_dir, "logs").glob("*.log"))
     leaked = [u for u, pw in live.info.redis_passwords.items() if pw in logs]
     assert not leaked, f"the service logs print the Redis passwords of {leaked}"
+
+
+def test_each_service_signs_with_its_own_key_and_no_key_is_logged(live) -> None:
+    """The local stack gives every role a key pair (twinbed.signing): the private key file is
+    0600 in a 0700 folder of the role's own, each service is told its own file only, and no
+    key appears in any log; the sensor's key holder cannot pass a message as the cloud's."""
+    from twinbed import signing
+    from twinbed.bus import encode
+    from twinbed.messages import RoundReport
+
+    keys_dir = live.stack.keys_dir
+    for role in ROLES:
+        key = signing.key_file(keys_dir, role)
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    info = live.stack.load() or live.info  # earlier tests may have restarted a service
+    for name, pid in info.pids.items():  # what each process was really given
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        given = [v for v in environ if v.startswith(b"TWINBED_BUS_KEY=")]
+        role = name.split(".")[0]
+        assert given == [f"TWINBED_BUS_KEY={signing.key_file(keys_dir, role)}".encode()], name
+    seeds = [signing.key_file(keys_dir, r).read_text().strip() for r in ROLES]
+    logs = "".join(p.read_text() for p in Path(live.info.data_dir, "logs").glob("*.log"))
+    assert not [s for s in seeds if s in logs], "a service log prints a private bus key"
+
+    run_id = live.start_run(scenario="compression", algorithm="fixed-bf", seed=6, rounds=400,
+                            params={"K": 2})
+    live.wait_run(run_id, rounds_done=1)  # active: the controller reads its stream
+    sensor = redis.Redis.from_url(live.stack.redis_url_of("sensor"))
+    stream = keys.stream(run_id, "controller")  # a sensor may write it (its reports)
+    forged = RoundReport(run_id=run_id, round=0, party="cloud", metrics={})
+    sensor.xadd(stream, encode(forged, "cloud@elsewhere", 1, stream=stream,
+                               keys=live.stack.bus_keys("sensor")))
+    dead = keys.dead_letter(stream)
+    deadline = time.monotonic() + 30
+    while not live.redis().xlen(dead) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [(_, letter)] = live.redis().xrange(dead)
+    assert letter[b"dl_error"].startswith(b"rejected (bad-signature)"), letter
+    assert live.controller.post(f"/runs/{run_id}/stop").status_code == 200
+    assert live.wait_run(run_id)["status"]["status"] == "stopped"
+    metrics = httpx.get(live.info.url("controller") + "/metrics").text
+    assert 'twinbed_messages_rejected_total{reason="bad-signature",role="controller"} 1.0' \
+        in metrics

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from twinbed import keys
 from twinbed.bus import Bus
 from twinbed.messages import RoundReport
+from twinbed.signing import BusKeys
 
 
 @contextlib.contextmanager
@@ -29,10 +30,11 @@ def paused(pid: int) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
-async def _publish_bogus(redis_url: str, run_id: str, n: int) -> None:
+async def _publish_bogus(redis_url: str, bus_keys: BusKeys, run_id: str, n: int) -> None:
     r = aioredis.Redis.from_url(redis_url)
     try:
-        bus = Bus(r, sender="intruder")
+        # a sensor's key holder (its reports are signed): only the party names are bogus
+        bus = Bus(r, sender="sensor-intruder", keys=bus_keys)
         for i in range(n):
             await bus.publish(keys.stream(run_id, "controller"), RoundReport(
                 run_id=run_id, round=0, party=f"bogus-{i}", metrics={"fake": 1}))
@@ -47,7 +49,7 @@ def test_bogus_parties_cannot_close_a_round_and_all_missing_is_degraded(live) ->
     with paused(info.pids["sensor"]):
         rid = live.start_run(scenario="compression", algorithm="fixed-bf", seed=11, rounds=2,
                              params={"K": 3}, deadline_s=2.0)
-        asyncio.run(_publish_bogus(live.info.redis_url, rid, 50))
+        asyncio.run(_publish_bogus(live.info.redis_url, live.stack.bus_keys("sensor"), rid, 50))
         t0 = time.monotonic()
         view = live.wait_run(rid, timeout_s=120)
     st = view["status"]

@@ -105,9 +105,10 @@ class _Proc:
     def restart(self, keep_cache: bool = False) -> None:
         from twinbed.bus import Bus, Worker
         from twinbed.runtime import RunContext
+        from twinbed.signing import throwaway_keys
 
         old = getattr(self, "ctx", None)
-        self.bus = Bus(self.h.redis, self.name)
+        self.bus = Bus(self.h.redis, self.name, throwaway_keys(self.role))
         self.ctx = RunContext(run=self.h.cfg, params=self.h.p, bus=self.bus,
                               settings=self.h.settings, role=self.role, replica=self.replica,
                               replicas=2 if self.role == "edge" else 1)
@@ -182,8 +183,9 @@ class _Harness:
 
         from twinbed.bus import Bus
         from twinbed.messages import RoundStart
+        from twinbed.signing import throwaway_keys
 
-        driver = Bus(self.redis, "driver")
+        driver = Bus(self.redis, "controller-driver", throwaway_keys("controller"))
         for t in range(self.cfg.rounds):
             await driver.publish(self.procs[0].stream, RoundStart(run_id=self.cfg.id, round=t,
                                                                   modeled_start_s=0.0))

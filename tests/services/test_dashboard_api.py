@@ -3,7 +3,7 @@ the clear 503 a page shows when Redis is down (the browser tests cover the rest 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,10 @@ from twinbed_services.controller.main import create
 
 
 @pytest.fixture
-def controller(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
-               ) -> Iterator[TestClient]:
+def controller(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest,
+               bus_keys_env: Callable[[str], None]) -> Iterator[TestClient]:
     """The controller app on the Redis the test names (``redis_url``), data in tmp_path."""
+    bus_keys_env("controller")
     monkeypatch.setenv("TWINBED_REDIS_URL", request.param)
     monkeypatch.setenv("TWINBED_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()
@@ -38,8 +39,10 @@ def test_redis_down_is_a_clear_503_not_a_500(controller: TestClient) -> None:
 
 
 @pytest.fixture
-def live_redis_controller(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str
+def live_redis_controller(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str,
+                          bus_keys_env: Callable[[str], None]
                           ) -> Iterator[tuple[TestClient, Path]]:
+    bus_keys_env("controller")
     monkeypatch.setenv("TWINBED_REDIS_URL", redis_url)
     monkeypatch.setenv("TWINBED_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()

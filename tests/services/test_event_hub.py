@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from twinbed.bus import Bus
+from twinbed.signing import throwaway_keys
 from twinbed.twins import Twin, TwinStore, twin_id
 from twinbed_services.event_hub import EventHub, Feed, TooManyStreams
 
@@ -20,7 +21,7 @@ async def commit_update(store: TwinStore, r: aioredis.Redis, twin: str, round_: 
     args: dict[str, Any] = dict(kind="sensor", run_id=twin.split(".")[0], round_=round_,
                                 state={"x": round_}, modeled_s=0.0, aoi_modeled_s=0.0,
                                 wall=1000.0, aoi_wall_s=0.0, fidelity={})
-    fx = Bus(r, "cloud-test").effects()
+    fx = Bus(r, "cloud-test", throwaway_keys("cloud")).effects()
     store.update(fx, twin=twin, **args)
     async with r.pipeline(transaction=True) as pipe:
         fx.apply(pipe)

@@ -11,10 +11,12 @@ from pydantic import ValidationError
 
 from twinbed.messages import Message
 from twinbed.runs import RunConfig, RunStore, new_run_id
+from twinbed.signing import throwaway_keys
 
 
 class _Ping(Message):
     TYPE = "twinbed-tests.runs.ping"
+    SENT_BY = ("sensor",)
 
 
 def config(run_id: str, **changes: object) -> RunConfig:
@@ -153,11 +155,11 @@ async def test_delete_removes_the_run_its_streams_state_and_twins_and_nothing_el
     for rid in (run_id, other):
         await store.create(config(rid))
         await store.append_round(rid, {"round": 0})
-        await Bus(aredis, "s").publish(keys.stream(rid, "edge"), _Ping(run_id=rid, round=0))
+        await Bus(aredis, "sensor", throwaway_keys("sensor")).publish(keys.stream(rid, "edge"), _Ping(run_id=rid, round=0))
         await aredis.xadd(keys.replica_stream(rid, "edge", 1), {"x": 1})
         await aredis.sadd(keys.stream(rid, "edge") + ":seen:edge", "s:1")
         await aredis.set(f"{keys.PREFIX}:{rid}:cloud:state", 1)
-        fx = Bus(aredis, "cloud").effects()
+        fx = Bus(aredis, "cloud", throwaway_keys("cloud")).effects()
         for name in ("sensor-0", "sensor-1"):
             twins.update(fx, twin=twin_id(rid, name), kind="k", run_id=rid, round_=0,
                          state={}, modeled_s=0.0, aoi_modeled_s=0.0, wall=1.0, aoi_wall_s=0.0,

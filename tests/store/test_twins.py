@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from twinbed import keys
 from twinbed.bus import Bus
+from twinbed.signing import throwaway_keys
 from twinbed.twins import Twin, TwinStore, twin_id
 
 
@@ -22,7 +23,7 @@ async def commit_update(store: TwinStore, r: aioredis.Redis, twin: str, **change
         modeled_s=0.0, aoi_modeled_s=0.0, wall=1000.0, aoi_wall_s=0.0, fidelity={},
     )
     args.update(changes)
-    fx = Bus(r, "cloud-test").effects()
+    fx = Bus(r, "cloud-test", throwaway_keys("cloud")).effects()
     store.update(fx, twin=twin, **args)
     async with r.pipeline(transaction=True) as pipe:
         fx.apply(pipe)
@@ -61,7 +62,7 @@ async def test_recorded_update_is_not_applied_until_commit(
     """update() only records into Effects; nothing reaches Redis until they are applied."""
     store = TwinStore(aredis)
     tid = twin_id(run_id, "car1")
-    fx = Bus(aredis, "cloud-test").effects()
+    fx = Bus(aredis, "cloud-test", throwaway_keys("cloud")).effects()
     store.update(fx, twin=tid, kind="vehicle", run_id=run_id, round_=0, state={},
                  modeled_s=0, aoi_modeled_s=0, wall=1, aoi_wall_s=0, fidelity={})
     assert len(fx.calls) == 1
@@ -192,7 +193,7 @@ async def test_update_many_writes_what_update_writes_one_by_one(
     for name, rnd in plan:
         await commit_update(store, aredis, twin_id(one, name), round_=rnd, state={"r": rnd},
                             fidelity={"exact": True}, wall=1000.0 + rnd)
-    fx = Bus(aredis, "cloud-test").effects()
+    fx = Bus(aredis, "cloud-test", throwaway_keys("cloud")).effects()
     store.update_many(fx, [TwinUpdate(twin_id(many, name), "vehicle", many, rnd, {"r": rnd},
                                       0.0, 0.0, 1000.0 + rnd, 0.0, {"exact": True})
                            for name, rnd in plan])

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from twinbed.config import Role
 from twinbed.messages import Message
 
 __all__ = ["Answer", "Negotiate", "Offer", "Sync", "Uplink"]
@@ -15,6 +16,7 @@ class Offer(Message):
     """Basestation -> sensor: the leader's allocation for this sensor, with its channel state."""
 
     TYPE: ClassVar[str] = "compression.offer"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation",)
     sensor: int = Field(ge=0)
     b_hz: float = Field(ge=0)
     f_hz: float = Field(ge=0)
@@ -28,6 +30,7 @@ class Negotiate(Message):
     ``iteration`` (0: the equal split that initializes the sensor's dual variables)."""
 
     TYPE: ClassVar[str] = "compression.negotiate"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation",)
     sensor: int = Field(ge=0)
     iteration: int = Field(ge=0)
     b_hz: float = Field(gt=0)
@@ -39,6 +42,7 @@ class Answer(Message):
     its compression ratio by (19)."""
 
     TYPE: ClassVar[str] = "compression.answer"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor",)
     sensor: int = Field(ge=0)
     iteration: int = Field(ge=0)
     beta: float = Field(ge=1)
@@ -49,6 +53,7 @@ class Uplink(Message):
     """Sensor -> basestation: compressed samples (payload) and the sensor's choices."""
 
     TYPE: ClassVar[str] = "compression.uplink"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor",)
     sensor: int = Field(ge=0)
     beta_model: float = Field(ge=1, description="best-response compression ratio (eq. 9)")
     codec: str = Field(description="lossless codec setting closest to beta_model")
@@ -64,6 +69,7 @@ class Sync(Uplink):
     """Basestation -> cloud: the uplink forwarded with the modeled timings stamped on it."""
 
     TYPE: ClassVar[str] = "compression.sync"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation",)
     b_hz: float
     f_hz: float
     rate_bps: float

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from twinbed.config import Role
 from twinbed.messages import Message
 
 __all__ = ["FeatureData", "HistoryTransfer", "MigrateOrder", "PartialModel", "SenseOrder",
@@ -16,6 +17,7 @@ class Split(Message):
     """Cloud -> the edge process hosting ES ``es``: create partial-DT ``k`` this frame."""
 
     TYPE: ClassVar[str] = "federated.split"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("cloud",)
     es: int = Field(ge=0)
     k: int = Field(ge=0)
     coalition: list[int] = Field(description="sensors associated with this ES (S_n)")
@@ -29,6 +31,7 @@ class MigrateOrder(Message):
     """Cloud -> the edge process of the previous ES: send partial-DT k's history to ES ``to_es``."""
 
     TYPE: ClassVar[str] = "federated.migrate"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("cloud",)
     k: int = Field(ge=0)
     from_es: int = Field(ge=0)
     to_es: int = Field(ge=0)
@@ -38,6 +41,7 @@ class HistoryTransfer(Message):
     """ES -> ES (or cloud -> first ES): partial-DT k's historical data (payload) and weights."""
 
     TYPE: ClassVar[str] = "federated.history"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("cloud", "edge")
     k: int = Field(ge=0)
     from_es: int = Field(ge=-1)
     to_es: int = Field(ge=0)
@@ -50,6 +54,7 @@ class SenseOrder(Message):
     """Cloud -> sensor: deliver your feature data to every ES of your coalitions."""
 
     TYPE: ClassVar[str] = "federated.sense"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("cloud",)
     sensor: int = Field(ge=0)
     targets: list[tuple[int, int, int]] = Field(description="(es, partial-DT k, rows)")
 
@@ -58,6 +63,7 @@ class FeatureData(Message):
     """Sensor -> the edge process of ES ``es``: feature rows for partial-DT k (payload)."""
 
     TYPE: ClassVar[str] = "federated.features"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor",)
     sensor: int = Field(ge=0)
     es: int = Field(ge=0)
     k: int = Field(ge=0)
@@ -68,6 +74,7 @@ class PartialModel(Message):
     """Edge -> cloud: the trained partial-DT (weights) and what it took."""
 
     TYPE: ClassVar[str] = "federated.partial"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("edge",)
     es: int = Field(ge=0)
     k: int = Field(ge=0)
     replica: int = Field(ge=0)

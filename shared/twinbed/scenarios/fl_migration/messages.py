@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from twinbed.config import Role
 from twinbed.messages import Message
 
 __all__ = ["EdgeSlotDone", "GlobalModel", "LocalTrain", "ModelUpdate", "SlotPlan", "TwinMigration",
@@ -17,6 +18,7 @@ class SlotPlan(Message):
     global model omega^{t-1} (torch state dict bytes) it trains from."""
 
     TYPE: ClassVar[str] = "fl-migration.plan"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("cloud",)
     assoc: list[int]
     prev_assoc: list[int]
     gamma: list[float]
@@ -32,6 +34,7 @@ class UploadRequest(Message):
     """Cloud -> sensor (the users): upload this slot's data to the twins' edge processes."""
 
     TYPE: ClassVar[str] = "fl-migration.upload-request"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("cloud",)
     assoc: list[int]
     n_new: list[int]
     emd: list[float]
@@ -43,6 +46,7 @@ class UserData(Message):
     (step 2, eq. 14). Payload: npz with x_<u>, y_<u> per user."""
 
     TYPE: ClassVar[str] = "fl-migration.user-data"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor",)
     replica: int = Field(ge=0)
     users: list[int]
     samples: int = Field(ge=0)
@@ -54,6 +58,7 @@ class TwinMigration(Message):
     data, the kept historical samples (x, y) and its personalized weights (npz bytes)."""
 
     TYPE: ClassVar[str] = "fl-migration.migration"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("edge",)
     user: int = Field(ge=0)
     from_server: int = Field(ge=0)
     to_server: int = Field(ge=0)
@@ -68,6 +73,7 @@ class LocalTrain(Message):
     batch commits, serializing the two processes.)"""
 
     TYPE: ClassVar[str] = "fl-migration.local-train"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("edge",)
     replica: int = Field(ge=0)
 
 
@@ -75,6 +81,7 @@ class ModelUpdate(Message):
     """Edge -> cloud: omega_s^t after local training (step 3). Payload: state dict bytes."""
 
     TYPE: ClassVar[str] = "fl-migration.update"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("edge",)
     server: int = Field(ge=0)
     base_version: int = Field(ge=0, description="global version it was trained from")
     samples: int = Field(ge=0, description="|D_{s,t}| in samples, the weight of eq. 4")
@@ -86,6 +93,7 @@ class GlobalModel(Message):
     """Cloud -> edge processes: the aggregated omega^t (step 5). Payload: state dict bytes."""
 
     TYPE: ClassVar[str] = "fl-migration.global"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("cloud",)
     version: int = Field(ge=1)
     sha256: str = Field(min_length=64, max_length=64)
 
@@ -94,6 +102,7 @@ class EdgeSlotDone(Message):
     """Edge process -> cloud: fine-tuning done (step 6), with what it measured."""
 
     TYPE: ClassVar[str] = "fl-migration.done"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("edge",)
     replica: int = Field(ge=0)
     users: list[dict[str, Any]]
     moved_out_bytes: int = Field(ge=0)

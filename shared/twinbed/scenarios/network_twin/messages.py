@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from twinbed.config import Role
 from twinbed.contract.naming import message_type
 from twinbed.messages import Message
 
@@ -16,6 +17,7 @@ class Positions(Message):
     """Sensor service -> basestation: where the users are this slot (the physical state)."""
 
     TYPE: ClassVar[str] = message_type("network-twin", "positions")
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor",)
     positions: list[tuple[float, float]] = Field(description="(U, 2) user coordinates, blocks")
     oracle_id: str = Field(description="entry of this slot's truth on the oracle stream")
     sampled_wall: float
@@ -26,6 +28,7 @@ class TwinUpdate(Message):
     """Basestation -> cloud: the slot's sync decision; with a sync, the state itself."""
 
     TYPE: ClassVar[str] = message_type("network-twin", "twin-update")
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation",)
     synced: bool
     positions: list[tuple[float, float]] | None = Field(
         None, description="the network state, only when synced")

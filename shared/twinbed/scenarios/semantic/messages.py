@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from twinbed.config import Role
 from twinbed.messages import Message
 
 __all__ = ["Assign", "Recover", "SlotTerms", "Sync", "Uplink", "UplinkFields"]
@@ -15,6 +16,7 @@ class Assign(Message):
     """Basestation -> UD (sensor service): this slot's decisions for UD ``ud``."""
 
     TYPE: ClassVar[str] = "semantic.assign"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation",)
     ud: int = Field(ge=0)
     phi: float = Field(gt=0, le=1)
     f_hz: float = Field(gt=0)
@@ -63,6 +65,7 @@ class Uplink(Message, UplinkFields):
     """UD -> basestation: the semantic representation (payload) and what the UD did."""
 
     TYPE: ClassVar[str] = "semantic.uplink"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("sensor",)
     oracle_id: str
 
 
@@ -70,11 +73,13 @@ class Recover(Uplink, SlotTerms):
     """Basestation -> edge: the uplink with the slot's modeled terms stamped on it."""
 
     TYPE: ClassVar[str] = "semantic.recover"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("basestation",)
 
 
 class Sync(Recover):
     """Edge -> cloud: the recovered samples (payload) for the UD's twin."""
 
     TYPE: ClassVar[str] = "semantic.sync"
+    SENT_BY: ClassVar[tuple[Role, ...]] = ("edge",)
     decode_s: float = Field(ge=0, description="wall time of the real decoder")
     recovered_sha256: str = Field(min_length=64, max_length=64)
