@@ -240,7 +240,7 @@ async def test_record_measured_writes_oracle_less_twins_with_their_own_fidelity(
     """Twins without an oracle (learned models): the scenario's own fidelity is stored as
     given, the wall AoI counts from the round's start, the twins join the run's index."""
     run_id = f"t{uid}"
-    bus = Bus(aredis, "cloud-test")
+    bus = Bus(aredis, "cloud-test", throwaway_keys("cloud"))
     cfg = RunConfig(id=run_id, scenario="toy", algorithm="a", seed=0, rounds=1, params={},
                     deadline_s=5, created_wall=0.0)
     ctx: RunContext[Toy] = RunContext(run=cfg, params=Toy(), bus=bus, settings=Settings(),
