@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from twinbed import claims as cl
-from twinbed import stats
+from twinbed import signing, stats
 from twinbed.report import pyplot, save_png
 from twinbed.stack import free_port
 
@@ -272,8 +272,12 @@ def test_redis_down_is_said(dash: Any, tmp_path: Path) -> None:
     """A controller whose Redis is gone (started as a container starts it, `twinbed serve`):
     the header and the runs page say Redis is down instead of failing silently."""
     port = free_port()
+    keys = tmp_path / "keys"  # a service refuses to start without its bus key (issue 14)
+    signing.write_keys(keys, signing.new_seeds())
     env = dict(os.environ, TWINBED_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-               TWINBED_PORT=str(port), TWINBED_DATA_DIR=str(tmp_path))
+               TWINBED_PORT=str(port), TWINBED_DATA_DIR=str(tmp_path),
+               TWINBED_BUS_KEY=str(signing.key_file(keys, "controller")),
+               TWINBED_BUS_PUBKEYS=str(signing.pub_dir(keys)))
     proc = subprocess.Popen([sys.executable, "-m", "twinbed", "serve", "controller"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
