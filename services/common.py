@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -61,6 +63,7 @@ class ServiceState:
     standby: bool = False  # a replica beyond TWINBED_REPLICAS, waiting for a free index
     replicas: int = 1
     events: EventHub | None = None  # the server-sent-event fan-out (services/event_hub.py)
+    bus_side: BusThread | None = None  # the worker's thread (None: standby, or not started)
 
 
 class ErrorBody(BaseModel):
@@ -213,13 +216,14 @@ class _WorkerCollector(Collector):
         stats = self.state.worker.stats if self.state.worker else None
         handled = CounterMetricFamily("twinbed_messages_handled", "bus messages handled",
                                       labels=["role", "type"])
-        for t, n in (stats.by_type.items() if stats else []):
+        # the worker mutates these on the bus thread: copy them (one C call under the GIL)
+        for t, n in (dict(stats.by_type).items() if stats else []):
             handled.add_metric([role, t], n)
         yield handled
         rejected = CounterMetricFamily(
             "twinbed_messages_rejected", "bus messages dead-lettered for their signature, "
             "signer or a type their role may not send", labels=["role", "reason"])
-        for reason, n in (stats.rejected.items() if stats else []):
+        for reason, n in (dict(stats.rejected).items() if stats else []):
             rejected.add_metric([role, reason], n)
         yield rejected
         for name, attr, text in (
@@ -253,7 +257,89 @@ class _WorkerCollector(Collector):
         yield up
 
 
-Task = Callable[[ServiceState], Awaitable[None]]
+Task = Callable[[ServiceState], Coroutine[Any, Any, None]]
+Jobs = Callable[[ServiceState], Sequence[Coroutine[Any, Any, None]]]
+
+
+class BusThread:
+    """A role's bus side on its own thread and event loop: the stream worker, whose handlers
+    may compute for seconds (an edge's local training, a sensor's codec, a GRU forecast), and
+    the role's background tasks (the controller's run drivers, which pick actions).
+
+    The HTTP API keeps the process's main loop, so ``/health``, the REST endpoints and the
+    server-sent events answer while a handler computes. On one loop they did not: during an
+    fl-migration run an edge's ``/health`` stalled for up to 4.6 s and the controller's for
+    6.7 s (``bench/bench_health.py``), long enough for a liveness probe to restart a
+    working pod. Under the GIL the two loops interleave at least every
+    ``sys.getswitchinterval()`` (5 ms); torch and numpy release it while they compute.
+
+    A redis.asyncio client belongs to one loop, so this side has its own connections; its
+    state is a copy of the service's with them (same role, settings, replica, and the same
+    sender sequence: :meth:`twinbed.bus.Bus.over`). The sides share nothing else but the
+    counters ``/metrics`` reads. If a job ends while the service runs (it should not), the
+    thread ends with the reason and ``/health`` answers 503, so the orchestrator restarts
+    the process instead of leaving a service that answers but consumes nothing.
+    """
+
+    def __init__(self, state: ServiceState, connect: Callable[[], aioredis.Redis],
+                 jobs: Jobs) -> None:
+        self._template, self._connect, self._jobs = state, connect, jobs
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._main, name=f"{state.role}-bus",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(timeout=10.0)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # noqa: BLE001 - the thread's last word, for /health
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("%s: the bus thread stopped", self._template.role)
+        finally:
+            self._ready.set()
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        r = self._connect()
+        base = self._template
+        state = dataclasses.replace(base, redis=r, bus=base.bus.over(r), runs=RunStore(r),
+                                    stop=self._stop, events=None, bus_side=None)
+        jobs = [asyncio.create_task(c) for c in self._jobs(state)]
+        stopping = asyncio.create_task(self._stop.wait())
+        self._ready.set()
+        try:
+            done, _ = await asyncio.wait([stopping, *jobs],
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if stopping not in done:
+                job = next(iter(done))
+                exc = None if job.cancelled() else job.exception()
+                raise RuntimeError(f"a bus job ended while the service runs: {exc!r}")
+        finally:
+            for t in [stopping, *jobs]:
+                t.cancel()
+            await asyncio.gather(stopping, *jobs, return_exceptions=True)
+            await r.aclose()
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the jobs to stop (they are cancelled) and wait for the thread, at most
+        ``timeout_s`` (it is a daemon: a handler that does not yield ends with the process)."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join, timeout_s)
 
 LEASE_MS = 15_000  # a replica index is held this long without renewal
 
@@ -337,17 +423,21 @@ def create_service(
         gc.freeze()
         logging.basicConfig(level=s.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        # A pooled connection idle for over a second is PINGed (with redis-py's retries)
-        # before use: after a Redis restart a stale one reconnects instead of answering the
-        # first request with "Connection closed by server" (commands themselves are not
-        # retried: a transaction whose reply was lost could apply twice).
+        # A pooled connection idle for over a second is PINGed before use, and reconnects
+        # once if that PING finds it closed (twinbed.redisconn): after a Redis restart a stale
+        # one does not answer the first request with "Connection closed by server" (commands
+        # themselves are not retried: a transaction whose reply was lost could apply twice).
         consumer = s.consumer_name(role)
         # this role's signing key and every role's public key (never logged); a missing or
         # wrong one stops the start with the reason (the CLI checks it before uvicorn too)
         bus_keys = signing.load(s.bus_key, s.bus_pubkeys, role)
         # named connections: `CLIENT LIST` (and an operator) sees which role holds which
-        r = redisconn.connect(s.redis_url, socket_keepalive=True,
-                              health_check_interval=1, client_name=consumer.replace(" ", "_"))
+        def connect() -> aioredis.Redis:
+            return redisconn.connect(s.redis_url, socket_keepalive=True,
+                                     health_check_interval=1,
+                                     client_name=consumer.replace(" ", "_"))
+
+        r = connect()  # the HTTP side's; the bus thread opens its own (BusThread)
         bus = Bus(r, sender=consumer, keys=bus_keys)
         state = ServiceState(role=role, settings=s, redis=r, bus=bus, runs=RunStore(r),
                              replicas=s.replicas)
@@ -365,34 +455,38 @@ def create_service(
         for make in metrics:
             registry.register(make(state))
 
-        active_cache: dict[str, Any] = {"at": 0.0, "streams": []}
-        dispatcher = RoleDispatcher(state, generic_handlers or {})
-        state.extra["dispatcher"] = dispatcher
+        def jobs(side: ServiceState) -> list[Coroutine[Any, Any, None]]:
+            """The bus side's work, built on the bus thread with its connections."""
+            active_cache: dict[str, Any] = {"at": 0.0, "streams": []}
+            dispatcher = RoleDispatcher(side, generic_handlers or {})
+            state.extra["dispatcher"] = dispatcher  # /metrics counts its run contexts
 
-        async def streams() -> list[str]:
-            now = time.monotonic()
-            if now - active_cache["at"] > 0.25:
-                runs = await r.smembers(keys.ACTIVE_RUNS)
-                ids = [x.decode() for x in runs]
-                dispatcher.retain(set(ids))  # a finished run's context (and cache) goes now
-                active_cache["streams"] = sorted(
-                    [keys.stream(i, role) for i in ids]
-                    + [keys.replica_stream(i, role, state.replica) for i in ids])
-                active_cache["at"] = now
-            return active_cache["streams"]
+            async def streams() -> list[str]:
+                now = time.monotonic()
+                if now - active_cache["at"] > 0.25:
+                    runs = await side.redis.smembers(keys.ACTIVE_RUNS)
+                    ids = [x.decode() for x in runs]
+                    dispatcher.retain(set(ids))  # a finished run's context (and cache) goes
+                    active_cache["streams"] = sorted(
+                        [keys.stream(i, role) for i in ids]
+                        + [keys.replica_stream(i, role, side.replica) for i in ids])
+                    active_cache["at"] = now
+                return active_cache["streams"]
 
-        worker = state.worker = Worker(
-            bus, group=role, consumer=consumer, streams=streams,
-            handler=dispatcher,
-            count=s.read_count, block_ms=s.read_block_ms, reclaim_idle_s=s.reclaim_idle_s,
-        )
+            worker = state.worker = Worker(
+                side.bus, group=role, consumer=consumer, streams=streams,
+                handler=dispatcher, count=s.read_count, block_ms=s.read_block_ms,
+                reclaim_idle_s=s.reclaim_idle_s,
+            )
+            return [worker.run(side.stop), *(t(side) for t in tasks)]
+
         running: list[asyncio.Task[None]] = []
 
         def start() -> None:
-            running.append(asyncio.create_task(worker.run(state.stop),
-                                               name=f"{role}-worker"))
-            running.extend(asyncio.create_task(t(state), name=f"{role}-{t.__name__}")
-                           for t in tasks)
+            state.bus_side = BusThread(state, connect, jobs)
+            state.bus_side.start()
+            # the replica lease is renewed here, on the HTTP loop: a handler computing for
+            # longer than the lease on the bus thread does not lose the replica index
             if s.replicas > 1 and s.replica is None:
                 running.append(asyncio.create_task(_renew_lease(state), name=f"{role}-lease"))
 
@@ -412,6 +506,8 @@ def create_service(
             yield
         finally:
             state.stop.set()
+            if state.bus_side is not None:
+                await state.bus_side.stop()
             for t in running:
                 t.cancel()
             await asyncio.gather(*running, return_exceptions=True)
@@ -447,6 +543,12 @@ def create_service(
         except Exception as exc:  # any Redis failure means "not healthy", with the reason
             return JSONResponse(status_code=503, content={
                 "status": "unhealthy", "role": role, "redis": False, "error": str(exc)})
+        side = state.bus_side
+        if side is not None and not side.alive:
+            return JSONResponse(status_code=503, content={
+                "status": "unhealthy", "role": role, "redis": ok,
+                "error": f"the bus thread stopped ({side.error or 'no reason given'}); "
+                         "restart the service"})
         return JSONResponse(content={"status": "ok" if ok else "unhealthy", "role": role,
                                      "redis": ok, "consumer": state.bus.sender,
                                      "replica": None if state.standby else state.replica,

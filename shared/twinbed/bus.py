@@ -350,6 +350,16 @@ class Bus:
     def next_seq(self) -> int:
         return next(self._seq)
 
+    def over(self, redis: aioredis.Redis) -> Bus:
+        """The same sender (name, key, sequence) over another connection: a redis.asyncio
+        client belongs to one event loop, so a process with two loops (a service's HTTP API
+        and its bus thread) has one client per loop, and this keeps one sequence, so the
+        two never send the same ``(sender, seq)`` (next() on one itertools.count is atomic
+        under the GIL)."""
+        twin = Bus(redis, self.sender, self.keys)
+        twin._seq = self._seq
+        return twin
+
     def effects(self) -> Effects:
         return Effects(self)
 
