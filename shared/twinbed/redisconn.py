@@ -19,6 +19,7 @@ from typing import Any
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 
 __all__ = ["connect", "pack_command"]
@@ -50,11 +51,27 @@ class _HiredisPacking:
         return [b"".join(pack_command(*cmd) for cmd in commands)]
 
 
-class HiredisConnection(_HiredisPacking, Connection):
+class _Revived:
+    """Mixin over a redis-py asyncio connection: an idle connection is PINGed before use
+    (``health_check_interval``); when that PING finds it closed by the server (Redis was
+    restarted), reconnect once and go on, instead of failing the command that was about to be
+    sent. redis-py 8 retries the PING only with a connection-level ``retry``, which would also
+    retry commands, and a command whose reply was lost may have been applied (a transaction
+    must not run twice). The PING is idempotent; the command is still sent once."""
+
+    async def check_health(self) -> None:
+        try:
+            await super().check_health()  # type: ignore[misc]
+        except (RedisConnectionError, OSError):
+            await self.disconnect()  # type: ignore[attr-defined]
+            await self.connect()  # type: ignore[attr-defined]  # Redis still down: raises
+
+
+class HiredisConnection(_Revived, _HiredisPacking, Connection):
     """A TCP connection packing with hiredis."""
 
 
-class HiredisUnixConnection(_HiredisPacking, UnixDomainSocketConnection):
+class HiredisUnixConnection(_Revived, _HiredisPacking, UnixDomainSocketConnection):
     """A unix-socket connection packing with hiredis."""
 
 

@@ -52,3 +52,46 @@ async def test_values_round_trip_through_commands_and_pipelines(redis_url: str, 
         assert await r.ping()  # the connection is still usable after a refused command
     finally:
         await r.aclose()
+
+
+async def test_an_idle_connection_revives_after_a_redis_restart(tmp_path) -> None:  # noqa: ANN001
+    """The first command after Redis restarted (on an idle pooled connection the old server
+    closed) succeeds: the health-check PING reconnects once. Without it the command failed
+    with "Connection closed by server" (a service's first /health after a restart was 503)."""
+    import subprocess
+    import time
+
+    import redis
+
+    from twinbed.stack import find_redis_server, free_port
+
+    port = free_port()
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir",
+             str(tmp_path), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(400):
+            try:
+                if redis.Redis(port=port).ping():
+                    return proc
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.025)
+        proc.kill()
+        raise RuntimeError("redis-server did not start")
+
+    proc = start()
+    r = redisconn.connect(f"redis://127.0.0.1:{port}/0", health_check_interval=1)
+    try:
+        assert await r.set("k", "before")
+        proc.kill()
+        proc.wait(timeout=10)
+        proc = start()
+        time.sleep(1.1)  # idle past the health-check interval, as a quiet service is
+        assert await r.get("k") is None  # a new, empty server answered
+        assert await r.set("k", "after") and await r.get("k") == b"after"
+    finally:
+        await r.aclose()
+        proc.kill()
+        proc.wait(timeout=10)
