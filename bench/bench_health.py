@@ -10,7 +10,8 @@ Before the bus side moved to its own thread (services/common.py, BusThread) the 
 shared the HTTP API's event loop: an fl-migration edge's /health waited up to 4.6 s, the
 controller's 6.7 s.
 
-    twinbed bench health [--scenario fl-migration] [--algorithm ppo] [--rounds 3] [--idle-s 10]
+    twinbed bench health [--scenario fl-migration] [--algorithm ppo] [--rounds 3] [--seed 0]
+                         [--idle-s 10]
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def main() -> None:
     ap.add_argument("--scenario", default="fl-migration")
     ap.add_argument("--algorithm", default="ppo")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0, help="the shipped fl-migration agents are "
+                    "for seed 0")
     ap.add_argument("--idle-s", type=float, default=10.0)
     args = ap.parse_args()
     with local_stack() as live:
@@ -79,7 +82,10 @@ def main() -> None:
         for p in busy.values():
             p.__enter__()
         t0 = time.perf_counter()
-        view = live.run(args.scenario, args.algorithm, args.rounds)
+        try:
+            view = live.run(args.scenario, args.algorithm, args.rounds, seed=args.seed)
+        except httpx.HTTPStatusError as exc:
+            raise SystemExit(f"the run was refused: {exc.response.text}") from None
         wall = time.perf_counter() - t0
         for p in busy.values():
             p.__exit__()
