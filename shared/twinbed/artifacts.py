@@ -8,7 +8,9 @@ every scenario:
 * the file name: ``<name>[-<param><value>...]<suffix>`` in declared order, e.g.
   ``network-twin-sac-U10.zip`` (``depends_on=("U",)``); ``seed`` names the run's seed; with
   ``depends_on=ALL_PARAMS`` the suffix is a digest of every non-default parameter (none for the
-  defaults: ``semantic-sac.zip``);
+  defaults: ``semantic-sac.zip``); parameters in ``unless_default`` are named only away from
+  their default (``network-twin-gru-U10-mobilitygauss-markov.pt``; the default's file keeps
+  its name);
 * the train command: ``<train> --param U=10 [--seed N]``, the one CLI parameter syntax;
 * where it is found (:meth:`ArtifactSpec.resolve`): the user's own file
   ``<data_dir>/<folder>/<file>`` wins over the one shipped in the scenario's package
@@ -125,6 +127,9 @@ class ArtifactSpec(Generic[P, A]):
     train: str  # the command without parameters, e.g. "twinbed train network-twin --algorithm sac"
     load: Callable[[Path, P], A]  # the file -> the loaded object; may raise on a bad file
     depends_on: tuple[str, ...] | Literal["*"] = ()
+    # parameters that select the file only away from their default (a file made for the
+    # default keeps its plain name): e.g. a model trained on another mobility model
+    unless_default: tuple[str, ...] = ()
     folder: str = "agents"  # under the data directory
     suffix: str = ".zip"
     description: str = ""
@@ -156,6 +161,13 @@ class ArtifactSpec(Generic[P, A]):
             else:
                 raise KeyError(f"artifact {self.name!r} depends on {dep!r}, which is not a "
                                f"parameter of {type(p).__name__}")
+        away = p.model_dump(mode="json", exclude_defaults=True)
+        for dep in self.unless_default:
+            if dep not in dumped:
+                raise KeyError(f"artifact {self.name!r} depends on {dep!r}, which is not a "
+                               f"parameter of {type(p).__name__}")
+            if dep in away:
+                out[dep] = away[dep]
         return out
 
     def stem(self, p: P, seed: int) -> str:

@@ -36,6 +36,9 @@ def gru_in_stack(live) -> Path:
 @pytest.mark.parametrize("algorithm, params", [
     ("periodic-k", {"U": 4, "sync_period_slots": 3}),
     ("error-aware", {"U": 4, "epsilon": 0.5}),
+    # beyond the paper: motion with memory; the sensor keeps the slot before (replays too)
+    ("periodic-k", {"U": 4, "sync_period_slots": 3, "mobility": "gauss-markov",
+                    "predictor": "hold"}),
 ])
 def test_live_slots_equal_the_in_process_slots(live, gru_in_stack, algorithm, params) -> None:
     """Same seed: every live slot's decision, rates, twin error and reward equal the

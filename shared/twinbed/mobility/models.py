@@ -48,7 +48,9 @@ def uniform_box(rng: np.random.Generator, n: int, low: float, high: float) -> Ar
 class GaussMarkovVelocity:
     memory: float  # a in [0, 1]: 1 keeps the velocity, 0 redraws it every step
     mean_speed: float  # |m| [distance per step]
-    sigma: float  # per-component standard deviation of the velocity [distance per step]
+    # per-component standard deviation of the velocity [distance per step]; an (n, 1) array
+    # gives each user its own
+    sigma: float | Array
     border: Border = field(default_factory=Unbounded)
 
     def step(self, rng: np.random.Generator, pos: Array, vel: Array) -> tuple[Array, Array]:

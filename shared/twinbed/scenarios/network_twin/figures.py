@@ -34,12 +34,13 @@ from twinbed.report import band, errorbars, paper_hline, paper_points, pyplot, s
 from twinbed.scenarios.network_twin.algorithms import RULES, rule
 from twinbed.scenarios.network_twin.gru import (
     HoldPredictor,
-    gru_path,
+    KalmanPredictor,
     load_gru,
     per_user_mse,
     train_gru,
     trajectories,
 )
+from twinbed.scenarios.network_twin.learned import GRU
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 from twinbed.scenarios.network_twin.policies import action_to_sync, observation
 from twinbed.scenarios.network_twin.training import hyperparams, make_env_factory
@@ -87,7 +88,7 @@ def _gain_pct(a: np.ndarray, b: np.ndarray) -> stats.Estimate:
 
 def _ensure_gru(p: NetworkTwinParams, data_dir: Path, full: bool, seed: int) -> Any:
     """The saved GRU for ``p`` if there is one (and not ``full``), else train and save it."""
-    path = gru_path(data_dir, p.U)
+    path = GRU.user_path(data_dir, p, 0)  # named after mobility / input when not default
     if path.exists() and not full:
         try:
             return load_gru(path, p)
@@ -117,8 +118,13 @@ def figure2(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
     tests = [trajectories(p, per_set, 30, s, "fig2-test") for s in seed_list]
     mse = np.array([per_user_mse(pred, t, p.M) for t in tests])  # (seeds, U)
     hold = np.array([per_user_mse(HoldPredictor(), t, p.M) for t in tests])
+    # the model-based baseline, fitted on trajectories like the GRU's training set
+    kalman = KalmanPredictor.fit(trajectories(p, 2000, 30, seed, "train"))
+    kal = np.array([per_user_mse(kalman, t, p.M) for t in tests])
     moving = 1.0 - p.move_probs()[:, 0]
-    best = moving * p.step_blocks**2 / 2  # MSE of the ideal predictor away from the border
+    # MSE of the ideal predictor away from the border: the step variance m_u dl^2 / 2 per
+    # coordinate, of which a Gauss-Markov velocity leaves (1 - a^2) unpredictable
+    best = moving * p.step_blocks**2 / 2 * (1.0 if p.mobility == "walk" else 1 - p.gm_memory**2)
     shown = _shown_users(p.U)
     ex = tests[0][0]  # one test trajectory, one-step predictions along it
     windows = np.stack([ex[t - p.M:t] for t in range(p.M, len(ex))])
@@ -132,9 +138,12 @@ def figure2(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
     write_csv(files.csv, rows)
     est_gru = [stats.mean_ci(mse[:, u], label="test sets") for u in range(p.U)]
     est_hold = [stats.mean_ci(hold[:, u], label="test sets") for u in range(p.U)]
+    est_kal = [stats.mean_ci(kal[:, u], label="test sets") for u in range(p.U)]
     write_csv(out / "fig2_mse.csv", [
         {"user": u + 1, "move_prob": float(moving[u]), **est_gru[u].columns("mse_gru"),
-         **est_hold[u].columns("mse_hold_last"), "mse_ideal": float(best[u]),
+         **est_hold[u].columns("mse_hold_last"), **est_kal[u].columns("mse_kalman"),
+         "kalman_a": kalman.a, "mobility": p.mobility, "gru_input": p.gru_input,
+         "mse_ideal": float(best[u]),
          "trajectories_per_seed": per_set, "seeds": seed_list} for u in range(p.U)])
 
     plt = pyplot()
@@ -150,8 +159,15 @@ def figure2(p: NetworkTwinParams, data_dir: Path, out: Path, *, full: bool = Fal
     users = np.arange(1, p.U + 1)
     errorbars(ax, users.tolist(), est_gru, f"GRU (95 % CI, {seeds} test sets)", ls="-", ms=4)
     errorbars(ax, (users + 0.15).tolist(), est_hold, "hold last position", ls="none", ms=3)
-    ax.plot(users, np.maximum(best, 1e-6), "k:", label="ideal (p_move dl^2 / 2)")
-    shown_paper = [u for u in PAPER_MSE if u <= p.U]
+    errorbars(ax, (users - 0.15).tolist(), est_kal, f"Kalman (fitted a = {kalman.a:.2f})",
+              ls="none", ms=3)
+    ax.plot(users, np.maximum(best, 1e-6), "k:", label="ideal" + (
+        " (p_move dl^2 / 2)" if p.mobility == "walk" else " ((1 - a^2) p_move dl^2 / 2)"))
+    if p.mobility != "walk":
+        ax.set_title(f"beyond the paper: {p.mobility} mobility (a = {p.gm_memory:g}), "
+                     f"GRU input {p.gru_input}", fontsize=8)
+    # the paper's MSEs are for its mobility (eq. 1): not compared under another one
+    shown_paper = [u for u in PAPER_MSE if u <= p.U] if p.mobility == "walk" else []
     if shown_paper:
         paper_points(ax, shown_paper, [PAPER_MSE[u] for u in shown_paper], "MSE, Fig. 2")
     ax.set_yscale("log")

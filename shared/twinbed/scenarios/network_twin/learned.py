@@ -3,7 +3,8 @@
 
 * :data:`GRU`: the cloud twin's predictor, per number of users (``models/network-twin-gru-U10.pt``,
   made by ``twinbed train network-twin-gru``), needed by every run whose ``predictor`` is
-  ``gru``;
+  ``gru``; one trained on another mobility model is named after it
+  (``network-twin-gru-U10-mobilitygauss-markov.pt``);
 * :data:`AGENTS`: the SAC and DQN sync agents, per number of users
   (``agents/network-twin-sac-U10.zip``, made by ``twinbed train network-twin``).
 
@@ -37,7 +38,8 @@ def _check_gru(path: Path, p: NetworkTwinParams) -> None:
 
 GRU: ArtifactSpec[NetworkTwinParams, GRUPredictor] = ArtifactSpec(
     name="network-twin-gru", train="twinbed train network-twin-gru", load=_load_gru,
-    depends_on=("U",), folder="models", suffix=".pt", shipped_dir=SHIPPED,
+    depends_on=("U",), unless_default=("mobility", "gm_memory", "gru_input"), folder="models",
+    suffix=".pt", shipped_dir=SHIPPED,
     description="the cloud twin's GRU mobility predictor (eqs. 6-12)",
     validate=_check_gru)  # a GRU for other M, N^h, area or step is refused before the run
 

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from twinbed.mobility import GridRandomWalk, Stay
+from twinbed.mobility import GaussMarkovVelocity, GridRandomWalk, Stay
 from twinbed.radio import rayleigh_power, shannon_rate_bps
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
@@ -87,10 +87,31 @@ def initial_positions(p: NetworkTwinParams, rng: np.random.Generator) -> np.ndar
 
 
 def move(p: NetworkTwinParams, pos: np.ndarray, rng: np.random.Generator,
-         probs: np.ndarray | None = None) -> np.ndarray:
-    """One slot of eq. (1) for every user; a step that would leave the area is not taken."""
-    walk = GridRandomWalk(MOVES, p.step_blocks, Stay(p.half_blocks))
-    return walk.move(rng, pos, p.move_probs() if probs is None else probs)
+         probs: np.ndarray | None = None, before: np.ndarray | None = None) -> np.ndarray:
+    """One slot of the users' mobility; a step that would leave the area is not taken.
+
+    ``p.mobility == "walk"``: eq. (1) with each user's move probabilities ``probs`` (default
+    :meth:`NetworkTwinParams.move_probs`); ``before`` is not used.
+
+    ``"gauss-markov"`` (beyond the paper): each user's velocity is the Gauss-Markov model of
+    :class:`twinbed.mobility.GaussMarkovVelocity` with mean 0, v' = a v + sqrt(1 - a^2)
+    sigma_u w, where v is the user's last displacement ``pos - before`` (so a user the border
+    stopped starts again from rest) and sigma_u = step sqrt(m_u / 2) with m_u = 1 - p_u,1 the
+    user's eq. (1) move probability: each coordinate's step has the variance it has in the
+    walk, but consecutive steps are correlated (a = ``gm_memory``). ``before is None`` (the
+    first move): v is drawn from the stationary N(0, sigma_u^2) first. Draws:
+    ``standard_normal((n, 2))`` for that v (first move only), then one for w.
+    """
+    probs = p.move_probs() if probs is None else probs
+    if p.mobility == "walk":
+        walk = GridRandomWalk(MOVES, p.step_blocks, Stay(p.half_blocks))
+        return walk.move(rng, pos, probs)
+    sigma = p.step_blocks * np.sqrt((1.0 - probs[:, 0]) / 2.0)[:, None]
+    vel = (sigma * rng.standard_normal(pos.shape) if before is None
+           else np.asarray(pos, float) - np.asarray(before, float))
+    gm = GaussMarkovVelocity(p.gm_memory, 0.0, sigma, Stay(p.half_blocks))
+    new, _ = gm.step(rng, np.asarray(pos, float), vel)
+    return new
 
 
 def draw_channel(p: NetworkTwinParams, rng: np.random.Generator) -> Channel:

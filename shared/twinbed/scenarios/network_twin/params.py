@@ -13,6 +13,9 @@ the per-user move probabilities (geometric from ``move_prob_min`` to ``move_prob
 evenly over the four directions), the out-of-area interferers (one per RB per slot, uniform in
 the ring of neighbouring cells, ``interferer_ring_blocks``), the minimum distance (1 block),
 the RL episode length and the sync period of ``periodic-k``.
+
+Beyond the paper (issue 18): ``mobility="gauss-markov"``, a mobility model with memory, so
+that a predictor has something to learn (README.md, "Motion with memory").
 """
 
 from __future__ import annotations
@@ -59,6 +62,16 @@ class NetworkTwinParams(BaseModel):
     episode_slots: int = Field(30, ge=1, le=100_000, description="RL episode length T "
                                "(the paper's horizon T = 30 of Section IV)")
     sync_period_slots: int = Field(10, ge=1, description="k of the periodic-k agent")
+    mobility: Literal["walk", "gauss-markov"] = Field(
+        "walk", description="walk: eq. (1), i.i.d. moves (the paper's); gauss-markov: beyond "
+        "the paper, each user's velocity is AR(1) with memory gm_memory and the same "
+        "per-coordinate step variance as its eq. (1) walk, so motion is predictable")
+    gm_memory: float = Field(0.75, ge=0, lt=1, description="Gauss-Markov memory a of the "
+                             "velocity (mobility=gauss-markov; 0.75 as in Camp et al. 2002)")
+    gru_input: Literal["absolute", "relative"] = Field(
+        "absolute", description="the GRU's input: absolute positions scaled by the half side "
+        "(the reconstruction the shipped GRU uses), or each window relative to its newest "
+        "state in steps (translation-invariant; README.md, 'Motion with memory')")
     predictor: Literal["gru", "hold"] = Field(
         "gru", description="how the twin advances without a sync: the trained GRU, or hold "
         "the last state (no model; for tests and as a reference)")

@@ -65,10 +65,12 @@ T = TypeVar("T", bound=_Stored)
 
 
 class Users(_Stored):
-    """The sensor service's users: their positions in slot ``slot``."""
+    """The sensor service's users: their positions in slot ``slot`` and in the slot before
+    (a mobility with memory moves on from the last displacement; None in slot 0)."""
 
     slot: int
     pos: Grid
+    before: Grid | None = None
 
 
 class Mirror(_Stored):
@@ -122,15 +124,20 @@ async def sensor_round_start(ctx: Ctx, msg: RoundStart, env: Envelope, fx: Effec
     p = ctx.params
     stored = await _load(ctx, "users", Users)
     _check_round(None if stored is None else stored.slot, msg.round, "sensor")
+    before: list[list[float]] | None = None
     if msg.round == 0:
         pos = start_positions(p, ctx.run.seed)
     elif stored is not None and stored.slot == msg.round:  # a replay of this slot
-        pos = np.asarray(stored.pos, dtype=float)
+        pos, before = np.asarray(stored.pos, dtype=float), stored.before
     elif stored is not None:
-        pos = positions_after(p, ctx.run.seed, msg.round, np.asarray(stored.pos, float))
+        prev = np.asarray(stored.pos, float)
+        pos = positions_after(p, ctx.run.seed, msg.round, prev,
+                              None if stored.before is None else np.asarray(stored.before))
+        before = stored.pos
     else:
         raise LookupError(f"sensor: slot {msg.round} arrived but no earlier positions")
-    fx.set(ctx.key("users"), Users(slot=msg.round, pos=pos.tolist()).model_dump_json())
+    fx.set(ctx.key("users"), Users(slot=msg.round, pos=pos.tolist(),
+                                   before=before).model_dump_json())
     seen = await observe(ctx, msg.round, TWIN_NAME, pos.astype(np.float64).tobytes())
     fx.publish(ctx.stream("basestation"), Positions(
         run_id=msg.run_id, round=msg.round, positions=pos.tolist(), oracle_id=seen.oracle_id,

@@ -56,9 +56,12 @@ def start_positions(p: NetworkTwinParams, seed: int) -> Array:
     return model.initial_positions(p, rng(seed, "start"))
 
 
-def positions_after(p: NetworkTwinParams, seed: int, slot: int, prev: Array) -> Array:
-    """Slot ``slot``'s positions given slot ``slot - 1``'s (eq. 1, stream "mobility")."""
-    return model.move(p, prev, rng(seed, "mobility", slot))
+def positions_after(p: NetworkTwinParams, seed: int, slot: int, prev: Array,
+                    before: Array | None = None) -> Array:
+    """Slot ``slot``'s positions given slot ``slot - 1``'s (``prev``) and, for a mobility
+    with memory, slot ``slot - 2``'s (``before``; None for slot 1) (model.move, stream
+    "mobility")."""
+    return model.move(p, prev, rng(seed, "mobility", slot), before=before)
 
 
 def channel_for_slot(p: NetworkTwinParams, seed: int, slot: int) -> model.Channel:
@@ -82,6 +85,7 @@ class NetworkWorld:
         self.p, self.seed, self.predictor = p, seed, predictor
         self.slot = 0
         self.pos = start_positions(p, seed)
+        self.before: Array | None = None  # the previous slot's positions (mobility memory)
         self.history: deque[Array] = deque([self.pos.copy()] * p.M, maxlen=p.M)
         self.last_sync = self.pos.copy()
         self.unsynced = 0
@@ -127,7 +131,8 @@ class NetworkWorld:
         else:
             self.unsynced += 1
         self.slot += 1
-        self.pos = positions_after(p, self.seed, self.slot, self.pos)
+        self.pos, self.before = (positions_after(p, self.seed, self.slot, self.pos, self.before),
+                                 self.pos)
         self._prepare()
         return rec
 
