@@ -100,3 +100,24 @@ def test_a_gauss_markov_run_is_reproducible_and_moves_with_memory() -> None:
         w.step(False)
         pos.append(w.pos.copy())
     np.testing.assert_allclose(np.array([r["positions"] for r in a]), np.array(pos[:40]))
+
+
+def test_sync_map_marks_where_syncing_pays(tmp_path) -> None:  # noqa: ANN001
+    """The map beyond Table I: every (N, epsilon) cell, each rule's paired gain over `never`
+    with its interval; with the error weighing 0.09 per block^2 (epsilon 0.1) syncing pays."""
+    import csv
+
+    from twinbed.scenarios.network_twin import figures
+
+    p = NetworkTwinParams(episode_slots=8)
+    res = figures.reproduce("sync-map", p, tmp_path, tmp_path, seeds=2, episodes=2)
+    rows = list(csv.DictReader(res.files.csv.open()))
+    assert len(rows) == len(figures.MAP_RBS) * len(figures.MAP_EPSILONS)
+    for a in figures.MAP_RULES:
+        assert {f"{a}_minus_never", f"{a}_minus_never_lo", f"{a}_minus_never_hi"} <= rows[0].keys()
+    low = [r for r in rows if float(r["epsilon"]) == 0.1]
+    assert low and all(r["sync_pays"] == "True" for r in low)
+    assert res.files.png.stat().st_size > 10_000
+    assert "pays" in res.table() and "yes" in res.table()
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        figures.reproduce("sync-map", p, tmp_path, tmp_path, seeds=1)

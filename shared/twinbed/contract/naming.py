@@ -101,6 +101,8 @@ class FigureResult:
         if self.note:
             title += f" ({self.note})"
         title = f"{title} -> {self.files.csv.parent}"
+        if not self.claims:  # a figure beyond the paper: its rows are the result
+            return f"{title}\n{self.detail}"
         if self.claims and not isinstance(self.claims[0], Claim):
             # twinbed.claims imports the scenario registry, which imports this module
             from twinbed import claims as computed  # noqa: PLC0415 (import cycle)

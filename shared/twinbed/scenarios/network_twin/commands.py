@@ -92,7 +92,9 @@ def _agent_run(args: argparse.Namespace) -> int:
 # -- reproduce network-twin ------------------------------------------------------------------
 def _repro_args(ap: argparse.ArgumentParser) -> None:
     _common(ap)
-    ap.add_argument("--figure", type=int, choices=(2, 3), required=True)
+    ap.add_argument("--figure", choices=("2", "3", "sync-map"), required=True,
+                    help="the paper's Fig. 2 or 3, or (beyond the paper) the map of where "
+                         "syncing pays over epsilon and N")
     ap.add_argument("--out", type=Path, default=None, help="output directory")
     ap.add_argument("--full", action="store_true",
                     help="the paper's budget (longer GRU and RL training)")
@@ -110,7 +112,8 @@ def _repro_run(args: argparse.Namespace) -> int:
     out = args.out or default_out_dir(_data_dir(args), "figures", "network-twin")
     out.mkdir(parents=True, exist_ok=True)
     try:
-        result = figures.reproduce(args.figure, p, _data_dir(args), out, full=args.full,
+        figure = int(args.figure) if args.figure.isdigit() else args.figure
+        result = figures.reproduce(figure, p, _data_dir(args), out, full=args.full,
                                    seed=args.seed, steps=args.steps, episodes=args.episodes,
                                    seeds=args.seeds)
     except ValueError as exc:  # a missing or mismatched artifact: the message says the fix
