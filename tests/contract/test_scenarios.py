@@ -117,3 +117,19 @@ def test_a_round_without_reports_is_a_valid_record_naming_the_missing(name: str)
     rec = spec.summarize_json(p, 0, {}, parties)
     assert rec["missing"] == parties
     spec.metrics.model_validate(rec)
+
+
+def test_importing_every_scenario_keeps_the_process_warning_filters() -> None:
+    """No dependency may switch on every warning for the whole process (the `matching`
+    package calls warnings.simplefilter("always") on import: the CLI then printed
+    ResourceWarnings for `twinbed up --detach`'s children)."""
+    import subprocess
+    import sys
+
+    code = ("import warnings, twinbed.scenarios as s; s.scenario_names(); "
+            "import twinbed.scenarios.federated.games; "
+            "print(any(f[0] == 'always' and f[2] is Warning and f[1] is None "
+            "for f in warnings.filters))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -8,10 +8,16 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
-from matching.games import HospitalResident
+
+# `matching` calls warnings.simplefilter("always") when imported, which would turn on every
+# warning of every library for the whole process (services printed ResourceWarnings for
+# detached children, deprecations of their dependencies): keep the process's filters
+with warnings.catch_warnings():
+    from matching.games import HospitalResident
 
 from twinbed.scenarios.federated.model import FrameCtx, columns, toggle_utilities
 from twinbed.scenarios.federated.params import FederatedParams
