@@ -13,12 +13,19 @@ from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
-from pydantic_core import to_json
+from pydantic_core import to_json as _pydantic_json
 
 from twinbed import keys
 from twinbed.bus import Effects
 
 __all__ = ["Twin", "TwinStore", "TwinUpdate", "twin_id"]
+
+
+def to_json(value: Any) -> bytes:
+    """A twin's state or fidelity as standard JSON: NaN and infinities become null, as a
+    browser's JSON.stringify makes them (pydantic writes NaN/Infinity by default, which
+    JSON.parse, and so the dashboard, rejects; the list endpoint passes it through)."""
+    return _pydantic_json(value, inf_nan_mode="null")
 
 
 # KEYS: twin hash, history stream, twins index, the run's twins index.

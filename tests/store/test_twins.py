@@ -251,3 +251,24 @@ async def test_list_page_json_writes_non_finite_floats_and_odd_text_as_json(
     assert want[0]["modeled_s"] is None and want[1]["aoi_modeled_s"] is None
     assert json.loads(await store.get_many_json(ids)) == want
     assert await store.get_many_json([]) == b"[]"
+
+
+async def test_non_finite_numbers_in_a_state_are_stored_as_standard_json(
+        aredis: aioredis.Redis, run_id: str) -> None:
+    """NaN and infinities in a state or fidelity become null (pydantic's default wrote NaN
+    and Infinity, which JSON.parse, and so the dashboard, rejects)."""
+    def strict(text: str | bytes) -> Any:
+        def refuse(name: str) -> None:
+            raise ValueError(f"non-standard JSON constant {name}")
+        return json.loads(text, parse_constant=refuse)
+
+    store = TwinStore(aredis)
+    tid = twin_id(run_id, "odd")
+    await commit_update(store, aredis, tid, state={"x": math.nan, "v": [1.0, math.inf]},
+                        fidelity={"nrmse": -math.inf, "exact": False})
+    raw = await aredis.hget(keys.twin_key(tid), "state")
+    assert strict(raw) == {"x": None, "v": [1.0, None]}
+    twin = await store.get(tid)
+    assert twin is not None and twin.state == {"x": None, "v": [1.0, None]}
+    assert twin.fidelity == {"nrmse": None, "exact": False}
+    assert strict(await store.get_many_json([tid]))[0]["state"]["x"] is None
