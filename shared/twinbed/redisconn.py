@@ -24,7 +24,8 @@ from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.crc import key_slot
 from redis.exceptions import DataError
 
-__all__ = ["CLUSTER_SCHEMES", "cluster_url", "connect", "is_cluster", "pack_command",
+__all__ = ["CLUSTER_SCHEMES", "cluster_url", "connect", "is_cluster", "is_cluster_url",
+           "pack_command",
            "slot_groups"]
 
 # URL schemes that select Redis Cluster mode, and the plain scheme each stands for
@@ -74,6 +75,11 @@ def cluster_url(url: str) -> str | None:
     scheme, sep, rest = url.partition("://")
     plain = CLUSTER_SCHEMES.get(scheme.lower()) if sep else None
     return None if plain is None else f"{plain}://{rest}"
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` selects Redis Cluster mode (``redis+cluster://``)."""
+    return cluster_url(url) is not None
 
 
 def is_cluster(r: Any) -> bool:

@@ -1014,3 +1014,46 @@ async def test_a_dead_letter_keeps_a_bounded_excerpt(aredis: aioredis.Redis, uid
     (letter,) = await dead_letters(aredis, stream)
     assert len(letter[b"p"]) == DEAD_EXCERPT and letter[b"dl_size_p"] == str(1 << 20).encode()
     assert b"RuntimeError: boom" in letter[b"dl_error"]
+
+
+async def test_a_worker_over_several_runs_handles_each_and_loses_nothing(
+        aredis: aioredis.Redis, uid: str) -> None:
+    """One worker reading the streams of several runs (on a cluster: several hash slots, one
+    read and one commit per slot; a blocking read per slot, the first answer taken and the
+    others cancelled) handles every entry once, each with its own run's effects, also when
+    messages come while it blocks."""
+    runs = [f"m{uid}{i}" for i in range(3)]
+    streams_ = [keys.stream(r, "x") for r in runs]
+    counters = {s: keys.role_key(r, "x", "n") for r, s in zip(runs, streams_, strict=True)}
+
+    async def handler(env: Envelope, fx: Effects) -> None:
+        fx.incr(counters[env.stream])
+
+    async def streams() -> list[str]:
+        return streams_
+
+    w = Worker(tbus(aredis, "edge-w"), GROUP, "c1", streams, handler, block_ms=50)
+    bus = tbus(aredis, "sensor-x")
+    for s in streams_:
+        await w.ensure_group(s)
+    await bus.publish_many([(s, ping(n), None) for n in range(5) for s in streams_])
+    total = 0
+    for _ in range(10):
+        total += await w.step()
+    assert total == 15
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    try:
+        for n in range(12):  # one at a time, to one run, while the worker blocks on all
+            await bus.publish(streams_[n % 3], ping(100 + n))
+            await asyncio.sleep(0.02)
+        for _ in range(400):
+            if [await aredis.get(counters[s]) for s in streams_] == [b"9"] * 3:
+                break
+            await asyncio.sleep(0.025)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert [await aredis.get(counters[s]) for s in streams_] == [b"9"] * 3
+    assert [await pending(aredis, s) for s in streams_] == [0, 0, 0]
+    assert w.stats.handled == 27 and w.stats.duplicates == 0
