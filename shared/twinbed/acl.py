@@ -24,8 +24,9 @@ holds every ``tb:*`` key; it is the orchestrator, not a device. The run id's bra
 Redis Cluster hash tag (twinbed.keys); the patterns' ``*`` covers them, so the patterns are
 the same on a single Redis and a cluster (ACL users are per node: load the file on each).
 Redis 6.2 (the embedded server) grants a key pattern for reads and writes alike; on Redis 7+
-the read-only patterns are granted as ``%R~`` (read only). Commands: reads, writes, streams, transactions and
-scripts; nothing ``@dangerous`` (no ``KEYS``, ``FLUSHALL``, ``CONFIG``, ``MONITOR``, ...).
+the read-only patterns are granted as ``%R~`` (read only). Commands: reads, writes, streams,
+transactions and scripts; nothing ``@dangerous`` (no ``KEYS``, ``FLUSHALL``, ``CONFIG``,
+``MONITOR``, ...).
 The ``admin`` user (tests, operators) may do everything; the ``default`` user is off, so a
 client without credentials is refused (it keeps full permissions only for Redis's own replay
 of the append-only file, which runs as ``default``: see :func:`acl_lines`).
