@@ -597,8 +597,16 @@ class Worker:
                                                {s: ids[s] for s in group}, count=self.count,
                                                block=blk)
 
-        replies = await asyncio.gather(*(read(g, None) for g in slots))
-        out = [x for rep in replies for x in rep or []]
+        replies = await asyncio.gather(*(read(g, None) for g in slots), return_exceptions=True)
+        failed = next((r for r in replies if isinstance(r, BaseException)), None)
+        if failed is not None:
+            # one slot's read failed (NOGROUP: a deleted run) while others may have been
+            # served: what they delivered is pending for this consumer and is re-read from
+            # its own backlog at the next step, not dropped until the reclaim
+            for group in slots:
+                self._backlog_done.difference_update(group)
+            raise failed
+        out = [x for rep in replies for x in rep or []]  # type: ignore[union-attr]
         if block is None or any(items for _, items in out):
             return out
         tasks = [asyncio.ensure_future(read(g, block)) for g in slots]
@@ -608,9 +616,12 @@ class Worker:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        failed = next((t.exception() for t in done if t.exception() is not None), None)
         for group, t in zip(slots, tasks, strict=True):
-            if t not in done:
+            if t not in done or failed is not None:
                 self._backlog_done.difference_update(group)
+        if failed is not None:
+            raise failed
         taken: list[Any] = []
         for t in tasks:
             if t in done:

@@ -1057,3 +1057,28 @@ async def test_a_worker_over_several_runs_handles_each_and_loses_nothing(
     assert [await aredis.get(counters[s]) for s in streams_] == [b"9"] * 3
     assert [await pending(aredis, s) for s in streams_] == [0, 0, 0]
     assert w.stats.handled == 27 and w.stats.duplicates == 0
+
+
+async def test_a_run_deleted_under_a_worker_over_several_runs_delays_no_other_run(
+        aredis: aioredis.Redis, uid: str) -> None:
+    """A deleted run's stream answers NOGROUP; on a cluster the other runs' reads (other
+    slots) may have been served in the same step: those entries are re-read from the
+    consumer's own backlog at once, not left for the reclaim."""
+    gone, kept = keys.stream(f"g{uid}", "x"), keys.stream(f"k{uid}", "x")
+    counter = keys.role_key(f"k{uid}", "x", "n")
+
+    async def streams() -> list[str]:
+        return [gone, kept]
+
+    w = Worker(tbus(aredis, "edge-w"), GROUP, "c1", streams, counting_handler(counter),
+               block_ms=20, reclaim_idle_s=600)
+    for s in (gone, kept):
+        await w.ensure_group(s)
+    assert await drain(w, 0) == 0  # the backlog of both is read
+    await aredis.delete(gone)
+    await tbus(aredis, "sensor-x").publish(kept, ping(1))
+    total = 0
+    for _ in range(4):
+        total += await w.step()
+    assert total == 1 and await aredis.get(counter) == b"1"
+    assert await pending(aredis, kept) == 0 and w.stats.reclaimed == 0

@@ -273,3 +273,18 @@ async def test_twins_of_several_runs_read_and_follow_together(
     got = await asyncio.wait_for(follow, 10)
     assert [(t.id, t.version, t.state) for t in got] == [(ids[6], 2, {"n": 1})]
     assert cursors[ids[6]] == await store.last_entry_id(ids[6])
+
+
+async def test_the_oracle_read_of_a_twin_write_works_on_either_server(
+        aredis: aioredis.Redis, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cloud reads the oracle with EVAL_RO where the server has it, else EVAL: a single
+    Redis answers "unknown command", a cluster client refuses it before sending (the servers'
+    command table lacks it); both fall back."""
+    from twinbed import observation  # noqa: PLC0415 - beside the test that uses it
+
+    monkeypatch.setattr(observation, "_has_eval_ro", None)
+    oracle = keys.stream(run_id, "oracle")
+    eid = (await aredis.xadd(oracle, {"p": b"\x00truth"})).decode()
+    got = await observation._eval_read(aredis, observation._ORACLE_MANY, oracle, [eid, "1-1"])
+    assert got == [b"\x00truth", None]
+    assert observation._has_eval_ro is not None  # learnt once
