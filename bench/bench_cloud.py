@@ -41,7 +41,7 @@ import redis.asyncio as aioredis
 
 from redis_reference import scratch_redis  # bench/redis_reference.py
 from twinbed import keys, redisconn
-from twinbed.bus import Bus, Worker
+from twinbed.bus import Bus, Worker, commit
 from twinbed.codecs import get_codec
 from twinbed.config import Settings
 from twinbed.physical import BandLimitedSignal, to_bytes
@@ -145,9 +145,7 @@ async def store_once(r: aioredis.Redis, K: int, rounds: int, state_of: dict[str,
             store.update(fx, twin=twin_id(run_id, sensor_name(j % K)), kind=TWIN_KIND,
                          run_id=run_id, round_=j // K, state=state_of, modeled_s=1.0,
                          aoi_modeled_s=0.5, wall=now, aoi_wall_s=0.001, fidelity=fid)
-        async with r.pipeline(transaction=True) as p:
-            fx.apply(p)
-            await p.execute()
+        await commit(r, fx)  # as the worker: global index, then MULTI
     dt = time.perf_counter() - t0
     await _drop(r, run_id)
     return n / dt
@@ -217,9 +215,7 @@ async def list_latency(r: aioredis.Redis, K: int, runs: int, repeats: int, port:
         store.update_many(fx, [TwinUpdate(twin_id(run_id, sensor_name(k)), TWIN_KIND, run_id,
                                           0, state, 1.0, 0.5, time.time(), 0.001, {})
                                for k in range(K)])
-        async with r.pipeline(transaction=True) as p:
-            fx.apply(p)
-            await p.execute()
+        await commit(r, fx)  # as the worker: global index, then MULTI
     new, old = [], []
     target = ids[len(ids) // 2]
     for _ in range(repeats):

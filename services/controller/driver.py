@@ -17,7 +17,7 @@ from typing import Any
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys, signing
-from twinbed.bus import REDIS_DOWN, Effects, Envelope
+from twinbed.bus import REDIS_DOWN, Effects, Envelope, commit
 from twinbed.contract import Action, Roles
 from twinbed.messages import Decision, DecisionRequest, RoundReport, RoundStart
 from twinbed.runtime import RunContext
@@ -123,9 +123,7 @@ async def drive(state: ServiceState, run_id: str) -> None:
                 fx.publish(keys.stream(run_id, spec.first_role),
                            RoundStart(run_id=run_id, round=rnd, modeled_start_s=modeled))
                 fx.set(sent_key, "1")
-                async with r.pipeline(transaction=True) as pipe:
-                    fx.apply(pipe)
-                    await pipe.execute()
+                await commit(r, fx)
             started = float(await r.get(start_key))
             deadline = started + cfg.deadline_s
             # wait for the reports: blocking on the run's wake list (pushed with every report
@@ -192,7 +190,9 @@ async def supervise(state: ServiceState) -> None:
         try:
             for run_id in await state.runs.running_ids():
                 if run_id not in tasks or tasks[run_id].done():
-                    st = await state.runs.status(run_id)
+                    # settle: an active run a crash left unlisted is listed, a finished one
+                    # leaves the active set (RunStore.create/finish write them apart)
+                    st = await state.runs.settle(run_id)
                     if st and st.status == "running":
                         tasks[run_id] = asyncio.create_task(drive(state, run_id), name=run_id)
         except asyncio.CancelledError:

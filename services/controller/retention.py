@@ -44,7 +44,10 @@ async def sweep(runs: RunStore, data_dir: str | Path, keep: int, ttl_s: float,
     finished: list[tuple[float, str]] = []
     for run_id in await runs.all_ids():
         st = await runs.status(run_id)
-        if st is None or st.status == "running":
+        if st is None:  # listed without records: a delete cut off before its last step
+            await runs.delete(run_id)  # (RunStore.create lists a run after its records)
+            continue
+        if st.status == "running":
             continue
         finished.append((st.finished_wall or st.started_wall or 0.0, run_id))
     finished.sort()  # oldest first

@@ -9,20 +9,24 @@ client does.
 
 Key ownership follows :mod:`twinbed.keys`:
 
-- ``tb:<run>:<role>`` / ``tb:<run>:<role>.<n>``: the inbound streams of ``role`` (a publisher
+- ``tb:{<run>}:<role>`` / ``tb:{<run>}:<role>.<n>``: the inbound streams of ``role`` (a publisher
   needs them writable; the owner reads and acks them);
-- ``tb:<run>:<role>:*``: the role's own state (its dedup seen-set, caches);
-- ``tb:<run>:run:*``: the run's records, written by the controller; every role reads the
+- ``tb:{<run>}:<role>:*``: the role's own state (its dedup seen-set, caches);
+- ``tb:{<run>}:run:*``: the run's records, written by the controller; every role reads the
   config, the cloud adds to the run's twin index;
-- ``tb:twin:*`` and ``tb:twins``: the twins, written by the cloud only;
-- ``tb:<run>:oracle``: ground truth, written by sensors, read by the cloud; ``tb:<run>:dead``:
+- ``tb:twin:{<run>}.<name>`` (and its ``:history``) and ``tb:twins``: the twins, written by the
+  cloud only;
+- ``tb:{<run>}:oracle``: ground truth, written by sensors, read by the cloud; ``tb:{<run>}:dead``:
   dead letters, written by every consumer.
 
 The controller creates, drives, lists, deletes and expires runs and serves the twin API, so it
-holds every ``tb:*`` key; it is the orchestrator, not a device. Redis 6.2 (the embedded
-server) grants a key pattern for reads and writes alike; on Redis 7+ the read-only patterns
-are granted as ``%R~`` (read only). Commands: reads, writes, streams, transactions and
-scripts; nothing ``@dangerous`` (no ``KEYS``, ``FLUSHALL``, ``CONFIG``, ``MONITOR``, ...).
+holds every ``tb:*`` key; it is the orchestrator, not a device. The run id's braces are the
+Redis Cluster hash tag (twinbed.keys); the patterns' ``*`` covers them, so the patterns are
+the same on a single Redis and a cluster (ACL users are per node: load the file on each).
+Redis 6.2 (the embedded server) grants a key pattern for reads and writes alike; on Redis 7+
+the read-only patterns are granted as ``%R~`` (read only). Commands: reads, writes, streams,
+transactions and scripts; nothing ``@dangerous`` (no ``KEYS``, ``FLUSHALL``, ``CONFIG``,
+``MONITOR``, ...).
 The ``admin`` user (tests, operators) may do everything; the ``default`` user is off, so a
 client without credentials is refused (it keeps full permissions only for Redis's own replay
 of the append-only file, which runs as ``default``: see :func:`acl_lines`).
@@ -52,8 +56,11 @@ PUBLISHES_TO: dict[str, tuple[str, ...]] = {
     "cloud": ("controller", "edge", "sensor", "basestation"),
 }
 
+# +cluster|slots: a Redis Cluster client (redis+cluster://) learns the slot map with it at
+# connect (read-only topology; on a single Redis it answers an error, as before)
 COMMANDS = ("-@all +@read +@write +@stream +@keyspace +@transaction +@scripting "
-            "+@connection -@dangerous +client|setname +client|getname +client|id +info")
+            "+@connection -@dangerous +client|setname +client|getname +client|id +info "
+            "+cluster|slots")
 
 
 def _streams(role: str) -> list[str]:

@@ -11,6 +11,17 @@ Then one ``MULTI/EXEC`` transaction applies, for the whole batch:
 - the dead letters of the entries that failed validation or handling (with the error),
 - ``XACK`` of every entry of the batch.
 
+A handler may also record ``fx.precommit(...)`` writes: idempotent writes to keys outside its
+run (a global index), applied just before the transaction and outside it, because on a Redis
+Cluster one transaction cannot span hash slots (every key of one run shares a slot,
+twinbed.keys; a global key has its own). A crash between the two leaves the index naming what
+does not exist yet; the batch stays pending and its replay writes both again. Readers of such
+indexes skip names that do not exist.
+
+On a Redis Cluster the worker reads each slot's streams with its own ``XREADGROUP`` and
+commits the batch slot by slot (one run's entries in one transaction); on a single Redis it
+is one read and one transaction for everything, as before.
+
 So an entry is acknowledged exactly when its effect is stored; a crash before ``EXEC`` leaves
 the whole batch pending, to be re-read by the restarted consumer (its own pending entries first)
 or reclaimed by another one with ``XAUTOCLAIM`` once idle, and the seen-set makes the replay a
@@ -49,6 +60,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys
 from twinbed.messages import Message, lookup
+from twinbed.redisconn import slot_groups
 from twinbed.signing import BusKeys, KeyRing, RejectedError, sender_role, sign_batch
 
 __all__ = [
@@ -59,6 +71,7 @@ __all__ = [
     "Envelope",
     "Handler",
     "Worker",
+    "commit",
     "decode_batch",
     "decode_entry",
     "encode",
@@ -254,6 +267,7 @@ class Effects:
         self._wall = ""  # one send time for what a handler publishes (set at its first)
         self._out: dict[str, list[dict[str, Any]]] = {}  # stream -> encoded messages
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.pre: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         if name.startswith("_"):
@@ -277,6 +291,18 @@ class Effects:
         # signed at apply(), all of the stream's messages at once (one signature)
         out.append(_unsigned(msg, self._bus.sender, seq, payload, self._wall))
 
+    def precommit(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Record a write applied just *before* the commit's transaction and outside it: a
+        global key (``tb:twins``) that on a Redis Cluster lives in another hash slot than the
+        run's keys. It must be idempotent and harmless if the commit never comes (a crash in
+        between: the batch is replayed and writes it again), e.g. ``ZADD NX`` to an index
+        whose readers skip names that do not exist."""
+        self.pre.append((name, args, kwargs))
+
+    def apply_precommit(self, pipe: Any) -> None:
+        for name, args, kwargs in self.pre:
+            getattr(pipe, name)(*args, **kwargs)
+
     def outgoing(self) -> Iterable[tuple[str, list[dict[str, Any]]]]:
         """The messages recorded so far, per stream (encoded; signed at :meth:`apply`, or
         before by the worker for all of a batch's handlers at once)."""
@@ -291,6 +317,21 @@ class Effects:
                 xadd_many(pipe, stream, entries)
             else:
                 getattr(pipe, name)(*args, **kwargs)
+
+
+async def commit(redis: aioredis.Redis, *effects: Effects) -> list[Any]:
+    """Apply recorded ``effects`` outside a worker (the run driver, tests): their precommit
+    writes first, then everything else in one MULTI/EXEC (one hash slot on a cluster).
+    Returns the transaction's replies."""
+    if any(fx.pre for fx in effects):
+        async with redis.pipeline(transaction=False) as pipe:
+            for fx in effects:
+                fx.apply_precommit(pipe)
+            await pipe.execute()
+    async with redis.pipeline(transaction=True) as pipe:
+        for fx in effects:
+            fx.apply(pipe)
+        return list(await pipe.execute())
 
 
 _PUBLISH = "_publish"  # Effects.calls entry: (stream, [fields...]) to append with xadd_many
@@ -511,9 +552,13 @@ class Worker:
         ids = {s: ("0" if s not in self._backlog_done else ">") for s in streams}
         block = None if any(v == "0" for v in ids.values()) else (
             block_ms if block_ms is not None else self.block_ms)
-        reply = await self.redis.xreadgroup(
-            self.group, self.consumer, ids, count=self.count, block=block
-        )
+        slots = slot_groups(self.redis, streams)
+        if len(slots) == 1:
+            reply = await self.redis.xreadgroup(
+                self.group, self.consumer, ids, count=self.count, block=block
+            )
+        else:
+            reply = await self._read_slots(slots, ids, block)
         entries: list[tuple[str, str, dict[bytes, bytes]]] = []
         for stream_b, items in reply or []:
             stream = stream_b.decode() if isinstance(stream_b, bytes) else stream_b
@@ -526,9 +571,72 @@ class Worker:
                     await self.redis.xack(stream, self.group, entry_id)
         if time.monotonic() - self._last_reclaim > self.reclaim_idle_ms / 2000:
             entries += await self.reclaim(streams)
-        if entries:
+        if not entries:
+            return 0
+        parts = slot_groups(self.redis, entries, key=lambda e: e[0])
+        if len(parts) == 1:
             await self._process_bounded(entries)
+            return len(entries)
+        # a cluster: one commit per hash slot (a transaction cannot span slots). Each part
+        # keeps every guarantee on its own (its effects, seen-marks, dead letters and acks
+        # commit together); a part that fails stays pending and is retried, the others
+        # stand, as independent runs should
+        failed: Exception | None = None
+        for part in parts:
+            try:
+                await self._process_bounded(part)
+            except REDIS_DOWN:
+                raise
+            except Exception as exc:  # noqa: BLE001 - raised after the other parts ran
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         return len(entries)
+
+    async def _read_slots(self, slots: list[list[str]], ids: dict[str, str],
+                          block: int | None) -> list[Any]:
+        """XREADGROUP over streams in several hash slots (a Redis Cluster: one command per
+        slot). First one non-blocking read per slot; only when all are empty, one blocking read
+        per slot at once, taking the first that answers and cancelling the others. A cancelled
+        read may have been served just before it was dropped: its entries are then pending
+        for this consumer, so its streams re-read their own backlog ("0") at the next step
+        and nothing waits for the reclaim, nor is lost."""
+
+        async def read(group: list[str], blk: int | None) -> Any:
+            return await self.redis.xreadgroup(self.group, self.consumer,
+                                               {s: ids[s] for s in group}, count=self.count,
+                                               block=blk)
+
+        replies = await asyncio.gather(*(read(g, None) for g in slots), return_exceptions=True)
+        failed = next((r for r in replies if isinstance(r, BaseException)), None)
+        if failed is not None:
+            # one slot's read failed (NOGROUP: a deleted run) while others may have been
+            # served: what they delivered is pending for this consumer and is re-read from
+            # its own backlog at the next step, not dropped until the reclaim
+            for group in slots:
+                self._backlog_done.difference_update(group)
+            raise failed
+        out = [x for rep in replies for x in rep or []]  # type: ignore[union-attr]
+        if block is None or any(items for _, items in out):
+            return out
+        tasks = [asyncio.ensure_future(read(g, block)) for g in slots]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        failed = next((t.exception() for t in done if t.exception() is not None), None)
+        for group, t in zip(slots, tasks, strict=True):
+            if t not in done or failed is not None:
+                self._backlog_done.difference_update(group)
+        if failed is not None:
+            raise failed
+        taken: list[Any] = []
+        for t in tasks:
+            if t in done:
+                taken += t.result() or []
+        return taken
 
     async def _process_bounded(self, entries: Sequence[tuple[str, str, dict[bytes, bytes]]]
                                ) -> None:
@@ -767,12 +875,22 @@ class Worker:
         for stream, encoded in outgoing.items():
             sign_entries(self.bus.keys, stream, encoded)
 
+        # writes outside the run (a global index: Effects.precommit) go first, outside the
+        # transaction: on a cluster they live in other hash slots. If the commit below never
+        # happens, they name what does not exist yet; the batch is replayed and writes both
+        pre = [fx for _, fx in done if fx.pre]
+        if pre:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for fx in pre:
+                    fx.apply_precommit(pipe)
+                await pipe.execute()
+
         async with self.redis.pipeline(transaction=True) as pipe:
             spans: list[tuple[int, int, list[tuple[str, str, dict[bytes, bytes]]]]] = []
             for members_of, fx in done:
-                first = len(pipe.command_stack)
+                first = len(pipe)
                 fx.apply(pipe)
-                spans.append((first, len(pipe.command_stack), members_of))
+                spans.append((first, len(pipe), members_of))
             for stream, members in marks.items():
                 pipe.sadd(self.seen_key(stream), *members)
             for stream, entry_id, fields, error in dead:

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TWINBED_", extra="ignore")
 
     redis_url: str = Field(
-        "redis://127.0.0.1:6379/0", description="Redis server that carries the bus and the stores"
+        "redis://127.0.0.1:6379/0", description="Redis server that carries the bus and the "
+        "stores; redis+cluster://host:port (rediss+cluster:// with TLS) selects a Redis Cluster "
+        "(any one node: the others are discovered; every key of one run shares a hash slot)"
     )
     api_token: str = Field(
         "", description="Bearer token required by endpoints that change state; empty closes "

@@ -166,8 +166,11 @@ async def _eval_read(r: Any, script: str, key: str, args: Sequence[str]) -> Any:
     if _has_eval_ro is not False:
         try:
             got = await r.eval_ro(script, 1, key, *args)
-        except redis.exceptions.ResponseError as e:
-            if "unknown command" not in str(e).lower():
+        except redis.exceptions.RedisError as e:
+            # a single Redis says "unknown command"; a cluster client refuses a command the
+            # servers' COMMAND table lacks before sending it ("... doesn't exist ...")
+            text = str(e).lower()
+            if "unknown command" not in text and "doesn't exist" not in text:
                 raise
             _has_eval_ro = False
         else:

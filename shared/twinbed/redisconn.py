@@ -14,15 +14,24 @@ raise redis-py's ``DataError``, as redis-py does.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 
-__all__ = ["connect", "pack_command"]
+__all__ = ["CLUSTER_SCHEMES", "cluster_url", "connect", "is_cluster", "is_cluster_url",
+           "pack_command",
+           "slot_groups"]
+
+# URL schemes that select Redis Cluster mode, and the plain scheme each stands for
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+K = TypeVar("K")
 
 
 def pack_command(*args: Any) -> bytes:
@@ -78,9 +87,52 @@ class HiredisUnixConnection(_Revived, _HiredisPacking, UnixDomainSocketConnectio
 _FAST = {Connection: HiredisConnection, UnixDomainSocketConnection: HiredisUnixConnection}
 
 
+def cluster_url(url: str) -> str | None:
+    """The plain ``redis://`` URL of a ``redis+cluster://`` one; None for a single Redis."""
+    scheme, sep, rest = url.partition("://")
+    plain = CLUSTER_SCHEMES.get(scheme.lower()) if sep else None
+    return None if plain is None else f"{plain}://{rest}"
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` selects Redis Cluster mode (``redis+cluster://``)."""
+    return cluster_url(url) is not None
+
+
+def is_cluster(r: Any) -> bool:
+    """Whether ``r`` is a Redis Cluster client (or one of its pipelines)."""
+    return isinstance(r, RedisCluster) or getattr(r, "cluster_client", None) is not None
+
+
+def slot_groups(r: Any, items: Sequence[K], key: Any = None) -> list[list[K]]:
+    """``items`` grouped by the hash slot of their key (``key(item)``, else the item), in
+    order of first appearance; one group with all of them on a single Redis (where nothing
+    needs splitting, so it stays one command)."""
+    if not items:
+        return []
+    if not is_cluster(r):
+        return [list(items)]
+    groups: dict[int, list[K]] = {}
+    for it in items:
+        k = it if key is None else key(it)
+        groups.setdefault(key_slot(k.encode() if isinstance(k, str) else k), []).append(it)
+    return list(groups.values())
+
+
 def connect(url: str, **kwargs: Any) -> aioredis.Redis:
     """``redis.asyncio.Redis.from_url(url, **kwargs)`` with hiredis command packing (TLS
-    connections, ``rediss://``, keep redis-py's packer)."""
+    connections, ``rediss://``, keep redis-py's packer). A ``redis+cluster://`` URL gives a
+    ``RedisCluster`` (typed as ``Redis``: the commands the project uses are the same)."""
+    plain = cluster_url(url)
+    if plain is not None:
+        kwargs.pop("db", None)
+        cluster = RedisCluster.from_url(plain, **kwargs)
+        fast_cls = _FAST.get(cluster.connection_kwargs.get("connection_class", Connection))
+        if fast_cls is not None:
+            cluster.connection_kwargs["connection_class"] = fast_cls
+            for node in cluster.nodes_manager.startup_nodes.values():
+                node.connection_class = fast_cls
+        return cluster  # type: ignore[return-value]
     client = aioredis.Redis.from_url(url, **kwargs)
     pool = client.connection_pool
     fast = _FAST.get(pool.connection_class)

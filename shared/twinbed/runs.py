@@ -2,6 +2,13 @@
 
 A run is ``(scenario, algorithm, parameter overrides, seed, rounds)``. The controller owns the
 records; every service reads the configuration of the runs it takes part in.
+
+Keys (twinbed.keys): a run's own records (``tb:{<run>}:run:*``) share its hash slot; the
+index ``tb:runs``, the active set ``tb:runs:active`` and the wake list ``tb:runs:wake`` are
+global, each in its own slot on a Redis Cluster. So no transaction mixes the two: each change
+writes the run's records in one transaction and the global keys in a separate step, in the
+order that leaves a crash in between harmless (each method says why), and the controller
+repairs the one state a crash can leave behind (:meth:`RunStore.settle`).
 """
 
 from __future__ import annotations
@@ -67,15 +74,35 @@ class RunStore:
         self.r = redis
 
     async def create(self, cfg: RunConfig) -> None:
+        """The run's records, then (separately: other hash slots) active set, wake-up and
+        index, in that order. A crash after the records leaves a run nobody was told of (the
+        caller gets no id back) and no driver runs; after the active set, the driver runs it
+        and :meth:`settle` lists it (the index entry is what is missing); so a listed run
+        always has its records, and an active one is driven."""
         now = time.time()
         async with self.r.pipeline(transaction=True) as p:
             p.set(keys.run_key(cfg.id, "config"), cfg.model_dump_json())
             p.hset(keys.run_key(cfg.id, "status"), mapping={
                 "status": "running", "stop_requested": 0, "started_wall": repr(now)})
-            p.zadd(keys.RUNS_INDEX, {cfg.id: now})
-            p.sadd(keys.ACTIVE_RUNS, cfg.id)
-            wake(p, keys.RUNS_WAKE)
             await p.execute()
+        await self.r.sadd(keys.ACTIVE_RUNS, cfg.id)
+        async with self.r.pipeline(transaction=False) as p:
+            wake(p, keys.RUNS_WAKE)  # one list: LPUSH + LTRIM stay one slot
+            p.zadd(keys.RUNS_INDEX, {cfg.id: now})
+            await p.execute()
+
+    async def settle(self, run_id: str) -> RunStatus | None:
+        """Repair what a crash between the two steps of :meth:`create` or :meth:`finish`
+        can leave (they write a run's records and the global keys separately): an active run
+        that is not listed is listed; an active run that has finished leaves the active set.
+        Returns its status. The run supervisor calls it for every active run."""
+        st = await self.status(run_id)
+        if st is None or st.status != "running":
+            await self.r.srem(keys.ACTIVE_RUNS, run_id)
+        elif await self.r.zscore(keys.RUNS_INDEX, run_id) is None:
+            await self.r.zadd(keys.RUNS_INDEX, {run_id: st.started_wall or time.time()},
+                              nx=True)
+        return st
 
     async def config(self, run_id: str) -> RunConfig | None:
         raw = await self.r.get(keys.run_key(run_id, "config"))
@@ -134,13 +161,18 @@ class RunStore:
             await self.r.blpop([keys.run_finished(run_id)], timeout=min(left, 1.0))
 
     async def finish(self, run_id: str, status: RunState, error: str | None = None) -> None:
+        """The run's status and finished mark, then (another hash slot) its leaving the
+        active set. A crash in between leaves a finished run in the active set: the workers
+        read its (idle) streams a little longer, the supervisor does not drive it (its status
+        is not running) and :meth:`settle` removes it. The other order could leave a
+        running run that is not active, which nobody would ever drive."""
         async with self.r.pipeline(transaction=True) as p:
             p.hset(keys.run_key(run_id, "status"), mapping={
                 "status": status, "finished_wall": repr(time.time()), "error": error or ""})
-            p.srem(keys.ACTIVE_RUNS, run_id)
             p.rpush(keys.run_finished(run_id), status)
             p.expire(keys.run_finished(run_id), 3600)
             await p.execute()
+        await self.r.srem(keys.ACTIVE_RUNS, run_id)
 
     async def running_ids(self) -> list[str]:
         return sorted(x.decode() for x in await self.r.smembers(keys.ACTIVE_RUNS))
@@ -148,14 +180,20 @@ class RunStore:
     async def delete(self, run_id: str) -> int:
         """Remove a finished run and everything it left in Redis; returns how many keys.
 
-        That is every ``tb:<run>:*`` key (its streams, seen-sets, dead letters, rounds, scenario
-        state) and its twins (``<run>.*``, with their histories). The config, status and index
-        entry go last, in one transaction, so a delete that dies half-way is still listed and
-        can simply be repeated. The caller checks that the run is not running.
+        That is every ``tb:{<run>}:*`` key (its streams, seen-sets, dead letters, rounds,
+        scenario state) and its twins (``<run>.*``, with their histories). The config and
+        status go next to last and the index entry last (another hash slot: not one
+        transaction), so a delete that dies half-way is still listed and can be repeated;
+        one that dies between the last two leaves a listed id without records, which
+        nothing shows (the list skips it) and the retention sweep deletes again. The caller
+        checks that the run is not running.
         """
         n = 0
-        twins = [t.decode() for t in await self.r.zrange(keys.TWINS_INDEX, 0, -1)
-                 if t.decode().startswith(run_id + ".")]
+        mine = [t.decode() for t in await self.r.zrange(keys.run_twins(run_id), 0, -1)]
+        # and twins of runs from before the run's own index, found in the global one
+        twins = list(dict.fromkeys(mine + [
+            t.decode() for t in await self.r.zrange(keys.TWINS_INDEX, 0, -1)
+            if t.decode().startswith(run_id + ".")]))
         for i in range(0, len(twins), 500):
             part = twins[i:i + 500]
             n += await self.r.unlink(*[k for t in part
@@ -163,7 +201,7 @@ class RunStore:
             await self.r.zrem(keys.TWINS_INDEX, *part)
         last = {keys.run_key(run_id, "config"), keys.run_key(run_id, "status")}
         batch: list[bytes] = []
-        async for k in self.r.scan_iter(match=f"{keys.PREFIX}:{run_id}:*", count=1000):
+        async for k in self.r.scan_iter(match=keys.run_pattern(run_id), count=1000):
             if k.decode() not in last:
                 batch.append(k)
             if len(batch) >= 1000:
@@ -171,9 +209,7 @@ class RunStore:
                 batch = []
         if batch:
             n += await self.r.unlink(*batch)
-        async with self.r.pipeline(transaction=True) as p:
-            p.unlink(*last)
-            p.zrem(keys.RUNS_INDEX, run_id)
-            p.srem(keys.ACTIVE_RUNS, run_id)
-            removed, _, _ = await p.execute()
-        return n + removed
+        await self.r.srem(keys.ACTIVE_RUNS, run_id)
+        removed = await self.r.unlink(*last)
+        await self.r.zrem(keys.RUNS_INDEX, run_id)
+        return n + int(removed)

@@ -71,7 +71,7 @@ class RunContext(Generic[P]):
 
     def key(self, *parts: str | int) -> str:
         """A run-scoped Redis key owned by this role."""
-        return ":".join([keys.PREFIX, self.run.id, self.role, *map(str, parts)])
+        return keys.role_key(self.run.id, self.role, *parts)
 
     def cached(self, name: str, make: Callable[[], T]) -> T:
         """``make()`` once per run and process, typed: the world, a loaded agent, a table."""

@@ -3,10 +3,18 @@
 A twin update is one Lua script, so the version increment, the new state and the history entry
 are atomic and can ride in the bus's commit transaction (see :class:`twinbed.bus.Effects`).
 The history is a Redis stream per twin (capped); the server-sent events endpoint tails it.
+
+Keys (twinbed.keys): a twin's hash and history and its run's twin index share the run's hash
+slot, so the update script stays one atomic script on a Redis Cluster. The global index
+``tb:twins`` lives in another slot: it is written with ``ZADD NX`` just before the commit
+(:meth:`twinbed.bus.Effects.precommit`), never inside the script. A crash between the two
+leaves an id in the index whose twin is not written yet (the batch is replayed and writes it);
+every reader skips ids without a twin, and no twin is ever missing from the index.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, NamedTuple
@@ -17,6 +25,7 @@ from pydantic_core import to_json as _pydantic_json
 
 from twinbed import keys
 from twinbed.bus import Effects
+from twinbed.redisconn import slot_groups
 
 __all__ = ["Twin", "TwinStore", "TwinUpdate", "twin_id"]
 
@@ -28,7 +37,7 @@ def to_json(value: Any) -> bytes:
     return _pydantic_json(value, inf_nan_mode="null")
 
 
-# KEYS: twin hash, history stream, twins index, the run's twins index.
+# KEYS: twin hash, history stream, the run's twins index (one hash slot: the run's).
 # ARGV: id, kind, run_id, round, state_json, modeled_s, aoi_modeled_s, wall, aoi_wall_s,
 #       fidelity_json, history_len
 _UPDATE = """
@@ -40,18 +49,17 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*', 'version', v, 'round',
   'state', ARGV[5], 'modeled_s', ARGV[6], 'aoi_modeled_s', ARGV[7], 'wall', ARGV[8],
   'aoi_wall_s', ARGV[9], 'fidelity', ARGV[10])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[8], ARGV[1])
-redis.call('ZADD', KEYS[4], 'NX', ARGV[8], ARGV[1])
 return v
 """
 
 
-# The same for many twins in one call. KEYS: twins index, then per twin its hash, history and
-# run's twins index.
+# The same for many twins in one call. KEYS: per twin its hash, history and run's twins index
+# (one run's twins: one hash slot).
 # ARGV: history_len, then per twin the 10 fields of _UPDATE's ARGV 1-10. Returns the versions.
 _UPDATE_MANY = """
-local out, n = {}, (#KEYS - 1) / 3
+local out, n = {}, #KEYS / 3
 for t = 0, n - 1 do
-  local h, s, a = KEYS[2 + 3 * t], KEYS[3 + 3 * t], 1 + 10 * t
+  local h, s, a = KEYS[1 + 3 * t], KEYS[2 + 3 * t], 1 + 10 * t
   local v = redis.call('HINCRBY', h, 'version', 1)
   redis.call('HSET', h, 'id', ARGV[a + 1], 'kind', ARGV[a + 2], 'run_id', ARGV[a + 3],
     'round', ARGV[a + 4], 'state', ARGV[a + 5], 'modeled_s', ARGV[a + 6],
@@ -60,8 +68,7 @@ for t = 0, n - 1 do
   redis.call('XADD', s, 'MAXLEN', '~', ARGV[1], '*', 'version', v, 'round', ARGV[a + 4],
     'state', ARGV[a + 5], 'modeled_s', ARGV[a + 6], 'aoi_modeled_s', ARGV[a + 7],
     'wall', ARGV[a + 8], 'aoi_wall_s', ARGV[a + 9], 'fidelity', ARGV[a + 10])
-  redis.call('ZADD', KEYS[1], 'NX', ARGV[a + 8], ARGV[a + 1])
-  redis.call('ZADD', KEYS[4 + 3 * t], 'NX', ARGV[a + 8], ARGV[a + 1])
+  redis.call('ZADD', KEYS[3 + 3 * t], 'NX', ARGV[a + 8], ARGV[a + 1])
   out[#out + 1] = v
 end
 return out
@@ -104,7 +111,8 @@ class Twin(BaseModel):
     entry_id: str | None = None
 
 
-# KEYS: twin hashes. ARGV: their ids. Returns each existing twin as its JSON object (a list
+# KEYS: twin hashes (of one hash slot). ARGV: their ids. Returns each twin as its JSON object,
+# false (nil) where it does not exist (a list
 # page's element, written by Redis from the stored text: state and fidelity are stored as JSON,
 # floats as their repr, nan/inf become null). One reply of ~1 KiB strings that hiredis parses
 # in C, instead of 11 fields per twin parsed and formatted in Python (4x the cloud's CPU; one
@@ -119,12 +127,14 @@ for i, k in ipairs(KEYS) do
   local v = redis.call('HMGET', k, 'id', 'kind', 'run_id', 'version', 'round', 'state',
     'modeled_s', 'aoi_modeled_s', 'wall', 'aoi_wall_s', 'fidelity')
   if v[4] then  -- no version: the twin is gone
-    out[#out + 1] = '{"id":' .. enc((v[1] ~= '' and v[1]) or ARGV[i]) ..
+    out[i] = '{"id":' .. enc((v[1] ~= '' and v[1]) or ARGV[i]) ..
       ',"kind":' .. enc(v[2] or '') .. ',"run_id":' .. enc(v[3] or '') ..
       ',"version":' .. v[4] .. ',"round":' .. v[5] ..
       ',"state":' .. v[6] .. ',"modeled_s":' .. num(v[7]) ..
       ',"aoi_modeled_s":' .. num(v[8]) .. ',"wall":' .. num(v[9]) ..
       ',"aoi_wall_s":' .. num(v[10]) .. ',"fidelity":' .. v[11] .. ',"entry_id":null}'
+  else
+    out[i] = false
   end
 end
 return out
@@ -173,9 +183,9 @@ class TwinStore:
         fidelity: dict[str, Any],
     ) -> None:
         """Record the update in ``fx``; it is applied atomically when the batch commits."""
+        fx.precommit("zadd", keys.TWINS_INDEX, {twin: float(wall)}, nx=True)
         fx.eval(
-            _UPDATE, 4, keys.twin_key(twin), keys.twin_history(twin), keys.TWINS_INDEX,
-            keys.run_twins(run_id),
+            _UPDATE, 3, keys.twin_key(twin), keys.twin_history(twin), keys.run_twins(run_id),
             twin, kind, run_id, round_, to_json(state), repr(float(modeled_s)),
             repr(float(aoi_modeled_s)), repr(float(wall)), repr(float(aoi_wall_s)),
             to_json(fidelity), self.history_len,
@@ -188,13 +198,16 @@ class TwinStore:
         json.dumps ~15 us; the same values read back, non-ASCII as UTF-8, not escaped)."""
         if not updates:
             return
-        keys_: list[str] = [keys.TWINS_INDEX]
+        keys_: list[str] = []
         args: list[Any] = [self.history_len]
+        first: dict[str, float] = {}  # the global index's ZADD NX: each twin's first wall
         for u in updates:
+            first.setdefault(u.twin, float(u.wall))
             keys_ += (keys.twin_key(u.twin), keys.twin_history(u.twin), keys.run_twins(u.run_id))
             args += (u.twin, u.kind, u.run_id, u.round, to_json(u.state),
                      repr(float(u.modeled_s)), repr(float(u.aoi_modeled_s)),
                      repr(float(u.wall)), repr(float(u.aoi_wall_s)), to_json(u.fidelity))
+        fx.precommit("zadd", keys.TWINS_INDEX, first, nx=True)
         fx.eval(_UPDATE_MANY, len(keys_), *keys_, *args)
 
     async def get(self, twin: str) -> Twin | None:
@@ -233,10 +246,18 @@ class TwinStore:
         if not twins:
             return b"[]"
         # one script, one reply: redis-py's pipeline reads 1,000 replies one by one, each
-        # under its own asyncio timeout, and that cost more than Redis's work
-        got = await self.r.eval(_PAGE_JSON, len(twins), *(keys.twin_key(t) for t in twins),
-                                *twins)
-        return b"[" + b",".join(got) + b"]"
+        # under its own asyncio timeout, and that cost more than Redis's work. On a cluster
+        # one script per hash slot (a run's page is one; a page of every run's twins is not)
+        groups = slot_groups(self.r, twins, key=keys.twin_key)
+        if len(groups) == 1:
+            got = await self.r.eval(_PAGE_JSON, len(twins), *(keys.twin_key(t) for t in twins),
+                                    *twins)
+            return b"[" + b",".join(x for x in got if x) + b"]"
+        replies = await asyncio.gather(*(
+            self.r.eval(_PAGE_JSON, len(g), *(keys.twin_key(t) for t in g), *g) for g in groups))
+        by_id = {t: x for g, rep in zip(groups, replies, strict=True)
+                 for t, x in zip(g, rep, strict=False)}
+        return b"[" + b",".join(x for t in twins if (x := by_id.get(t))) + b"]"
 
     async def history(self, twin: str, start: str = "-", count: int | None = None) -> list[Twin]:
         head = await self.get(twin)
@@ -284,8 +305,22 @@ class TwinStore:
         place; ``heads`` gives each twin's id, kind and run."""
         if not cursors:
             return []
-        reply = await self.r.xread({keys.twin_history(t): c for t, c in cursors.items()},
-                                   block=block_ms, count=100)
+        streams = {keys.twin_history(t): c for t, c in cursors.items()}
+        groups = slot_groups(self.r, list(streams))
+        if len(groups) == 1:
+            reply = await self.r.xread(streams, block=block_ms, count=100)
+        else:  # a cluster, twins of several runs: one blocking read per hash slot, the first
+            # to answer wins; XREAD holds no server state, so cancelling the others is free
+            tasks = [asyncio.ensure_future(self.r.xread({s: streams[s] for s in g},
+                                                        block=block_ms, count=100))
+                     for g in groups]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            reply = [x for t in tasks if t in done for x in t.result() or []]
         by_stream = {keys.twin_history(t): t for t in cursors}
         out: list[Twin] = []
         for stream, entries in reply or []:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 import redis.asyncio as aioredis
 import redis.asyncio.client
+import redis.asyncio.cluster
 import redis.exceptions
 from redis.exceptions import ResponseError
 
@@ -109,7 +110,7 @@ async def test_publish_then_step_delivers_message_and_applies_effects_on_commit(
 ) -> None:
     """The handler gets the decoded model and exact payload; effects and ack happen at commit."""
     payload = bytes(range(256)) * 4 + b"\x00\xff"
-    key, out = f"t{uid}:k", keys.stream(f"t{uid}", "out")
+    key, out = f"tb:{{t{uid}}}:k", keys.stream(f"t{uid}", "out")
     seen: list[Envelope] = []
     during: dict[str, Any] = {}
 
@@ -149,7 +150,7 @@ async def test_handler_error_discards_its_effects_and_dead_letters_the_entry(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
     """A raising handler leaves no effect; its entry is dead-lettered and acked, others commit."""
-    bad_key, good_key = f"t{uid}:bad", f"t{uid}:good"
+    bad_key, good_key = f"tb:{{t{uid}}}:bad", f"tb:{{t{uid}}}:good"
 
     async def handler(env: Envelope, fx: Effects) -> None:
         if env.msg.n == 1:
@@ -193,6 +194,15 @@ async def _fail_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
         return await original(self, raise_on_error)
 
     monkeypatch.setattr(redis.asyncio.client.Pipeline, "execute", execute)
+    cluster_original = redis.asyncio.cluster.ClusterPipeline.execute
+
+    async def cluster_execute(self: Any, raise_on_error: bool = True,
+                              allow_redirections: bool = True) -> Any:
+        if self._transaction:
+            raise redis.exceptions.ConnectionError("simulated crash before EXEC")
+        return await cluster_original(self, raise_on_error, allow_redirections)
+
+    monkeypatch.setattr(redis.asyncio.cluster.ClusterPipeline, "execute", cluster_execute)
 
 
 @pytest.mark.parametrize("crash", ["exec-fails", "handler-cancelled"])
@@ -200,7 +210,7 @@ async def test_crash_before_commit_leaves_entry_pending_and_restart_applies_it_o
     aredis: aioredis.Redis, stream: str, uid: str, monkeypatch: pytest.MonkeyPatch, crash: str
 ) -> None:
     """A crash before EXEC applies nothing; a restarted same-name consumer re-reads and applies once."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
 
     async def cancelled(env: Envelope, fx: Effects) -> None:
         fx.incr(counter)
@@ -237,7 +247,7 @@ async def test_restart_rereads_a_backlog_larger_than_one_batch(
     aredis: aioredis.Redis, stream: str, uid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restarted consumer re-reads all its pending entries, batch by batch, before new ones."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     first = make_worker(aredis, stream, counting_handler(counter), count=10)
     await first.ensure_group(stream)
     await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(5)])
@@ -260,7 +270,7 @@ async def test_same_sender_and_seq_is_applied_once_within_and_across_batches(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
     """Entries repeating a (sender, seq) are acked as duplicates without a second effect."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     w = make_worker(aredis, stream, counting_handler(counter))
     await w.ensure_group(stream)
     fields = encode(ping(1), "sensor-dup", 42, stream=stream, keys=KEYS["sensor"])
@@ -290,7 +300,7 @@ async def test_entries_of_a_dead_consumer_are_reclaimed_once_idle(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
     """XAUTOCLAIM hands a dead consumer's pending entries to a live one, but only once idle."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     seen: list[Envelope] = []
     b = make_worker(aredis, stream, counting_handler(counter, seen), consumer="B",
                     reclaim_idle_s=0.3)
@@ -314,7 +324,7 @@ async def test_pending_entry_deleted_from_stream_is_acked_not_handled(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
     """A consumer's own pending entry that was trimmed away comes back empty and is just acked."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     w = make_worker(aredis, stream, counting_handler(counter))
     await w.ensure_group(stream)
     entry_id = await tbus(aredis, "sensor").publish(stream, ping(1))
@@ -332,7 +342,7 @@ async def test_reclaimed_entry_deleted_from_stream_is_acked(
     aredis: aioredis.Redis, stream: str, uid: str, request: pytest.FixtureRequest
 ) -> None:
     """A dead consumer's pending entry that was trimmed away does not stay pending forever."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     b = make_worker(aredis, stream, counting_handler(counter), consumer="B",
                     reclaim_idle_s=0.05)
     await b.ensure_group(stream)
@@ -404,7 +414,7 @@ async def test_invalid_entry_is_dead_lettered_and_worker_carries_on(
     changes, expected = BAD_ENTRIES[case]
     fields = _fields(stream, changes)
     seen: list[Envelope] = []
-    w = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen))
+    w = make_worker(aredis, stream, counting_handler(f"tb:{{t{uid}}}:n", seen))
     await w.ensure_group(stream)
     bad_id = await aredis.xadd(stream, fields)
 
@@ -453,7 +463,7 @@ async def test_a_refused_signature_is_dead_lettered_with_its_reason_acked_and_co
     counted by reason, and the worker goes on with the next entry."""
     changes, sign_as, reason = REJECTED[case]
     seen: list[Envelope] = []
-    w = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen))
+    w = make_worker(aredis, stream, counting_handler(f"tb:{{t{uid}}}:n", seen))
     await w.ensure_group(stream)
     bad_id = await aredis.xadd(stream, _fields(stream, changes, sign_as=sign_as))
     await tbus(aredis, "sensor").publish(stream, ping(2))
@@ -474,7 +484,7 @@ async def test_a_captured_entry_re_added_is_applied_once(
     """A replay of a signed entry as it was (same sender and seq) is skipped by the group's
     seen-set; copied onto another stream (a replica's, another role's) its signature, which
     names the destination stream, fails."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     other = stream + ".1"
     w = make_worker(aredis, stream, counting_handler(counter))
     w2 = make_worker(aredis, other, counting_handler(counter), consumer="c2")
@@ -506,8 +516,8 @@ async def test_a_batch_is_signed_once_and_each_entry_verifies_on_its_own(
     assert len({f[b"s"] for _, f in entries}) == 1 and all(b"t" in f for _, f in entries)
     seen1: list[Envelope] = []
     seen2: list[Envelope] = []
-    w1 = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen1), count=2)
-    w2 = make_worker(aredis, stream, counting_handler(f"t{uid}:n", seen2), consumer="c2",
+    w1 = make_worker(aredis, stream, counting_handler(f"tb:{{t{uid}}}:n", seen1), count=2)
+    w2 = make_worker(aredis, stream, counting_handler(f"tb:{{t{uid}}}:n", seen2), consumer="c2",
                      count=2)
     await w1.ensure_group(stream)
     await w1.step(), await w2.step()  # backlogs: nothing yet
@@ -523,7 +533,7 @@ async def test_a_batch_is_signed_once_and_each_entry_verifies_on_its_own(
     assert await drain(w1, 2) == 2
     assert w1.stats.rejected == {"bad-signature": 2}
     other = stream + ".1"
-    w3 = make_worker(aredis, other, counting_handler(f"t{uid}:n", seen1), consumer="c3")
+    w3 = make_worker(aredis, other, counting_handler(f"tb:{{t{uid}}}:n", seen1), consumer="c3")
     await w3.ensure_group(other)
     await aredis.xadd(other, third)
     assert await drain(w3, 1) == 1 and w3.stats.rejected == {"bad-signature": 1}
@@ -581,7 +591,7 @@ async def test_a_sender_name_must_begin_with_its_signing_role(aredis: aioredis.R
 
 def test_dead_letter_stream_stays_within_the_run() -> None:
     """The dead letters of a run's stream go to that run's own dead-letter stream."""
-    assert keys.dead_letter(keys.stream("r9", "edge")) == "tb:r9:dead"
+    assert keys.dead_letter(keys.stream("r9", "edge")) == "tb:{r9}:dead"
     assert keys.dead_letter("elsewhere") == "tb:dead"
 
 
@@ -595,7 +605,7 @@ async def test_publish_many_is_consumed_in_large_batches_in_stream_order(
 
     async def handler(env: Envelope, fx: Effects) -> None:
         order.append(env.msg.n)
-        fx.rpush(f"t{uid}:order", env.msg.n)
+        fx.rpush(f"tb:{{t{uid}}}:order", env.msg.n)
 
     w = make_worker(aredis, stream, handler, count=256)
     await w.ensure_group(stream)
@@ -606,7 +616,7 @@ async def test_publish_many_is_consumed_in_large_batches_in_stream_order(
     assert sum(taken) == 500 and max(taken) == 256
     assert w.stats.batches == 2
     assert order == list(range(500))
-    assert [int(x) for x in await aredis.lrange(f"t{uid}:order", 0, -1)] == list(range(500))
+    assert [int(x) for x in await aredis.lrange(f"tb:{{t{uid}}}:order", 0, -1)] == list(range(500))
     assert await pending(aredis, stream) == 0
 
 
@@ -622,7 +632,7 @@ async def test_publish_many_assigns_increasing_seqs(aredis: aioredis.Redis, stre
 
 async def test_group_creation_is_idempotent(aredis: aioredis.Redis, stream: str, uid: str) -> None:
     """Creating an existing group (same worker twice, or a second worker) is not an error."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     w1 = make_worker(aredis, stream, counting_handler(counter), consumer="c1")
     await w1.ensure_group(stream)
     await w1.ensure_group(stream)
@@ -643,7 +653,7 @@ async def test_group_creation_propagates_errors_other_than_busygroup(
     """ensure_group on a key holding a non-stream value raises instead of swallowing it."""
     key = keys.stream(f"t{uid}", "notastream")
     await aredis.set(key, "plain string")
-    w = make_worker(aredis, key, counting_handler(f"t{uid}:n"))
+    w = make_worker(aredis, key, counting_handler(f"tb:{{t{uid}}}:n"))
     with pytest.raises(ResponseError, match="WRONGTYPE"):
         await w.ensure_group(key)
     with pytest.raises(ResponseError, match="WRONGTYPE"):
@@ -669,7 +679,7 @@ async def test_effect_failing_inside_exec_is_not_acked_silently(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
     """An entry whose effect fails at EXEC is either left pending or dead-lettered, never lost."""
-    text_key, other = f"t{uid}:text", f"t{uid}:other"
+    text_key, other = f"tb:{{t{uid}}}:text", f"tb:{{t{uid}}}:other"
     await aredis.set(text_key, "not a number")
 
     async def handler(env: Envelope, fx: Effects) -> None:
@@ -695,7 +705,7 @@ async def test_duplicate_handled_concurrently_by_two_consumers_is_applied_once(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
     """Exactly-once effects hold across consumers of one group, not only within one."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     both_inside = asyncio.Barrier(2)
 
     async def handler(env: Envelope, fx: Effects) -> None:
@@ -727,7 +737,7 @@ async def test_stream_deleted_under_the_worker_is_forgotten_not_recreated(
     async def streams() -> list[str]:
         return [stream, other]
 
-    w = Worker(tbus(aredis, "edge-worker"), GROUP, "c1", streams, counting_handler(f"t{uid}:n"),
+    w = Worker(tbus(aredis, "edge-worker"), GROUP, "c1", streams, counting_handler(f"tb:{{t{uid}}}:n"),
                block_ms=20)
     assert await w.step() == 0  # creates both groups, reads the (empty) backlog
     await aredis.delete(stream)
@@ -736,7 +746,7 @@ async def test_stream_deleted_under_the_worker_is_forgotten_not_recreated(
     assert await aredis.exists(stream) == 0
     await tbus(aredis, "sensor").publish(other, ping(1))
     assert await drain(w, 1) == 1
-    assert await aredis.get(f"t{uid}:n") == b"1"
+    assert await aredis.get(f"tb:{{t{uid}}}:n") == b"1"
     assert await aredis.exists(stream) == 0
 
 
@@ -826,7 +836,7 @@ async def test_batch_handler_takes_the_batch_at_once_and_keeps_per_entry_guarant
 ) -> None:
     """One call for the batch, one effects recording; an entry whose outcome is an error is
     dead-lettered with it, the others commit with the acks; a replay applies nothing twice."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     h = BatchHandler(counter)
     w = make_worker(aredis, stream, h)
     await w.ensure_group(stream)
@@ -852,7 +862,7 @@ async def test_a_batch_call_that_raises_is_handled_one_by_one(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
     """If the batch call raises, every entry is handled alone: each error names its entry."""
-    counter = f"t{uid}:n"
+    counter = f"tb:{{t{uid}}}:n"
     h = BatchHandler(counter)
     w = make_worker(aredis, stream, h)
     await w.ensure_group(stream)
@@ -870,7 +880,7 @@ async def test_a_batch_whose_effects_fail_at_commit_dead_letters_all_its_entries
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
     """The entries of one batch recorded their effects together, so they fail together."""
-    wrong = f"t{uid}:string"
+    wrong = f"tb:{{t{uid}}}:string"
     await aredis.set(wrong, "not a number")
 
     class Failing(BatchHandler):
@@ -879,7 +889,7 @@ async def test_a_batch_whose_effects_fail_at_commit_dead_letters_all_its_entries
             fx.incr(wrong)  # fails inside EXEC
             return [None] * len(envs)
 
-    w = make_worker(aredis, stream, Failing(f"t{uid}:n"))
+    w = make_worker(aredis, stream, Failing(f"tb:{{t{uid}}}:n"))
     await w.ensure_group(stream)
     await tbus(aredis, "sensor").publish_many([(stream, ping(n), None) for n in (0, 2)])
     assert await drain(w, 2) == 2
@@ -901,7 +911,9 @@ async def test_a_failed_commit_drops_the_handlers_state_and_replays_at_once(
 
     from twinbed import redisconn
 
-    user, counter = f"u{uid}", f"t{uid}:n"
+    if redisconn.is_cluster(aredis):
+        pytest.skip("single Redis only: ACL users are per node (the refusal is what matters)")
+    user, counter = f"u{uid}", f"tb:{{t{uid}}}:n"
     await aredis.acl_setuser(user, enabled=True, passwords=[f"+pw{uid}"], keys=["*"],
                              commands=["+@all"])
     r = redisconn.connect(f"redis://{user}:pw{uid}@{urlsplit(redis_url).netloc}/0")
@@ -951,7 +963,7 @@ async def test_broken_bookkeeping_is_dead_lettered_after_bounded_retries_and_jam
         aredis: aioredis.Redis, uid: str) -> None:
     poisoned, healthy = keys.stream(f"p{uid}", "x"), keys.stream(f"h{uid}", "x")
     bus = tbus(aredis, "sensor-x")
-    counter = f"t{uid}:count"
+    counter = f"tb:{{h{uid}}}:count"  # the healthy run's slot (one transaction)
 
     async def streams() -> list[str]:
         return [poisoned, healthy]
@@ -1002,3 +1014,71 @@ async def test_a_dead_letter_keeps_a_bounded_excerpt(aredis: aioredis.Redis, uid
     (letter,) = await dead_letters(aredis, stream)
     assert len(letter[b"p"]) == DEAD_EXCERPT and letter[b"dl_size_p"] == str(1 << 20).encode()
     assert b"RuntimeError: boom" in letter[b"dl_error"]
+
+
+async def test_a_worker_over_several_runs_handles_each_and_loses_nothing(
+        aredis: aioredis.Redis, uid: str) -> None:
+    """One worker reading the streams of several runs (on a cluster: several hash slots, one
+    read and one commit per slot; a blocking read per slot, the first answer taken and the
+    others cancelled) handles every entry once, each with its own run's effects, also when
+    messages come while it blocks."""
+    runs = [f"m{uid}{i}" for i in range(3)]
+    streams_ = [keys.stream(r, "x") for r in runs]
+    counters = {s: keys.role_key(r, "x", "n") for r, s in zip(runs, streams_, strict=True)}
+
+    async def handler(env: Envelope, fx: Effects) -> None:
+        fx.incr(counters[env.stream])
+
+    async def streams() -> list[str]:
+        return streams_
+
+    w = Worker(tbus(aredis, "edge-w"), GROUP, "c1", streams, handler, block_ms=50)
+    bus = tbus(aredis, "sensor-x")
+    for s in streams_:
+        await w.ensure_group(s)
+    await bus.publish_many([(s, ping(n), None) for n in range(5) for s in streams_])
+    total = 0
+    for _ in range(10):
+        total += await w.step()
+    assert total == 15
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    try:
+        for n in range(12):  # one at a time, to one run, while the worker blocks on all
+            await bus.publish(streams_[n % 3], ping(100 + n))
+            await asyncio.sleep(0.02)
+        for _ in range(400):
+            if [await aredis.get(counters[s]) for s in streams_] == [b"9"] * 3:
+                break
+            await asyncio.sleep(0.025)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert [await aredis.get(counters[s]) for s in streams_] == [b"9"] * 3
+    assert [await pending(aredis, s) for s in streams_] == [0, 0, 0]
+    assert w.stats.handled == 27 and w.stats.duplicates == 0
+
+
+async def test_a_run_deleted_under_a_worker_over_several_runs_delays_no_other_run(
+        aredis: aioredis.Redis, uid: str) -> None:
+    """A deleted run's stream answers NOGROUP; on a cluster the other runs' reads (other
+    slots) may have been served in the same step: those entries are re-read from the
+    consumer's own backlog at once, not left for the reclaim."""
+    gone, kept = keys.stream(f"g{uid}", "x"), keys.stream(f"k{uid}", "x")
+    counter = keys.role_key(f"k{uid}", "x", "n")
+
+    async def streams() -> list[str]:
+        return [gone, kept]
+
+    w = Worker(tbus(aredis, "edge-w"), GROUP, "c1", streams, counting_handler(counter),
+               block_ms=20, reclaim_idle_s=600)
+    for s in (gone, kept):
+        await w.ensure_group(s)
+    assert await drain(w, 0) == 0  # the backlog of both is read
+    await aredis.delete(gone)
+    await tbus(aredis, "sensor-x").publish(kept, ping(1))
+    total = 0
+    for _ in range(4):
+        total += await w.step()
+    assert total == 1 and await aredis.get(counter) == b"1"
+    assert await pending(aredis, kept) == 0 and w.stats.reclaimed == 0

@@ -95,3 +95,31 @@ async def test_an_idle_connection_revives_after_a_redis_restart(tmp_path) -> Non
         await r.aclose()
         proc.kill()
         proc.wait(timeout=10)
+
+
+async def test_a_cluster_url_gives_a_cluster_client_packing_with_hiredis(
+        redis_cluster_url: str) -> None:
+    """``redis+cluster://`` selects Redis Cluster mode: a RedisCluster whose node
+    connections pack commands with hiredis, and slot_groups splits keys by hash slot there
+    (on a single Redis it keeps them in one group)."""
+    from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415 - this test's alone
+
+    from twinbed import keys  # noqa: PLC0415
+
+    assert redisconn.is_cluster_url(redis_cluster_url)
+    assert redisconn.cluster_url("redis+cluster://u:p@h:1") == "redis://u:p@h:1"
+    assert redisconn.cluster_url("redis://h:1/0") is None
+    r = redisconn.connect(redis_cluster_url)
+    try:
+        assert isinstance(r, RedisCluster) and redisconn.is_cluster(r)
+        await r.set(keys.run_key("a", "x"), 1)
+        nodes = r.get_nodes()
+        assert len(nodes) == 3
+        assert all(n.connection_class is redisconn.HiredisConnection for n in nodes)
+        names = [keys.stream("a", "x"), keys.stream("b", "x"), keys.run_key("a", "y"),
+                 keys.twin_key("a.s-0"), keys.twin_history("b.s-0")]
+        assert redisconn.slot_groups(r, names) == [[names[0], names[2], names[3]],
+                                                   [names[1], names[4]]]
+        assert redisconn.slot_groups(object(), names) == [names]
+    finally:
+        await r.aclose()

@@ -21,7 +21,7 @@ from twinbed.artifacts import (
     CorruptArtifactError,
     MissingArtifactError,
 )
-from twinbed.bus import Bus
+from twinbed.bus import Bus, commit
 from twinbed.config import Settings
 from twinbed.contract.cliparams import (
     ParamError,
@@ -215,9 +215,7 @@ async def test_record_reads_the_oracle_updates_twins_and_reports(
               for k, i in ((0, oid), (1, "0-1"))]
     fx = bus.effects()
     fids = await record(ctx, fx, writes)
-    async with aredis.pipeline(transaction=True) as pipe:
-        fx.apply(pipe)
-        await pipe.execute()
+    await commit(aredis, fx)
     assert fids[0].exact is True and fids[1] == Fidelity(oracle_id="0-1", available=False)
     store = TwinStore(aredis)
     t0 = await store.get(twin_id(run_id, "sensor-0"))
@@ -251,9 +249,7 @@ async def test_record_measured_writes_oracle_less_twins_with_their_own_fidelity(
         MeasuredTwinWrite(3, entity("model", k), "toy.model", {"k": k}, {"val_r2": r2},
                           modeled_s=4.0, aoi_modeled_s=1.0, started_wall=started)
         for k, r2 in ((0, 0.9), (1, None))])
-    async with aredis.pipeline(transaction=True) as pipe:
-        fx.apply(pipe)
-        await pipe.execute()
+    await commit(aredis, fx)
     store = TwinStore(aredis)
     twins = [await store.get(twin_id(run_id, f"model-{k}")) for k in (0, 1)]
     assert [t.fidelity for t in twins if t] == [{"val_r2": 0.9}, {"val_r2": None}]

@@ -613,13 +613,13 @@ def attempt(name, fn):
         out[name] = "NOPERM" if "NOPERM" in str(exc) or "permission" in str(exc) else str(exc)
     except redis.exceptions.RedisError as exc:
         out[name] = type(exc).__name__ + ": " + str(exc)
-attempt("xadd_cloud", lambda: r.xadd(f"tb:{run}:cloud", {"m": "probe"}))
-attempt("set_twin", lambda: r.set(f"tb:twin:{run}.sensor-0", "probe"))
-attempt("hset_twin", lambda: r.hset(f"tb:twin:{run}.sensor-0:history", "x", "probe"))
+attempt("xadd_cloud", lambda: r.xadd("tb:{" + run + "}:cloud", {"m": "probe"}))
+attempt("set_twin", lambda: r.set("tb:twin:{" + run + "}.sensor-0", "probe"))
+attempt("hset_twin", lambda: r.hset("tb:twin:{" + run + "}.sensor-0:history", "x", "probe"))
 attempt("xadd_twins_index", lambda: r.sadd("tb:twins", "probe"))
-attempt("xadd_own_out", lambda: r.xadd("tb:aclprobe:basestation", {"m": "probe"}))
+attempt("xadd_own_out", lambda: r.xadd("tb:{aclprobe}:basestation", {"m": "probe"}))
 attempt("flushall", lambda: r.flushall())
-r.delete("tb:aclprobe:basestation")
+r.delete("tb:{aclprobe}:basestation")
 print(json.dumps(out))
 """
 

@@ -91,7 +91,7 @@ def test_stale_and_corrupt_updates_are_rejected_and_recorded(live) -> None:
     edge = live.stack.bus_keys("edge")  # an edge's key holder sends them
     r.xadd(cloud, encode(corrupt, "edge-intruder", 1, blob, stream=cloud, keys=edge))
     r.xadd(cloud, encode(stale, "edge-intruder", 2, blob, stream=cloud, keys=edge))
-    rejected_key = ":".join([keys.PREFIX, run_id, "cloud", "rejected"])
+    rejected_key = keys.role_key(run_id, "cloud", "rejected")
     deadline = time.monotonic() + 30
     while r.llen(rejected_key) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -151,7 +151,7 @@ def _wait_for_edge_step(live, run_id: str, replica: int, cond, timeout_s: float 
     """Poll the edge process's persisted slot until ``cond`` holds (best effort: a slot of
     this size is short, so the window may be missed; the kill then lands elsewhere)."""
     r = live.redis()
-    key = ":".join([keys.PREFIX, run_id, "edge", str(replica), "slot"])
+    key = keys.role_key(run_id, "edge", replica, "slot")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         raw = r.get(key)
@@ -165,7 +165,7 @@ def _wait_for_cloud_waiting_for_updates(live, run_id: str, timeout_s: float = 10
     """Poll the cloud's persisted slot until its plan is out and it has not aggregated yet
     (best effort, like ``_wait_for_edge_step``)."""
     r = live.redis()
-    key = ":".join([keys.PREFIX, run_id, "cloud", "slot"])
+    key = keys.role_key(run_id, "cloud", "slot")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         raw = r.get(key)
@@ -207,12 +207,12 @@ def _assert_nothing_lost(live, run_id: str, view: dict, ref: dict, seed: int, ro
     last = recs[-1]
     for u in range(PARAMS["U"]):
         host = last["assoc"][u] % 2
-        key = ":".join([keys.PREFIX, run_id, "edge", "{}", "{}", str(u)])
-        assert r.exists(key.format(1 - host, "twin")) == 0
-        z = np.load(io.BytesIO(r.get(key.format(host, "twin"))))
+        assert r.exists(keys.role_key(run_id, "edge", 1 - host, "twin", u)) == 0
+        z = np.load(io.BytesIO(r.get(keys.role_key(run_id, "edge", host, "twin", u))))
         assert z["y"].size == hist_samples(live, run_id, u)
         m = fl.new_model(seed)
-        m.load_state_dict(fl.state_from_bytes(r.get(key.format(host, "twin-model"))))
+        blob = r.get(keys.role_key(run_id, "edge", host, "twin-model", u))
+        m.load_state_dict(fl.state_from_bytes(blob))
         assert fl.accuracy(m, digits.x_test, digits.y_test) == last["accuracy"][u]
 
 

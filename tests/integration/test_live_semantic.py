@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from twinbed import keys
 from twinbed.codecs.semantic import SemanticCodec
 from twinbed.physical import BandLimitedSignal
 from twinbed.scenarios import get_scenario
@@ -121,7 +122,7 @@ def _kill_with_work_in_flight(live, run_id: str, stream_role: str, names: tuple[
     i.e. a handler is mid-message (the window is short; the log line says whether it hit).
     Returns the slots the run had completed when the aiming began."""
     r = live.redis()
-    stream = f"tb:{run_id}:{stream_role}"
+    stream = keys.stream(run_id, stream_role)
     done = live.controller.get(f"/runs/{run_id}").json()["status"]["rounds_done"]
     deadline, hit = time.monotonic() + 0.5, False
     while time.monotonic() < deadline and not hit:

@@ -19,7 +19,7 @@ def _consumers(r, stream: str, group: str) -> set[str]:
 
 def test_two_edge_processes_with_their_own_replica_streams(live) -> None:
     """`twinbed up` starts edge (replica 0) and edge.1 (replica 1); while a run is active each
-    reads the shared edge stream and only its own tb:<run>:edge.<i>."""
+    reads the shared edge stream and only its own tb:{<run>}:edge.<i>."""
     assert [n for n in live.info.names if n.startswith("edge")] == ["edge", "edge.1"]
     for name, idx in (("edge", 0), ("edge.1", 1)):
         h = httpx.get(live.info.url(name) + "/health").json()
@@ -54,7 +54,7 @@ def test_killed_edge_replica_restarts_with_its_index(live) -> None:
 
 def test_delete_run_removes_everything_and_the_services_go_on(live) -> None:
     """DELETE /runs/{id}: 401 without the token, 404 unknown, 409 while running; on a finished
-    run it removes its records, streams, scenario state and twins (nothing tb:<run>:* is
+    run it removes its records, streams, scenario state and twins (nothing tb:{<run>}:* is
     left, even after the workers' next polls), and the next run works."""
     anon = httpx.Client(base_url=live.info.url("controller"))
     run_id = live.start_run(scenario="compression", algorithm="fixed-bf", rounds=2000,
@@ -66,7 +66,7 @@ def test_delete_run_removes_everything_and_the_services_go_on(live) -> None:
     live.controller.post(f"/runs/{run_id}/stop")
     live.wait_run(run_id)
     r = live.redis()
-    assert r.keys(f"{keys.PREFIX}:{run_id}:*") and live.cloud.get(f"/twins?run_id={run_id}").json()
+    assert r.keys(keys.run_pattern(run_id)) and live.cloud.get(f"/twins?run_id={run_id}").json()
 
     record = Path(live.info.data_dir, "runs", f"{run_id}.json")
     assert record.exists()
@@ -77,8 +77,8 @@ def test_delete_run_removes_everything_and_the_services_go_on(live) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["deleted_keys"] > 5
     time.sleep(1.0)  # the workers' lists of active streams refresh every 0.25 s
-    assert r.keys(f"{keys.PREFIX}:{run_id}:*") == []
-    assert [k for k in r.keys(f"{keys.PREFIX}:twin:{run_id}.*")] == []
+    assert r.keys(keys.run_pattern(run_id)) == []
+    assert [k for k in r.keys(keys.twin_key(run_id + ".*"))] == []
     assert live.controller.get(f"/runs/{run_id}").status_code == 404
     assert not record.exists()  # the record on disk goes too
     assert run_id not in [v["config"]["id"] for v in live.controller.get("/runs").json()]

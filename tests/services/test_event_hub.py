@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from twinbed.bus import Bus
+from twinbed.bus import Bus, commit
 from twinbed.signing import throwaway_keys
 from twinbed.twins import Twin, TwinStore, twin_id
 from twinbed_services.event_hub import EventHub, Feed, TooManyStreams
@@ -23,9 +23,7 @@ async def commit_update(store: TwinStore, r: aioredis.Redis, twin: str, round_: 
                                 wall=1000.0, aoi_wall_s=0.0, fidelity={})
     fx = Bus(r, "cloud-test", throwaway_keys("cloud")).effects()
     store.update(fx, twin=twin, **args)
-    async with r.pipeline(transaction=True) as pipe:
-        fx.apply(pipe)
-        await pipe.execute()
+    await commit(r, fx)
 
 
 async def drain(feed: Feed, n: int, timeout_s: float = 10.0) -> list[Twin | None]:

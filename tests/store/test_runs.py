@@ -147,7 +147,7 @@ async def test_delete_removes_the_run_its_streams_state_and_twins_and_nothing_el
     """delete() leaves no tb:<run>:* key, no twin of the run and no index entry, and does not
     touch another run whose id starts the same way."""
     from twinbed import keys
-    from twinbed.bus import Bus
+    from twinbed.bus import Bus, commit
     from twinbed.twins import TwinStore, twin_id
 
     store, twins = RunStore(aredis), TwinStore(aredis)
@@ -158,26 +158,54 @@ async def test_delete_removes_the_run_its_streams_state_and_twins_and_nothing_el
         await Bus(aredis, "sensor", throwaway_keys("sensor")).publish(keys.stream(rid, "edge"), _Ping(run_id=rid, round=0))
         await aredis.xadd(keys.replica_stream(rid, "edge", 1), {"x": 1})
         await aredis.sadd(keys.stream(rid, "edge") + ":seen:edge", "s:1")
-        await aredis.set(f"{keys.PREFIX}:{rid}:cloud:state", 1)
+        await aredis.set(keys.role_key(rid, "cloud", "state"), 1)
         fx = Bus(aredis, "cloud", throwaway_keys("cloud")).effects()
         for name in ("sensor-0", "sensor-1"):
             twins.update(fx, twin=twin_id(rid, name), kind="k", run_id=rid, round_=0,
                          state={}, modeled_s=0.0, aoi_modeled_s=0.0, wall=1.0, aoi_wall_s=0.0,
                          fidelity={})
-        async with aredis.pipeline(transaction=True) as p:
-            fx.apply(p)
-            await p.execute()
+        await commit(aredis, fx)
         await store.finish(rid, "completed")
 
     # 2 twins x (hash + history) + rounds + 2 streams + seen-set + state + config + status
     # + the run's twins index + its finished mark
     assert await store.delete(run_id) == 4 + 1 + 2 + 1 + 1 + 2 + 1 + 1
-    assert [k async for k in aredis.scan_iter(match=f"{keys.PREFIX}:{run_id}:*")] == []
+    assert [k async for k in aredis.scan_iter(match=keys.run_pattern(run_id))] == []
     assert await twins.ids(run_id) == []
     assert await aredis.exists(keys.twin_key(twin_id(run_id, "sensor-0"))) == 0
     assert await store.status(run_id) is None and run_id not in await store.list_ids(10**6)
 
     assert await store.status(other) is not None and await store.rounds(other) == [{"round": 0}]
     assert len(await twins.ids(other)) == 2
-    assert await aredis.get(f"{keys.PREFIX}:{other}:cloud:state") == b"1"
+    assert await aredis.get(keys.role_key(other, "cloud", "state")) == b"1"
     assert await store.delete(run_id) == 0  # repeating a delete is harmless
+
+
+async def test_settle_repairs_what_a_crash_between_records_and_global_keys_leaves(
+        aredis: aioredis.Redis, run_id: str) -> None:
+    """create/finish write a run's records and the global keys (other hash slots on a
+    cluster) apart; settle() lists an active run a crash left unlisted and drops a finished
+    one from the active set, and a retention sweep finishes a delete cut off before its
+    last step (a listed id without records)."""
+    from pathlib import Path  # noqa: PLC0415 - beside the test that uses it
+
+    from twinbed import keys  # noqa: PLC0415
+    from twinbed_services.controller.retention import sweep  # noqa: PLC0415
+
+    store = RunStore(aredis)
+    await store.create(config(run_id))
+    await aredis.zrem(keys.RUNS_INDEX, run_id)  # as if create died before its last step
+    st = await store.settle(run_id)
+    assert st is not None and st.status == "running"
+    assert run_id in await store.list_ids(10**6) and run_id in await store.running_ids()
+
+    await store.finish(run_id, "completed")
+    await aredis.sadd(keys.ACTIVE_RUNS, run_id)  # as if finish died before its last step
+    st = await store.settle(run_id)
+    assert st is not None and st.status == "completed"
+    assert run_id not in await store.running_ids() and run_id in await store.list_ids(10**6)
+
+    await aredis.unlink(keys.run_key(run_id, "config"), keys.run_key(run_id, "status"))
+    assert run_id in await store.all_ids()  # as if delete died before its last step
+    assert await sweep(store, Path("/nonexistent-twinbed-data"), keep=10**6, ttl_s=0) == []
+    assert run_id not in await store.all_ids()

@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from twinbed import keys
-from twinbed.bus import Bus
+from twinbed.bus import Bus, commit
 from twinbed.signing import throwaway_keys
 from twinbed.twins import Twin, TwinStore, twin_id
 
@@ -25,9 +25,7 @@ async def commit_update(store: TwinStore, r: aioredis.Redis, twin: str, **change
     args.update(changes)
     fx = Bus(r, "cloud-test", throwaway_keys("cloud")).effects()
     store.update(fx, twin=twin, **args)
-    async with r.pipeline(transaction=True) as pipe:
-        fx.apply(pipe)
-        await pipe.execute()
+    await commit(r, fx)
 
 
 @pytest.fixture
@@ -197,9 +195,7 @@ async def test_update_many_writes_what_update_writes_one_by_one(
     store.update_many(fx, [TwinUpdate(twin_id(many, name), "vehicle", many, rnd, {"r": rnd},
                                       0.0, 0.0, 1000.0 + rnd, 0.0, {"exact": True})
                            for name, rnd in plan])
-    async with aredis.pipeline(transaction=True) as pipe:
-        fx.apply(pipe)
-        await pipe.execute()
+    await commit(aredis, fx)
 
     def strip(ts: list[Twin]) -> list[dict[str, Any]]:
         return [t.model_dump(exclude={"id", "run_id", "entry_id"}) for t in ts]
@@ -272,3 +268,44 @@ async def test_non_finite_numbers_in_a_state_are_stored_as_standard_json(
     assert twin is not None and twin.state == {"x": None, "v": [1.0, None]}
     assert twin.fidelity == {"nrmse": None, "exact": False}
     assert strict(await store.get_many_json([tid]))[0]["state"]["x"] is None
+
+
+async def test_twins_of_several_runs_read_and_follow_together(
+        aredis: aioredis.Redis, uid: str) -> None:
+    """A page and a live feed over twins of several runs (on a cluster: several hash slots,
+    one script or blocking read per slot) keep the order asked for, skip missing twins,
+    and list every twin in the global index (written before the commit, outside it)."""
+    store = TwinStore(aredis)
+    runs = [f"t{uid}{i}" for i in range(4)]
+    ids = [twin_id(r, n) for r in runs for n in ("b", "a")]
+    for t in ids:
+        await commit_update(store, aredis, t, state={"t": t})
+    ask = [ids[5], twin_id(runs[0], "gone"), ids[0], ids[7], ids[2]]
+    page = json.loads(await store.get_many_json(ask))
+    assert [p["id"] for p in page] == [ids[5], ids[0], ids[7], ids[2]]
+    assert [p["state"] for p in page] == [{"t": t} for t in (ids[5], ids[0], ids[7], ids[2])]
+    assert set(ids) <= set(await store.ids(limit=10**6))
+
+    heads = {t: tw for t in ids if (tw := await store.get(t)) is not None}
+    cursors = {t: await store.last_entry_id(t) for t in ids}
+    follow = asyncio.create_task(store.follow_many(heads, cursors, block_ms=10_000))
+    await asyncio.sleep(0.2)  # the feed is blocked on every slot
+    await commit_update(store, aredis, ids[6], round_=1, state={"n": 1})
+    got = await asyncio.wait_for(follow, 10)
+    assert [(t.id, t.version, t.state) for t in got] == [(ids[6], 2, {"n": 1})]
+    assert cursors[ids[6]] == await store.last_entry_id(ids[6])
+
+
+async def test_the_oracle_read_of_a_twin_write_works_on_either_server(
+        aredis: aioredis.Redis, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cloud reads the oracle with EVAL_RO where the server has it, else EVAL: a single
+    Redis answers "unknown command", a cluster client refuses it before sending (the servers'
+    command table lacks it); both fall back."""
+    from twinbed import observation  # noqa: PLC0415 - beside the test that uses it
+
+    monkeypatch.setattr(observation, "_has_eval_ro", None)
+    oracle = keys.stream(run_id, "oracle")
+    eid = (await aredis.xadd(oracle, {"p": b"\x00truth"})).decode()
+    got = await observation._eval_read(aredis, observation._ORACLE_MANY, oracle, [eid, "1-1"])
+    assert got == [b"\x00truth", None]
+    assert observation._has_eval_ro is not None  # learnt once

@@ -36,7 +36,7 @@ Ctx = RunContext[FlMigrationParams]
 
 
 # -- edge --------------------------------------------------------------------------------------
-# Edge process i owns the keys ``tb:<run>:edge:<i>:...``: ``twin:<u>`` (one npz per hosted
+# Edge process i owns the keys ``tb:{<run>}:edge:<i>:...``: ``twin:<u>`` (one npz per hosted
 # user twin: base data, D_{u,t-1}, Dbar_{u,t}, the slot it arrived in), ``twin-model:<u>``
 # (its personalized weights),
 # ``slot`` (the current plan and how far the slot got, JSON), ``slot-global`` (the plan's

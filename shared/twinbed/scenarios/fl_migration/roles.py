@@ -19,7 +19,7 @@ slot t (the paper's steps 1-6):
    ``ModelUpdate`` (version, sample count, SHA-256; payload: the weights).
 6. cloud (steps 4-5): an update is accepted only for the current slot, trained from the
    current global version, with a payload matching its SHA-256, once per server; anything
-   else is rejected and recorded (Redis list ``tb:<run>:cloud:rejected``, the server twin). When
+   else is rejected and recorded (Redis list ``tb:{<run>}:cloud:rejected``, the server twin). When
    every expected server is in, eq. (4) aggregates and ``GlobalModel`` goes out.
 7. edge (step 6): every twin fine-tunes omega^t for E_us epochs on its own data; its test
    accuracy is measured; ``EdgeSlotDone`` to the cloud.
@@ -33,8 +33,8 @@ Crash safety: every piece of authoritative state is in Redis, written through th
 process killed before EXEC replays the batch from its pending entries and reaches the same
 state; one killed after it lost nothing. ``ctx.cache`` is a read-through mirror (reloaded
 after a restart) plus what is derived from the seed (instance, slot states, digits). Edge
-process i owns ``tb:<run>:edge:<i>:*`` (its user twins, slot, uploads); the cloud owns
-``tb:<run>:cloud:*`` (association history, global model and version, the slot with its
+process i owns ``tb:{<run>}:edge:<i>:*`` (its user twins, slot, uploads); the cloud owns
+``tb:{<run>}:cloud:*`` (association history, global model and version, the slot with its
 accepted updates and edge reports, rejections). Training is seeded per (slot, process), so a
 replayed handler re-publishes the same weights; an identical update seen twice is ignored.
 At slot 0 each twin is created on its first server with a previous slot's data already in it.
