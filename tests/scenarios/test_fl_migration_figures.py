@@ -173,3 +173,22 @@ def test_a_flat_or_overlapping_result_never_holds() -> None:
     assert not cl.greater(overlap, "PPO", "B").holds
     crossing = np.array([-0.12, -0.01, 0.03, 0.08, -0.05])
     assert not stats.ratio_ci(crossing + 0.01, crossing).defined
+
+
+def test_fig3_computes_its_fit_claims_and_draws_the_papers_curve(tmp_path: Path) -> None:
+    """Real FL, kept tiny (1 epoch each, 30-90 samples, 2 seeds): accuracy per point with its
+    interval over the seeds, the fit's and the paper's alphas' RMSE judged by at_most."""
+    b = Budget(emds=(0.0, 0.6), fl_sizes=(30, 60, 90), fl_seeds=(0, 1))
+    res = reproduce(3, tmp_path, tmp_path / "data", budget=b,
+                    params=FlMigrationParams(E_s=1, E_us=1), progress=False)
+    rows = check_csv(tmp_path / "fig3.csv", ["accuracy"], min_seeds=2)
+    assert len(rows) == 6
+    inv = check_png(tmp_path / "fig3.png", errorbars=2, paper_points=2)
+    assert inv["paper"] == 2  # one paper curve per EMD
+    f = check_claims(tmp_path / "fig3-claims.json", reasons=REASONS, min_claims=2)
+    fit = json.loads((tmp_path / "fig3_fit.json").read_text())
+    by_id = {c.id: c for c in f.claims}
+    for cid, rmse in (("fig3/fit", fit["rmse"]), ("fig3/paper-alphas", fit["paper_alphas_rmse"])):
+        assert by_id[cid].value == pytest.approx(rmse)
+        assert by_id[cid].verdict == (cl.HOLDS if rmse <= 0.02 else cl.DIFFERS)
+    assert f.seeds == [0, 1] and "0.02" in res.table()
