@@ -88,12 +88,6 @@ REASONS: dict[str, cl.Reason] = {
         "the allocation is exact from the first episode and 'stay' is nearly optimal under "
         "Table II's migration costs, so an untrained policy already earns most of the reward; "
         "the default budget is 3 % of the paper's", _REPRO),
-    "fig4/falls-with-emd": cl.Reason(
-        "for a fixed association the reward falls with the EMD by only 0.04-0.07 per slot from "
-        "EMD 0 to 0.6 (nearest, S = 9 / 21: 10.222 -> 10.182, 25.069 -> 25.001; the barriers "
-        "win back +0.05 of e^t's -0.09 as the allocation keeps less history), while PPO's "
-        "converged reward differs between EMDs by up to 0.3, highest at EMD 0.4 for every "
-        "seed: the EMD-conditioned policy's own differences outweigh the EMD's effect", _REPRO),
     "fig5/ppo-above-b1": cl.Reason(
         "A2C ties PPO in reward at this budget and has the higher objective at S = 9",
         _REPRO),
@@ -111,10 +105,10 @@ REASONS: dict[str, cl.Reason] = {
         "at this budget PPO still migrates ~1 twin per slot, so its total energy is not below "
         "every baseline's", _REPRO),
     "fig10/grows-with-S": cl.Reason(
-        "PPO's converged utility is at the full-history level already at S = 9 (EMD 0: 0.899 "
-        "at S = 9 and 0.898 at S = 21; nearest's 0.847 / 0.854): its associations load "
-        "servers until Norm saturates, which makes history free, so there is no room to rise "
-        "with S", _REPRO),
+        "PPO's converged utility is flat in S and slightly lower at S = 21 (EMD 0 / 0.6: 0.898 "
+        "/ 0.562 at S = 9, 0.896 / 0.561 at S = 21; 5 training seeds) and equals its first "
+        "episodes' (the allocation is exact from the start): it sits at the level of nearly "
+        "full history already at S = 9, so more servers leave it no room to rise", _REPRO),
     "fig10/rises": cl.Reason(
         "the allocation (problem 26) is exact from the first episode, and an untrained policy "
         "migrates many twins whose servers' costs saturate Norm, which makes history free "
@@ -336,28 +330,32 @@ def _smooth(Y: np.ndarray) -> np.ndarray:
 
 def _curve_figure(rows: list[dict[str, Any]], b: Budget, seeds: tuple[int, ...], key: str,
                   ylabel: str, path: Path, title: str) -> list[dict[str, Any]]:
-    """One panel per EMD, one band per S (mean over seeds, 95 % CI); the CSV rows."""
+    """One panel per (S, EMD) (a row per S, so that each axis zooms in on its band): the mean
+    over seeds with its 95 % CI; the CSV rows."""
     curves = _curves(rows, b, key, seeds)
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(b.emds), figsize=(4 * len(b.emds), 3.3), squeeze=False)
+    fig, axes = plt.subplots(len(b.S_values), len(b.emds),
+                             figsize=(3.6 * len(b.emds), 2.6 * len(b.S_values)), squeeze=False)
     out = []
-    for j, e in enumerate(b.emds):
-        ax = axes[0, j]
-        for S in b.S_values:
+    for i, S in enumerate(b.S_values):
+        for j, e in enumerate(b.emds):
+            ax = axes[i, j]
             if (S, e) not in curves:
                 continue
             k = curves[(S, e)].shape[1]
             Y = _smooth(curves[(S, e)])
-            est = [stats.mean_ci(Y[:, i], label="seeds") for i in range(Y.shape[1])]
+            est = [stats.mean_ci(Y[:, t], label="seeds") for t in range(Y.shape[1])]
             x = list(range(_window(k), k + 1))  # the window's last episode
-            band(ax, x, est, f"S={S}")
+            band(ax, x, est, f"{len(seeds)} seeds, 95 % CI", color=f"C{i}")
             out += [{"S": S, "emd": e, "episode_of_emd": xi, **es.columns(key),
                      "smoothed_over": _window(k),
                      "seeds": _seeds_text(seeds)} for xi, es in zip(x, est, strict=True)]
-        ax.set_title(f"EMD {e}", fontsize=9)
-        ax.set_xlabel(f"training episode of this EMD (mean of up to {SMOOTH})")
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
+            ax.set_title(f"S = {S}, EMD {e}", fontsize=9)
+            if i == len(b.S_values) - 1:
+                ax.set_xlabel(f"episode of this EMD (mean of up to {SMOOTH})", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(ylabel, fontsize=8)
+            ax.legend(fontsize=6)
     fig.suptitle(f"{title}: mean of {len(seeds)} training seeds, 95 % CI", fontsize=10)
     save_png(fig, path)
     return out
