@@ -102,9 +102,6 @@ REASONS: dict[str, cl.Reason] = {
         "nearest's (S = 9, EMD 0.2: 11,916 vs 12,829; compute 4,686 vs 3,785 from its higher "
         "gamma 0.51 vs 0.23, migration 7,208 vs 9,022, the latter not traced further); it pays "
         "in feasibility instead (C2/C3 met in 73 % of slots at S = 9)", _REPRO),
-    "fig6/ppo-cheaper": cl.Reason(
-        "at this budget PPO still migrates ~1 twin per slot, so its total energy is not below "
-        "every baseline's", _REPRO),
     "fig10/grows-with-S": cl.Reason(
         "each slot's new data (200-1000 samples) nearly saturates eq. (11), so the history "
         "the allocation keeps moves the utility only in the second or third decimal: PPO keeps "
