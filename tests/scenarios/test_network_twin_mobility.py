@@ -121,3 +121,13 @@ def test_sync_map_marks_where_syncing_pays(tmp_path) -> None:  # noqa: ANN001
     assert "pays" in res.table() and "yes" in res.table()
     with pytest.raises(ValueError, match="seeds >= 2"):
         figures.reproduce("sync-map", p, tmp_path, tmp_path, seeds=1)
+
+
+def test_fig3_away_from_table_one_says_its_claims_are_table_ones() -> None:
+    from twinbed.figcheck import check_reasons
+    from twinbed.scenarios.network_twin import figures
+
+    check_reasons(figures.BEYOND_TABLE_I, list(figures.BEYOND_TABLE_I))  # links resolve
+    assert figures._reasons(NetworkTwinParams()) is figures.REASONS
+    assert figures._reasons(NetworkTwinParams(epsilon=0.5)) is figures.BEYOND_TABLE_I
+    assert figures._reasons(NetworkTwinParams(N=8)) is figures.BEYOND_TABLE_I
