@@ -180,7 +180,10 @@ def _inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray) -> 
             done = (width <= 1e-14 * hi) | (f_hi > -1e-10 * np.maximum(capi, 1.0))
             if np.all(done):
                 break
-            mid = hi - f_hi * width / (f_hi - f_lo)
+            # a lane whose two ends hold equal values divides 0 by 0: NaN, which the next
+            # line replaces by the bisection point (so no warning: the case is handled)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mid = hi - f_hi * width / (f_hi - f_lo)
             mid = np.where(np.isfinite(mid) & (mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
             f_mid = excess(mid)
             fits = f_mid <= 0
