@@ -194,16 +194,20 @@ class _Report(PartyReport):
     twin_wall: float
 
 
+def _cloud_ctx(aredis: aioredis.Redis, run_id: str) -> tuple[Bus, RunContext[Toy]]:
+    """The cloud's bus and a run context of the toy scenario, as a handler gets them."""
+    bus = Bus(aredis, "cloud-test", throwaway_keys("cloud"))
+    cfg = RunConfig(id=run_id, scenario="toy", algorithm="a", seed=0, rounds=1, params={},
+                    deadline_s=5, created_wall=0.0)
+    return bus, RunContext(run=cfg, params=Toy(), bus=bus, settings=Settings(), role="cloud")
+
+
 async def test_record_reads_the_oracle_updates_twins_and_reports(
         aredis: aioredis.Redis, uid: str) -> None:
     """One batch: a twin with its oracle entry, one whose entry is gone. Both are updated
     and reported; the second's fidelity says unavailable (never an exception)."""
     run_id = f"t{uid}"
-    bus = Bus(aredis, "cloud-test", throwaway_keys("cloud"))
-    cfg = RunConfig(id=run_id, scenario="toy", algorithm="a", seed=0, rounds=1, params={},
-                    deadline_s=5, created_wall=0.0)
-    ctx: RunContext[Toy] = RunContext(run=cfg, params=Toy(), bus=bus, settings=Settings(),
-                                      role="cloud")
+    bus, ctx = _cloud_ctx(aredis, run_id)
     truth = np.arange(8, dtype=np.int16)
     oid = await bus.publish(ctx.stream("oracle"), OracleSample(
         run_id=run_id, round=0, entity="sensor-0", sampled_at_wall=1.0), truth.tobytes())
@@ -238,11 +242,7 @@ async def test_record_measured_writes_oracle_less_twins_with_their_own_fidelity(
     """Twins without an oracle (learned models): the scenario's own fidelity is stored as
     given, the wall AoI counts from the round's start, the twins join the run's index."""
     run_id = f"t{uid}"
-    bus = Bus(aredis, "cloud-test", throwaway_keys("cloud"))
-    cfg = RunConfig(id=run_id, scenario="toy", algorithm="a", seed=0, rounds=1, params={},
-                    deadline_s=5, created_wall=0.0)
-    ctx: RunContext[Toy] = RunContext(run=cfg, params=Toy(), bus=bus, settings=Settings(),
-                                      role="cloud")
+    bus, ctx = _cloud_ctx(aredis, run_id)
     started = time.time() - 2.0
     fx = bus.effects()
     record_measured(ctx, fx, [
