@@ -60,7 +60,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys
 from twinbed.messages import Message, lookup
-from twinbed.redisconn import slot_groups
+from twinbed.redisconn import first_answer, slot_groups
 from twinbed.signing import BusKeys, KeyRing, RejectedError, sender_role, sign_batch
 
 __all__ = [
@@ -619,13 +619,7 @@ class Worker:
         out = [x for rep in replies for x in rep or []]  # type: ignore[union-attr]
         if block is None or any(items for _, items in out):
             return out
-        tasks = [asyncio.ensure_future(read(g, block)) for g in slots]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        tasks, done = await first_answer([read(g, block) for g in slots])
         failed = next((t.exception() for t in done if t.exception() is not None), None)
         for group, t in zip(slots, tasks, strict=True):
             if t not in done or failed is not None:

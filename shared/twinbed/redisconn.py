@@ -14,7 +14,8 @@ raise redis-py's ``DataError``, as redis-py does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import hiredis
@@ -25,9 +26,8 @@ from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 
-__all__ = ["CLUSTER_SCHEMES", "cluster_url", "connect", "is_cluster", "is_cluster_url",
-           "pack_command",
-           "slot_groups"]
+__all__ = ["CLUSTER_SCHEMES", "cluster_url", "connect", "first_answer", "is_cluster",
+           "is_cluster_url", "pack_command", "slot_groups"]
 
 # URL schemes that select Redis Cluster mode, and the plain scheme each stands for
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -117,6 +117,24 @@ def slot_groups(r: Any, items: Sequence[K], key: Any = None) -> list[list[K]]:
         k = it if key is None else key(it)
         groups.setdefault(key_slot(k.encode() if isinstance(k, str) else k), []).append(it)
     return list(groups.values())
+
+
+async def first_answer(reads: Sequence[Awaitable[K]]) -> tuple[list[asyncio.Task[K]],
+                                                                set[asyncio.Task[K]]]:
+    """Run several blocking reads (one per hash slot on a cluster, where one command cannot
+    span slots) and wait for the first to answer; the others are cancelled and awaited, so
+    none outlives the call. Returns every task, in the order given, and the set that finished:
+    a finished task may hold an exception, which the caller reads (``t.exception()``) and
+    decides on, since what a cancelled read leaves behind differs (XREAD: nothing; XREADGROUP:
+    entries pending for the consumer)."""
+    tasks = [asyncio.ensure_future(r) for r in reads]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return tasks, done
 
 
 def connect(url: str, **kwargs: Any) -> aioredis.Redis:

@@ -25,7 +25,7 @@ from pydantic_core import to_json as _pydantic_json
 
 from twinbed import keys
 from twinbed.bus import Effects
-from twinbed.redisconn import slot_groups
+from twinbed.redisconn import first_answer, slot_groups
 
 __all__ = ["Twin", "TwinStore", "TwinUpdate", "twin_id"]
 
@@ -311,15 +311,9 @@ class TwinStore:
             reply = await self.r.xread(streams, block=block_ms, count=100)
         else:  # a cluster, twins of several runs: one blocking read per hash slot, the first
             # to answer wins; XREAD holds no server state, so cancelling the others is free
-            tasks = [asyncio.ensure_future(self.r.xread({s: streams[s] for s in g},
-                                                        block=block_ms, count=100))
-                     for g in groups]
-            try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            tasks, done = await first_answer(
+                [self.r.xread({s: streams[s] for s in g}, block=block_ms, count=100)
+                 for g in groups])
             reply = [x for t in tasks if t in done for x in t.result() or []]
         by_stream = {keys.twin_history(t): t for t in cursors}
         out: list[Twin] = []
