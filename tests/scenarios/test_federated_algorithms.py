@@ -171,6 +171,64 @@ def test_reproduce_fig9_compares_the_trained_dmo_agents_with_every_baseline(tmp_
     check_reasons(REASONS, REASONS)  # every declared reason links to a heading that exists
     for c in claims.values():  # a claim that differs carries its reason only if one is declared
         assert bool(c.reason) == (c.verdict != "holds" and c.id in REASONS)
+def _tiny_dmo(data_dir, **params) -> None:
+    from twinbed.scenarios.federated.dmo import dmo_path, train_dmo
+
+    p = FederatedParams(frames=6, **params)
+    train_dmo(p, 32, 0, dmo_path(data_dir, p), progress=False,
+              hyperparams={"n_steps": 16, "batch_size": 16, "n_epochs": 1})
+
+
+def test_reproduce_fig7_plays_dmo_per_point_and_checks_the_transfer(tmp_path) -> None:
+    """Figs. 6-7 play DMO, the paper's method there: the agents trained at a sweep point where
+    the data directory has them, else the defaults' agents (transferred), with the per-frame
+    best response beside them; where both exist the transferred agents are played too and a
+    claim compares them. The DMO rows are the agents' own runs."""
+    import csv
+
+    from twinbed.report import drawn
+    from twinbed.scenarios.federated.dmo import DmoPolicy, load_dmo
+    from twinbed.scenarios.federated.figures import (
+        C_CONFIG, TRAINED_HERE, TRANSFERRED, reproduce, totals)
+
+    _tiny_dmo(tmp_path)  # the defaults
+    _tiny_dmo(tmp_path, c_config=C_CONFIG[-1])  # one sweep point of its own
+    out = tmp_path / "out"
+    reproduce(7, out, seeds=2, frames=6, data_dir=tmp_path)
+    rows = list(csv.DictReader((out / "fig7.csv").read_text().splitlines()))
+    dmo = [r for r in rows if r["scheme"] == "dmo"]
+    default = FederatedParams().c_config  # one of the sweep's points: the defaults' own agents
+    want_agents = [TRAINED_HERE if c == default else TRANSFERRED for c in C_CONFIG[:-1]]
+    assert [r["agents"] for r in dmo] == want_agents + [TRAINED_HERE, TRANSFERRED]
+    assert sum(r["scheme"] == "federated-myopic" for r in rows) == len(C_CONFIG)
+    q = FederatedParams(frames=6, c_config=C_CONFIG[-1])
+    own = load_dmo(tmp_path, q)
+    want = [totals(run_episode(q, "dmo", s, policy=DmoPolicy(q, own)))["utility"]
+            for s in (1000, 1001)]
+    assert float(dmo[-2]["utility"]) == pytest.approx(sum(want) / 2)
+    claims = _claims(out / "fig7-claims.json")
+    assert {"fig7/gain-falls", "fig7/br-gain-falls", "fig7/dmo-transfers-c_config"} <= set(
+        claims)
+    assert "DMO" in claims["fig7/gain-falls"].what
+    assert drawn(out / "fig7.png")["bands"] == 2 * 3 + 2  # 3 metrics x 2 schemes, 2 x changes
+
+
+def test_reproduce_fig8_puts_dmo_in_the_proposed_framework(tmp_path) -> None:
+    import csv
+
+    from twinbed.report import drawn
+    from twinbed.scenarios.federated.figures import reproduce
+
+    _tiny_dmo(tmp_path)
+    out = tmp_path / "out"
+    reproduce(8, out, seeds=2, frames=6, data_dir=tmp_path)
+    rows = list(csv.DictReader((out / "fig8.csv").read_text().splitlines()))
+    assert [r["scheme"] for r in rows] == ["dmo", "federated-myopic", "nov", "cen"]
+    claims = _claims(out / "fig8-claims.json")
+    assert {"fig8/utility", "fig8/br-utility", "fig8/cost", "fig8/br-cost"} <= set(claims)
+    assert drawn(out / "fig8.png")["errorbars"] == 3
+
+
 @pytest.mark.parametrize("argv", [
     ["reproduce", "federated", "--figure", "3"],
     ["train", "federated-dmo", "--param", "K=9"],
