@@ -48,7 +48,7 @@ import itertools
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -86,6 +86,44 @@ STREAM_MAXLEN = 100_000  # approximate cap per stream (XADD MAXLEN ~)
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 MAX_ATTEMPTS = 5  # a batch whose bookkeeping fails this often: its entries are dead-lettered
 DEAD_EXCERPT = 4096  # bytes of a dead letter's message (and of its payload) kept
+
+# Release one entry's claim, only if that entry holds it (KEYS and ARGV as above).
+_RELEASE_LUA = """
+if redis.call('SREM', KEYS[2], ARGV[2]) == 1 then redis.call('SREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+# The dedup check of one stream's batch, atomic with a claim. ARGV: the batch's distinct
+# (sender, seq) members, then for each "<member>|<entry id>". A member in the group's seen-set
+# (KEYS[1]) was applied; a member in the claims set (KEYS[2]) is held by the entry named in the
+# owners set (KEYS[3]), which another consumer of the group is handling now (or which this
+# entry itself is: re-read after a crash before its commit, or reclaimed). Returns per member 1
+# to skip (applied, or held by another entry), 0 to handle, and claims the new ones. The
+# commit's transaction adds the seen-marks and removes the claims of what it applied or
+# dead-lettered, so the two sets hold only entries in flight. (Sets, not one hash of owners:
+# a hash under 128 fields is a ziplist, and HSET of a batch's 256 fields into it cost Redis
+# more than the rest of the bus's commands together.)
+_CLAIM_LUA = """
+local n = #ARGV / 2
+local seen = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV, 1, n))
+local held = redis.call('SMISMEMBER', KEYS[2], unpack(ARGV, 1, n))
+local claim, own = {}, {}
+for i = 1, n do
+  if seen[i] == 0 then
+    if held[i] == 0 then
+      claim[#claim + 1] = ARGV[i]
+      own[#own + 1] = ARGV[n + i]
+    elseif redis.call('SISMEMBER', KEYS[3], ARGV[n + i]) == 0 then
+      seen[i] = 1
+    end
+  end
+end
+if #claim > 0 then
+  redis.call('SADD', KEYS[2], unpack(claim))
+  redis.call('SADD', KEYS[3], unpack(own))
+end
+return seen
+"""
 
 
 class ChecksumError(ValueError):
@@ -502,6 +540,12 @@ class Worker:
     def seen_key(self, stream: str) -> str:
         return keys.seen_set(stream, self.group)
 
+    def claims_keys(self, stream: str) -> tuple[str, str]:
+        """The group's claims on ``stream``: the members held, and "member|entry id" of
+        each holder (:data:`_CLAIM_LUA`)."""
+        held = keys.claims(stream, self.group)
+        return held, f"{held}:owners"
+
     # -- the loop ------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set. Errors talking to Redis are retried with backoff."""
@@ -676,6 +720,10 @@ class Worker:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     self._dead_letter(pipe, stream, entry_id, fields,
                                       f"bus bookkeeping failed {n} times: {_one_line(exc)}")
+                    member = _member(fields)
+                    if member is not None:  # its claim, if it holds one: a retry may apply it
+                        pipe.eval(_RELEASE_LUA, 2, *self.claims_keys(stream), member,
+                                  f"{member}|{entry_id}")
                     pipe.xack(stream, self.group, entry_id)
                     await pipe.execute(raise_on_error=False)
                 self.stats.dead += 1
@@ -804,21 +852,25 @@ class Worker:
             else:
                 envelopes.append(got)
 
-        # One round trip (one SMISMEMBER per stream) tells which (sender, seq) this group
-        # has already applied.
-        asked: dict[str, list[str]] = {}
+        # One round trip (one claim script per stream) tells which (sender, seq) this group
+        # has already applied, and claims the others for their entries, so that two consumers
+        # of the group holding two copies of one message (a sender's retry) never both apply
+        # it: the second copy is skipped and acked, the first stays pending until it commits.
+        asked: dict[str, dict[str, str]] = {}  # stream -> member -> its first "member|entry"
         ids: list[str] = []  # each valid envelope's "sender:seq", as the seen-set holds it
-        for env in envelopes:
+        for (_, entry_id, _), env in zip(entries, envelopes, strict=True):
             if env is not None:
-                ids.append(f"{env.sender}:{env.seq}")
-                asked.setdefault(env.stream, []).append(ids[-1])
-        flags: dict[str, Iterator[int]] = {}
+                member = f"{env.sender}:{env.seq}"
+                ids.append(member)
+                asked.setdefault(env.stream, {}).setdefault(member, f"{member}|{entry_id}")
+        flags: dict[str, dict[str, int]] = {}
         if asked:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for stream, members in asked.items():
-                    pipe.smismember(self.seen_key(stream), members)
+                for stream, owners in asked.items():
+                    pipe.eval(_CLAIM_LUA, 3, self.seen_key(stream), *self.claims_keys(stream),
+                              *owners, *owners.values())
                 for stream, answer in zip(asked, await pipe.execute(), strict=True):
-                    flags[stream] = iter(answer)
+                    flags[stream] = dict(zip(asked[stream], answer, strict=True))
 
         # the entries to handle, in order (duplicates skipped)
         fresh: list[_Fresh] = []
@@ -828,7 +880,7 @@ class Worker:
             if env is None:
                 continue
             member = next(it_ids)
-            if next(flags[stream]) or (stream, member) in batch_seen:
+            if flags[stream][member] or (stream, member) in batch_seen:
                 self.stats.duplicates += 1
                 continue
             batch_seen.add((stream, member))
@@ -837,6 +889,9 @@ class Worker:
         # each group of entries that commits (or fails at commit) together, with its effects
         done: list[tuple[list[tuple[str, str, dict[bytes, bytes]]], Effects]] = []
         marks: dict[str, list[str]] = {}
+        claimed: dict[str, list[str]] = {}  # released at the commit, applied or dead-lettered
+        for f in fresh:
+            claimed.setdefault(f[0], []).append(f[4])  # f[4]: the member; the owner below
         by_type = self.stats.by_type
         t0 = time.perf_counter()
         for group in await self._groups_of(fresh):
@@ -887,6 +942,10 @@ class Worker:
                 spans.append((first, len(pipe), members_of))
             for stream, members in marks.items():
                 pipe.sadd(self.seen_key(stream), *members)
+            for stream, members in claimed.items():
+                held_key, owners_key = self.claims_keys(stream)
+                pipe.srem(held_key, *members)
+                pipe.srem(owners_key, *(asked[stream][m] for m in members))
             for stream, entry_id, fields, error in dead:
                 self._dead_letter(pipe, stream, entry_id, fields, error)
             by_stream: dict[str, list[str]] = {}
@@ -914,6 +973,14 @@ class Worker:
                 raise res
         self.stats.handled += sum(len(g) for g, _ in done) - len({e[1] for e, _ in failed})
         self.stats.dead += len(dead) + len({e[1] for e, _ in failed})
+
+
+def _member(fields: dict[bytes, bytes]) -> str | None:
+    """The "sender:seq" of a raw entry, from its header alone (None if it has none)."""
+    parts = fields.get(b"m", b"").split(b"\n", 4)
+    if len(parts) < 5:
+        return None
+    return f"{parts[2].decode(errors='replace')}:{parts[3].decode(errors='replace')}"
 
 
 def _handler_error(exc: BaseException) -> str:

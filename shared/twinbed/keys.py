@@ -26,6 +26,7 @@ __all__ = [
     "replica_stream",
     "run_key",
     "seen_set",
+    "claims",
     "stream",
     "twin_key",
     "twin_history",
@@ -88,6 +89,13 @@ def seen_set(stream_name: str, group: str) -> str:
     not end in ``:<role>``: Redis ACL patterns grant publishers ``tb:*:<role>`` (the
     stream), which would match ``...:seen:<role>`` too (twinbed.acl)."""
     return f"{stream_name}:seen-by-{group}"
+
+
+def claims(stream_name: str, group: str) -> str:
+    """The (sender, seq) a consumer group is applying now from ``stream_name``, each with the
+    entry that holds it (the bus's claim, so that two consumers never both apply one
+    message); named like :func:`seen_set`, for the same ACL reason."""
+    return f"{stream_name}:claims-by-{group}"
 
 
 def run_key(run_id: str, what: str) -> str:

@@ -696,24 +696,26 @@ async def test_effect_failing_inside_exec_is_not_acked_silently(
     assert w.stats.dead == 1 and w.stats.handled == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN GAP, not fixed on purpose (see docs/ARCHITECTURE.md): the seen-set check runs before the handlers and outside "
-    "the commit transaction, so two consumers of one group (e.g. `--scale edge=2`) that get two "
-    "entries with the same (sender, seq) at the same time both apply the effect; WATCHing the "
-    "seen-set would make every concurrent commit of scaled consumers retry"))
 async def test_duplicate_handled_concurrently_by_two_consumers_is_applied_once(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
-    """Exactly-once effects hold across consumers of one group, not only within one."""
+    """Exactly-once effects hold across consumers of one group, not only within one: two
+    copies of one message (the sender retried) read at the same time by two consumers are
+    applied once; the other copy is acked without its effect, and nothing stays pending or
+    claimed. (Before the claim, both dedupe checks passed while neither had committed: a
+    handler that takes a while made both apply it.)"""
     counter = f"tb:{{t{uid}}}:n"
-    both_inside = asyncio.Barrier(2)
+    calls: list[str] = []
 
-    async def handler(env: Envelope, fx: Effects) -> None:
-        await asyncio.wait_for(both_inside.wait(), 2)  # both dedupe checks already done
-        fx.incr(counter)
+    def handler_of(name: str) -> Handler:
+        async def handler(env: Envelope, fx: Effects) -> None:
+            calls.append(name)
+            await asyncio.sleep(0.2)  # the other consumer's check runs meanwhile
+            fx.incr(counter)
+        return handler
 
-    a = make_worker(aredis, stream, handler, consumer="A", count=1)
-    b = make_worker(aredis, stream, handler, consumer="B", count=1)
+    a = make_worker(aredis, stream, handler_of("A"), consumer="A", count=1)
+    b = make_worker(aredis, stream, handler_of("B"), consumer="B", count=1)
     await a.ensure_group(stream)
     await b.ensure_group(stream)
     fields = encode(ping(1), "sensor-retrying", 7, stream=stream, keys=KEYS["sensor"])
@@ -724,6 +726,46 @@ async def test_duplicate_handled_concurrently_by_two_consumers_is_applied_once(
 
     assert await asyncio.gather(a.step(), b.step()) == [1, 1]
     assert await aredis.get(counter) == b"1"
+    assert len(calls) == 1 and a.stats.duplicates + b.stats.duplicates == 1
+    assert (await aredis.xpending(stream, GROUP))["pending"] == 0
+    for key in a.claims_keys(stream):  # claims live only while in flight
+        assert await aredis.scard(key) == 0
+
+
+async def test_a_claimed_entry_re_read_after_a_crash_is_applied(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """A consumer that claimed an entry and died before its commit left the claim: the same
+    entry, reclaimed by another consumer, finds its own claim and is applied (a claim never
+    turns an entry into a lost duplicate); a later copy of the message is then skipped."""
+    counter = f"tb:{{t{uid}}}:n"
+
+    async def dies(env: Envelope, fx: Effects) -> None:
+        raise asyncio.CancelledError  # the process ends inside the handler
+
+    async def handler(env: Envelope, fx: Effects) -> None:
+        fx.incr(counter)
+
+    a = make_worker(aredis, stream, dies, consumer="A", count=1)
+    await a.ensure_group(stream)
+    fields = encode(ping(1), "sensor-x", 3, stream=stream, keys=KEYS["sensor"])
+    await aredis.xadd(stream, fields)
+    await a.step()  # own backlog
+    with pytest.raises(asyncio.CancelledError):
+        await a.step()
+    assert await aredis.scard(a.claims_keys(stream)[0]) == 1
+    b = make_worker(aredis, stream, handler, consumer="B", count=10, reclaim_idle_s=0.0)
+    await b.ensure_group(stream)
+    taken = await b.reclaim([stream])
+    await b.process(taken)
+    assert await aredis.get(counter) == b"1"
+    await aredis.xadd(stream, fields)  # a retried copy, after the commit
+    await b.step()
+    await b.step()
+    assert await aredis.get(counter) == b"1" and b.stats.duplicates >= 1
+    assert (await aredis.xpending(stream, GROUP))["pending"] == 0
+    for key in a.claims_keys(stream):
+        assert await aredis.scard(key) == 0
 
 
 async def test_stream_deleted_under_the_worker_is_forgotten_not_recreated(
