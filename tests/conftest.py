@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from twinbed import redisconn
-from twinbed.rediscluster import local_cluster, wait_ping
-from twinbed.stack import find_redis_server, free_port
+from twinbed.localredis import local_cluster, local_redis
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free loopback port, for the whole session."""
-    port = free_port()
-    d: Path = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d),
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    wait_ping(redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5), proc)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
-    shutil.rmtree(d, ignore_errors=True)
+    with local_redis(tmp_path_factory.mktemp("redis") / "data") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

