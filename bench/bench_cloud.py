@@ -69,14 +69,13 @@ async def _run(r: aioredis.Redis, K: int) -> RunConfig:
     return cfg
 
 
-async def cloud_once(r: aioredis.Redis, K: int, rounds: int) -> tuple[float, float]:
-    """Updates per second through the cloud's worker, and the cloud's CPU seconds per update
-    (this process: the cloud's work without Redis's)."""
-    cfg = await _run(r, K)
+async def publish_syncs(r: aioredis.Redis, cfg: RunConfig, K: int, rounds: int,
+                        bs: Bus) -> int:
+    """The basestation's part, untimed: K sensors x ``rounds`` compression syncs of run
+    ``cfg`` (their oracle entries first) on the run's cloud stream; returns how many."""
     params = CompressionParams(K=K)
     signal = BandLimitedSignal(cfg.seed, K)
     codec = get_codec(CODEC)
-    bs = Bus(r, "basestation@bench", throwaway_keys("basestation"))
     items = []
     for rnd in range(rounds):
         for k in range(K):
@@ -100,7 +99,16 @@ async def cloud_once(r: aioredis.Redis, K: int, rounds: int) -> tuple[float, flo
             T_DT_s=1e-3, T_total_s=3e-3, modeled_start_s=float(rnd), forwarded_wall=now), blob))
     for i in range(0, len(msgs), BATCH):
         await bs.publish_many(msgs[i:i + BATCH])
+    return len(msgs)
 
+
+async def cloud_once(r: aioredis.Redis, K: int, rounds: int) -> tuple[float, float]:
+    """Updates per second through the cloud's worker, and the cloud's CPU seconds per update
+    (this process: the cloud's work without Redis's)."""
+    cfg = await _run(r, K)
+    n = await publish_syncs(r, cfg, K, rounds,
+                            Bus(r, "basestation@bench", throwaway_keys("basestation")))
+    cloud_stream = keys.stream(cfg.id, "cloud")
     settings = Settings(consumer="cloud@bench")
     bus = Bus(r, "cloud@bench", throwaway_keys("cloud"))
     state = ServiceState(role="cloud", settings=settings, redis=r, bus=bus, runs=RunStore(r))
@@ -111,7 +119,6 @@ async def cloud_once(r: aioredis.Redis, K: int, rounds: int) -> tuple[float, flo
 
     worker = Worker(bus, "cloud", "cloud@bench", streams, dispatcher, count=BATCH, block_ms=50)
     await worker.ensure_group(cloud_stream)
-    n = len(msgs)
     t0, c0 = time.perf_counter(), time.process_time()
     while worker.stats.handled + worker.stats.dead < n:
         await worker.step()
