@@ -1124,3 +1124,21 @@ async def test_a_run_deleted_under_a_worker_over_several_runs_delays_no_other_ru
         total += await w.step()
     assert total == 1 and await aredis.get(counter) == b"1"
     assert await pending(aredis, kept) == 0 and w.stats.reclaimed == 0
+
+
+async def test_a_dead_lettered_copy_releases_only_its_own_claim(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """The claim of an entry dead-lettered after failed bookkeeping is released only if that
+    entry holds it: releasing another entry's claim would let a third copy be applied beside
+    the holder."""
+    from twinbed.bus import _RELEASE_LUA  # noqa: PLC0415 - this test's alone
+
+    w = make_worker(aredis, stream, counting_handler(f"tb:{{t{uid}}}:n"))
+    held, owners = w.claims_keys(stream)
+    await aredis.sadd(held, "s:1")
+    await aredis.sadd(owners, "s:1|1-1")
+    await aredis.eval(_RELEASE_LUA, 2, held, owners, "s:1", "s:1|2-2")  # another copy
+    assert await aredis.smembers(held) == {b"s:1"}
+    await aredis.eval(_RELEASE_LUA, 2, held, owners, "s:1", "s:1|1-1")  # the holder
+    assert await aredis.scard(held) == 0 and await aredis.scard(owners) == 0
