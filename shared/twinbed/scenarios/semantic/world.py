@@ -21,9 +21,9 @@ from twinbed.scenarios.semantic import model
 from twinbed.scenarios.semantic.contract import Resources, SemanticOutcome, SlotView
 from twinbed.scenarios.semantic.optimum import Action
 from twinbed.scenarios.semantic.params import SemanticParams
-from twinbed.seeding import rng
+from twinbed.seeding import rng, rngs
 
-__all__ = ["SemanticWorld", "SlotState", "outcome_of"]
+__all__ = ["SemanticWorld", "SemanticWorldReference", "SlotState", "outcome_of"]
 
 Array = npt.NDArray[np.float64]
 
@@ -65,18 +65,114 @@ def action_of(resources: Resources) -> Action:
 
 
 class SemanticWorld:
-    """Deterministic slots of one run (positions are iterated once and cached); a
-    :class:`twinbed.contract.World`."""
+    """Deterministic slots of one run; a :class:`twinbed.contract.World`.
+
+    The slots are drawn a block at a time (the first block is the cycle's N slots): the same
+    named per-slot streams as :class:`SemanticWorldReference` (one generator per stream and
+    slot, seeded in one vectorized pass, :func:`twinbed.seeding.rngs`), the Gauss-Markov
+    recurrence iterated over a (2, K) array, and positions, distances and fading computed for
+    the whole block at once with the same elementwise operations, so every number equals the
+    slot-by-slot reference's bit for bit (tests/scenarios/test_semantic_fastpath.py)."""
 
     def __init__(self, p: SemanticParams, seed: int) -> None:
         self.p = p
         self.seed = seed
-        self._mob = [model.init_mobility(p, rng(seed, "mobility", "init"))]
+        self._gm = model._gauss_markov(p)
+        m0 = model.init_mobility(p, rng(seed, "mobility", "init"))
+        self._pos = m0.pos_m[None]  # (slots drawn, K, 2)
+        self._sh = np.stack([m0.speed_mps, m0.heading_rad])[None]  # (slots, 2, K) speed, heading
+        self._mean_heading = m0.mean_heading_rad
+        self._d = model.distance_m(p, self._pos)
+        self._D = np.empty((0, p.K))
+        self._h2 = np.empty((0, p.K))
 
     @classmethod
     def for_run(cls, ctx: RunContext[SemanticParams]) -> SemanticWorld:
         """The world of a run (its parameters and seed)."""
         return cls(ctx.params, ctx.run.seed)
+
+    def _draw(self, n: int) -> None:
+        """Draw slots up to ``n`` (inclusive), at least the cycle's N, doubling."""
+        have = len(self._D)
+        if n < have:
+            return
+        to = max(n + 1, self.p.N, 2 * have)
+        self._move(to)
+        p, s, new = self.p, self.seed, range(have, to)
+        D = [g.uniform(p.D_min_bits, p.D_max_bits, p.K) for g in rngs(s, "data", last=new)]
+        xy = [(g.standard_normal(p.K), g.standard_normal(p.K))
+              for g in rngs(s, "fading", last=new)]
+        # rayleigh_power(method="complex"): |(x + j y) / sqrt 2|^2, the same elementwise ops
+        x, y = np.array([a for a, _ in xy]), np.array([b for _, b in xy])
+        h2 = np.abs((x + 1j * y) / np.sqrt(2.0)) ** 2
+        self._D = np.concatenate([self._D, np.array(D)])
+        self._h2 = np.concatenate([self._h2, h2])
+
+    def _move(self, to: int) -> None:
+        """Mobility up to slot ``to - 1``: GaussMarkovPolar.step, slot by slot for speed and
+        heading (one (2, K) array), then every move and position of the block at once (the
+        cumulative sum adds the moves in slot order, as the step does)."""
+        have = len(self._pos)
+        if to <= have:
+            return
+        gm, K = self._gm, self.p.K
+        a, sd = gm.memory, np.sqrt(1.0 - gm.memory**2)
+        ks = range(have - 1, to - 1)  # the move into slot k + 1 draws rng(seed, "mobility", k)
+        w = np.array([g.standard_normal((2, K)) for g in rngs(self.seed, "mobility", last=ks)])
+        noise = w * np.array([sd * gm.speed_std, sd * gm.heading_std])[None, :, None]
+        c = np.stack([np.full(K, (1 - a) * gm.mean_speed), (1 - a) * self._mean_heading])
+        low = np.stack([np.zeros(K), np.full(K, -np.inf)])  # speeds >= 0, headings free
+        sh = np.empty((len(ks) + 1, 2, K))
+        sh[0] = self._sh[-1]
+        for i in range(len(ks)):
+            sh[i + 1] = np.maximum(low, a * sh[i] + c + noise[i])
+        speed, heading = sh[:-1, 0], sh[:-1, 1]
+        step = (gm.tau_s * speed[..., None]) * np.stack([np.cos(heading), np.sin(heading)],
+                                                        axis=-1)
+        step[0] = self._pos[-1] + step[0]
+        pos = np.cumsum(step, axis=0)
+        self._pos = np.concatenate([self._pos, pos])
+        self._sh = np.concatenate([self._sh, sh[1:]])
+        self._d = np.concatenate([self._d, model.distance_m(self.p, pos)])
+
+    def mobility(self, n: int) -> model.Mobility:
+        if n < 0:
+            raise ValueError(f"expected slot >= 0, got {n}")
+        self._draw(n)
+        return model.Mobility(self._pos[n], self._sh[n, 0], self._sh[n, 1], self._mean_heading)
+
+    def slot(self, n: int) -> SlotState:
+        if n < 0:
+            raise ValueError(f"expected slot >= 0, got {n}")
+        self._draw(n)
+        return SlotState(slot=n, pos_m=self._pos[n], d_m=self._d[n], D_bits=self._D[n],
+                         h2=self._h2[n])
+
+    def slots(self, n: int) -> tuple[Array, Array, Array]:
+        """(d, D, |g|^2) of slots 0 .. n-1, each (n, K) (read-only views)."""
+        self._draw(n - 1)
+        return self._d[:n], self._D[:n], self._h2[:n]
+
+    # -- twinbed.contract.World -------------------------------------------------------------
+    def decision_state(self, round_: int) -> SlotView:
+        s = self.slot(round_)
+        return SlotView(slot=round_, d_m=s.d_m.tolist(), D_bits=s.D_bits.tolist(),
+                        h2=s.h2.tolist())
+
+    def outcome(self, round_: int, modeled_start_s: float, state: SlotView,
+                action: Resources) -> SemanticOutcome:
+        """Slot ``round_``'s modeled metrics (it starts at n tau whatever the caller's clock)."""
+        return outcome_of(self.p, self.slot(round_), action_of(action))
+
+
+class SemanticWorldReference(SemanticWorld):
+    """The slot-by-slot world (three seeded generators and one mobility step per slot): the
+    definition :class:`SemanticWorld` reproduces, kept for the equality tests and the bench."""
+
+    def __init__(self, p: SemanticParams, seed: int) -> None:
+        self.p = p
+        self.seed = seed
+        self._mob = [model.init_mobility(p, rng(seed, "mobility", "init"))]
 
     def mobility(self, n: int) -> model.Mobility:
         if n < 0:
@@ -95,13 +191,7 @@ class SemanticWorld:
             h2=model.draw_fading(self.p, rng(self.seed, "fading", n)),
         )
 
-    # -- twinbed.contract.World -------------------------------------------------------------
-    def decision_state(self, round_: int) -> SlotView:
-        s = self.slot(round_)
-        return SlotView(slot=round_, d_m=s.d_m.tolist(), D_bits=s.D_bits.tolist(),
-                        h2=s.h2.tolist())
-
-    def outcome(self, round_: int, modeled_start_s: float, state: SlotView,
-                action: Resources) -> SemanticOutcome:
-        """Slot ``round_``'s modeled metrics (it starts at n tau whatever the caller's clock)."""
-        return outcome_of(self.p, self.slot(round_), action_of(action))
+    def slots(self, n: int) -> tuple[Array, Array, Array]:
+        s = [self.slot(i) for i in range(n)]
+        return (np.array([x.d_m for x in s]), np.array([x.D_bits for x in s]),
+                np.array([x.h2 for x in s]))
