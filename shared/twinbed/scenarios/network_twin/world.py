@@ -17,16 +17,19 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from twinbed.mobility import Stay
 from twinbed.runtime import RunContext
 from twinbed.scenarios.network_twin import model
 from twinbed.scenarios.network_twin.contract import NetworkOutcome, SyncAction, SyncState
 from twinbed.scenarios.network_twin.gru import HoldPredictor
 from twinbed.scenarios.network_twin.learned import GRU
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
-from twinbed.seeding import rng
+from twinbed.scenarios.network_twin.policies import observation_of
+from twinbed.seeding import rng, rngs
 
 __all__ = [
     "NetworkWorld",
+    "NetworkWorldReference",
     "Predictor",
     "channel_for_slot",
     "positions_after",
@@ -79,12 +82,21 @@ def sync_state(slot: int, pos: Array, last_sync: Array, unsynced: int,
 
 class NetworkWorld:
     """One run's physical network and its twin, slot by slot (a :class:`twinbed.contract.World`;
-    see the module docstring). Slots are played in order."""
+    see the module docstring). Slots are played in order.
+
+    The physical slots (positions, channels, both branches' rates) do not depend on the sync
+    decisions, so they are drawn a block at a time (:class:`_Trajectory`: the same named
+    per-slot streams, seeded in one vectorized pass, rates for the whole block at once with the
+    same elementwise operations); only the twin (history, prediction, last sync) is played slot
+    by slot. Every number equals :class:`NetworkWorldReference`'s, the slot-by-slot definition
+    (tests/scenarios/test_network_twin_fastpath.py)."""
 
     def __init__(self, p: NetworkTwinParams, seed: int, predictor: Predictor) -> None:
         self.p, self.seed, self.predictor = p, seed, predictor
+        self._hold = type(predictor) is HoldPredictor  # predict = the newest twin state
+        self._traj = self._trajectory()
         self.slot = 0
-        self.pos = start_positions(p, seed)
+        self.pos = self._position(0, None, None)
         self.before: Array | None = None  # the previous slot's positions (mobility memory)
         self.history: deque[Array] = deque([self.pos.copy()] * p.M, maxlen=p.M)
         self.last_sync = self.pos.copy()
@@ -96,10 +108,25 @@ class NetworkWorld:
         """The world of a run: its parameters, its seed and its twin's predictor."""
         return cls(ctx.params, ctx.run.seed, predictor_for(ctx))
 
+    def _trajectory(self) -> _Trajectory | None:
+        return _Trajectory(self.p, self.seed)
+
+    def _position(self, slot: int, prev: Array | None, before: Array | None) -> Array:
+        assert self._traj is not None
+        return self._traj.position(slot)
+
+    def _outcome(self, slot: int) -> model.SlotOutcome:
+        assert self._traj is not None
+        return self._traj.outcome(slot)
+
+    def _predict(self) -> Array:
+        if self._hold:
+            return np.array(self.history[-1], dtype=float)  # HoldPredictor.predict, no stack
+        return np.asarray(self.predictor.predict(np.stack(self.history)), float)
+
     def _prepare(self) -> None:
-        self.outcome_now = model.slot_outcome(self.p, self.pos,
-                                              channel_for_slot(self.p, self.seed, self.slot))
-        self.prediction = np.asarray(self.predictor.predict(np.stack(self.history)), float)
+        self.outcome_now = self._outcome(self.slot)
+        self.prediction = self._predict()
         self.err_if_skip = model.twin_error_sq(self.pos, self.prediction)
 
     def state(self) -> SyncState:
@@ -107,34 +134,41 @@ class NetworkWorld:
         return sync_state(self.slot, self.pos, self.last_sync, self.unsynced, self.outcome_now,
                           self.err_if_skip)
 
-    def step(self, sync: bool, modeled_start_s: float = 0.0) -> NetworkOutcome:
-        """Apply the decision to the current slot, return its record, advance one slot.
+    def observation(self) -> np.ndarray:
+        """The learned agents' observation of :meth:`state` (policies.observation), from the
+        arrays."""
+        return observation_of(self.p, self.pos, self.last_sync, self.unsynced, self.outcome_now)
 
-        A sync with no RB meeting the delay bound (5e) is not possible: the slot is unsynced.
-        """
+    def advance(self, sync: bool) -> tuple[bool, float, float, float, int, Array]:
+        """Apply the decision to the current slot and advance one slot; returns (synced, sum
+        rate, twin error, reward, the cloud's RB or -1, the twin's state). A sync with no RB
+        meeting the delay bound (5e) is not possible: the slot is unsynced."""
         p, out = self.p, self.outcome_now
         synced = bool(sync) and out.feasible
         twin = self.pos if synced else self.prediction
         rate = out.rate_sync if synced else out.rate_nosync
         err = 0.0 if synced else self.err_if_skip
-        rec = NetworkOutcome(
-            round=self.slot, modeled_start_s=modeled_start_s, slot=self.slot, synced=synced,
-            requested_sync=bool(sync), sum_rate=rate, err_sq=err,
-            reward=model.reward(p, synced, rate, err),
-            cloud_rb=out.cloud_rb if synced else -1,
-            cloud_delay=out.cloud_delay if synced else 0.0,
-            rb=(out.rb_sync if synced else out.rb_nosync).tolist(),
-            positions=self.pos.tolist(), twin=np.asarray(twin).tolist(), slot_s=1.0)
+        reward = model.reward(p, synced, rate, err)
         self.history.append(np.array(twin, dtype=float))
         if synced:
             self.last_sync, self.unsynced = self.pos.copy(), 0
         else:
             self.unsynced += 1
         self.slot += 1
-        self.pos, self.before = (positions_after(p, self.seed, self.slot, self.pos, self.before),
-                                 self.pos)
+        self.pos, self.before = self._position(self.slot, self.pos, self.before), self.pos
         self._prepare()
-        return rec
+        return synced, rate, err, reward, out.cloud_rb if synced else -1, twin
+
+    def step(self, sync: bool, modeled_start_s: float = 0.0) -> NetworkOutcome:
+        """Apply the decision to the current slot, return its record, advance one slot."""
+        slot, pos, out = self.slot, self.pos, self.outcome_now
+        synced, rate, err, reward, cloud_rb, twin = self.advance(sync)
+        return NetworkOutcome(
+            round=slot, modeled_start_s=modeled_start_s, slot=slot, synced=synced,
+            requested_sync=bool(sync), sum_rate=rate, err_sq=err, reward=reward,
+            cloud_rb=cloud_rb, cloud_delay=out.cloud_delay if synced else 0.0,
+            rb=(out.rb_sync if synced else out.rb_nosync).tolist(),
+            positions=pos.tolist(), twin=np.asarray(twin).tolist(), slot_s=1.0)
 
     # -- twinbed.contract.World -------------------------------------------------------------
     def decision_state(self, round_: int) -> SyncState:
@@ -150,3 +184,127 @@ class NetworkWorld:
         if round_ != self.slot:
             raise ValueError(f"expected slot {self.slot} (slots are played in order), got "
                              f"{round_}")
+
+
+class NetworkWorldReference(NetworkWorld):
+    """The slot-by-slot world (two seeded generators, one move, one channel and the rates of
+    each slot as it comes, the predictor on the stacked history): the definition
+    :class:`NetworkWorld` reproduces, kept for the equality tests and the bench."""
+
+    def _trajectory(self) -> _Trajectory | None:
+        return None
+
+    def _position(self, slot: int, prev: Array | None, before: Array | None) -> Array:
+        if slot == 0:
+            return start_positions(self.p, self.seed)
+        assert prev is not None
+        return positions_after(self.p, self.seed, slot, prev, before)
+
+    def _outcome(self, slot: int) -> model.SlotOutcome:
+        return model.slot_outcome(self.p, self.pos, channel_for_slot(self.p, self.seed, slot))
+
+    def _predict(self) -> Array:
+        return np.asarray(self.predictor.predict(np.stack(self.history)), float)
+
+
+class _Trajectory:
+    """The physical slots of one run, drawn a block at a time (the first block is an RL
+    episode's slots and the one after): positions (slots, U, 2), the channel's rates (slots,
+    U, N), the cloud's RB and delay; each slot's Hungarian assignments when it is reached."""
+
+    def __init__(self, p: NetworkTwinParams, seed: int) -> None:
+        self.p, self.seed = p, seed
+        self.probs = p.move_probs()
+        self._pos = start_positions(p, seed)[None]
+        self._rates = np.empty((0, p.U, p.N))
+        self._R = np.empty(0, dtype=int)
+        self._delay = np.empty(0)
+        self._out: dict[int, model.SlotOutcome] = {}
+        walk = p.mobility == "walk"
+        self._disp = model.MOVES * p.step_blocks if walk else None  # step * MOVES[choice]
+        self._cum = np.cumsum(self.probs, axis=1)[:, :-1] if walk else None
+
+    def position(self, slot: int) -> Array:
+        self._draw(slot)
+        return self._pos[slot].copy()
+
+    def outcome(self, slot: int) -> model.SlotOutcome:
+        self._draw(slot)
+        out = self._out.pop(slot, None)  # slots are reached once, in order
+        if out is None:
+            rates = self._rates[slot]
+            rb0, r0 = model.assign_rbs(rates)
+            R, delay = int(self._R[slot]), float(self._delay[slot])
+            rb1, r1 = (rb0, r0) if R < 0 else model.assign_rbs(rates, reserved=R)
+            out = model.SlotOutcome(rates, rb0, r0, R, delay, rb1, r1)
+        return out
+
+    def _draw(self, slot: int) -> None:
+        have = len(self._rates)
+        if slot < have:
+            return
+        to = max(slot + 1, self.p.episode_slots + 1, 2 * have)
+        self._move(to)
+        self._channel(have, to)
+
+    def _move(self, to: int) -> None:
+        """Positions up to slot ``to - 1`` (model.move, the stream "mobility" of each slot)."""
+        p, have = self.p, len(self._pos)
+        if to <= have:
+            return
+        gens = rngs(self.seed, "mobility", last=range(have, to))
+        if self._disp is None:  # gauss-markov: the border and the velocity make it sequential
+            pos, before = self._pos[-1], self._pos[-2] if have > 1 else None
+            moved = []
+            for g in gens:
+                pos, before = model.move(p, pos, g, probs=self.probs, before=before), pos
+                moved.append(pos)
+            self._pos = np.concatenate([self._pos, np.array(moved)])
+            return
+        # GridRandomWalk.move: u = random(U), the move by inverse CDF, pos + step * MOVES[m],
+        # a step across the border not taken (Stay)
+        assert self._cum is not None
+        u = np.array([g.random(p.U) for g in gens])
+        choice = (u[:, :, None] >= self._cum[None]).sum(axis=2)
+        disp = self._disp[choice]  # (slots, U, 2)
+        lim = p.half_blocks + Stay(p.half_blocks).tol
+        free = np.cumsum(np.concatenate([self._pos[-1:], disp]), axis=0)[1:]  # no border
+        if np.all(np.abs(free) <= lim):
+            new = free  # no step was refused: the same sums, slot by slot
+        else:
+            new = np.empty_like(disp)
+            pos = self._pos[-1]
+            for i in range(len(disp)):
+                cand = pos + disp[i]
+                inside = np.all(np.abs(cand) <= lim, axis=1)
+                pos = new[i] = np.where(inside[:, None], cand, pos)
+        self._pos = np.concatenate([self._pos, new])
+
+    def _channel(self, have: int, to: int) -> None:
+        """model.draw_channel of slots have .. to-1 (stream "channel"), then the users' rates
+        (model.user_rates), the cloud's rates and RB (model.cloud_rb) of all of them at once."""
+        p = self.p
+        lo, hi = p.interferer_ring_blocks
+        shape, m = (p.U, p.N), p.fading_mean
+        fad, cf, ring, ie = [], [], [], []
+        for g in rngs(self.seed, "channel", last=range(have, to)):
+            fad.append(g.exponential(m, size=shape))
+            cf.append(g.exponential(m, size=p.N))
+            ring.append(g.uniform(lo * lo, hi * hi, size=p.N))
+            ie.append(g.exponential(m, size=p.N))
+        r = np.sqrt(np.array(ring))
+        interference = p.P * np.array(ie) / r**2
+        pos = self._pos[have:to]
+        d = np.maximum(np.linalg.norm(pos - np.asarray(p.bs_xy), axis=-1), p.min_distance_blocks)
+        rates = model._rate(p, np.array(fad) / d[..., None] ** 2, interference[:, None, :])
+        dc = max(float(np.linalg.norm(np.subtract(p.cloud_xy, p.bs_xy))), p.min_distance_blocks)
+        c = model._rate(p, np.array(cf) / dc**2, interference)
+        with np.errstate(divide="ignore"):
+            delay = np.where(c > 0, p.D / np.where(c > 0, c, 1.0), np.inf)
+        feasible = delay <= p.gamma
+        R = np.where(feasible.any(axis=1),
+                     np.argmax(np.where(feasible, delay, -np.inf), axis=1), -1)
+        self._rates = np.concatenate([self._rates, rates])
+        self._R = np.concatenate([self._R, R])
+        self._delay = np.concatenate(
+            [self._delay, np.where(R >= 0, delay[np.arange(len(R)), np.maximum(R, 0)], np.inf)])
