@@ -305,6 +305,7 @@ class _Trajectory:
         R = np.where(feasible.any(axis=1),
                      np.argmax(np.where(feasible, delay, -np.inf), axis=1), -1)
         self._rates = np.concatenate([self._rates, rates])
+        self._rates.flags.writeable = False  # slots' outcomes hold views of it
         self._R = np.concatenate([self._R, R])
         self._delay = np.concatenate(
             [self._delay, np.where(R >= 0, delay[np.arange(len(R)), np.maximum(R, 0)], np.inf)])

@@ -64,6 +64,12 @@ def action_of(resources: Resources) -> Action:
     return Action(*(np.asarray(getattr(resources, k), dtype=float) for k in Action._fields))
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """The world hands out views of its drawn slots: read-only, so no caller can change them."""
+    a.flags.writeable = False
+    return a
+
+
 class SemanticWorld:
     """Deterministic slots of one run; a :class:`twinbed.contract.World`.
 
@@ -105,8 +111,8 @@ class SemanticWorld:
         # rayleigh_power(method="complex"): |(x + j y) / sqrt 2|^2, the same elementwise ops
         x, y = np.array([a for a, _ in xy]), np.array([b for _, b in xy])
         h2 = np.abs((x + 1j * y) / np.sqrt(2.0)) ** 2
-        self._D = np.concatenate([self._D, np.array(D)])
-        self._h2 = np.concatenate([self._h2, h2])
+        self._D = _frozen(np.concatenate([self._D, np.array(D)]))
+        self._h2 = _frozen(np.concatenate([self._h2, h2]))
 
     def _move(self, to: int) -> None:
         """Mobility up to slot ``to - 1``: GaussMarkovPolar.step, slot by slot for speed and
@@ -131,9 +137,9 @@ class SemanticWorld:
                                                         axis=-1)
         step[0] = self._pos[-1] + step[0]
         pos = np.cumsum(step, axis=0)
-        self._pos = np.concatenate([self._pos, pos])
-        self._sh = np.concatenate([self._sh, sh[1:]])
-        self._d = np.concatenate([self._d, model.distance_m(self.p, pos)])
+        self._pos = _frozen(np.concatenate([self._pos, pos]))
+        self._sh = _frozen(np.concatenate([self._sh, sh[1:]]))
+        self._d = _frozen(np.concatenate([self._d, model.distance_m(self.p, pos)]))
 
     def mobility(self, n: int) -> model.Mobility:
         if n < 0:
