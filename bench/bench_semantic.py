@@ -3,8 +3,9 @@
 1. Environment steps per second: one SemanticSyncEnv (K = 6) with random actions, both reward
    modes, beside the slot-by-slot reference env (``reference=True``: the same numbers, bit for
    bit) as a ratio, interleaved in one run; a gymnasium SyncVectorEnv of 8 copies
-   (env-steps/s) as a ratio to the single env; the vectorized model (eqs. 5-22 for a batch of
-   slots) in slot-evaluations per second.
+   (env-steps/s) as a ratio to the single env; the native batched SemanticVectorEnv (8 and 64
+   copies as one numpy batch, the same numbers as SyncVectorEnv); the vectorized model (eqs.
+   5-22 for a batch of slots) in slot-evaluations per second.
 2. The per-slot optimum (optimum.solve_slot) beside scipy's differential evolution on the same
    slot (the generic global solver as the reference), time ratio and reward difference.
 3. SAC training steps per second (twinbed.agents.train, Table III hyper-parameters, 1 thread).
@@ -42,6 +43,7 @@ def env_speed(steps: int, repeats: int = 5) -> None:
     from twinbed.scenarios.semantic import model
     from twinbed.scenarios.semantic.env import SemanticSyncEnv
     from twinbed.scenarios.semantic.params import SemanticParams
+    from twinbed.scenarios.semantic.vector import SemanticVectorEnv
 
     p = SemanticParams()
     acts = np.random.default_rng(0).uniform(-1, 1, (steps, 4 * p.K)).astype(np.float32)
@@ -64,6 +66,19 @@ def env_speed(steps: int, repeats: int = 5) -> None:
         venv.step(np.broadcast_to(acts[i], (n, 4 * p.K)))
     vec = (steps // n) * n / (time.perf_counter() - t0)
     venv.close()
+    batched = {}
+    for m in (8, 64):
+        reps_b = max(4 * (p.N + 1), steps // m)  # at least 4 cycles (and their resets)
+        a_b = np.random.default_rng(2).uniform(-1, 1, (reps_b, m, 4 * p.K)).astype(np.float32)
+        runs = []
+        for _ in range(3):
+            benv = SemanticVectorEnv(m, p)
+            benv.reset(seed=0)
+            t0 = time.perf_counter()
+            for i in range(reps_b):
+                benv.step(a_b[i])
+            runs.append(reps_b * m / (time.perf_counter() - t0))
+        batched[m] = statistics.median(runs)
     B = 4096
     g = np.random.default_rng(1)
     arr = [g.uniform(0.6e6, 0.8e6, (B, p.K)), g.uniform(40, 60, (B, p.K)), g.exponential(1, (B, p.K)),
@@ -81,6 +96,9 @@ def env_speed(steps: int, repeats: int = 5) -> None:
         f, r = med[(False, reward)], med[(True, reward)]
         print(f"{reward:<10}{f:>14.0f}{r:>19.0f}{f / r:>8.2f}")
     print(f"SyncVectorEnv x{n} (fast)   {vec:>10.0f} env-steps/s   ratio to single {vec / single:.2f}")
+    for m, r in batched.items():
+        print(f"SemanticVectorEnv x{m:<3}      {r:>10.0f} env-steps/s   ratio to single {r / single:.2f}"
+              f", to the reference single {r / med[(True, 'sampled')]:.1f}")
     print(f"model.slot batch of {B}     {batch:>10.0f} slots/s       ratio to single env {batch / single:.1f}")
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.random.bit_generator import ISeedSequence
 
-__all__ = ["rng", "rngs", "seed_sequence"]
+__all__ = ["rng", "rngs", "rngs_seeds", "seed_sequence"]
 
 
 def _key_to_int(key: str | int) -> int:
@@ -83,6 +83,28 @@ def rngs(seed: int, *keys: str | int, last: Sequence[str | int]) -> list[np.rand
         for row, i in enumerate(idx):
             out[i] = np.random.Generator(np.random.PCG64(_Fixed(state[row])))  # type: ignore[arg-type]
     return out  # type: ignore[return-value]
+
+
+def rngs_seeds(seeds: Sequence[int], *keys: str | int, last: range
+               ) -> list[list[np.random.Generator]]:
+    """``[rngs(s, *keys, last=last) for s in seeds]``, mixed in one vectorized pass over every
+    seed and last key (a batch of environments drawing their episodes at once)."""
+    ok = (last.step > 0 and last.start >= 0 and last.stop <= 2**32 and all(
+        type(s) is int and 0 <= s < 2**128 for s in seeds))
+    if not ok or not seeds or not len(last):
+        return [rngs(s, *keys, last=last) for s in seeds]
+    ik = tuple(map(_key_to_int, keys))
+    pre = [_prefix(s, *ik) for s in seeds]
+    h0 = pre[0][1]
+    if any(h != h0 for _, h in pre):  # (the same for every seed below 2^128: 4 seed words)
+        return [rngs(s, *keys, last=last) for s in seeds]
+    L = len(last)
+    pool = np.repeat(np.array([p for p, _ in pre], dtype=np.uint32).T, L, axis=1)
+    W = np.tile(np.arange(last.start, last.stop, last.step, dtype=np.uint32), len(seeds))
+    pool, _ = _feed_many(pool, h0, W)
+    state = _generate_many(pool, 8)
+    gens = [np.random.Generator(np.random.PCG64(_Fixed(row))) for row in state]  # type: ignore[arg-type]
+    return [gens[i * L:(i + 1) * L] for i in range(len(seeds))]
 
 
 def _hashes(h: int, mult: int, n: int) -> tuple[list[int], list[int], int]:

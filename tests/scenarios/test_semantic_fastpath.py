@@ -80,3 +80,34 @@ def test_env_observation_is_a_copy() -> None:
     want = obs.copy()
     obs[:] = 0
     assert np.array_equal(env.reset(seed=3)[0], want)
+
+
+@pytest.mark.parametrize("reward", ["sampled", "expected"])
+@pytest.mark.parametrize("K, n", [(2, 1), (6, 3), (10, 8)])
+def test_vector_env_equals_sync_vector_env_of_reference_envs(K: int, n: int, reward: str) -> None:
+    """SemanticVectorEnv (n copies as one numpy batch, every cycle drawn at once) gives what
+    gymnasium's SyncVectorEnv of n slot-by-slot envs gives: observations, rewards, flags and
+    infos (values and dtypes), over two cycles and the next-step autoresets."""
+    import gymnasium as gym
+
+    from twinbed.scenarios.semantic.vector import SemanticVectorEnv
+
+    p = SemanticParams(K=K)
+    vec = SemanticVectorEnv(n, p, reward)
+    ref = gym.vector.SyncVectorEnv([lambda: SemanticSyncEnv(p, reward, reference=True)
+                                    for _ in range(n)])
+    a, b = vec.reset(seed=K), ref.reset(seed=K)
+    assert np.array_equal(a[0], b[0]) and a[0].dtype == b[0].dtype
+    assert a[1].keys() == b[1].keys()
+    assert all(np.array_equal(a[1][k], b[1][k]) and a[1][k].dtype == b[1][k].dtype for k in a[1])
+    g = np.random.default_rng(n)
+    for t in range(2 * (p.N + 1) + 3):
+        act = g.uniform(-1.3, 1.3, (n, 4 * K)).astype(np.float32)
+        a, b = vec.step(act), ref.step(act)
+        for x, y in zip(a[:4], b[:4], strict=True):
+            assert np.array_equal(x, y) and x.dtype == y.dtype, t
+        assert a[4].keys() == b[4].keys(), t
+        for k in a[4]:
+            assert np.array_equal(a[4][k], b[4][k]) and a[4][k].dtype == b[4][k].dtype, (t, k)
+    vec.close()
+    ref.close()

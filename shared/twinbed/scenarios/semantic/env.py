@@ -95,7 +95,7 @@ class SemanticSyncEnv(gym.Env[np.ndarray, np.ndarray]):
             self._state = self._world.slot(0)
             return observation(self.params, self._state), {"run_seed": int(run_seed)}
         self._world = SemanticWorld(self.params, int(run_seed))
-        self._ep = _Episode(self.params, self._c, self._world,
+        self._ep = _Episode(self.params, self._c, *self._world.slots(self.params.N),
                             self._nodes if self.reward_mode == "expected" else None)
         self._i = 0
         return self._ep.obs[0].copy(), {"run_seed": int(run_seed)}
@@ -205,22 +205,23 @@ class _Constants:
 
 
 class _Episode:
-    """One cycle's action-independent terms, (N, ...) each: observations, D, sensing time
-    t^s = D / v^s and energy e^s = p^s D, C D (eq. 14's numerator) and the channel gains
-    beta_0 d^-alpha |g|^2, (N, 1 + nodes, K): the realized fading first."""
+    """One cycle's action-independent terms, (..., N, ...) each (any leading axes: a batch of
+    envs): observations, D, sensing time t^s = D / v^s and energy e^s = p^s D, C D (eq. 14's
+    numerator) and the channel gains beta_0 d^-alpha |g|^2, (..., N, 1 + nodes, K): the
+    realized fading first."""
 
-    def __init__(self, p: SemanticParams, c: _Constants, world: SemanticWorld,
-                 nodes: np.ndarray | None) -> None:
-        d, D, h2 = world.slots(p.N)
+    def __init__(self, p: SemanticParams, c: _Constants, d: np.ndarray, D: np.ndarray,
+                 h2: np.ndarray, nodes: np.ndarray | None) -> None:
         self.nodes = nodes
         self.obs = observations(p, d, D)
         self.D = D
-        self.ts = model.t_sense(p, D)[:, None, :]
-        self.es = model.e_sense(p, D)[:, None, :]
+        self.ts = model.t_sense(p, D)[..., None, :]
+        self.es = model.e_sense(p, D)[..., None, :]
         self.CD = c.C * D
-        g = h2[:, None, :] if nodes is None else np.concatenate(
-            [h2[:, None, :], np.broadcast_to(nodes[None], (p.N, len(nodes), p.K))], axis=1)
-        self.gain = model.channel_gain(p, d[:, None, :], g)
+        g = h2[..., None, :] if nodes is None else np.concatenate(
+            [h2[..., None, :], np.broadcast_to(nodes, (*h2.shape[:-1], len(nodes), p.K))],
+            axis=-2)
+        self.gain = model.channel_gain(p, d[..., None, :], g)
 
 
 def make_env(params: SemanticParams | None = None, reward: str = "sampled",
