@@ -111,7 +111,7 @@ def _priced(p: FlMigrationParams, U: int, coef: dict[str, np.ndarray], price: np
     return _clip(np.where(np.isnan(g), 0.0, g), 0.0, 1.0)
 
 
-_clip = np._core.umath.clip  # the ufunc np.clip calls, without its Python wrappers
+_clip: np.ufunc = np._core.umath.clip  # type: ignore[attr-defined]  # np.clip's ufunc, no wrappers
 
 
 def _price_free(p: FlMigrationParams, coef: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
