@@ -107,7 +107,7 @@ def _priced(p: FlMigrationParams, U: int, coef: dict[str, np.ndarray], price: np
     n = x ** coef["inv_v"] / p.alpha3
     g = (n - n_new) / n_prev
     g = np.where(price <= 0, 1.0, g)
-    g = np.where(n_prev <= 0, 0.0, g)
+    g = np.where(coef["no_prev"], 0.0, g)
     return _clip(np.where(np.isnan(g), 0.0, g), 0.0, 1.0)
 
 
@@ -124,7 +124,8 @@ def _price_free(p: FlMigrationParams, coef: dict[str, np.ndarray]) -> dict[str, 
     with np.errstate(divide="ignore", invalid="ignore"):
         return {**coef, "k": k,
                 "den": p.beta1 * n_prev * p.alpha1 * p.alpha2 * p.alpha3 * v,
-                "log_a2_k": np.log(p.alpha2 / k), "k_a2": k / p.alpha2, "inv_v": 1.0 / v}
+                "log_a2_k": np.log(p.alpha2 / k), "k_a2": k / p.alpha2, "inv_v": 1.0 / v,
+                "no_prev": n_prev <= 0}
 
 
 class ServerProblems(NamedTuple):
@@ -169,21 +170,24 @@ def pack(coef: dict[str, np.ndarray], assoc: np.ndarray, q: np.ndarray
                            q - coef["b0"]), assoc, slot)
 
 
-def _inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray) -> np.ndarray:
+def _inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray,
+           free: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Inner problem for prices ``pi`` (K, B): gamma (K, B, m).
 
     The same numbers as :func:`_inner_reference`, bit for bit, with fewer numpy calls: the
     price-free terms once per call (:func:`_price_free`), the search's masks and tolerance
     once per step or search, one errstate for the whole call (it only silences warnings of
     divisions by 0 and logs of 0, which the solver handles), reductions and the clip without
-    numpy's Python wrappers."""
+    numpy's Python wrappers. ``free``: :func:`_price_free` of ``pr``'s coefficients, if the
+    caller has them."""
     with np.errstate(divide="ignore", invalid="ignore"):  # for _gamma_at_price, see there
-        return _inner_quiet(p, U, pr, pi)
+        return _inner_quiet(p, U, pr, pi, free)
 
 
-def _inner_quiet(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray
-                 ) -> np.ndarray:
-    coef = _price_free(p, {"v": pr.v, "n_new": pr.n_new, "n_prev": pr.n_prev})
+def _inner_quiet(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray,
+                 free: dict[str, np.ndarray] | None) -> np.ndarray:
+    coef = free if free is not None else _price_free(
+        p, {"v": pr.v, "n_new": pr.n_new, "n_prev": pr.n_prev})
     price = pi[..., None] * pr.c
     g = _gamma_at_price(p, U, coef, price)
     cap = pr.cap
@@ -209,7 +213,10 @@ def _inner_quiet(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarra
         lo = np.zeros_like(hi)
         f_lo = excess(lo)
         f_hi = excess(hi)
-        side = np.zeros(hi.shape, dtype=np.int8)
+        # the reference's side (0 before the first step, then 1 if the last mid fit, else -1)
+        # as two masks
+        last_fit = np.zeros(hi.shape, dtype=np.bool_)
+        last_unfit = np.zeros(hi.shape, dtype=np.bool_)
         tol_f = -1e-10 * np.maximum(capi, 1.0)
         # a lane whose two ends hold equal values divides 0 by 0 below: NaN, which the mid
         # line replaces by the bisection point (no warning: _inner's errstate; handled)
@@ -223,15 +230,15 @@ def _inner_quiet(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarra
             f_mid = excess(mid)
             fits = f_mid <= 0
             unfit = ~fits
-            f_lo = np.where(fits & (side == 1), 0.5 * f_lo, f_lo)  # Illinois step
-            f_hi = np.where(unfit & (side == -1), 0.5 * f_hi, f_hi)
+            f_lo = np.where(fits & last_fit, 0.5 * f_lo, f_lo)  # Illinois step
+            f_hi = np.where(unfit & last_unfit, 0.5 * f_hi, f_hi)
             move = ~done
             up, down = fits & move, unfit & move
             hi = np.where(up, mid, hi)
             f_hi = np.where(up, f_mid, f_hi)
             lo = np.where(down, mid, lo)
             f_lo = np.where(down, f_mid, f_lo)
-            side = np.where(fits, 1, -1).astype(np.int8)
+            last_fit, last_unfit = fits, unfit
         g[k_i, b_i] = _gamma_at_price(p, U, sub, base + hi[:, None] * bb)
     g = np.where((cap <= 0)[..., None], 0.0, g)
     return np.where(pr.mask, g, 0.0)
@@ -306,15 +313,19 @@ def problem_values(p: FlMigrationParams, U: int, S: int, pr: ServerProblems, g: 
                    ) -> np.ndarray:
     """F_s(gamma) of each problem: beta1/U sum rho - beta2/S Norm(C_s); shape g.shape[:-1]."""
     rho = np.where(pr.mask, _rho(pr.n_new + g * pr.n_prev, pr.v, p), 0.0)
-    C = pr.a0 + np.sum(pr.c * g, axis=-1)
-    return p.beta1 / U * np.sum(rho, axis=-1) - p.beta2 / S * _norm(C, p.f0)
+    C = pr.a0 + _add(pr.c * g, axis=-1)
+    return p.beta1 / U * _add(rho, axis=-1) - p.beta2 / S * _norm(C, p.f0)
 
 
 def solve_problems(p: FlMigrationParams, U: int, S: int, pr: ServerProblems,
                    reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Each server problem exactly (grid of tangent points + majorize-minimize polish):
     gamma (B, m) and F_s (B,). ``reference``: with :func:`_inner_reference` (for tests)."""
-    inner = _inner_reference if reference else _inner
+    free = _price_free(p, {"v": pr.v, "n_new": pr.n_new, "n_prev": pr.n_prev})
+
+    def inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray) -> np.ndarray:
+        return _inner_reference(p, U, pr, pi) if reference else _inner(p, U, pr, pi, free)
+
     B = pr.a0.shape[0]
     c_lo = pr.a0
     c_hi = pr.a0 + np.sum(pr.c, axis=-1)
@@ -325,7 +336,7 @@ def solve_problems(p: FlMigrationParams, U: int, S: int, pr: ServerProblems,
     g = gam[best, np.arange(B)]
     f = vals[best, np.arange(B)]
     for _ in range(POLISH):
-        zc = pr.a0 + np.sum(pr.c * g, axis=-1)
+        zc = pr.a0 + _add(pr.c * g, axis=-1)
         g_new = inner(p, U, pr, p.beta2 / S * _dnorm(zc, p.f0)[None, :])[0]
         f_new = problem_values(p, U, S, pr, g_new)
         take = f_new > f
