@@ -94,3 +94,18 @@ def test_env_rejects_invalid_actions_like_the_reference() -> None:
         for bad in (2, -1, 0.5):
             with pytest.raises(ValueError):
                 env.step(bad)
+
+
+@pytest.mark.parametrize("block", [1, 2, 7])
+@pytest.mark.parametrize("name", ["walk-small", "gm-small"])
+def test_small_blocks_equal_the_reference(name: str, block: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The world keeps one block of slots (bounded memory for large U x N): blocks of 1, 2 and
+    7 slots continue the mobility from the slots before them exactly."""
+    from twinbed.scenarios.network_twin import world as W
+
+    p = PARAMS[name]
+    monkeypatch.setattr(W._Trajectory, "BLOCK_FLOATS", block * p.U * p.N)
+    fast, ref = NetworkWorld(p, 4, HoldPredictor()), NetworkWorldReference(p, 4, HoldPredictor())
+    for t in range(40):
+        assert fast.step(t % 3 == 0) == ref.step(t % 3 == 0), t

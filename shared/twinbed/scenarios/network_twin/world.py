@@ -208,59 +208,75 @@ class NetworkWorldReference(NetworkWorld):
 
 
 class _Trajectory:
-    """The physical slots of one run, drawn a block at a time (the first block is an RL
-    episode's slots and the one after): positions (slots, U, 2), the channel's rates (slots,
-    U, N), the cloud's RB and delay; each slot's Hungarian assignments when it is reached."""
+    """The physical slots of one run, drawn a block at a time and reached in order: positions
+    (slots, U, 2), the channel's rates (slots, U, N), the cloud's RB and delay; each slot's
+    Hungarian assignments when it is reached. A block is an RL episode's slots and the one
+    after (fewer if that would take over 32 MB of rates); only the current block is kept,
+    with the last two positions before it (the mobility's memory)."""
+
+    BLOCK_FLOATS = 1 << 22
 
     def __init__(self, p: NetworkTwinParams, seed: int) -> None:
         self.p, self.seed = p, seed
         self.probs = p.move_probs()
-        self._pos = start_positions(p, seed)[None]
+        self._block = max(1, min(p.episode_slots + 1, self.BLOCK_FLOATS // (p.U * p.N)))
+        self._b0 = 0  # the first slot of the block
+        self._pos = np.empty((0, p.U, 2))
         self._rates = np.empty((0, p.U, p.N))
         self._R = np.empty(0, dtype=int)
         self._delay = np.empty(0)
-        self._out: dict[int, model.SlotOutcome] = {}
+        self._tail: list[Array] = []  # the positions of the two slots before the block
         walk = p.mobility == "walk"
         self._disp = model.MOVES * p.step_blocks if walk else None  # step * MOVES[choice]
         self._cum = np.cumsum(self.probs, axis=1)[:, :-1] if walk else None
 
     def position(self, slot: int) -> Array:
-        self._draw(slot)
-        return self._pos[slot].copy()
+        i = self._at(slot)  # (may draw the next block: self._pos after it)
+        return self._pos[i].copy()
 
     def outcome(self, slot: int) -> model.SlotOutcome:
-        self._draw(slot)
-        out = self._out.pop(slot, None)  # slots are reached once, in order
-        if out is None:
-            rates = self._rates[slot]
-            rb0, r0 = model.assign_rbs(rates)
-            R, delay = int(self._R[slot]), float(self._delay[slot])
-            rb1, r1 = (rb0, r0) if R < 0 else model.assign_rbs(rates, reserved=R)
-            out = model.SlotOutcome(rates, rb0, r0, R, delay, rb1, r1)
-        return out
+        i = self._at(slot)
+        rates = self._rates[i]
+        rb0, r0 = model.assign_rbs(rates)
+        R, delay = int(self._R[i]), float(self._delay[i])
+        rb1, r1 = (rb0, r0) if R < 0 else model.assign_rbs(rates, reserved=R)
+        return model.SlotOutcome(rates, rb0, r0, R, delay, rb1, r1)
 
-    def _draw(self, slot: int) -> None:
-        have = len(self._rates)
-        if slot < have:
-            return
-        to = max(slot + 1, self.p.episode_slots + 1, 2 * have)
-        self._move(to)
-        self._channel(have, to)
+    def _at(self, slot: int) -> int:
+        """The index of ``slot`` in the block, drawing the next block(s) if it is past it."""
+        while slot >= self._b0 + len(self._rates):
+            self._next_block()
+        if slot < self._b0:
+            raise ValueError(f"slot {slot} is past (slots are reached in order)")
+        return slot - self._b0
 
-    def _move(self, to: int) -> None:
-        """Positions up to slot ``to - 1`` (model.move, the stream "mobility" of each slot)."""
-        p, have = self.p, len(self._pos)
-        if to <= have:
-            return
-        gens = rngs(self.seed, "mobility", last=range(have, to))
+    def _next_block(self) -> None:
+        start = self._b0 + len(self._rates)
+        to = start + self._block
+        self._tail = [*self._tail, *self._pos[-2:]][-2:]
+        if start == 0:
+            first = start_positions(self.p, self.seed)
+            pos = np.concatenate([first[None], self._move(1, to, first, None)])
+        else:
+            pos = self._move(start, to, self._tail[-1],
+                             self._tail[-2] if len(self._tail) > 1 else None)
+        self._b0, self._pos = start, pos
+        self._channel(start, to)
+
+    def _move(self, start: int, to: int, prev: Array, before: Array | None) -> Array:
+        """Positions of slots ``start .. to - 1`` >= 1 (model.move, the stream "mobility" of
+        each slot), from the two before them (``before`` None: ``prev`` is slot 0's)."""
+        p = self.p
+        if to <= start:
+            return np.empty((0, p.U, 2))
+        gens = rngs(self.seed, "mobility", last=range(start, to))
         if self._disp is None:  # gauss-markov: the border and the velocity make it sequential
-            pos, before = self._pos[-1], self._pos[-2] if have > 1 else None
+            pos = prev
             moved = []
             for g in gens:
                 pos, before = model.move(p, pos, g, probs=self.probs, before=before), pos
                 moved.append(pos)
-            self._pos = np.concatenate([self._pos, np.array(moved)])
-            return
+            return np.array(moved)
         # GridRandomWalk.move: u = random(U), the move by inverse CDF, pos + step * MOVES[m],
         # a step across the border not taken (Stay)
         assert self._cum is not None
@@ -268,34 +284,33 @@ class _Trajectory:
         choice = (u[:, :, None] >= self._cum[None]).sum(axis=2)
         disp = self._disp[choice]  # (slots, U, 2)
         lim = p.half_blocks + Stay(p.half_blocks).tol
-        free = np.cumsum(np.concatenate([self._pos[-1:], disp]), axis=0)[1:]  # no border
+        free = np.cumsum(np.concatenate([prev[None], disp]), axis=0)[1:]  # no border
         if np.all(np.abs(free) <= lim):
-            new = free  # no step was refused: the same sums, slot by slot
-        else:
-            new = np.empty_like(disp)
-            pos = self._pos[-1]
-            for i in range(len(disp)):
-                cand = pos + disp[i]
-                inside = np.all(np.abs(cand) <= lim, axis=1)
-                pos = new[i] = np.where(inside[:, None], cand, pos)
-        self._pos = np.concatenate([self._pos, new])
+            return free  # no step was refused: the same sums, slot by slot
+        new = np.empty_like(disp)
+        pos = prev
+        for i in range(len(disp)):
+            cand = pos + disp[i]
+            inside = np.all(np.abs(cand) <= lim, axis=1)
+            pos = new[i] = np.where(inside[:, None], cand, pos)
+        return new
 
-    def _channel(self, have: int, to: int) -> None:
-        """model.draw_channel of slots have .. to-1 (stream "channel"), then the users' rates
+    def _channel(self, start: int, to: int) -> None:
+        """model.draw_channel of slots start .. to-1 (stream "channel"), then the users' rates
         (model.user_rates), the cloud's rates and RB (model.cloud_rb) of all of them at once."""
         p = self.p
         lo, hi = p.interferer_ring_blocks
         shape, m = (p.U, p.N), p.fading_mean
         fad, cf, ring, ie = [], [], [], []
-        for g in rngs(self.seed, "channel", last=range(have, to)):
+        for g in rngs(self.seed, "channel", last=range(start, to)):
             fad.append(g.exponential(m, size=shape))
             cf.append(g.exponential(m, size=p.N))
             ring.append(g.uniform(lo * lo, hi * hi, size=p.N))
             ie.append(g.exponential(m, size=p.N))
         r = np.sqrt(np.array(ring))
         interference = p.P * np.array(ie) / r**2
-        pos = self._pos[have:to]
-        d = np.maximum(np.linalg.norm(pos - np.asarray(p.bs_xy), axis=-1), p.min_distance_blocks)
+        d = np.maximum(np.linalg.norm(self._pos - np.asarray(p.bs_xy), axis=-1),
+                       p.min_distance_blocks)
         rates = model._rate(p, np.array(fad) / d[..., None] ** 2, interference[:, None, :])
         dc = max(float(np.linalg.norm(np.subtract(p.cloud_xy, p.bs_xy))), p.min_distance_blocks)
         c = model._rate(p, np.array(cf) / dc**2, interference)
@@ -304,8 +319,6 @@ class _Trajectory:
         feasible = delay <= p.gamma
         R = np.where(feasible.any(axis=1),
                      np.argmax(np.where(feasible, delay, -np.inf), axis=1), -1)
-        self._rates = np.concatenate([self._rates, rates])
-        self._rates.flags.writeable = False  # slots' outcomes hold views of it
-        self._R = np.concatenate([self._R, R])
-        self._delay = np.concatenate(
-            [self._delay, np.where(R >= 0, delay[np.arange(len(R)), np.maximum(R, 0)], np.inf)])
+        rates.flags.writeable = False  # slots' outcomes hold views of it
+        self._rates, self._R = rates, R
+        self._delay = np.where(R >= 0, delay[np.arange(len(R)), np.maximum(R, 0)], np.inf)
