@@ -226,7 +226,9 @@ def _inner_quiet(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarra
             if done.all():
                 break
             mid = hi - f_hi * width / (f_hi - f_lo)
-            mid = np.where(np.isfinite(mid) & (mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
+            # the reference also asks np.isfinite(mid): implied, as lo < mid < hi is false for
+            # any lo, hi when mid is NaN, +inf (inf < hi never holds) or -inf (-inf > lo never)
+            mid = np.where((mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
             f_mid = excess(mid)
             fits = f_mid <= 0
             unfit = ~fits
@@ -288,7 +290,9 @@ def _inner_reference(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.nd
             # line replaces by the bisection point (so no warning: the case is handled)
             with np.errstate(divide="ignore", invalid="ignore"):
                 mid = hi - f_hi * width / (f_hi - f_lo)
-            mid = np.where(np.isfinite(mid) & (mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
+            # the reference also asks np.isfinite(mid): implied, as lo < mid < hi is false for
+            # any lo, hi when mid is NaN, +inf (inf < hi never holds) or -inf (-inf > lo never)
+            mid = np.where((mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
             f_mid = excess(mid)
             fits = f_mid <= 0
             f_lo = np.where(fits & (side == 1), 0.5 * f_lo, f_lo)  # Illinois step

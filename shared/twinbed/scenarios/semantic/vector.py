@@ -75,6 +75,8 @@ class SemanticVectorEnv(gym.vector.VectorEnv):
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                                  dict[str, Any]]:
         n_env, p, c, tb, i = self.num_envs, self.params, self._c, self._tables, self._n
+        if not tb:
+            raise RuntimeError("call reset() before step()")
         if self._autoreset:  # the step after the cycle's last: every copy resets, no action
             obs, infos = self._reset_all([None] * n_env, None)
             none = np.zeros(n_env, dtype=np.bool_)
