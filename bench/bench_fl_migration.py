@@ -12,7 +12,12 @@
 3. One live FL slot at S = 9, U = 20 (Table II, E_s = 50, E_us = 10 epochs, two edge
    processes) on the local stack started like `make up`: wall time per slot and by phase.
 
+4. Environment steps per second (FlMigrationEnv, U = 20, S = 9, random discrete actions) with
+   the allocation's inner search beside its reference (``reference=True``, the same numbers
+   bit for bit), interleaved in one run, per wall and per CPU second.
+
     twinbed bench fl-migration [--seeds N] [--updates N] [--repeats R] [--slots N] [--skip-live]
+                               [--env-only]
 """
 
 from __future__ import annotations
@@ -131,6 +136,33 @@ def live(slots: int) -> None:
               "edge process)")
 
 
+def env_speed(steps: int = 300, repeats: int = 5) -> None:
+    from twinbed.scenarios.fl_migration.env import FlMigrationEnv
+
+    rates: dict[tuple[bool, str], list[float]] = {}
+    for _ in range(repeats):
+        for reference in (False, True):
+            env = FlMigrationEnv(reference=reference)
+            env.reset(seed=0)
+            env.action_space.seed(0)
+            acts = [env.action_space.sample() for _ in range(steps)]
+            t0, c0 = time.perf_counter(), time.process_time()
+            for a in acts:
+                _, _, term, trunc, _ = env.step(a)
+                if term or trunc:
+                    env.reset()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            rates.setdefault((reference, "wall"), []).append(steps / wall)
+            rates.setdefault((reference, "cpu"), []).append(steps / cpu)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"\n== environment (U = 20, S = 9, {steps} random actions, median of {repeats} "
+          "interleaved runs)")
+    print(f"{'':<22}{'fast':>10}{'reference':>12}{'ratio':>8}")
+    for unit in ("wall", "cpu"):
+        f, r = med[(False, unit)], med[(True, unit)]
+        print(f"{'steps per ' + unit + ' s':<22}{f:>10.0f}{r:>12.0f}{f / r:>8.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="twinbed bench fl-migration",
                                  description=__doc__.split("\n")[0])
@@ -139,14 +171,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--slots", type=int, default=3)
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--env-only", action="store_true", help="only the environment speed (4.)")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
+    if args.env_only:
+        env_speed()
+        return
     allocation(args.seeds)
     asyncio.run(updates(args.updates, args.repeats))
     if not args.skip_live:
         live(args.slots)
+    env_speed()
 
 
 if __name__ == "__main__":

@@ -4,11 +4,14 @@
    beside the slot's RB allocation (rates + Hungarian, with and without the cloud RB).
 2. Hungarian RB allocation (scipy linear_sum_assignment) beside the same assignment solved as
    its LP relaxation by cvxpy (integral for assignment polytopes), same instances, as a ratio.
-3. Environment steps per second (U = 10) with the GRU twin and with the hold-last twin.
+3. Environment steps per second (U = 10) with the hold-last twin (walk and gauss-markov
+   mobility) and the GRU twin, beside the slot-by-slot reference env (``reference=True``, the
+   same numbers bit for bit) as a ratio, interleaved in one run.
 4. Wall time of one live slot at U = 10 and 1000 (periodic-k, GRU twin) on a local stack
    started the way `make up` starts it: first slot and the median of the later ones.
 
     twinbed bench network-twin [--us 10,1000] [--repeats 200] [--rounds 10] [--skip-live]
+                               [--env-only]
 """
 
 from __future__ import annotations
@@ -88,25 +91,40 @@ def hungarian_vs_cvxpy(repeats: int) -> None:
         print(f"{f'{U}x{N}':>10}{h * 1e3:>14.3f}{c * 1e3:>12.3f}{c / h:>10.1f}{str(same):>10}")
 
 
-def env_speed(steps: int, data: Path) -> None:
+def _steps_per_s(env, steps: int) -> float:  # noqa: ANN001
+    t0 = time.perf_counter()
+    for i in range(steps):
+        _, _, term, trunc, _ = env.step(i % 2)
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
+def env_speed(steps: int, data: Path, repeats: int = 5) -> None:
     from twinbed.scenarios.network_twin.env import NetworkTwinEnv
     from twinbed.scenarios.network_twin.gru import HoldPredictor
     from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
-    p = NetworkTwinParams()
-    print(f"\n== environment steps per second (U = {p.U}, {steps} steps, action 0)")
-    rates = {}
-    for name, pred in (("GRU twin", _gru(p, data)), ("hold twin", HoldPredictor())):
-        env = NetworkTwinEnv(p, pred)
-        env.reset(seed=0)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            _, _, term, trunc, _ = env.step(0)
-            if term or trunc:
-                env.reset()
-        rates[name] = steps / (time.perf_counter() - t0)
-        print(f"{name:<12}{rates[name]:>10.0f} steps/s")
-    print(f"{'ratio':<12}{rates['GRU twin'] / rates['hold twin']:>10.2f}")
+    print(f"\n== environment steps per second (U = 10, {steps} steps, action alternating "
+          f"0/1, median of {repeats} interleaved runs; reference: the slot-by-slot path, the "
+          "same numbers)")
+    print(f"{'twin':<12}{'mobility':<14}{'fast steps/s':>14}{'reference steps/s':>19}{'ratio':>8}")
+    cases = [("hold", "walk"), ("hold", "gauss-markov"), ("GRU", "walk")]
+    gru = _gru(NetworkTwinParams(), data)
+    rates: dict[tuple[str, str, bool], list[float]] = {}
+    for _ in range(repeats):
+        for twin, mobility in cases:
+            p = NetworkTwinParams(mobility=mobility)  # type: ignore[arg-type]
+            for reference in (False, True):
+                pred = gru if twin == "GRU" else HoldPredictor()
+                env = NetworkTwinEnv(p, pred, reference=reference)
+                env.reset(seed=0)
+                n = steps if twin == "hold" else steps // 5
+                rates.setdefault((twin, mobility, reference), []).append(_steps_per_s(env, n))
+    for twin, mobility in cases:
+        f = statistics.median(rates[(twin, mobility, False)])
+        r = statistics.median(rates[(twin, mobility, True)])
+        print(f"{twin:<12}{mobility:<14}{f:>14.0f}{r:>19.0f}{f / r:>8.2f}")
 
 
 def live_slots(us: list[int], rounds: int, data: Path) -> None:
@@ -138,10 +156,14 @@ def main() -> None:
     ap.add_argument("--env-steps", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--env-only", action="store_true", help="only the environment speed (3.)")
     args = ap.parse_args()
     us = [int(x) for x in args.us.split(",")]
     with tempfile.TemporaryDirectory() as d:
         data = Path(d)
+        if args.env_only:
+            env_speed(args.env_steps, data)
+            return
         inference(us, args.repeats, data)
         hungarian_vs_cvxpy(min(args.repeats, 50))
         env_speed(args.env_steps, data)

@@ -1,8 +1,11 @@
 """twinbed bench semantic: environment, solver and training speed; wall time of live slots.
 
-1. Environment steps per second: one SemanticSyncEnv (K = 6) with random actions, and a
-   gymnasium SyncVectorEnv of 8 copies (env-steps/s), as a ratio to the single env; plus the
-   vectorized model (eqs. 5-22 for a batch of slots) in slot-evaluations per second.
+1. Environment steps per second: one SemanticSyncEnv (K = 6) with random actions, both reward
+   modes, beside the slot-by-slot reference env (``reference=True``: the same numbers, bit for
+   bit) as a ratio, interleaved in one run; a gymnasium SyncVectorEnv of 8 copies
+   (env-steps/s) as a ratio to the single env; the native batched SemanticVectorEnv (8 and 64
+   copies as one numpy batch, the same numbers as SyncVectorEnv); the vectorized model (eqs.
+   5-22 for a batch of slots) in slot-evaluations per second.
 2. The per-slot optimum (optimum.solve_slot) beside scipy's differential evolution on the same
    slot (the generic global solver as the reference), time ratio and reward difference.
 3. SAC training steps per second (twinbed.agents.train, Table III hyper-parameters, 1 thread).
@@ -10,6 +13,7 @@
    as `make up` starts it: first slot and the median of the later ones.
 
     twinbed bench semantic [--env-steps N] [--sac-steps N] [--ks 6,60] [--rounds N] [--skip-live]
+                           [--env-only]
 """
 
 from __future__ import annotations
@@ -24,23 +28,36 @@ import time
 import numpy as np
 
 
-def env_speed(steps: int) -> None:
-    import gymnasium as gym
-
-    from twinbed.scenarios.semantic import model
-    from twinbed.scenarios.semantic.env import SemanticSyncEnv
-    from twinbed.scenarios.semantic.params import SemanticParams
-
-    p = SemanticParams()
-    env = SemanticSyncEnv(p)
-    env.reset(seed=0)
-    acts = np.random.default_rng(0).uniform(-1, 1, (steps, 4 * p.K)).astype(np.float32)
+def _steps_per_s(env, acts: np.ndarray) -> float:  # noqa: ANN001
     t0 = time.perf_counter()
     for a in acts:
         _, _, term, trunc, _ = env.step(a)
         if term or trunc:
             env.reset()
-    single = steps / (time.perf_counter() - t0)
+    return len(acts) / (time.perf_counter() - t0)
+
+
+def env_speed(steps: int, repeats: int = 5) -> None:
+    import gymnasium as gym
+
+    from twinbed.scenarios.semantic import model
+    from twinbed.scenarios.semantic.env import SemanticSyncEnv
+    from twinbed.scenarios.semantic.params import SemanticParams
+    from twinbed.scenarios.semantic.vector import SemanticVectorEnv
+
+    p = SemanticParams()
+    acts = np.random.default_rng(0).uniform(-1, 1, (steps, 4 * p.K)).astype(np.float32)
+    # the fast env and the slot-by-slot reference (the same numbers, tests/scenarios/
+    # test_semantic_fastpath.py), interleaved so that other load on the machine hits both
+    rates: dict[tuple[bool, str], list[float]] = {}
+    for _ in range(repeats):
+        for reference in (False, True):
+            for reward in ("sampled", "expected"):
+                env = SemanticSyncEnv(p, reward, reference=reference)
+                env.reset(seed=0)
+                rates.setdefault((reference, reward), []).append(_steps_per_s(env, acts))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    single = med[(False, "sampled")]
     n = 8
     venv = gym.vector.SyncVectorEnv([lambda: SemanticSyncEnv(p) for _ in range(n)])
     venv.reset(seed=0)
@@ -49,6 +66,19 @@ def env_speed(steps: int) -> None:
         venv.step(np.broadcast_to(acts[i], (n, 4 * p.K)))
     vec = (steps // n) * n / (time.perf_counter() - t0)
     venv.close()
+    batched = {}
+    for m in (8, 64):
+        reps_b = max(4 * (p.N + 1), steps // m)  # at least 4 cycles (and their resets)
+        a_b = np.random.default_rng(2).uniform(-1, 1, (reps_b, m, 4 * p.K)).astype(np.float32)
+        runs = []
+        for _ in range(3):
+            benv = SemanticVectorEnv(m, p)
+            benv.reset(seed=0)
+            t0 = time.perf_counter()
+            for i in range(reps_b):
+                benv.step(a_b[i])
+            runs.append(reps_b * m / (time.perf_counter() - t0))
+        batched[m] = statistics.median(runs)
     B = 4096
     g = np.random.default_rng(1)
     arr = [g.uniform(0.6e6, 0.8e6, (B, p.K)), g.uniform(40, 60, (B, p.K)), g.exponential(1, (B, p.K)),
@@ -59,9 +89,16 @@ def env_speed(steps: int) -> None:
     for _ in range(reps):
         model.slot(p, *arr)
     batch = reps * B / (time.perf_counter() - t0)
-    print(f"\n== environment (K = {p.K}, {steps} steps)")
-    print(f"single env                  {single:>10.0f} steps/s")
-    print(f"SyncVectorEnv x{n}            {vec:>10.0f} env-steps/s   ratio to single {vec / single:.2f}")
+    print(f"\n== environment (K = {p.K}, {steps} random-action steps, median of {repeats} "
+          "interleaved runs)")
+    print(f"{'reward':<10}{'fast steps/s':>14}{'reference steps/s':>19}{'ratio':>8}")
+    for reward in ("sampled", "expected"):
+        f, r = med[(False, reward)], med[(True, reward)]
+        print(f"{reward:<10}{f:>14.0f}{r:>19.0f}{f / r:>8.2f}")
+    print(f"SyncVectorEnv x{n} (fast)   {vec:>10.0f} env-steps/s   ratio to single {vec / single:.2f}")
+    for m, r in batched.items():
+        print(f"SemanticVectorEnv x{m:<3}      {r:>10.0f} env-steps/s   ratio to single {r / single:.2f}"
+              f", to the reference single {r / med[(True, 'sampled')]:.1f}")
     print(f"model.slot batch of {B}     {batch:>10.0f} slots/s       ratio to single env {batch / single:.1f}")
 
 
@@ -144,11 +181,14 @@ def main() -> None:
     ap.add_argument("--ks", default="6,60")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--env-only", action="store_true", help="only the environment speed (1.)")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     env_speed(args.env_steps)
+    if args.env_only:
+        return
     solver_speed(args.solver_slots)
     sac_speed(args.sac_steps)
     if not args.skip_live:

@@ -111,3 +111,26 @@ def test_rng_is_exactly_numpys_seed_sequence() -> None:
         ref = np.random.default_rng(np.random.SeedSequence(
             entropy=seed, spawn_key=tuple(_key_to_int(k) for k in keys)))
         assert rng(seed, *keys).bit_generator.state == ref.bit_generator.state, (seed, keys)
+
+
+def test_rngs_is_rng_for_each_last_key() -> None:
+    """rngs(seed, *keys, last=ks) mixes the last keys vectorized and gives, for each, exactly
+    rng(seed, *keys, k): ranges of slot numbers, lists mixing small, 0, 32-bit-edge,
+    multi-word and str keys, with zero to two leading keys."""
+    from twinbed.seeding import rngs  # noqa: PLC0415
+
+    g = np.random.default_rng(5)
+    for t in range(120):
+        seed = int(g.integers(0, 2**62)) if t % 2 else int(g.integers(0, 1000))
+        keys = [("mobility",), ("channel",), (), ("a", 3)][t % 4]
+        last: list[str | int] | range
+        if t % 3 == 0:
+            last = range(int(g.integers(0, 5)), int(g.integers(5, 40)), int(g.integers(1, 3)))
+        else:
+            last = [int(x) for x in g.integers(0, 2**63 if t % 3 == 1 else 100,
+                                               size=int(g.integers(1, 20)))]
+            last += ["init", 0, 2**64 - 1, 2**32, 2**32 - 1]
+        for k, got in zip(last, rngs(seed, *keys, last=last), strict=True):
+            assert got.bit_generator.state == rng(seed, *keys, k).bit_generator.state, (seed, k)
+    assert rngs(3, "x", last=[]) == []
+    assert rngs(3, "x", last=range(2**32 - 2, 2**32 + 1))[2].random() == rng(3, "x", 2**32).random()

@@ -91,16 +91,41 @@ def _gamma_at_price(p: FlMigrationParams, U: int, coef: dict[str, np.ndarray],
     # coefficients, not on every price's copy), and nan -> 0 then the clip (which sends +-inf
     # to 1 and 0) replace nan_to_num: the same numbers, bit for bit
     # (tests/scenarios/test_fl_migration_allocation.py), at half the time per call
-    v, n_new, n_prev = coef["v"], coef["n_new"], coef["n_prev"]
+    if "k" not in coef:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _priced(p, U, _price_free(p, coef), price)
+    return _priced(p, U, coef, price)  # _inner's call, inside its errstate
+
+
+def _priced(p: FlMigrationParams, U: int, coef: dict[str, np.ndarray], price: np.ndarray
+            ) -> np.ndarray:
+    """:func:`_gamma_at_price` with the price-free terms given (:func:`_price_free`); the
+    caller sets the errstate (divisions by 0 and logs of 0 are expected and handled)."""
+    n_new, n_prev = coef["n_new"], coef["n_prev"]
+    L = np.log(price * U / coef["den"])
+    x = coef["k_a2"] * np.real(wrightomega(coef["log_a2_k"] - L / coef["k"]))
+    n = x ** coef["inv_v"] / p.alpha3
+    g = (n - n_new) / n_prev
+    g = np.where(price <= 0, 1.0, g)
+    g = np.where(coef["no_prev"], 0.0, g)
+    return _clip(np.where(np.isnan(g), 0.0, g), 0.0, 1.0)
+
+
+_clip: np.ufunc = np._core.umath.clip  # type: ignore[attr-defined]  # np.clip's ufunc, no wrappers
+
+
+def _price_free(p: FlMigrationParams, coef: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The terms of :func:`_gamma_at_price` that do not depend on the price, computed as it
+    computes them (on the coefficients' shape): k = (1 - v)/v, the denominator
+    beta1 n_prev a1 a2 a3 v of L, ln(a2/k), k/a2 and 1/v. A caller that prices the same
+    coefficients many times passes them in ``coef`` (the same numbers, bit for bit)."""
+    v, n_prev = coef["v"], coef["n_prev"]
     k = (1.0 - v) / v
     with np.errstate(divide="ignore", invalid="ignore"):
-        L = np.log(price * U / (p.beta1 * n_prev * p.alpha1 * p.alpha2 * p.alpha3 * v))
-        x = k / p.alpha2 * np.real(wrightomega(np.log(p.alpha2 / k) - L / k))
-        n = x ** (1.0 / v) / p.alpha3
-        g = (n - n_new) / n_prev
-    g = np.where(price <= 0, 1.0, g)
-    g = np.where(n_prev <= 0, 0.0, g)
-    return np.clip(np.where(np.isnan(g), 0.0, g), 0.0, 1.0)
+        return {**coef, "k": k,
+                "den": p.beta1 * n_prev * p.alpha1 * p.alpha2 * p.alpha3 * v,
+                "log_a2_k": np.log(p.alpha2 / k), "k_a2": k / p.alpha2, "inv_v": 1.0 / v,
+                "no_prev": n_prev <= 0}
 
 
 class ServerProblems(NamedTuple):
@@ -145,8 +170,89 @@ def pack(coef: dict[str, np.ndarray], assoc: np.ndarray, q: np.ndarray
                            q - coef["b0"]), assoc, slot)
 
 
-def _inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray) -> np.ndarray:
-    """Inner problem for prices ``pi`` (K, B): gamma (K, B, m)."""
+def _inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray,
+           free: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Inner problem for prices ``pi`` (K, B): gamma (K, B, m).
+
+    The same numbers as :func:`_inner_reference`, bit for bit, with fewer numpy calls: the
+    price-free terms once per call (:func:`_price_free`), the search's masks and tolerance
+    once per step or search, one errstate for the whole call (it only silences warnings of
+    divisions by 0 and logs of 0, which the solver handles), reductions and the clip without
+    numpy's Python wrappers. ``free``: :func:`_price_free` of ``pr``'s coefficients, if the
+    caller has them."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # for _gamma_at_price, see there
+        return _inner_quiet(p, U, pr, pi, free)
+
+
+def _inner_quiet(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray,
+                 free: dict[str, np.ndarray] | None) -> np.ndarray:
+    coef = free if free is not None else _price_free(
+        p, {"v": pr.v, "n_new": pr.n_new, "n_prev": pr.n_prev})
+    price = pi[..., None] * pr.c
+    g = _gamma_at_price(p, U, coef, price)
+    cap = pr.cap
+    load = _add(pr.b * g, axis=-1)
+    over = load > cap + 1e-12 * np.maximum(1.0, np.abs(cap))
+    if over.any():
+        # q_s binds: root of the load in its multiplier mu (the load is non-increasing in mu); at
+        # mu_hi every gamma is 0 (marginal utility at gamma = 0 over b)
+        k_i, b_i = np.nonzero(over)
+        sub = {k: v[b_i] for k, v in coef.items()}
+        n0 = pr.n_new[b_i]
+        d0 = p.beta1 / U * _drho(n0, sub["v"], p) * sub["n_prev"]
+        hi = np.nanmax(np.where(pr.b[b_i] > 0, d0 / pr.b[b_i], 0.0), axis=-1) * 1.01 + 1e-300
+        base = price[k_i, b_i]
+        bb = pr.b[b_i]
+        capi = np.maximum(cap[b_i], 0.0)
+
+        def excess(mu: np.ndarray) -> np.ndarray:
+            return _add(bb * _gamma_at_price(p, U, sub, base + mu[:, None] * bb), axis=-1) - capi
+
+        # Illinois (modified regula falsi) on the load's excess, bracket [lo, hi] with
+        # excess(lo) > 0 >= excess(hi); hi (feasible) is what we keep
+        lo = np.zeros_like(hi)
+        f_lo = excess(lo)
+        f_hi = excess(hi)
+        # the reference's side (0 before the first step, then 1 if the last mid fit, else -1)
+        # as two masks
+        last_fit = np.zeros(hi.shape, dtype=np.bool_)
+        last_unfit = np.zeros(hi.shape, dtype=np.bool_)
+        tol_f = -1e-10 * np.maximum(capi, 1.0)
+        # a lane whose two ends hold equal values divides 0 by 0 below: NaN, which the mid
+        # line replaces by the bisection point (no warning: _inner's errstate; handled)
+        for _ in range(100):
+            width = hi - lo
+            done = (width <= 1e-14 * hi) | (f_hi > tol_f)
+            if done.all():
+                break
+            mid = hi - f_hi * width / (f_hi - f_lo)
+            # the reference also asks np.isfinite(mid): implied, as lo < mid < hi is false for
+            # any lo, hi when mid is NaN, +inf (inf < hi never holds) or -inf (-inf > lo never)
+            mid = np.where((mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
+            f_mid = excess(mid)
+            fits = f_mid <= 0
+            unfit = ~fits
+            f_lo = np.where(fits & last_fit, 0.5 * f_lo, f_lo)  # Illinois step
+            f_hi = np.where(unfit & last_unfit, 0.5 * f_hi, f_hi)
+            move = ~done
+            up, down = fits & move, unfit & move
+            hi = np.where(up, mid, hi)
+            f_hi = np.where(up, f_mid, f_hi)
+            lo = np.where(down, mid, lo)
+            f_lo = np.where(down, f_mid, f_lo)
+            last_fit, last_unfit = fits, unfit
+        g[k_i, b_i] = _gamma_at_price(p, U, sub, base + hi[:, None] * bb)
+    g = np.where((cap <= 0)[..., None], 0.0, g)
+    return np.where(pr.mask, g, 0.0)
+
+
+_add = np.add.reduce  # np.sum without its Python wrapper (the same reduction)
+
+
+def _inner_reference(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray
+                     ) -> np.ndarray:
+    """:func:`_inner` as written before (the price-free terms recomputed per call, the
+    Illinois step's masks recomputed): the reference its tests compare with, bit for bit."""
     coef = {"v": pr.v, "n_new": pr.n_new, "n_prev": pr.n_prev}
     price = pi[..., None] * pr.c
     g = _gamma_at_price(p, U, coef, price)
@@ -184,7 +290,9 @@ def _inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray) -> 
             # line replaces by the bisection point (so no warning: the case is handled)
             with np.errstate(divide="ignore", invalid="ignore"):
                 mid = hi - f_hi * width / (f_hi - f_lo)
-            mid = np.where(np.isfinite(mid) & (mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
+            # the reference also asks np.isfinite(mid): implied, as lo < mid < hi is false for
+            # any lo, hi when mid is NaN, +inf (inf < hi never holds) or -inf (-inf > lo never)
+            mid = np.where((mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
             f_mid = excess(mid)
             fits = f_mid <= 0
             f_lo = np.where(fits & (side == 1), 0.5 * f_lo, f_lo)  # Illinois step
@@ -209,26 +317,31 @@ def problem_values(p: FlMigrationParams, U: int, S: int, pr: ServerProblems, g: 
                    ) -> np.ndarray:
     """F_s(gamma) of each problem: beta1/U sum rho - beta2/S Norm(C_s); shape g.shape[:-1]."""
     rho = np.where(pr.mask, _rho(pr.n_new + g * pr.n_prev, pr.v, p), 0.0)
-    C = pr.a0 + np.sum(pr.c * g, axis=-1)
-    return p.beta1 / U * np.sum(rho, axis=-1) - p.beta2 / S * _norm(C, p.f0)
+    C = pr.a0 + _add(pr.c * g, axis=-1)
+    return p.beta1 / U * _add(rho, axis=-1) - p.beta2 / S * _norm(C, p.f0)
 
 
-def solve_problems(p: FlMigrationParams, U: int, S: int, pr: ServerProblems
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def solve_problems(p: FlMigrationParams, U: int, S: int, pr: ServerProblems,
+                   reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Each server problem exactly (grid of tangent points + majorize-minimize polish):
-    gamma (B, m) and F_s (B,)."""
+    gamma (B, m) and F_s (B,). ``reference``: with :func:`_inner_reference` (for tests)."""
+    free = _price_free(p, {"v": pr.v, "n_new": pr.n_new, "n_prev": pr.n_prev})
+
+    def inner(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarray) -> np.ndarray:
+        return _inner_reference(p, U, pr, pi) if reference else _inner(p, U, pr, pi, free)
+
     B = pr.a0.shape[0]
     c_lo = pr.a0
     c_hi = pr.a0 + np.sum(pr.c, axis=-1)
     z = c_lo[None, :] + np.linspace(0.0, 1.0, GRID)[:, None] * (c_hi - c_lo)[None, :]
-    gam = _inner(p, U, pr, p.beta2 / S * _dnorm(z, p.f0))  # (GRID, B, m)
+    gam = inner(p, U, pr, p.beta2 / S * _dnorm(z, p.f0))  # (GRID, B, m)
     vals = problem_values(p, U, S, pr, gam)  # (GRID, B)
     best = np.argmax(vals, axis=0)
     g = gam[best, np.arange(B)]
     f = vals[best, np.arange(B)]
     for _ in range(POLISH):
-        zc = pr.a0 + np.sum(pr.c * g, axis=-1)
-        g_new = _inner(p, U, pr, p.beta2 / S * _dnorm(zc, p.f0)[None, :])[0]
+        zc = pr.a0 + _add(pr.c * g, axis=-1)
+        g_new = inner(p, U, pr, p.beta2 / S * _dnorm(zc, p.f0)[None, :])[0]
         f_new = problem_values(p, U, S, pr, g_new)
         take = f_new > f
         g = np.where(take[:, None], g_new, g)
@@ -240,11 +353,12 @@ def solve_problems(p: FlMigrationParams, U: int, S: int, pr: ServerProblems
 
 
 def allocate_fast(p: FlMigrationParams, coef: dict[str, np.ndarray], assoc: np.ndarray,
-                  q: np.ndarray) -> Allocation:
-    """Problem (26), exact to tolerance, with the closed-form inner solver."""
+                  q: np.ndarray, reference: bool = False) -> Allocation:
+    """Problem (26), exact to tolerance, with the closed-form inner solver (``reference``:
+    its search as written before, the same numbers, for tests and the bench)."""
     assoc = np.asarray(assoc, dtype=np.int64)
     pr, srv, slot = pack(coef, assoc, q)
-    g, f = solve_problems(p, assoc.shape[0], q.shape[0], pr)
+    g, f = solve_problems(p, assoc.shape[0], q.shape[0], pr, reference)
     return Allocation(g[srv, slot], float(np.sum(f)), f)
 
 

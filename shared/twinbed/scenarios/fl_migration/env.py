@@ -77,8 +77,9 @@ class FlMigrationEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def __init__(self, params: FlMigrationParams | None = None, instance_seed: int = 0,
                  episode_slots: int = 50, continuous: bool = False,
-                 emds: tuple[float, ...] | None = None) -> None:
+                 emds: tuple[float, ...] | None = None, reference: bool = False) -> None:
         super().__init__()
+        self.reference = reference  # allocation's search as written before (tests, bench)
         self.params = params or FlMigrationParams()
         if episode_slots < 1:
             raise ValueError(f"expected episode_slots >= 1, got {episode_slots}")
@@ -113,7 +114,7 @@ class FlMigrationEnv(gym.Env[np.ndarray, np.ndarray]):
         p, st = self.params, self.state
         assoc = decode(p, self.inst, st, action, self.continuous)
         coef = model.server_coefficients(p, self.inst, st, assoc)
-        gamma = allocate_fast(p, coef, assoc, self.inst.q).gamma
+        gamma = allocate_fast(p, coef, assoc, self.inst.q, self.reference).gamma
         ev = model.evaluate(p, self.inst, st, assoc, gamma)
         info = {k: ev[k] for k in (*INFO_KEYS, "feasible")}
         self.state = model.next_state(p, st, assoc, self._traj_seed)

@@ -16,7 +16,7 @@ from twinbed.scenarios.network_twin.contract import SyncAction, SyncState
 from twinbed.scenarios.network_twin.learned import AGENTS, LEARNED
 from twinbed.scenarios.network_twin.params import NetworkTwinParams
 
-__all__ = ["POLICIES", "SUMMARIES", "action_to_sync", "observation"]
+__all__ = ["POLICIES", "SUMMARIES", "action_to_sync", "observation", "observation_of"]
 
 SUMMARIES = {
     "never": "never sync: the twin runs on its predictor alone",
@@ -41,6 +41,17 @@ def observation(p: NetworkTwinParams, state: SyncState) -> np.ndarray:
     cost = p.epsilon * (state.rate_nosync - state.rate_sync) / COST_SCALE
     extra = [age, float(np.clip(cost, 0.0, 10.0)), 1.0 if state.feasible else 0.0]
     return np.concatenate([pos, last, extra]).astype(np.float32)
+
+
+def observation_of(p: NetworkTwinParams, pos: np.ndarray, last_sync: np.ndarray, unsynced: int,
+                   out: Any) -> np.ndarray:
+    """:func:`observation` of the state :func:`world.sync_state` would build from these arrays
+    and the slot's outcome (no lists, no validation; the same operations, the same float32)."""
+    age = min(1.0, float(unsynced) / p.episode_slots)
+    cost = p.epsilon * (out.rate_nosync - out.rate_sync) / COST_SCALE
+    extra = [age, float(np.clip(cost, 0.0, 10.0)), 1.0 if out.feasible else 0.0]
+    return np.concatenate([pos.ravel() / p.half_blocks, last_sync.ravel() / p.half_blocks,
+                           extra]).astype(np.float32)
 
 
 def action_to_sync(action: Any) -> bool:

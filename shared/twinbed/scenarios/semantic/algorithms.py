@@ -23,7 +23,7 @@ from twinbed.scenarios.semantic.world import SlotState
 from twinbed.seeding import rng
 
 __all__ = ["AGENTS", "ALGORITHMS", "BASELINES", "INTERFACE", "OBS_BOUND", "action_from_vector",
-           "edge_share_ratio", "f_lower_hz", "observation"]
+           "edge_share_ratio", "f_lower_hz", "observation", "observations"]
 
 AGENTS = ("sac", "ppo")
 OBS_BOUND = 10.0  # the observation box is [-OBS_BOUND, OBS_BOUND]^(2K)
@@ -63,6 +63,18 @@ def observation(p: SemanticParams, s: SlotState) -> np.ndarray:
     mid, half = 0.5 * (p.D_min_bits + p.D_max_bits), 0.5 * (p.D_max_bits - p.D_min_bits)
     D_n = (s.D_bits - mid) / half if half > 0 else np.zeros_like(s.D_bits)
     return np.clip(np.concatenate([(s.d_m - d_c) / d_s, D_n]), -OBS_BOUND, OBS_BOUND
+                   ).astype(np.float32)
+
+
+def observations(p: SemanticParams, d_m: np.ndarray, D_bits: np.ndarray) -> np.ndarray:
+    """:func:`observation` of many slots at once: d and D (..., K) -> (..., 2K), the same
+    elementwise operations (so the same float32 values)."""
+    d_c = float(np.hypot(np.hypot(*(np.asarray(p.area_center_m) - np.asarray(p.bs_pos_m[:2]))),
+                         p.bs_pos_m[2]))
+    d_s = p.area_radius_m + p.speed_mean_mps * p.T_s
+    mid, half = 0.5 * (p.D_min_bits + p.D_max_bits), 0.5 * (p.D_max_bits - p.D_min_bits)
+    D_n = (D_bits - mid) / half if half > 0 else np.zeros_like(D_bits)
+    return np.clip(np.concatenate([(d_m - d_c) / d_s, D_n], axis=-1), -OBS_BOUND, OBS_BOUND
                    ).astype(np.float32)
 
 
