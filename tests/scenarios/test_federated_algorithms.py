@@ -189,7 +189,12 @@ def test_reproduce_fig7_plays_dmo_per_point_and_checks_the_transfer(tmp_path) ->
     from twinbed.report import drawn
     from twinbed.scenarios.federated.dmo import DmoPolicy, load_dmo
     from twinbed.scenarios.federated.figures import (
-        C_CONFIG, TRAINED_HERE, TRANSFERRED, reproduce, totals)
+        C_CONFIG,
+        TRAINED_HERE,
+        TRANSFERRED,
+        reproduce,
+        totals,
+    )
 
     _tiny_dmo(tmp_path)  # the defaults
     _tiny_dmo(tmp_path, c_config=C_CONFIG[-1])  # one sweep point of its own
