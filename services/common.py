@@ -28,8 +28,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twinbed import acl, keys, redisconn, signing
@@ -527,13 +525,14 @@ def create_service(
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return JSONResponse(status_code=422, content={"detail": summary, "errors": errors})
 
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
     async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
         """Redis unreachable: a clear 503 (what the dashboard shows), not a 500 traceback."""
         return JSONResponse(status_code=503, headers={"Retry-After": "2"}, content={
             "detail": f"Redis is unreachable ({type(exc).__name__}: {exc}); "
                       f"the {role} service retries on the next request."})
+
+    for exc_type in redisconn.UNAVAILABLE:  # down, restarting, a cluster failing over
+        app.add_exception_handler(exc_type, _redis_down)
 
     @app.get("/health", tags=["ops"])
     async def health(state: State) -> JSONResponse:

