@@ -432,6 +432,8 @@ def create_service(
         # named connections: `CLIENT LIST` (and an operator) sees which role holds which
         def connect() -> aioredis.Redis:
             return redisconn.connect(s.redis_url, socket_keepalive=True,
+                                     wait_replicas=s.redis_wait_replicas,
+                                     wait_ms=s.redis_wait_ms,
                                      health_check_interval=1,
                                      client_name=consumer.replace(" ", "_"))
 

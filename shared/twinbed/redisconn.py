@@ -25,7 +25,9 @@ dead-letter a message or fail a run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import hiredis
@@ -37,8 +39,9 @@ from redis.exceptions import ClusterError, DataError, RedisError, SlotNotCovered
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["CLUSTER_SCHEMES", "UNAVAILABLE", "CommitUnknownError", "cluster_url", "connect",
-           "is_cluster", "is_cluster_url", "pack_command", "slot_groups"]
+__all__ = ["CLUSTER_SCHEMES", "UNAVAILABLE", "WAIT_STATS", "CommitUnknownError", "WaitStats",
+           "cluster_url", "connect", "is_cluster", "is_cluster_url", "pack_command",
+           "slot_groups"]
 
 
 class CommitUnknownError(RedisError):
@@ -90,19 +93,54 @@ def _is_exec(cmd: Any) -> bool:
     return isinstance(cmd, (str, bytes)) and cmd.upper() in ("EXEC", b"EXEC")
 
 
+@dataclass
+class WaitStats:
+    """What the commits' ``WAIT`` cost in this process (``TWINBED_REDIS_WAIT_REPLICAS``)."""
+
+    commits: int = 0  # transactions followed by a WAIT
+    short: int = 0  # WAITs that timed out with fewer replicas than asked
+    skipped: int = 0  # transactions not followed by one (within WAIT_PAUSE_S of a short one)
+    seconds: float = 0.0  # time spent waiting
+
+
+# After a WAIT that timed out, the connection sends none for this long: a primary without
+# its replicas (one just promoted has none until one is added) would otherwise make every
+# commit wait the whole timeout.
+WAIT_PAUSE_S = 1.0
+
+
+WAIT_STATS = WaitStats()
+
+
 class _OnceCommit:
     """Mixin over a redis-py asyncio connection: once a packet holding ``EXEC`` was sent (or
     its sending failed part way), a broken connection before its replies are read is
     :class:`CommitUnknownError`, which redis-py does not retry (a ``ConnectionError`` would
-    make it send the transaction again, applying it twice if the first one was applied)."""
+    make it send the transaction again, applying it twice if the first one was applied).
 
+    With ``wait_replicas`` > 0 (``TWINBED_REDIS_WAIT_REPLICAS``), the transaction's last
+    reply is followed on the same connection by ``WAIT wait_replicas wait_ms``: the commit
+    returns once that many replicas have it (or the timeout passed: counted in
+    :data:`WAIT_STATS`, not an error; the write stands on the primary). A connection that
+    breaks during the WAIT is :class:`CommitUnknownError` too: the primary may have died
+    before a replica had the commit, and the caller's replay re-applies it on the promoted
+    replica if it is missing there. After a WAIT that timed out, the connection sends none
+    for :data:`WAIT_PAUSE_S` (a primary that lost its replicas, e.g. one just promoted, would
+    make every commit wait the whole timeout)."""
+
+    wait_replicas = 0
+    wait_ms = 0
     _exec_packet: Any = None  # the last packed MULTI/EXEC (by identity)
+    _exec_len = 0  # its commands: the replies to read
     _exec_sent = False  # the replies being read are a transaction's
+    _replies_left = 0
+    _no_wait_until = 0.0
 
     def pack_commands(self, commands: Any) -> list[bytes]:
         cmds = list(commands)
         out: list[bytes] = super().pack_commands(cmds)  # type: ignore[misc]
         self._exec_packet = out if any(cmd and _is_exec(cmd[0]) for cmd in cmds) else None
+        self._exec_len = len(cmds)
         return out
 
     def _unknown(self, exc: Exception) -> Exception:
@@ -130,16 +168,44 @@ class _OnceCommit:
             except Exception as exc:
                 raise self._unknown(exc) from exc
             self._exec_sent = True
+            self._replies_left = self._exec_len
             return
         await super().send_packed_command(command, check_health)  # type: ignore[misc]
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await super().read_response(*args, **kwargs)  # type: ignore[misc]
+            reply = await super().read_response(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
             if self._exec_sent:
+                self._exec_sent = False
                 raise self._unknown(exc) from exc
             raise
+        if self._exec_sent:
+            self._replies_left -= 1
+            if self._replies_left <= 0:  # EXEC's reply: the transaction is applied
+                if self.wait_replicas > 0:
+                    await self._wait()
+                self._exec_sent = False
+        return reply
+
+    async def _wait(self) -> None:
+        t0 = time.perf_counter()
+        if t0 < self._no_wait_until:
+            WAIT_STATS.skipped += 1
+            return
+        try:
+            await super().send_packed_command(  # type: ignore[misc]
+                self.pack_command("WAIT", self.wait_replicas, self.wait_ms), False)  # type: ignore[attr-defined]
+            acked = await super().read_response()  # type: ignore[misc]
+        except Exception as exc:
+            self._exec_sent = False
+            raise self._unknown(exc) from exc
+        finally:
+            WAIT_STATS.seconds += time.perf_counter() - t0
+        WAIT_STATS.commits += 1
+        if isinstance(acked, int) and acked < self.wait_replicas:
+            WAIT_STATS.short += 1
+            self._no_wait_until = time.perf_counter() + WAIT_PAUSE_S
 
 
 class _Revived:
@@ -208,15 +274,28 @@ def slot_groups(r: Any, items: Sequence[K], key: Any = None) -> list[list[K]]:
     return list(groups.values())
 
 
-def connect(url: str, **kwargs: Any) -> aioredis.Redis:
+def _connection_class(base: type, wait_replicas: int, wait_ms: int) -> type | None:
+    fast = _FAST.get(base)
+    if fast is None or wait_replicas <= 0:
+        return fast
+    return type(f"{fast.__name__}Wait{wait_replicas}", (fast,),
+                {"wait_replicas": wait_replicas, "wait_ms": wait_ms})
+
+
+def connect(url: str, *, wait_replicas: int = 0, wait_ms: int = 100,
+            **kwargs: Any) -> aioredis.Redis:
     """``redis.asyncio.Redis.from_url(url, **kwargs)`` with hiredis command packing (TLS
     connections, ``rediss://``, keep redis-py's packer). A ``redis+cluster://`` URL gives a
-    ``RedisCluster`` (typed as ``Redis``: the commands the project uses are the same)."""
+    ``RedisCluster`` (typed as ``Redis``: the commands the project uses are the same).
+    ``wait_replicas`` > 0: every transaction is followed by ``WAIT wait_replicas wait_ms``
+    (see :class:`_OnceCommit`)."""
     plain = cluster_url(url)
     if plain is not None:
         kwargs.pop("db", None)
         cluster = RedisCluster.from_url(plain, **kwargs)
-        fast_cls = _FAST.get(cluster.connection_kwargs.get("connection_class", Connection))
+        fast_cls = _connection_class(
+            cluster.connection_kwargs.get("connection_class", Connection), wait_replicas,
+            wait_ms)
         if fast_cls is not None:
             cluster.connection_kwargs["connection_class"] = fast_cls
             for node in cluster.nodes_manager.startup_nodes.values():
@@ -224,7 +303,7 @@ def connect(url: str, **kwargs: Any) -> aioredis.Redis:
         return cluster  # type: ignore[return-value]
     client = aioredis.Redis.from_url(url, **kwargs)
     pool = client.connection_pool
-    fast = _FAST.get(pool.connection_class)
+    fast = _connection_class(pool.connection_class, wait_replicas, wait_ms)
     if fast is not None:
         pool.connection_class = fast
     return client

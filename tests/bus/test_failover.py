@@ -55,14 +55,19 @@ async def _send(r: redisconn.aioredis.Redis, bus: Bus, stream: str, run: str, n:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("wait", [0, 1], ids=["async", "wait-1"])
 async def test_a_primary_killed_mid_traffic_is_replaced_and_no_message_is_lost_or_doubled(
-        failover_cluster: LocalCluster, uid: str) -> None:
+        failover_cluster: LocalCluster, uid: str, wait: int) -> None:
+    """``wait``: the commits wait for one replica (TWINBED_REDIS_WAIT_REPLICAS=1); then no
+    acknowledged write may be lost at all."""
     cluster = failover_cluster
     run = f"fo{uid}"
     inbox, out = keys.stream(run, "cloud"), keys.stream(run, "controller")
     n_msgs, kill_at = 600, 200
-    rp = redisconn.connect(cluster.url)  # the sender's client
-    rc = redisconn.connect(cluster.url)  # the consumer's
+    short_before = redisconn.WAIT_STATS.short
+    # the sender's client and the consumer's
+    rp = redisconn.connect(cluster.url, wait_replicas=wait, wait_ms=500)
+    rc = redisconn.connect(cluster.url, wait_replicas=wait, wait_ms=500)
     store = TwinStore(rc)
     cloud = Bus(rc, "cloud-fo", KEYS["cloud"])
 
@@ -85,10 +90,12 @@ async def test_a_primary_killed_mid_traffic_is_replaced_and_no_message_is_lost_o
     acked_before_kill: set[int] = set()
     killed = None
     t_kill = 0.0
+    short_at_kill = short_before
     try:
         for n in range(n_msgs):
             if n == kill_at:
                 # the run's slot has been written and read for a while: kill its primary
+                short_at_kill = redisconn.WAIT_STATS.short
                 killed = await asyncio.to_thread(cluster.kill_owner, inbox)
                 t_kill = time.monotonic()
             await _send(rp, sensor, inbox, run, n, base + n)
@@ -138,6 +145,8 @@ async def test_a_primary_killed_mid_traffic_is_replaced_and_no_message_is_lost_o
     # replication), never after the promotion
     lost = set(range(n_msgs)) - present
     assert lost <= acked_before_kill, sorted(lost - acked_before_kill)
+    if wait and short_at_kill == short_before:  # every commit before the kill reached the replica
+        assert lost == set(), sorted(lost)
     print(f"failover: {len(lost)} acked publishes lost, {worker.stats.duplicates} duplicates "
           f"skipped, recovered {recovered_s:.1f} s after the kill")
     await rp.aclose()
@@ -222,6 +231,27 @@ async def one_node_cluster(tmp_path: Path) -> AsyncIterator[tuple[_DropOneExecRe
         proc.terminate()
         proc.wait(timeout=10)
         await proxy.stop()
+
+
+async def test_a_commit_waits_for_a_replica_and_a_timeout_is_counted_not_raised(
+        redis_url: str, failover_cluster: LocalCluster, uid: str) -> None:
+    """TWINBED_REDIS_WAIT_REPLICAS: the transaction returns its replies after the WAIT; with
+    no replica (a single Redis) the WAIT times out, which is counted and not an error."""
+    stats = redisconn.WAIT_STATS
+    key = f"tb:{{t{uid}}}:n"
+    for url, short in ((cluster_url := failover_cluster.url, 0), (redis_url, 1)):
+        r = redisconn.connect(url, wait_replicas=1, wait_ms=1000 if short == 0 else 20)
+        before = (stats.commits, stats.short)
+        try:
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.incr(key)
+                assert await pipe.execute() == [1, 2]
+            assert await r.incr(key) == 3  # a plain command: no WAIT
+        finally:
+            await r.aclose()
+        assert (stats.commits, stats.short) == (before[0] + 1, before[1] + short), url
+    assert cluster_url.startswith("redis+cluster://")
 
 
 async def test_a_cluster_transaction_whose_reply_is_lost_is_not_sent_again(
