@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         "stores; redis+cluster://host:port (rediss+cluster:// with TLS) selects a Redis Cluster "
         "(any one node: the others are discovered; every key of one run shares a hash slot)"
     )
+    stack_redis_url: str = Field(
+        "", description="an existing Redis for the local stack (`twinbed up`): it starts no "
+        "Redis of its own and gives every service this URL (redis://, or redis+cluster:// "
+        "for a Redis Cluster; its users are the operator's, not one per role); empty: the "
+        "stack starts its own")
     redis_wait_replicas: int = Field(
         0, ge=0, le=16, description="after every commit (a MULTI/EXEC: a bus batch with its "
         "twin writes, a run's records) wait until this many replicas have it (WAIT); 0: do "
