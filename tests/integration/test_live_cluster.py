@@ -30,11 +30,14 @@ CASES: dict[str, tuple[str, int, int, dict[str, Any], tuple[str, ...]]] = {
                      ("synced", "rb", "cloud_rb", "sum_rate", "err_sq", "reward")),
     "federated": ("greedy", 5, 3, {"M": 16, "N": 5, "K": 4}, ("assign", "associations", "perf",
                                                                 "Q")),
-    "fl-migration": ("nearest", 2, 3,
+    "fl-migration": ("nearest", 2, 2,
                      {"U": 6, "S": 3, "new_samples_low": 30, "new_samples_high": 60, "E_s": 3,
                       "E_us": 1, "mobility_sigma_m": 35.0, "emd": 0.4},
                      ("objective", "reward", "utility", "cost_total", "cost_mig", "cost_syn",
                       "cost_cmp", "gamma_mean", "migrations")),
+    "semantic": ("per-slot-optimum", 21, 2, {"K": 3},
+                 ("phi", "f_hz", "p_w", "f_e_hz", "D_bits", "d_m", "h2", "rate_bps", "t_s",
+                  "t_en", "t_up", "t_de", "t_dt", "t", "e")),
 }
 
 
