@@ -177,9 +177,16 @@ class _OnceCommit:
         try:
             reply = await super().read_response(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
-            if self._exec_sent:
+            if not self._exec_sent:
+                raise
+            unknown = self._unknown(exc)
+            if unknown is not exc:  # the connection broke: the transaction's fate is unknown
                 self._exec_sent = False
-                raise self._unknown(exc) from exc
+                raise unknown from exc
+            # an error reply (a command refused while queued; EXECABORT): one reply read
+            self._replies_left -= 1
+            if self._replies_left <= 0:
+                self._exec_sent = False
             raise
         if self._exec_sent:
             self._replies_left -= 1

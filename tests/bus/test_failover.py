@@ -280,3 +280,25 @@ async def test_a_cluster_transaction_whose_reply_is_lost_is_not_sent_again(
     finally:
         await r.aclose()
         await direct.aclose()
+
+
+async def test_an_aborted_transaction_leaves_the_connection_as_it_was(
+        redis_url: str, uid: str) -> None:
+    """A command refused while queued aborts the transaction (EXECABORT, nothing applied):
+    the error reaches the caller as before, and the connection's next transaction is read
+    reply by reply as usual."""
+    r = redisconn.connect(redis_url)
+    key = f"tb:{{t{uid}}}:n"
+    try:
+        with pytest.raises(redis.ResponseError):
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.execute_command("NO-SUCH-COMMAND")
+                await pipe.execute()
+        assert await r.get(key) is None
+        async with r.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.incr(key)
+            assert await pipe.execute() == [1, 2]
+    finally:
+        await r.aclose()
