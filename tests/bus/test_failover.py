@@ -66,8 +66,8 @@ async def test_a_primary_killed_mid_traffic_is_replaced_and_no_message_is_lost_o
     n_msgs, kill_at = 600, 200
     short_before = redisconn.WAIT_STATS.short
     # the sender's client and the consumer's
-    rp = redisconn.connect(cluster.url, wait_replicas=wait, wait_ms=500)
-    rc = redisconn.connect(cluster.url, wait_replicas=wait, wait_ms=500)
+    rp = redisconn.connect(cluster.replica_url, wait_replicas=wait, wait_ms=500)
+    rc = redisconn.connect(cluster.replica_url, wait_replicas=wait, wait_ms=500)
     store = TwinStore(rc)
     cloud = Bus(rc, "cloud-fo", KEYS["cloud"])
 
