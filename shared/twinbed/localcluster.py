@@ -113,8 +113,7 @@ class LocalCluster:
                      "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
                      "--cluster-config-file", "nodes.conf",
                      "--cluster-node-timeout", str(self.node_timeout_ms)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    start_new_session=True)))
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
             for node in self.nodes:
                 _wait_ping(node)
             subprocess.run([_redis_cli(), "--cluster", "create",
