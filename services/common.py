@@ -424,7 +424,8 @@ def create_service(
         # A pooled connection idle for over a second is PINGed before use, and reconnects
         # once if that PING finds it closed (twinbed.redisconn): after a Redis restart a stale
         # one does not answer the first request with "Connection closed by server" (commands
-        # themselves are not retried: a transaction whose reply was lost could apply twice).
+        # themselves are not retried on a single Redis; the cluster client retries them, but
+        # never a transaction once sent: twinbed.redisconn.CommitUnknownError).
         consumer = s.consumer_name(role)
         # this role's signing key and every role's public key (never logged); a missing or
         # wrong one stops the start with the reason (the CLI checks it before uvicorn too)
