@@ -9,7 +9,7 @@ every process a real ``twinbed.bus.Worker`` with its own Redis connections:
   verify, oracle, fidelity, twin store with history, reports), as ``twinbed bench cloud``.
 
 First on one Redis; then the same with the runs spread over a 3-primary Redis Cluster
-(``twinbed.localredis.local_cluster``) against 1 primary. Every run checks exactly-once: the
+(``twinbed.localcluster``) against 1 primary. Every run checks exactly-once: the
 counters sum to the pings published, every twin's version equals the rounds, one report per
 update, nothing dead-lettered.
 
@@ -40,7 +40,8 @@ from bench_cloud import _run, publish_syncs  # bench/bench_cloud.py
 from twinbed import keys, redisconn
 from twinbed.bus import Bus, Worker
 from twinbed.config import Settings
-from twinbed.localredis import local_cluster, local_redis
+from twinbed.localcluster import LocalCluster
+from twinbed.localredis import local_redis
 from twinbed.messages import Message
 from twinbed.runs import RunStore
 from twinbed.scenarios import scenario_names
@@ -236,12 +237,15 @@ def main() -> None:
                         runs.setdefault(("single", kind, c), []).append(
                             measure(url, kind, c, args))
         if not args.skip_cluster:
-            with local_cluster(Path(tmp) / "cluster", primaries=3) as cl:
+            cl = LocalCluster(Path(tmp) / "cluster", primaries=3).start()
+            try:
                 for _ in range(args.repeats):
                     for kind in ("bus", "cloud"):
                         for c in (1, max(counts)):
                             runs.setdefault(("cluster", kind, c), []).append(
                                 measure(cl.url, kind, c, args))
+            finally:
+                cl.stop()
     results = {k: statistics.median(v) for k, v in runs.items()}
     print(f"\nmedians of {args.repeats} interleaved repeats (min-max in brackets)")
     for kind in ("bus", "cloud"):

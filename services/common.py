@@ -28,8 +28,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twinbed import acl, keys, redisconn, signing
@@ -426,7 +424,8 @@ def create_service(
         # A pooled connection idle for over a second is PINGed before use, and reconnects
         # once if that PING finds it closed (twinbed.redisconn): after a Redis restart a stale
         # one does not answer the first request with "Connection closed by server" (commands
-        # themselves are not retried: a transaction whose reply was lost could apply twice).
+        # themselves are not retried on a single Redis; the cluster client retries them, but
+        # never a transaction once sent: twinbed.redisconn.CommitUnknownError).
         consumer = s.consumer_name(role)
         # this role's signing key and every role's public key (never logged); a missing or
         # wrong one stops the start with the reason (the CLI checks it before uvicorn too)
@@ -434,6 +433,8 @@ def create_service(
         # named connections: `CLIENT LIST` (and an operator) sees which role holds which
         def connect() -> aioredis.Redis:
             return redisconn.connect(s.redis_url, socket_keepalive=True,
+                                     wait_replicas=s.redis_wait_replicas,
+                                     wait_ms=s.redis_wait_ms,
                                      health_check_interval=1,
                                      client_name=consumer.replace(" ", "_"))
 
@@ -527,13 +528,14 @@ def create_service(
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return JSONResponse(status_code=422, content={"detail": summary, "errors": errors})
 
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
     async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
         """Redis unreachable: a clear 503 (what the dashboard shows), not a 500 traceback."""
         return JSONResponse(status_code=503, headers={"Retry-After": "2"}, content={
             "detail": f"Redis is unreachable ({type(exc).__name__}: {exc}); "
                       f"the {role} service retries on the next request."})
+
+    for exc_type in redisconn.UNAVAILABLE:  # down, restarting, a cluster failing over
+        app.add_exception_handler(exc_type, _redis_down)
 
     @app.get("/health", tags=["ops"])
     async def health(state: State) -> JSONResponse:

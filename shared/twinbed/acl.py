@@ -57,10 +57,11 @@ PUBLISHES_TO: dict[str, tuple[str, ...]] = {
 }
 
 # +cluster|slots: a Redis Cluster client (redis+cluster://) learns the slot map with it at
-# connect (read-only topology; on a single Redis it answers an error, as before)
+# connect (read-only topology; on a single Redis it answers an error, as before). +wait: a
+# commit that waits for a replica (TWINBED_REDIS_WAIT_REPLICAS; in no category on 6.2)
 COMMANDS = ("-@all +@read +@write +@stream +@keyspace +@transaction +@scripting "
             "+@connection -@dangerous +client|setname +client|getname +client|id +info "
-            "+cluster|slots")
+            "+cluster|slots +wait")
 
 
 def _streams(role: str) -> list[str]:

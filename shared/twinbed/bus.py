@@ -54,13 +54,11 @@ from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from pydantic import TypeAdapter, ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twinbed import keys
 from twinbed.messages import Message, lookup
-from twinbed.redisconn import first_answer, slot_groups
+from twinbed.redisconn import UNAVAILABLE, first_answer, slot_groups
 from twinbed.signing import BusKeys, KeyRing, RejectedError, sender_role, sign_batch
 
 __all__ = [
@@ -81,9 +79,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 100_000  # approximate cap per stream (XADD MAXLEN ~)
-# Redis unreachable, restarting or still loading its data (BusyLoadingError is a
-# ConnectionError): wait and retry, never dead-letter or fail a run for it.
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+# Redis unreachable, restarting, still loading its data, a cluster failing over, or a commit
+# whose reply a broken connection lost (twinbed.redisconn.UNAVAILABLE): wait and retry, never
+# dead-letter or fail a run for it.
+REDIS_DOWN = UNAVAILABLE
 MAX_ATTEMPTS = 5  # a batch whose bookkeeping fails this often: its entries are dead-lettered
 DEAD_EXCERPT = 4096  # bytes of a dead letter's message (and of its payload) kept
 
@@ -781,7 +780,9 @@ class Worker:
         fx = self.bus.effects()
         try:
             await self.handler(env, fx)
-        except (asyncio.CancelledError, *REDIS_DOWN):
+        except asyncio.CancelledError:
+            raise
+        except REDIS_DOWN:
             raise  # Redis down mid-handler: the batch stays pending and is retried
         except Exception as exc:
             log.warning("handler failed on %s %s: %s", env.stream, env.entry_id, exc)
@@ -797,7 +798,9 @@ class Worker:
         fx = self.bus.effects()
         try:
             errs = await self.handler.handle_batch([g[3] for g in group], fx)  # type: ignore[attr-defined]
-        except (asyncio.CancelledError, *REDIS_DOWN):
+        except asyncio.CancelledError:
+            raise
+        except REDIS_DOWN:
             raise
         except Exception as exc:  # noqa: BLE001 - retried one by one
             log.info("batch of %d failed (%s); handling one by one", len(group), exc)

@@ -98,8 +98,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     print("\ntwinbed is up")
     for name in info.names:
         print(f"  {name:<12} {info.url(name)}   (docs: {info.url(name)}/docs)")
-    print(f"  redis        {acl.redacted(info.redis_url)}"
-          f"   (an ACL user per role; passwords in {stack.state_file}, mode 0600)")
+    if info.redis_pid:
+        print(f"  redis        {acl.redacted(info.redis_url)}"
+              f"   (an ACL user per role; passwords in {stack.state_file}, mode 0600)")
+    else:
+        print(f"  redis        {acl.redacted(info.redis_url)}"
+              "   (external: TWINBED_STACK_REDIS_URL)")
     print(f"\n  dashboard    {info.url('controller')}/ui/   (paste the API token there once)")
     print(f"  API token    {info.token}")
     print(f"  logs         {Path(info.data_dir) / 'logs'}")

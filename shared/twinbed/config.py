@@ -39,6 +39,19 @@ class Settings(BaseSettings):
         "stores; redis+cluster://host:port (rediss+cluster:// with TLS) selects a Redis Cluster "
         "(any one node: the others are discovered; every key of one run shares a hash slot)"
     )
+    stack_redis_url: str = Field(
+        "", description="an existing Redis for the local stack (`twinbed up`): it starts no "
+        "Redis of its own and gives every service this URL (redis://, or redis+cluster:// "
+        "for a Redis Cluster; its users are the operator's, not one per role); empty: the "
+        "stack starts its own")
+    redis_wait_replicas: int = Field(
+        0, ge=0, le=16, description="after every commit (a MULTI/EXEC: a bus batch with its "
+        "twin writes, a run's records) wait until this many replicas have it (WAIT); 0: do "
+        "not wait. Narrows what a Redis failover can lose of acknowledged work (see "
+        "docs/ARCHITECTURE.md, Redis Cluster: failover)")
+    redis_wait_ms: int = Field(
+        100, ge=1, le=60_000, description="the longest a commit waits for its replicas "
+        "(TWINBED_REDIS_WAIT_REPLICAS); past it the commit stands on the primary alone")
     api_token: str = Field(
         "", description="Bearer token required by endpoints that change state; empty closes "
         "them (403 with how to set one)"

@@ -10,12 +10,25 @@ pack with hiredis; everything else (pool, pipelines, retries, replies) is redis-
 hiredis formats ``int`` and ``float`` arguments itself, byte for byte as redis-py's encoder
 does (tests/bus/test_redisconn.py). Arguments neither packs (a ``bool``, ``None``, a dict)
 raise redis-py's ``DataError``, as redis-py does.
+
+A transaction is never sent twice. redis-py retries a command or a whole ``MULTI/EXEC`` whose
+connection broke (10 times by default, the cluster client after re-reading the slot map),
+which is what carries the clients through a Redis Cluster failover; but a transaction whose
+``EXEC`` was sent and whose reply was lost may have been applied (and, on a cluster,
+replicated to the replica that is promoted), and sending it again applies it twice (a twin's
+version incremented twice). These connections raise :class:`CommitUnknownError` instead,
+which redis-py does not retry; the caller decides (the bus leaves the batch pending and its
+replay skips what the seen-set says was applied). :data:`UNAVAILABLE` is every error that
+means "Redis is not answering now" (down, restarting, failing over), never a reason to
+dead-letter a message or fail a run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import hiredis
@@ -26,13 +39,30 @@ from redis.asyncio.cluster import (
     RedisCluster,
     TransactionStrategy,
 )
-from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.crc import key_slot
+from redis.exceptions import ClusterError, DataError, RedisError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["CLUSTER_SCHEMES", "cluster_url", "connect", "first_answer", "is_cluster",
-           "is_cluster_url", "pack_command", "slot_groups"]
+__all__ = ["CLUSTER_SCHEMES", "UNAVAILABLE", "WAIT_STATS", "CommitUnknownError", "WaitStats",
+           "cluster_url", "connect", "first_answer", "is_cluster", "is_cluster_url",
+           "pack_command", "slot_groups"]
+
+
+class CommitUnknownError(RedisError):
+    """The connection broke after a ``MULTI/EXEC`` was sent and before its reply was read:
+    the transaction may or may not have been applied. Not a ``ConnectionError``, so redis-py
+    does not send it again; the caller finds out from Redis what happened."""
+
+
+# Redis is not answering now: unreachable, restarting, loading its data (BusyLoadingError is
+# a ConnectionError), a cluster failing over (CLUSTERDOWN, MASTERDOWN, TRYAGAIN, a slot
+# without a live primary, redirections that did not settle), or a commit whose outcome the
+# broken connection did not tell. Wait and retry; never dead-letter or fail a run for it.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError, RedisTimeoutError, ClusterError, TryAgainError, SlotNotCoveredError,
+    CommitUnknownError)
 
 # URL schemes that select Redis Cluster mode, and the plain scheme each stands for
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -65,13 +95,146 @@ class _HiredisPacking:
         return [b"".join(pack_command(*cmd) for cmd in commands)]
 
 
+def _is_exec(cmd: Any) -> bool:
+    return isinstance(cmd, (str, bytes)) and cmd.upper() in ("EXEC", b"EXEC")
+
+
+@dataclass
+class WaitStats:
+    """What the commits' ``WAIT`` cost in this process (``TWINBED_REDIS_WAIT_REPLICAS``)."""
+
+    commits: int = 0  # transactions followed by a WAIT
+    short: int = 0  # WAITs that timed out with fewer replicas than asked
+    skipped: int = 0  # transactions not followed by one (within WAIT_PAUSE_S of a short one)
+    seconds: float = 0.0  # time spent waiting
+
+
+# After a WAIT that timed out, no connection of this process to that server sends one for
+# this long: a primary without its replicas (one just promoted has none until one is added)
+# would otherwise make every commit wait the whole timeout (a live compression round took
+# 0.55 s instead of 0.07 s with a 500 ms timeout and a 1 s pause per connection).
+WAIT_PAUSE_S = 10.0
+_WAIT_PAUSED: dict[tuple[Any, ...], float] = {}  # server -> monotonic time WAITs resume
+
+
+WAIT_STATS = WaitStats()
+
+
+class _OnceCommit:
+    """Mixin over a redis-py asyncio connection: once a packet holding ``EXEC`` was sent (or
+    its sending failed part way), a broken connection before its replies are read is
+    :class:`CommitUnknownError`, which redis-py does not retry (a ``ConnectionError`` would
+    make it send the transaction again, applying it twice if the first one was applied).
+
+    With ``wait_replicas`` > 0 (``TWINBED_REDIS_WAIT_REPLICAS``), the transaction's last
+    reply is followed on the same connection by ``WAIT wait_replicas wait_ms``: the commit
+    returns once that many replicas have it (or the timeout passed: counted in
+    :data:`WAIT_STATS`, not an error; the write stands on the primary). A connection that
+    breaks during the WAIT is :class:`CommitUnknownError` too: the primary may have died
+    before a replica had the commit, and the caller's replay re-applies it on the promoted
+    replica if it is missing there. After a WAIT that timed out, no connection to that
+    server sends one for :data:`WAIT_PAUSE_S` (a primary that lost its replicas, e.g. one
+    just promoted, would make every commit wait the whole timeout)."""
+
+    wait_replicas = 0
+    wait_ms = 0
+    _exec_packet: Any = None  # the last packed MULTI/EXEC (by identity)
+    _exec_len = 0  # its commands: the replies to read
+    _exec_sent = False  # the replies being read are a transaction's
+    _replies_left = 0
+
+    def pack_commands(self, commands: Any) -> list[bytes]:
+        cmds = list(commands)
+        out: list[bytes] = super().pack_commands(cmds)  # type: ignore[misc]
+        self._exec_packet = out if any(cmd and _is_exec(cmd[0]) for cmd in cmds) else None
+        self._exec_len = len(cmds)
+        return out
+
+    def _unknown(self, exc: Exception) -> Exception:
+        if not isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+            return exc
+        err = CommitUnknownError(f"the connection broke after a transaction was sent, "
+                                 f"before its reply ({type(exc).__name__}: {exc}); it may "
+                                 f"or may not have been applied")
+        err.__cause__ = exc
+        return err
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        is_exec = command is self._exec_packet and command is not None
+        self._exec_sent = False  # (the health check's PING, sent from inside, reads plain)
+        if is_exec:
+            # connecting (refused: the node is dead) and the health check send nothing of the
+            # transaction: their errors stay ConnectionErrors, which redis-py retries (the
+            # cluster client after re-reading the slot map, finding the promoted replica)
+            if not self.is_connected:  # type: ignore[attr-defined]
+                await self.connect_check_health(check_health=False)  # type: ignore[attr-defined]
+            if check_health:
+                await self.check_health()  # type: ignore[attr-defined]
+            try:
+                await super().send_packed_command(command, False)  # type: ignore[misc]
+            except Exception as exc:
+                raise self._unknown(exc) from exc
+            self._exec_sent = True
+            self._replies_left = self._exec_len
+            return
+        await super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            reply = await super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except Exception as exc:
+            if not self._exec_sent:
+                raise
+            unknown = self._unknown(exc)
+            if unknown is not exc:  # the connection broke: the transaction's fate is unknown
+                self._exec_sent = False
+                raise unknown from exc
+            # an error reply (a command refused while queued; EXECABORT): one reply read
+            self._replies_left -= 1
+            if self._replies_left <= 0:
+                self._exec_sent = False
+            raise
+        if self._exec_sent:
+            self._replies_left -= 1
+            if self._replies_left <= 0:  # EXEC's reply: the transaction is applied
+                if self.wait_replicas > 0:
+                    await self._wait()
+                self._exec_sent = False
+        return reply
+
+    def _server(self) -> tuple[Any, ...]:
+        return (getattr(self, "host", None), getattr(self, "port", None),
+                getattr(self, "path", None))
+
+    async def _wait(self) -> None:
+        t0 = time.perf_counter()
+        if t0 < _WAIT_PAUSED.get(self._server(), 0.0):
+            WAIT_STATS.skipped += 1
+            return
+        try:
+            await super().send_packed_command(  # type: ignore[misc]
+                self.pack_command("WAIT", self.wait_replicas, self.wait_ms), False)  # type: ignore[attr-defined]
+            acked = await super().read_response()  # type: ignore[misc]
+        except Exception as exc:
+            self._exec_sent = False
+            raise self._unknown(exc) from exc
+        finally:
+            WAIT_STATS.seconds += time.perf_counter() - t0
+        WAIT_STATS.commits += 1
+        if isinstance(acked, int) and acked < self.wait_replicas:
+            WAIT_STATS.short += 1
+            _WAIT_PAUSED[self._server()] = time.perf_counter() + WAIT_PAUSE_S
+
+
 class _Revived:
     """Mixin over a redis-py asyncio connection: an idle connection is PINGed before use
     (``health_check_interval``); when that PING finds it closed by the server (Redis was
     restarted), reconnect once and go on, instead of failing the command that was about to be
     sent. redis-py 8 retries the PING only with a connection-level ``retry``, which would also
     retry commands, and a command whose reply was lost may have been applied (a transaction
-    must not run twice). The PING is idempotent; the command is still sent once."""
+    must not run twice: the single client is built without one; the cluster client has one,
+    and :class:`_OnceCommit` keeps it from re-sending a transaction). The PING is idempotent;
+    the command is still sent once."""
 
     async def check_health(self) -> None:
         try:
@@ -81,15 +244,20 @@ class _Revived:
             await self.connect()  # type: ignore[attr-defined]  # Redis still down: raises
 
 
-class HiredisConnection(_Revived, _HiredisPacking, Connection):
+class HiredisConnection(_OnceCommit, _Revived, _HiredisPacking, Connection):
     """A TCP connection packing with hiredis."""
 
 
-class HiredisUnixConnection(_Revived, _HiredisPacking, UnixDomainSocketConnection):
+class HiredisUnixConnection(_OnceCommit, _Revived, _HiredisPacking, UnixDomainSocketConnection):
     """A unix-socket connection packing with hiredis."""
 
 
-_FAST = {Connection: HiredisConnection, UnixDomainSocketConnection: HiredisUnixConnection}
+class OnceCommitSSLConnection(_OnceCommit, _Revived, SSLConnection):
+    """A TLS connection (redis-py's own packer) that never re-sends a transaction."""
+
+
+_FAST = {Connection: HiredisConnection, UnixDomainSocketConnection: HiredisUnixConnection,
+         SSLConnection: OnceCommitSSLConnection}
 
 
 def cluster_url(url: str) -> str | None:
@@ -197,15 +365,28 @@ class _Cluster(RedisCluster):
         return pipe
 
 
-def connect(url: str, **kwargs: Any) -> aioredis.Redis:
+def _connection_class(base: type, wait_replicas: int, wait_ms: int) -> type | None:
+    fast = _FAST.get(base)
+    if fast is None or wait_replicas <= 0:
+        return fast
+    return type(f"{fast.__name__}Wait{wait_replicas}", (fast,),
+                {"wait_replicas": wait_replicas, "wait_ms": wait_ms})
+
+
+def connect(url: str, *, wait_replicas: int = 0, wait_ms: int = 100,
+            **kwargs: Any) -> aioredis.Redis:
     """``redis.asyncio.Redis.from_url(url, **kwargs)`` with hiredis command packing (TLS
     connections, ``rediss://``, keep redis-py's packer). A ``redis+cluster://`` URL gives a
-    ``RedisCluster`` (typed as ``Redis``: the commands the project uses are the same)."""
+    ``RedisCluster`` (typed as ``Redis``: the commands the project uses are the same).
+    ``wait_replicas`` > 0: every transaction is followed by ``WAIT wait_replicas wait_ms``
+    (see :class:`_OnceCommit`)."""
     plain = cluster_url(url)
     if plain is not None:
         kwargs.pop("db", None)
         cluster = _Cluster.from_url(plain, **kwargs)
-        fast_cls = _FAST.get(cluster.connection_kwargs.get("connection_class", Connection))
+        fast_cls = _connection_class(
+            cluster.connection_kwargs.get("connection_class", Connection), wait_replicas,
+            wait_ms)
         if fast_cls is not None:
             cluster.connection_kwargs["connection_class"] = fast_cls
             for node in cluster.nodes_manager.startup_nodes.values():
@@ -213,7 +394,7 @@ def connect(url: str, **kwargs: Any) -> aioredis.Redis:
         return cluster  # type: ignore[return-value]
     client = aioredis.Redis.from_url(url, **kwargs)
     pool = client.connection_pool
-    fast = _FAST.get(pool.connection_class)
+    fast = _connection_class(pool.connection_class, wait_replicas, wait_ms)
     if fast is not None:
         pool.connection_class = fast
     return client

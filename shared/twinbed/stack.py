@@ -27,9 +27,11 @@ from pathlib import Path
 
 import httpx
 import redis
+import redis.cluster
 
 from twinbed import acl, keys, signing
 from twinbed.config import DEFAULT_PORTS, get_settings
+from twinbed.redisconn import cluster_url
 
 __all__ = [
     "Stack",
@@ -104,6 +106,15 @@ def redis_major(exe: str) -> int:
     return int(m.group(1))
 
 
+def sync_client(url: str, **kwargs: object) -> redis.Redis:
+    """A synchronous client of ``url``: a ``redis.cluster.RedisCluster`` for
+    ``redis+cluster://`` (typed as ``Redis``: the commands used are the same)."""
+    plain = cluster_url(url)
+    if plain is not None:
+        return redis.cluster.RedisCluster.from_url(plain, **kwargs)  # type: ignore[return-value,arg-type]
+    return redis.Redis.from_url(url, **kwargs)  # type: ignore[arg-type]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,6 +158,8 @@ class StackInfo:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # no process (a stack on an external Redis records pid 0)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -173,8 +186,12 @@ class Stack:
 
     def __init__(self, data_dir: str | Path = "data", *, fixed_ports: bool = True,
                  token: str | None = None, env: dict[str, str] | None = None,
-                 edge_replicas: int | None = None, sensor_replicas: int | None = None) -> None:
+                 edge_replicas: int | None = None, sensor_replicas: int | None = None,
+                 redis_url: str | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
+        # an external Redis (or Redis Cluster): no Redis of our own, every service uses it
+        self.external_redis = (redis_url if redis_url is not None
+                               else get_settings().stack_redis_url)
         self.edge_replicas = edge_replicas or get_settings().edge_replicas
         self.sensor_replicas = sensor_replicas or get_settings().sensor_replicas
         self.fixed_ports = fixed_ports
@@ -196,20 +213,24 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         token = self.token if self.token is not None else secrets.token_urlsafe(24)
-        redis_port = free_port()
         names = process_names(self.edge_replicas, self.sensor_replicas)
         ports = {name: self._pick_port(name) for name in names}
-        passwords = acl.new_passwords()
-        self._write_acl(passwords)
         # a fresh bus signing key pair per role (twinbed.signing): each service is given its
         # own private key file and the folder of public keys
         signing.write_keys(self.keys_dir, signing.new_seeds())
-        redis_pid = self._start_redis(redis_port)
+        if self.external_redis:
+            redis_port, redis_pid, passwords = 0, 0, {}
+            redis_url = self.external_redis
+        else:
+            redis_port = free_port()
+            passwords = acl.new_passwords()
+            self._write_acl(passwords)
+            redis_pid = self._start_redis(redis_port)
+            redis_url = acl.role_url(f"redis://127.0.0.1:{redis_port}/0", acl.ADMIN,
+                                     passwords[acl.ADMIN])
         launch_env = {k: v for k, v in os.environ.items() if k.startswith("TWINBED_")}
         launch_env.update(self.extra_env)
-        self.info = StackInfo(data_dir=str(self.data_dir), token=token,
-                              redis_url=acl.role_url(f"redis://127.0.0.1:{redis_port}/0",
-                                                     acl.ADMIN, passwords[acl.ADMIN]),
+        self.info = StackInfo(data_dir=str(self.data_dir), token=token, redis_url=redis_url,
                               redis_pid=redis_pid, ports=ports, pids={}, env=launch_env,
                               redis_passwords=passwords)
         self.save()
@@ -275,7 +296,7 @@ class Stack:
     def _wait_redis(self, port: int, timeout_s: float) -> None:
         if self.info is None:
             raise StackError(NO_STACK)
-        r = redis.Redis.from_url(self.info.redis_url, socket_connect_timeout=0.5)
+        r = sync_client(self.info.redis_url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
@@ -288,7 +309,8 @@ class Stack:
                 raise StackError(f"redis-server exited with {proc.returncode}; see "
                                  f"{self.data_dir / 'logs' / 'redis.log'}")
             time.sleep(0.05)
-        raise StackError(f"redis did not answer on port {port} within {timeout_s:.0f}s")
+        raise StackError(f"redis did not answer at {acl.redacted(self.info.redis_url)} within "
+                         f"{timeout_s:.0f}s")
 
     def service_env(self, name: str) -> dict[str, str]:
         if self.info is None:
@@ -362,6 +384,8 @@ class Stack:
         if self.info is None:
             raise StackError(NO_STACK)
         pid = self.info.redis_pid if role == "redis" else self.info.pids[role]
+        if pid <= 0:
+            raise StackError(f"this stack did not start {role} (an external Redis)")
         os.kill(pid, sig)
         proc = self._procs.get(role)
         if proc is not None:
@@ -375,6 +399,8 @@ class Stack:
         if self.info is None:
             raise StackError(NO_STACK)
         if role == "redis":  # the same port and data folder: it reloads its append-only file
+            if self.info.redis_pid <= 0:
+                raise StackError("this stack did not start Redis (an external Redis)")
             port = int(self.info.redis_url.rsplit(":", 1)[1].split("/")[0])
             self.info.redis_pid = self._start_redis(port)
             self.save()
@@ -487,7 +513,7 @@ class StackClient:
         """Block until the run is no longer running: its status from Redis, waiting on the
         run's finished mark (BLPOP), not polling the whole run record (which, every 0.1 s,
         slowed the very rounds a benchmark measures ~1.5x at K >= 1000)."""
-        r = redis.Redis.from_url(self.info.redis_url)
+        r = sync_client(self.info.redis_url)
         try:
             status = keys.run_key(run_id, "status")
             while r.hget(status, "status") == b"running":
