@@ -23,6 +23,7 @@ from pathlib import Path
 import redis
 from redis.crc import key_slot
 
+from twinbed.localredis import wait_ping
 from twinbed.stack import find_redis_server
 
 __all__ = ["LocalCluster", "Node", "cluster_ports"]
@@ -204,13 +205,4 @@ class LocalCluster:
 
 
 def _wait_ping(node: Node) -> None:
-    client = node.client()
-    for _ in range(400):
-        if not node.alive:
-            raise RuntimeError(f"redis-server exited with {node.proc.returncode}")
-        try:
-            if client.ping():
-                return
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.025)
-    raise RuntimeError("redis-server did not start")
+    wait_ping(node.client(), node.proc)

@@ -19,7 +19,21 @@ import redis
 
 from twinbed.stack import find_redis_server, free_port
 
-__all__ = ["local_redis"]
+__all__ = ["local_redis", "wait_ping"]
+
+
+def wait_ping(client: redis.Redis, proc: subprocess.Popen[bytes], tries: int = 400) -> None:
+    """Until the server of ``proc`` answers ``client``'s PING (a RuntimeError if it exits or
+    never does)."""
+    for _ in range(tries):
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}")
+        try:
+            if client.ping():
+                return
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.025)
+    raise RuntimeError("redis-server did not start")
 
 
 @contextlib.contextmanager
@@ -33,17 +47,7 @@ def local_redis(directory: Path) -> Iterator[str]:
          str(directory), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
-        for _ in range(200):
-            if proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {proc.returncode}")
-            try:
-                if client.ping():
-                    break
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.025)
-        else:
-            raise RuntimeError("redis-server did not start")
+        wait_ping(redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5), proc)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
