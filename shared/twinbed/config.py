@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from twinbed.redisconn import cluster_seeds
+
 __all__ = ["ROLES", "Role", "Settings", "get_settings", "DEFAULT_PORTS"]
 
 Role = Literal["cloud", "controller", "basestation", "edge", "sensor"]
@@ -37,7 +39,9 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis server that carries the bus and the "
         "stores; redis+cluster://host:port (rediss+cluster:// with TLS) selects a Redis Cluster "
-        "(any one node: the others are discovered; every key of one run shares a hash slot)"
+        "(the others are discovered; every key of one run shares a hash slot); name several "
+        "seeds, redis+cluster://h1:p1,h2:p2,h3:p3, so that a client started or re-reading "
+        "the slot map while one is down asks the next"
     )
     stack_redis_url: str = Field(
         "", description="an existing Redis for the local stack (`twinbed up`): it starts no "
@@ -109,6 +113,12 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="sensor processes the local stack (`twinbed up`) starts; "
         "they share the sensors' stream (compression's K sensors spread over them)"
     )
+
+    @field_validator("redis_url", "stack_redis_url")
+    @classmethod
+    def _seeds(cls, v: str) -> str:
+        cluster_seeds(v)  # a malformed seed list is a clear error here, not at first use
+        return v
 
     @field_validator("log_level")
     @classmethod

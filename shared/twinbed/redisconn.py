@@ -26,6 +26,7 @@ dead-letter a message or fail a run.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import (
     AbstractStrategy,
+    ClusterNode,
     ClusterPipeline,
     RedisCluster,
     TransactionStrategy,
@@ -46,8 +48,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = ["CLUSTER_SCHEMES", "UNAVAILABLE", "WAIT_STATS", "CommitUnknownError", "WaitStats",
-           "cluster_url", "connect", "first_answer", "is_cluster", "is_cluster_url",
-           "pack_command", "slot_groups"]
+           "cluster_seeds", "cluster_url", "connect", "first_answer", "is_cluster",
+           "is_cluster_url", "pack_command", "slot_groups"]
 
 
 class CommitUnknownError(RedisError):
@@ -261,10 +263,32 @@ _FAST = {Connection: HiredisConnection, UnixDomainSocketConnection: HiredisUnixC
 
 
 def cluster_url(url: str) -> str | None:
-    """The plain ``redis://`` URL of a ``redis+cluster://`` one; None for a single Redis."""
+    """The plain ``redis://`` URL of a ``redis+cluster://`` one (its first seed, when it
+    names several); None for a single Redis."""
+    seeds = cluster_seeds(url)
+    return None if seeds is None else seeds[0]
+
+
+def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]] | None:
+    """A ``redis+cluster://`` URL naming one seed node or several, comma-separated
+    (``redis+cluster://:pw@10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379/0``): the plain URL of
+    the first and the ``(host, port)`` of the others; None for a single Redis. A client
+    started, or re-reading the slot map, while one seed is down asks the next (redis-py
+    tries every startup node), so a deployment should name several."""
     scheme, sep, rest = url.partition("://")
     plain = CLUSTER_SCHEMES.get(scheme.lower()) if sep else None
-    return None if plain is None else f"{plain}://{rest}"
+    if plain is None:
+        return None
+    m = re.fullmatch(r"(?P<auth>[^@/?]*@)?(?P<hosts>[^/?]*)(?P<tail>.*)", rest, re.S)
+    assert m is not None  # every string matches
+    first, *others = m["hosts"].split(",")
+    extra: list[tuple[str, int]] = []
+    for h in others:
+        host, colon, port = h.strip().rpartition(":")
+        if not colon or not host or not port.isdigit():
+            raise ValueError(f"a cluster seed must be host:port, got {h!r} in the Redis URL")
+        extra.append((host.strip("[]"), int(port)))
+    return f"{plain}://{m['auth'] or ''}{first}{m['tail']}", extra
 
 
 def is_cluster_url(url: str) -> bool:
@@ -380,9 +404,12 @@ def connect(url: str, *, wait_replicas: int = 0, wait_ms: int = 100,
     ``RedisCluster`` (typed as ``Redis``: the commands the project uses are the same).
     ``wait_replicas`` > 0: every transaction is followed by ``WAIT wait_replicas wait_ms``
     (see :class:`_OnceCommit`)."""
-    plain = cluster_url(url)
-    if plain is not None:
+    seeds = cluster_seeds(url)
+    if seeds is not None:
+        plain, others = seeds
         kwargs.pop("db", None)
+        if others:
+            kwargs["startup_nodes"] = [ClusterNode(h, p) for h, p in others]
         cluster = _Cluster.from_url(plain, **kwargs)
         fast_cls = _connection_class(
             cluster.connection_kwargs.get("connection_class", Connection), wait_replicas,

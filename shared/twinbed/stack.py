@@ -31,7 +31,7 @@ import redis.cluster
 
 from twinbed import acl, keys, signing
 from twinbed.config import DEFAULT_PORTS, get_settings
-from twinbed.redisconn import cluster_url
+from twinbed.redisconn import cluster_seeds
 
 __all__ = [
     "Stack",
@@ -109,8 +109,11 @@ def redis_major(exe: str) -> int:
 def sync_client(url: str, **kwargs: object) -> redis.Redis:
     """A synchronous client of ``url``: a ``redis.cluster.RedisCluster`` for
     ``redis+cluster://`` (typed as ``Redis``: the commands used are the same)."""
-    plain = cluster_url(url)
-    if plain is not None:
+    seeds = cluster_seeds(url)
+    if seeds is not None:
+        plain, others = seeds
+        if others:
+            kwargs["startup_nodes"] = [redis.cluster.ClusterNode(h, p) for h, p in others]
         return redis.cluster.RedisCluster.from_url(plain, **kwargs)  # type: ignore[return-value,arg-type]
     return redis.Redis.from_url(url, **kwargs)  # type: ignore[arg-type]
 

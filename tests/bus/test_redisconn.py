@@ -169,3 +169,46 @@ async def test_a_cluster_transaction_queues_its_commands_without_a_thread_each(
                 await p.execute()
     finally:
         await r.aclose()
+
+
+def test_a_cluster_url_names_several_seeds() -> None:
+    """``redis+cluster://h1:p1,h2:p2``: the first seed's plain URL (with the credentials,
+    database and options) and the others' addresses; a seed without a port is refused."""
+    assert redisconn.cluster_seeds("redis+cluster://:pw@a:1,b:2,[::1]:3/0?x=1") == (
+        "redis://:pw@a:1/0?x=1", [("b", 2), ("::1", 3)])
+    assert redisconn.cluster_seeds("rediss+cluster://a:1?x=1") == ("rediss://a:1?x=1", [])
+    assert redisconn.cluster_seeds("redis://a:1,b:2") is None
+    with pytest.raises(ValueError, match="host:port"):
+        redisconn.cluster_seeds("redis+cluster://a:1,b")
+
+
+async def test_a_client_whose_first_seed_is_down_starts_from_the_next(
+        redis_cluster_url: str) -> None:
+    """A service (or `twinbed` command) started while its first seed node is down reaches
+    the cluster through the next seed, async and sync clients alike; with the dead seed
+    alone it cannot (the reason a deployment names several)."""
+    from redis.exceptions import RedisClusterException  # noqa: PLC0415
+
+    from twinbed import keys  # noqa: PLC0415
+    from twinbed.stack import free_port, sync_client  # noqa: PLC0415
+
+    live = redis_cluster_url.split("://", 1)[1]
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    r = redisconn.connect(f"redis+cluster://{dead},{live}")
+    try:
+        await r.set(keys.run_key("seeds", "x"), "1")
+        assert await r.get(keys.run_key("seeds", "x")) == b"1"
+        assert all(n.connection_class is redisconn.HiredisConnection for n in r.get_nodes())
+    finally:
+        await r.aclose()
+    s = sync_client(f"redis+cluster://{dead},{live}")
+    try:
+        assert s.get(keys.run_key("seeds", "x")) == b"1"
+    finally:
+        s.close()
+    alone = redisconn.connect(f"redis+cluster://{dead}")
+    try:
+        with pytest.raises(RedisClusterException):
+            await alone.get(keys.run_key("seeds", "x"))
+    finally:
+        await alone.aclose()
