@@ -118,6 +118,22 @@ def test_bench_unknown_exit_2_names_known(capsys: pytest.CaptureFixture[str]) ->
     assert line.endswith("known: " + (", ".join(known) or "none"))
 
 
+def test_bench_training_times_each_learned_method_beside_its_env(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`bench training --only network-twin`: one row per learned method (SAC, DQN), each a
+    real (short) SB3 training timed beside its bare env; an unknown scenario is named."""
+    assert main(["bench", "training", "--only", "network-twin", "--steps", "64",
+                 "--env-steps", "50"]) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines()
+            if ln.startswith("network-twin")]
+    assert [r[1] for r in rows] == ["sac", "dqn"]
+    for r in rows:
+        train, env, share = float(r[3]), float(r[4]), float(r[5])
+        assert train > 0 and env > 0 and share == pytest.approx(train / env, abs=2e-3)
+    with pytest.raises(SystemExit, match="unknown scenario.*nosuch"):
+        main(["bench", "training", "--only", "nosuch"])
+
+
 # -- stack ----------------------------------------------------------------------------------
 def test_status_empty_data_dir_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--data-dir EMPTY status` exits 1 saying no stack is recorded, and creates nothing."""
