@@ -252,17 +252,51 @@ def decode_entry(stream: str, entry_id: str, fields: dict[bytes, bytes], ring: K
 def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]], ring: KeyRing,
                  rejected: dict[str, int] | None = None) -> list[Envelope | str]:
     """Decode a batch: each entry's :class:`Envelope`, or the text of why it is invalid
-    (``rejected`` counts the refused signatures, signers and types by reason).
+    (``rejected`` counts the refused signatures, signers and types by reason). The same checks
+    as :func:`decode_entry`, for many entries at once:
 
-    Bodies of one message class are validated together in one pydantic call; a batch with an
-    invalid body falls back to one call per entry, so every error names its own entry.
+    - signatures: :meth:`KeyRing.verify_many` (a signed batch read whole is one Merkle tree
+      rebuilt and one signature checked);
+    - bodies of one message class are validated together in one pydantic call; a batch with
+      an invalid body falls back to one call per entry, so every error names its own entry.
     """
     out: list[Envelope | str] = ["invalid message"] * len(entries)
-    heads: dict[int, _Head] = {}
-    groups: dict[type[Message], list[int]] = {}
+    parsed: list[tuple[int, list[bytes], str]] = []  # entry, header lines and body, sender
+    items: list[tuple[str, bytes, bytes | None, str, bytes | None]] = []
     for i, (stream, _, fields) in enumerate(entries):
+        m = fields.get(b"m")
+        if m is None:
+            out[i] = "invalid message: ValueError: stream entry has no field 'm'"
+            continue
+        parts = m.split(b"\n", 6)
+        if len(parts) < 7:
+            out[i] = (f"invalid message: ValueError: malformed header: {len(parts) - 1} of 6 "
+                      "header lines")
+            continue
+        sender = parts[2].decode(errors="replace")
+        parsed.append((i, parts, sender))
+        items.append((stream, m, fields.get(b"s"), sender, fields.get(b"t")))
+    heads: dict[int, tuple[str, int, float, bytes | None]] = {}
+    groups: dict[type[Message], list[int]] = {}
+    sha256 = hashlib.sha256
+    for (i, parts, sender), role in zip(parsed, ring.verify_many(items), strict=True):
         try:
-            h = heads[i] = _head(stream, fields, ring)
+            if isinstance(role, RejectedError):
+                raise role
+            cls = _CLASSES.get((parts[0], parts[1])) or _lookup(parts[0], parts[1])
+            if role not in cls.SENT_BY:
+                raise RejectedError("type-not-allowed", f"role {role!r} may not send "
+                                    f"{cls.TYPE!r} (sent by: {', '.join(cls.SENT_BY)})")
+            payload = entries[i][2].get(b"p")
+            digest = parts[5]
+            if digest:
+                if payload is None:
+                    raise ValueError("entry has a checksum but no payload")
+                if sha256(payload).hexdigest().encode() != digest:
+                    raise ChecksumError(f"payload checksum mismatch ({len(payload)} bytes)")
+            elif payload is not None:
+                raise ValueError("entry has a payload but no checksum")
+            heads[i] = (sender, int(parts[3]), float(parts[4] or 0), payload)
         except RejectedError as exc:
             out[i] = f"rejected ({exc.reason}): {exc}"
             if rejected is not None:
@@ -271,23 +305,23 @@ def decode_batch(entries: Sequence[tuple[str, str, dict[bytes, bytes]]], ring: K
         except (ValueError, ValidationError) as exc:
             out[i] = f"invalid message: {_one_line(exc)}"
             continue
-        groups.setdefault(h.cls, []).append(i)
-    msgs: dict[int, Message] = {}
+        groups.setdefault(cls, []).append(i)
+    body = {i: parts[6] for i, parts, _ in parsed}
     for cls, idx in groups.items():
-        many = _validate_many(cls, [heads[i].body for i in idx])
-        if many is not None:
-            msgs.update(zip(idx, many, strict=True))
-            continue
-        for i in idx:
-            try:
-                msgs[i] = cls.model_validate_json(heads[i].body)
-            except (ValueError, ValidationError) as exc:
-                out[i] = f"invalid message: {_one_line(exc)}"
-    for i, msg in msgs.items():
-        stream, entry_id, _ = entries[i]
-        h = heads[i]
-        out[i] = Envelope(msg=msg, sender=h.sender, seq=h.seq, payload=h.payload,
-                          stream=stream, entry_id=entry_id, sent_wall=h.wall)
+        many = _validate_many(cls, [body[i] for i in idx])
+        if many is None:  # one by one, for each entry's own error
+            many = []
+            for i in idx:
+                try:
+                    many.append(cls.model_validate_json(body[i]))
+                except (ValueError, ValidationError) as exc:
+                    out[i] = f"invalid message: {_one_line(exc)}"
+                    many.append(None)  # type: ignore[arg-type]
+        for i, msg in zip(idx, many, strict=True):
+            if msg is not None:
+                stream, entry_id, _ = entries[i]
+                sender, seq, wall, payload = heads[i]
+                out[i] = Envelope(msg, sender, seq, payload, stream, entry_id, wall)
     return out
 
 
@@ -374,17 +408,36 @@ async def commit(redis: aioredis.Redis, *effects: Effects) -> list[Any]:
 _PUBLISH = "_publish"  # Effects.calls entry: (stream, [fields...]) to append with xadd_many
 
 # KEYS: stream. ARGV: maxlen, then per entry its number of fields c and c name/value pairs.
-# Returns the entry ids.
+# Returns the entry ids. The common shapes (2 to 4 fields: m, s, t, p) call XADD with their
+# arguments directly: building an argument table per entry and unpacking it cost Redis ~2 us
+# per entry more than the XADD itself (a batch of 256 1-KiB messages: 5.2 us of Redis CPU per
+# entry with the table, 3.4 us without; twinbed bench bus).
 _XADD_MANY = """
-local ids, i = {}, 2
-while i <= #ARGV do
-  local c = tonumber(ARGV[i])
-  local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*'}
-  for j = 1, 2 * c do
-    args[6 + j] = ARGV[i + j]
+local ids, i, n, A, mx = {}, 2, 0, ARGV, ARGV[1]
+while i <= #A do
+  local c = A[i]
+  n = n + 1
+  if c == '4' then
+    ids[n] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', mx, '*', A[i + 1], A[i + 2], A[i + 3],
+                        A[i + 4], A[i + 5], A[i + 6], A[i + 7], A[i + 8])
+    i = i + 9
+  elseif c == '3' then
+    ids[n] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', mx, '*', A[i + 1], A[i + 2], A[i + 3],
+                        A[i + 4], A[i + 5], A[i + 6])
+    i = i + 7
+  elseif c == '2' then
+    ids[n] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', mx, '*', A[i + 1], A[i + 2], A[i + 3],
+                        A[i + 4])
+    i = i + 5
+  else
+    c = tonumber(c)
+    local args = {'XADD', KEYS[1], 'MAXLEN', '~', mx, '*'}
+    for j = 1, 2 * c do
+      args[6 + j] = A[i + j]
+    end
+    ids[n] = redis.call(unpack(args))
+    i = i + 1 + 2 * c
   end
-  ids[#ids + 1] = redis.call(unpack(args))
-  i = i + 1 + 2 * c
 end
 return ids
 """
