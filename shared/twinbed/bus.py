@@ -517,7 +517,8 @@ class Bus:
 
 
 Handler = Callable[[Envelope, Effects], Awaitable[None]]
-_Fresh = tuple[str, str, dict[bytes, bytes], Envelope, str]  # stream, id, fields, env, member
+# stream, id, fields, envelope, its "sender:seq" member and "member|entry id" (its claim)
+_Fresh = tuple[str, str, dict[bytes, bytes], Envelope, str, str]
 
 
 @dataclass
@@ -898,65 +899,79 @@ class Worker:
 
     async def _process(self, entries: Sequence[tuple[str, str, dict[bytes, bytes]]]) -> None:
         self.stats.batches += 1
-        envelopes: list[Envelope | None] = []
         dead: list[tuple[str, str, dict[bytes, bytes], str]] = []
-        for (stream, entry_id, fields), got in zip(entries, decode_batch(
-                entries, self.bus.keys.ring, self.stats.rejected), strict=True):
-            if isinstance(got, str):
-                envelopes.append(None)
-                dead.append((stream, entry_id, fields, got))
-            else:
-                envelopes.append(got)
-
         # One round trip (one claim script per stream) tells which (sender, seq) this group
         # has already applied, and claims the others for their entries, so that two consumers
         # of the group holding two copies of one message (a sender's retry) never both apply
         # it: the second copy is skipped and acked, the first stays pending until it commits.
-        asked: dict[str, dict[str, str]] = {}  # stream -> member -> its first "member|entry"
-        ids: list[str] = []  # each valid envelope's "sender:seq", as the seen-set holds it
-        for (_, entry_id, _), env in zip(entries, envelopes, strict=True):
-            if env is not None:
-                member = f"{env.sender}:{env.seq}"
-                ids.append(member)
-                asked.setdefault(env.stream, {}).setdefault(member, f"{member}|{entry_id}")
-        flags: dict[str, dict[str, int]] = {}
+        # stream -> member -> its first "member|entry" (None once an entry took it)
+        asked: dict[str, dict[str, str | None]] = {}
+        valid: list[tuple[tuple[str, str, dict[bytes, bytes]], Envelope, str]] = []
+        for entry, got in zip(entries, decode_batch(entries, self.bus.keys.ring,
+                                                    self.stats.rejected), strict=True):
+            if isinstance(got, str):
+                dead.append((*entry, got))
+                continue
+            member = f"{got.sender}:{got.seq}"  # as the seen-set holds it
+            valid.append((entry, got, member))
+            owners = asked.get(entry[0])
+            if owners is None:
+                owners = asked[entry[0]] = {}
+            if member not in owners:
+                owners[member] = f"{member}|{entry[1]}"
+        skip: dict[str, set[str]] = {}  # per stream: applied, or held by another entry
         if asked:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for stream, owners in asked.items():
                     pipe.eval(_CLAIM_LUA, 3, self.seen_key(stream), *self.claims_keys(stream),
                               *owners, *owners.values())
-                for stream, answer in zip(asked, await pipe.execute(), strict=True):
-                    flags[stream] = dict(zip(asked[stream], answer, strict=True))
+                for (stream, owners), answer in zip(asked.items(), await pipe.execute(),
+                                                    strict=True):
+                    skip[stream] = {m for m, a in zip(owners, answer, strict=True) if a}
 
-        # the entries to handle, in order (duplicates skipped)
+        # the entries to handle, in order (duplicates skipped); the claims of every one of
+        # them are released at the commit, whether applied or dead-lettered
         fresh: list[_Fresh] = []
-        batch_seen: set[tuple[str, str]] = set()
-        it_ids = iter(ids)
-        for (stream, entry_id, fields), env in zip(entries, envelopes, strict=True):
-            if env is None:
-                continue
-            member = next(it_ids)
-            if flags[stream][member] or (stream, member) in batch_seen:
+        claimed: dict[str, tuple[list[str], list[str]]] = {}  # stream -> members, owners
+        for (stream, entry_id, fields), env, member in valid:
+            owners = asked[stream]
+            owner = owners[member]
+            if owner is None or member in skip[stream]:
                 self.stats.duplicates += 1
                 continue
-            batch_seen.add((stream, member))
-            fresh.append((stream, entry_id, fields, env, member))
-
+            owners[member] = None  # taken: a later copy in this batch is skipped
+            mine = claimed.get(stream)
+            if mine is None:
+                mine = claimed[stream] = ([], [])
+            mine[0].append(member)
+            mine[1].append(owner)
+            fresh.append((stream, entry_id, fields, env, member, owner))
         # each group of entries that commits (or fails at commit) together, with its effects
         done: list[tuple[list[tuple[str, str, dict[bytes, bytes]]], Effects]] = []
         marks: dict[str, list[str]] = {}
-        claimed: dict[str, list[str]] = {}  # released at the commit, applied or dead-lettered
-        for f in fresh:
-            claimed.setdefault(f[0], []).append(f[4])  # f[4]: the member; the owner below
         by_type = self.stats.by_type
         t0 = time.perf_counter()
         for group in await self._groups_of(fresh):
-            outcomes = await self._handle_group(group) if len(group) > 1 else None
+            if len(group) == 1:  # the common case, without the bookkeeping of a group
+                stream, entry_id, fields, env, member, _ = group[0]
+                outcome = await self._handle_one(env)
+                if isinstance(outcome, str):
+                    dead.append((stream, entry_id, fields, outcome))
+                    continue
+                done.append(([(stream, entry_id, fields)], outcome))
+                m = marks.get(stream)
+                if m is None:
+                    m = marks[stream] = []
+                m.append(member)
+                t = env.msg.TYPE
+                by_type[t] = by_type.get(t, 0) + 1
+                continue
+            outcomes = await self._handle_group(group)
             if outcomes is None:  # one by one (also the fallback when a batch call raised)
                 outcomes = [await self._handle_one(g[3]) for g in group]
             shared: dict[int, tuple[list[tuple[str, str, dict[bytes, bytes]]], Effects]] = {}
-            for (stream, entry_id, fields, env, member), outcome in zip(group, outcomes,
-                                                                        strict=True):
+            for (stream, entry_id, fields, env, member, _), outcome in zip(group, outcomes,
+                                                                           strict=True):
                 if isinstance(outcome, str):
                     dead.append((stream, entry_id, fields, outcome))
                     continue
@@ -975,8 +990,9 @@ class Worker:
         # 256 syncs signs once), each entry with its own proof
         outgoing: dict[str, list[dict[str, Any]]] = {}
         for _, fx in done:
-            for stream, encoded in fx.outgoing():
-                outgoing.setdefault(stream, []).extend(encoded)
+            if fx.calls:  # a publish is recorded in calls too
+                for stream, encoded in fx.outgoing():
+                    outgoing.setdefault(stream, []).extend(encoded)
         for stream, encoded in outgoing.items():
             sign_entries(self.bus.keys, stream, encoded)
 
@@ -993,15 +1009,16 @@ class Worker:
         async with self.redis.pipeline(transaction=True) as pipe:
             spans: list[tuple[int, int, list[tuple[str, str, dict[bytes, bytes]]]]] = []
             for members_of, fx in done:
-                first = len(pipe)
-                fx.apply(pipe)
-                spans.append((first, len(pipe), members_of))
+                if fx.calls:  # (a handler that recorded nothing has nothing to check)
+                    first = len(pipe)
+                    fx.apply(pipe)
+                    spans.append((first, len(pipe), members_of))
             for stream, members in marks.items():
                 pipe.sadd(self.seen_key(stream), *members)
-            for stream, members in claimed.items():
+            for stream, (members, owned) in claimed.items():
                 held_key, owners_key = self.claims_keys(stream)
                 pipe.srem(held_key, *members)
-                pipe.srem(owners_key, *(asked[stream][m] for m in members))
+                pipe.srem(owners_key, *owned)
             for stream, entry_id, fields, error in dead:
                 self._dead_letter(pipe, stream, entry_id, fields, error)
             by_stream: dict[str, list[str]] = {}
