@@ -114,6 +114,63 @@ def test_a_message_class_without_senders_is_refused() -> None:
             TYPE: ClassVar[str] = "twinbed-tests.signing.orphan"
 
 
+# -- batches: one signature over a Merkle root -------------------------------------------------
+
+def _fresh(role: str = "sensor") -> signing.BusKeys:
+    """A role's keys with an empty node cache (every verification starts from nothing)."""
+    k = signing.throwaway_keys(role)
+    return signing.BusKeys(k.signer, signing.KeyRing({r: signing.throwaway_keys(r).signer.public()
+                                                      for r in ROLES}))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 13, 256, 257])
+def test_every_entry_of_a_batch_verifies_alone_and_the_batch_as_one(n: int) -> None:
+    """Each entry of a signed batch verifies on its own (its proof climbed, a fresh ring each
+    time), and the whole batch read together verifies as one rebuilt tree, with the same
+    outcome, for batch sizes whose levels end odd and even."""
+    k = signing.throwaway_keys("sensor")
+    ms = [b"m%d" % i for i in range(n)]
+    signed = signing.sign_batch(k, "tb:{r}:edge", ms)
+    assert len({sig for sig, _ in signed}) == 1
+    for m, (sig, proof) in zip(ms, signed, strict=True):
+        assert _fresh().ring.verify("tb:{r}:edge", m, sig, "sensor-1", proof) == "sensor"
+    items = [("tb:{r}:edge", m, sig, "sensor-1", proof) for m, (sig, proof) in zip(ms, signed,
+                                                                                    strict=True)]
+    ring = _fresh().ring
+    assert ring.verify_many(items[::-1]) == ["sensor"] * n  # any order
+    # the root is remembered: an entry of it read again alone stops there
+    assert ring.verify(*items[n // 2]) == "sensor"
+
+
+def test_a_batch_verified_as_one_still_refuses_each_bad_entry_by_itself() -> None:
+    """A whole batch with one entry tampered, one proof malformed, one copy onto another stream, an
+    unsigned and an unknown signer among it: exactly those are refused, each with the reason
+    verify() gives it alone; the rest verify (one by one once the tree does not match)."""
+    k = signing.throwaway_keys("sensor")
+    stream = "tb:{r}:edge"
+    ms = [b"m%d" % i for i in range(8)]
+    items = [(stream, m, sig, "sensor-1", proof)
+             for m, (sig, proof) in zip(ms, signing.sign_batch(k, stream, ms), strict=True)]
+    ring = _fresh().ring
+    assert ring.verify_many(items) == ["sensor"] * 8
+
+    bad = list(items)
+    bad[1] = (stream, b"m7", *items[1][2:])  # body changed
+    bad[2] = (*items[2][:4], items[2][4][:-1])  # a malformed proof
+    bad[3] = ("tb:{r}:cloud", *items[3][1:])  # copied onto another stream
+    extra = [(stream, b"x", None, "sensor-1", None), (stream, b"y", items[0][2], "nobody", None)]
+    got = _fresh().ring.verify_many(bad + extra)
+    reasons = [g.reason if isinstance(g, signing.RejectedError) else g for g in got]
+    assert reasons == ["sensor", "bad-signature", "bad-signature", "bad-signature", "sensor",
+                       "sensor", "sensor", "sensor", "unsigned", "unknown-signer"]
+    # an entry twice (a replay of the same entry) is no reason to refuse either copy
+    assert _fresh().ring.verify_many(items + items[:1]) == ["sensor"] * 9
+    # another role's key does not verify the sensor's batch, whoever it names
+    forged = [(s, m, sig, "cloud@x", p) for s, m, sig, _, p in items]
+    assert {g.reason for g in _fresh().ring.verify_many(forged)  # type: ignore[union-attr]
+            } == {"bad-signature"}
+
+
 # -- the attack, on a real server with the ACL users ---------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -540,6 +540,28 @@ async def test_a_batch_is_signed_once_and_each_entry_verifies_on_its_own(
     assert sorted(e.msg.n for e in seen1 + seen2) == [0, 1, 2, 3, 4]
 
 
+async def test_a_batch_read_whole_with_one_entry_tampered_refuses_only_that_one(
+    aredis: aioredis.Redis, stream: str, uid: str
+) -> None:
+    """A consumer that reads a signed batch whole checks it as one tree (one hash per entry);
+    when one entry of it was changed the tree does not match, and the entries are checked one
+    by one: that one is refused, the others are handled."""
+    await tbus(aredis, "sensor").publish_many([(stream, ping(i), None) for i in range(6)])
+    entries = await aredis.xrange(stream)
+    await aredis.delete(stream)
+    for i, (_, f) in enumerate(entries):
+        if i == 4:
+            f = {**f, b"m": f[b"m"].replace(b'"n":4', b'"n":9')}
+        await aredis.xadd(stream, f)
+    seen: list[Envelope] = []
+    w = make_worker(aredis, stream, counting_handler(f"tb:{{t{uid}}}:n", seen))
+    await w.ensure_group(stream)
+    assert await drain(w, 6) == 6
+    assert sorted(e.msg.n for e in seen) == [0, 1, 2, 3, 5]
+    assert w.stats.rejected == {"bad-signature": 1} and w.stats.batches <= 2
+    assert await pending(aredis, stream) == 0
+
+
 async def test_a_handlers_fan_out_is_one_signed_batch(
     aredis: aioredis.Redis, stream: str, uid: str
 ) -> None:
