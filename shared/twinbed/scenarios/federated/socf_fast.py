@@ -304,3 +304,59 @@ class SwitchLoop:
         # only the touched ESs change: (from, to) of a transfer, the one of a join or quit
         self._update(self.move[1:] if frm >= 0 and to >= 0 else self.move[1 + (frm < 0):][:1])
         return i, m, frm, to
+
+
+@njit(cache=True)
+def _turns(pending: int, cols: np.ndarray, perm: np.ndarray, i: int, y_max: int,
+           Y: np.ndarray, S: np.ndarray, B: np.ndarray, col: np.ndarray, k: np.ndarray,
+           X: np.ndarray, L: np.ndarray, R: np.ndarray, U: np.ndarray, U_tog: np.ndarray,
+           count: np.ndarray, move: np.ndarray) -> tuple[int, int]:  # pragma: no cover
+    """One call per switch of :func:`socf_switches`: finish the utilities of the ``pending``
+    ESs ``cols`` of the last switch (``L = log1p(X)`` computed by numpy since), scan the turns
+    from ``i`` (:func:`_scan`) and, if a sensor switched, prepare the touched ESs' aggregates
+    and log1p arguments (``cols``, ``X``). Returns (position, touched ESs); position
+    ``len(perm)`` when nobody switched."""
+    if pending > 0:
+        _finish(cols[:pending], col, k, L, R, U, U_tog)
+    i = _scan(perm, i, y_max, Y, B, col, k, U, U_tog, count, move)
+    if i >= len(perm):
+        return i, 0
+    frm, to = move[1], move[2]
+    w = 0
+    if frm >= 0:
+        cols[w] = frm
+        w += 1
+    if to >= 0:
+        cols[w] = to
+        w += 1
+    _prepare(cols[:w], Y, S, B, col, k, X, R)
+    return i, w
+
+
+def socf_switches(p: FederatedParams, fc: FrameCtx, Y0: np.ndarray, g: np.random.Generator,
+                  y_max: int) -> tuple[np.ndarray, int]:
+    """(Y, passes) of :func:`~.games.socf` (the same partition, the same draws from ``g``),
+    with one compiled call and one numpy ``log1p`` per switch; the potentials and the switch
+    kinds, which SOCF's result also records, are not kept (the environment's fast path)."""
+    Y = np.array(Y0, dtype=bool, order="C")
+    M = Y.shape[0]
+    loop = SwitchLoop(p, fc, Y, y_max)
+    cols = np.empty(2, dtype=np.int64)
+    args = (Y, loop.S, loop.B, loop.col, loop.k, loop.X, loop.L, loop.R, loop.U, loop.U_tog,
+            loop.count, loop.move)
+    X, L = loop.X, loop.L
+    passes = pending = 0
+    for _ in range(p.socf_max_passes):
+        perm = g.permutation(M)
+        i, moved = 0, False
+        while True:
+            i, pending = _turns(pending, cols, perm, i, y_max, *args)
+            if i >= M:
+                break
+            np.log1p(X[:pending], out=L[:pending])
+            moved = True
+            i += 1
+        if not moved:
+            break
+        passes += 1
+    return Y, passes

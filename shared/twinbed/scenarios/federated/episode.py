@@ -1,0 +1,158 @@
+"""A federated episode drawn at reset, and a frame played on it with fewer numpy calls.
+
+:class:`FederatedEnv` (its fast path, issue 15) draws every frame of an episode when it resets:
+the frames' named streams ``rng(seed, "federated", "frame", t)`` and SOCF's
+``rng(seed, "federated", "socf", t)`` for t = 0 .. frames - 1 mixed at once
+(:func:`twinbed.seeding.rngs`, the same generators), each frame's draws taken from its own
+stream in :func:`~.model.draw_frame`'s order, and what depends on the frame only (the channel's
+``log2(1 + SINR)``, the utility estimate's best-sensor sums) computed for all frames in one
+vectorized pass. What is left per step is what depends on the decision and the carried state.
+
+Every number equals the frame-by-frame path's (:func:`~.model.draw_frame`,
+:func:`~.algorithms.utility_estimate`, :func:`~.model.frame_ctx`, :func:`~.world.play_frame`),
+bit for bit: the elementwise operations are the same IEEE operations in the same order on the
+same values (numpy evaluates an elementwise function the same way for an element whatever
+array holds it), the sums add in the same order, and the generators draw the same numbers in
+the same order. ``tests/scenarios/test_federated_envfast.py`` checks it against the kept path
+(``FederatedEnv(reference=True)``) with ``np.array_equal`` and ``==``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twinbed.scenarios.federated import model
+from twinbed.scenarios.federated.params import FederatedParams
+from twinbed.seeding import rngs
+
+__all__ = ["Episode", "frame_ctx"]
+
+
+class Episode:
+    """The draws of frames ``0 .. frames - 1`` of instance ``inst`` under ``seed`` (more are
+    drawn, a block at a time, if a caller steps past them)."""
+
+    def __init__(self, p: FederatedParams, inst: model.Instance, seed: int, frames: int) -> None:
+        self.p, self.inst, self.seed = p, inst, seed
+        self.block = max(1, frames)
+        # instance constants, computed as the frame-by-frame path computes them each frame
+        pl_db = p.pathloss_db_at_1km + p.pathloss_slope_db * np.log10(inst.dist_m / 1000.0)
+        self._lin = 10.0 ** (-pl_db / 10.0)
+        self._w_keep = (1.0 - p.weight_drift) * inst.w_base
+        self._noise = p.noise_w
+        self.T_int, self.E_int = model.integration(p, inst)
+        self.f2 = inst.f_hz ** 2
+        ell = p.ell_max // 2  # utility_estimate's default rounds
+        self.est_acc = model.accuracy(p, ell)
+        self.est_e_bit = ell * p.kappa * p.C_cycles_per_bit * inst.f_hz ** 2
+        self.f_obs = inst.f_hz / p.f_max_hz
+        self.n = 0
+        self.omega = np.empty((0, p.K))
+        self.gain = np.empty((0, p.M, p.N))
+        self.interf = np.empty((0, p.N))
+        self.d_bits = np.empty((0, p.M, p.K))
+        self.l2 = np.empty((0, p.M, p.N))
+        self.top = np.empty((0, p.K, p.N))
+        self.socf_g: list[np.random.Generator] = []
+        self._draw(self.block)
+
+    def _draw(self, count: int) -> None:
+        p, t0 = self.p, self.n
+        M, N, K = p.M, p.N, p.K
+        gens = rngs(self.seed, "federated", "frame", last=range(t0, t0 + count))
+        D = np.empty((count, K))
+        X = np.empty((count, M, N))
+        I_ = np.empty((count, N))
+        Ud = np.empty((count, M, K))
+        ones = np.ones(K)
+        for i, g in enumerate(gens):  # draw_frame's order within each frame's stream
+            D[i] = g.dirichlet(ones)
+            X[i] = g.exponential(1.0, (M, N))
+            I_[i] = g.exponential(p.interference_w, N)
+            Ud[i] = g.uniform(p.d_min_bits, p.d_max_bits, (M, K))
+        omega = self._w_keep + p.weight_drift * D
+        gain = self._lin * X
+        d = Ud * self.inst.relevant
+        sinr = p.p_sensor_w * gain / (I_ + self._noise)[:, None, :]
+        l2 = np.log2(1.0 + sinr)
+        # utility_estimate's frame-only part: per (k, n) the data of the best Z_max eligible
+        # sensors (one subcarrier each), added in row order as there
+        elig = 1.0 * p.B_sub_hz * l2 >= p.r_min_bps
+        best = -np.sort(-(np.swapaxes(d, 1, 2)[:, :, :, None] * elig[:, None]), axis=2)
+        best = best[:, :, :p.Z_max]
+        if N > 1:
+            top = best.sum(axis=2)
+        else:  # a single column is added pairwise there: the same call per (frame, k)
+            top = np.stack([np.stack([best[i, k].sum(axis=0) for k in range(K)])
+                            for i in range(count)])
+        self.omega = np.concatenate([self.omega, omega])
+        self.gain = np.concatenate([self.gain, gain])
+        self.interf = np.concatenate([self.interf, I_])
+        self.d_bits = np.concatenate([self.d_bits, d])
+        self.l2 = np.concatenate([self.l2, l2])
+        self.top = np.concatenate([self.top, top])
+        self.socf_g += rngs(self.seed, "federated", "socf", last=range(t0, t0 + count))
+        self.n += count
+
+    def ensure(self, t: int) -> None:
+        """Draw up to frame ``t``."""
+        while t >= self.n:
+            self._draw(self.block)
+
+    def frame(self, t: int) -> model.Frame:
+        """Frame t as :func:`~.model.draw_frame` gives it."""
+        self.ensure(t)
+        return model.Frame(t=t, omega=self.omega[t], gain=self.gain[t],
+                           interference_w=self.interf[t], d_bits=self.d_bits[t])
+
+    def estimate(self, t: int, st: model.State) -> np.ndarray:
+        """:func:`~.algorithms.utility_estimate` of frame t in state ``st`` (default rounds)."""
+        p = self.p
+        top = self.top[t]
+        Q = np.minimum(p.Q_max, model.rho(p, st.D_bits[:, None] + top) * self.est_acc)
+        mig = np.where(st.assign[:, None] == np.arange(p.N)[None, :], 0.0,
+                       (st.D_bits / p.r_fiber_bps * p.P_es_w)[:, None])
+        return (p.lambda1 * self.omega[t][:, None] * Q
+                - p.lambda2 * (self.est_e_bit[None, :] * top + mig))
+
+
+def frame_ctx(p: FederatedParams, ep: Episode, t: int, state: model.State, assign: np.ndarray,
+              z: np.ndarray, ell: np.ndarray) -> model.FrameCtx:
+    """:func:`~.model.frame_ctx` of frame ``t`` of the episode (the same numbers), from the
+    frame's channel term drawn at reset and the instance's constants."""
+    inst = ep.inst
+    assign = np.asarray(assign, dtype=int)
+    K, N = p.K, p.N
+    if assign.shape != (K,) or len(set(assign.tolist())) != K or assign.min() < 0 \
+            or assign.max() >= N:
+        raise ValueError(f"expected assign: K={K} distinct ES indices in [0, {N}), "
+                         f"got {assign}")
+    z = np.minimum(np.maximum(np.asarray(z, dtype=int), 1), p.z_levels)
+    ell = np.minimum(np.maximum(np.asarray(ell, dtype=int), 1), p.ell_max)
+    k_of_n = np.full(N, -1)
+    k_of_n[assign] = np.arange(K)
+    active = k_of_n >= 0
+    kk = np.where(active, k_of_n, 0)
+    rate = z.astype(float)[None, :] * p.B_sub_hz * ep.l2[t]
+    dk = ep.d_bits[t][:, kk] * active[None, :]
+    eligible = (rate >= p.r_min_bps) & active[None, :]
+    t_sen = np.divide(dk, rate, out=np.zeros_like(dk), where=dk > 0)
+    D_prev = state.D_bits[kk] * active
+    prev = np.full(N, -2)
+    prev[assign] = state.assign
+    moved = active & (prev != np.arange(N))
+    r_mig = np.where(prev == -1, p.r_cloud_bps, p.r_fiber_bps)
+    T_mig = np.where(moved, D_prev / r_mig, 0.0)
+    E_mig = p.P_es_w * T_mig
+    S_n = inst.S_bits[kk] * active
+    T_up = S_n / p.r_cloud_bps
+    E_up = p.P_es_w * T_up
+    return model.FrameCtx(
+        active=active, k_of_n=k_of_n, omega_n=ep.omega[t][kk] * active, D_prev_n=D_prev,
+        ell=ell, z=z, cap=np.where(active, p.Z_max // z, 0), rate=rate, eligible=eligible,
+        dk=dk, e_sen=p.p_sensor_w * t_sen, t_sen=t_sen,
+        cre_j_per_bit=ell * p.kappa * p.C_cycles_per_bit * ep.f2 * active,
+        cre_s_per_bit=ell * p.C_cycles_per_bit / inst.f_hz * active,
+        fixed_E=E_mig + E_up, fixed_T=T_mig + T_up, T_mig=T_mig, E_mig=E_mig, T_up=T_up,
+        E_up=E_up, Y_prev=state.Y, T_int=ep.T_int, E_int=ep.E_int,
+    )
