@@ -21,6 +21,8 @@ PARAMS = {
     "one-es": FederatedParams(M=6, N=1, K=1),
     "wide": FederatedParams(M=60, N=9, K=7, Z_max=12, z_levels=4, Y_max=3),
     "few-sensors": FederatedParams(M=3, N=4, K=4, relevance=0.4),
+    "protect": FederatedParams(M=12, N=4, K=3, protect_members=True),
+    "lossy": FederatedParams(M=20, N=6, K=3, replay=0.3, zeta=5.0, tau_s=2.0, c_config=0.5),
 }
 
 

@@ -48,7 +48,7 @@ from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
 from twinbed.scenarios.federated.episode import Episode
 from twinbed.scenarios.federated.episode import frame_ctx as episode_frame_ctx
-from twinbed.scenarios.federated.games import gale_shapley, socf, socf_init
+from twinbed.scenarios.federated.games import gale_shapley, socf
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.scenarios.federated.world import FrameResult, frame_record, play_frame
 from twinbed.seeding import rng
@@ -206,7 +206,6 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         truncated = self.state.t >= self.frames
         return self._observe(), reward, False, truncated, info
 
-
     def _play_fast(self, ep: Episode, d: Decision) -> tuple[FrameResult, model.State]:
         """:func:`~.world.play_frame` of decision ``d`` on the episode's frame (the same
         numbers): SOCF in the env's framework unless ``d.Y`` is given, then eqs. (2)-(25)."""
@@ -215,22 +214,27 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         q, st = self._q, self.state
         t = st.t
         ep.ensure(t)
-        fc = episode_frame_ctx(q, ep, t, st, d.assign, d.z, d.ell)
+        pre = episode_frame_ctx(q, ep, t, st, d.assign, d.z, d.ell)
+        fc = pre.fc
         res = None
         passes = 0
         if d.Y is None:
+            from twinbed.scenarios.federated.socf_fast import socf_init_prepared
+
             g = ep.socf_g[t]
-            Y0 = socf_init(q, fc, g)
+            Y0 = socf_init_prepared(q, pre, g, q.Y_max)
             if q.protect_members:  # rule (iii) takes SOCF's numpy form
                 res = socf(q, fc, Y0, g)
                 Y, passes = res.Y, res.passes
             else:  # the same partition and passes, without the potentials' record
-                from twinbed.scenarios.federated.socf_fast import socf_switches
+                from twinbed.scenarios.federated.socf_fast import socf_prepared
 
-                Y, passes = socf_switches(q, fc, Y0, g, q.Y_max)
+                Y, passes = socf_prepared(q, pre, Y0, g, q.Y_max)
         else:
             Y = d.Y
-        out, nxt = model.evaluate(q, self.inst, ep.frame(t), st, d.assign, Y, d.z, d.ell, fc)
+        from twinbed.scenarios.federated.socf_fast import evaluate_prepared
+
+        out, nxt = evaluate_prepared(q, pre, ep.omega[t], st, d.assign, Y)
         return FrameResult(d, Y, out, res, passes), nxt
 
 

@@ -19,11 +19,16 @@ the same order. ``tests/scenarios/test_federated_envfast.py`` checks it against 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.params import FederatedParams
 from twinbed.seeding import rngs
+
+if TYPE_CHECKING:
+    from twinbed.scenarios.federated.socf_fast import Prepared
 
 __all__ = ["Episode", "frame_ctx"]
 
@@ -46,6 +51,7 @@ class Episode:
         self.est_acc = model.accuracy(p, ell)
         self.est_e_bit = ell * p.kappa * p.C_cycles_per_bit * inst.f_hz ** 2
         self.f_obs = inst.f_hz / p.f_max_hz
+        self.acc_table = model.accuracy(p, np.arange(1, p.ell_max + 1))  # A(l), l = 1 .. l_max
         self.n = 0
         self.omega = np.empty((0, p.K))
         self.gain = np.empty((0, p.M, p.N))
@@ -117,10 +123,12 @@ class Episode:
 
 
 def frame_ctx(p: FederatedParams, ep: Episode, t: int, state: model.State, assign: np.ndarray,
-              z: np.ndarray, ell: np.ndarray) -> model.FrameCtx:
-    """:func:`~.model.frame_ctx` of frame ``t`` of the episode (the same numbers), from the
-    frame's channel term drawn at reset and the instance's constants."""
-    inst = ep.inst
+              z: np.ndarray, ell: np.ndarray) -> Prepared:
+    """:func:`~.model.frame_ctx` of frame ``t`` of the episode (the same numbers) in one
+    compiled call, from the frame's channel term drawn at reset and the instance's constants;
+    with the arrays SOCF's switch loop reads (:class:`~.socf_fast.Prepared`)."""
+    from twinbed.scenarios.federated.socf_fast import frame_ctx_arrays
+
     assign = np.asarray(assign, dtype=int)
     K, N = p.K, p.N
     if assign.shape != (K,) or len(set(assign.tolist())) != K or assign.min() < 0 \
@@ -129,30 +137,6 @@ def frame_ctx(p: FederatedParams, ep: Episode, t: int, state: model.State, assig
                          f"got {assign}")
     z = np.minimum(np.maximum(np.asarray(z, dtype=int), 1), p.z_levels)
     ell = np.minimum(np.maximum(np.asarray(ell, dtype=int), 1), p.ell_max)
-    k_of_n = np.full(N, -1)
-    k_of_n[assign] = np.arange(K)
-    active = k_of_n >= 0
-    kk = np.where(active, k_of_n, 0)
-    rate = z.astype(float)[None, :] * p.B_sub_hz * ep.l2[t]
-    dk = ep.d_bits[t][:, kk] * active[None, :]
-    eligible = (rate >= p.r_min_bps) & active[None, :]
-    t_sen = np.divide(dk, rate, out=np.zeros_like(dk), where=dk > 0)
-    D_prev = state.D_bits[kk] * active
-    prev = np.full(N, -2)
-    prev[assign] = state.assign
-    moved = active & (prev != np.arange(N))
-    r_mig = np.where(prev == -1, p.r_cloud_bps, p.r_fiber_bps)
-    T_mig = np.where(moved, D_prev / r_mig, 0.0)
-    E_mig = p.P_es_w * T_mig
-    S_n = inst.S_bits[kk] * active
-    T_up = S_n / p.r_cloud_bps
-    E_up = p.P_es_w * T_up
-    return model.FrameCtx(
-        active=active, k_of_n=k_of_n, omega_n=ep.omega[t][kk] * active, D_prev_n=D_prev,
-        ell=ell, z=z, cap=np.where(active, p.Z_max // z, 0), rate=rate, eligible=eligible,
-        dk=dk, e_sen=p.p_sensor_w * t_sen, t_sen=t_sen,
-        cre_j_per_bit=ell * p.kappa * p.C_cycles_per_bit * ep.f2 * active,
-        cre_s_per_bit=ell * p.C_cycles_per_bit / inst.f_hz * active,
-        fixed_E=E_mig + E_up, fixed_T=T_mig + T_up, T_mig=T_mig, E_mig=E_mig, T_up=T_up,
-        E_up=E_up, Y_prev=state.Y, T_int=ep.T_int, E_int=ep.E_int,
-    )
+    return frame_ctx_arrays(p, assign, z, ell, ep.l2[t], ep.d_bits[t], ep.omega[t],
+                            state.D_bits, state.assign, state.Y, ep.inst.S_bits, ep.inst.f_hz,
+                            ep.f2, ep.acc_table, ep.T_int, ep.E_int)
