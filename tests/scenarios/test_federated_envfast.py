@@ -101,3 +101,19 @@ def test_step_decision_and_frame_view_equal_the_reference() -> None:
         ra, rb = fast.step_decision(d), ref.step_decision(d)
         assert _same(ra[0], rb[0]) and ra[1:4] == rb[1:4]
         assert all(_same(ra[4][k], rb[4][k]) for k in rb[4])
+
+
+def test_blocks_of_a_long_episode_equal_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An episode longer than a block draws block after block: the same frames."""
+    monkeypatch.setattr(Episode, "BLOCK", 3)
+    p = PARAMS["small"]
+    fast, ref = FederatedEnv(p, frames=11), FederatedEnv(p, frames=11, reference=True)
+    for env in (fast, ref):
+        env.reset(seed=4)
+        env.action_space.seed(4)
+    for _ in range(11):
+        act = fast.action_space.sample()
+        ra, rb = fast.step(act), ref.step(act)
+        assert _same(ra[0], rb[0]) and ra[1:4] == rb[1:4]
+        assert all(_same(ra[4][k], rb[4][k]) for k in rb[4])
+    assert ra[3]  # truncated at the last frame

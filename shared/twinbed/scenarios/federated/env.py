@@ -156,7 +156,7 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         """:meth:`_observe` from the episode's draws (the same numbers)."""
         p, st = self.p, self.state
         t = st.t
-        ep.ensure(t)
+        i = ep.at(t)
         self._view = None  # built when asked for (frame_view, _current)
         est = self._est = ep.estimate(t, st)
         prior = self._prior = _norm_estimate(est)
@@ -164,7 +164,7 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         if (st.assign >= 0).all():
             onehot[np.arange(p.K), st.assign] = 1.0
         obs = np.concatenate([
-            ep.omega[t], np.log1p(st.D_bits * p.varpi_per_bit) / 5.0, onehot.ravel(),
+            ep.omega[i], np.log1p(st.D_bits * p.varpi_per_bit) / 5.0, onehot.ravel(),
             ep.f_obs, st.Y.sum(axis=0) / p.Z_max, prior.ravel(), [t / max(1, p.frames)],
         ])
         return np.clip(obs, 0.0, OBS_HIGH).astype(np.float32)
@@ -213,7 +213,6 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         q, st = self._q, self.state
         t = st.t
-        ep.ensure(t)
         pre = episode_frame_ctx(q, ep, t, st, d.assign, d.z, d.ell)
         fc = pre.fc
         res = None
@@ -221,7 +220,7 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         if d.Y is None:
             from twinbed.scenarios.federated.socf_fast import socf_init_prepared
 
-            g = ep.socf_g[t]
+            g = ep.socf_g[ep.at(t)]
             Y0 = socf_init_prepared(q, pre, g, q.Y_max)
             if q.protect_members:  # rule (iii) takes SOCF's numpy form
                 res = socf(q, fc, Y0, g)
@@ -234,7 +233,7 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
             Y = d.Y
         from twinbed.scenarios.federated.socf_fast import evaluate_prepared
 
-        out, nxt = evaluate_prepared(q, pre, ep.omega[t], st, d.assign, Y)
+        out, nxt = evaluate_prepared(q, pre, ep.omega[ep.at(t)], st, d.assign, Y)
         return FrameResult(d, Y, out, res, passes), nxt
 
 

@@ -1,12 +1,15 @@
-"""A federated episode drawn at reset, and a frame played on it with fewer numpy calls.
+"""A federated episode drawn at reset, and a frame's context on it in one compiled call.
 
-:class:`FederatedEnv` (its fast path, issue 15) draws every frame of an episode when it resets:
-the frames' named streams ``rng(seed, "federated", "frame", t)`` and SOCF's
-``rng(seed, "federated", "socf", t)`` for t = 0 .. frames - 1 mixed at once
+:class:`FederatedEnv` (its fast path, issue 15) draws the frames of an episode when it resets
+(a block of up to :attr:`Episode.BLOCK` frames, the next one when a step reaches it): the
+frames' named streams ``rng(seed, "federated", "frame", t)`` and SOCF's
+``rng(seed, "federated", "socf", t)`` of the block's frames mixed at once
 (:func:`twinbed.seeding.rngs`, the same generators), each frame's draws taken from its own
 stream in :func:`~.model.draw_frame`'s order, and what depends on the frame only (the channel's
-``log2(1 + SINR)``, the utility estimate's best-sensor sums) computed for all frames in one
-vectorized pass. What is left per step is what depends on the decision and the carried state.
+``log2(1 + SINR)``, the utility estimate's best-sensor sums) computed for the block's frames
+in one vectorized pass. What is left per step depends on the decision and the carried state:
+the frame context, SOCF and the outcome run in compiled calls (:mod:`.socf_fast`: the
+``*_prepared`` functions), with numpy's ``log1p`` between them.
 
 Every number equals the frame-by-frame path's (:func:`~.model.draw_frame`,
 :func:`~.algorithms.utility_estimate`, :func:`~.model.frame_ctx`, :func:`~.world.play_frame`),
@@ -34,12 +37,16 @@ __all__ = ["Episode", "frame_ctx"]
 
 
 class Episode:
-    """The draws of frames ``0 .. frames - 1`` of instance ``inst`` under ``seed`` (more are
-    drawn, a block at a time, if a caller steps past them)."""
+    """The draws of the frames of instance ``inst`` under ``seed``, a block of at most
+    :attr:`BLOCK` frames at a time (``frames`` of them at reset, if fewer), the next block
+    drawn when a step reaches it: a long episode does not hold its whole draw. The block's
+    arrays are indexed by :meth:`at`."""
+
+    BLOCK = 128
 
     def __init__(self, p: FederatedParams, inst: model.Instance, seed: int, frames: int) -> None:
         self.p, self.inst, self.seed = p, inst, seed
-        self.block = max(1, frames)
+        self.block = max(1, min(frames, self.BLOCK))
         # instance constants, computed as the frame-by-frame path computes them each frame
         pl_db = p.pathloss_db_at_1km + p.pathloss_slope_db * np.log10(inst.dist_m / 1000.0)
         self._lin = 10.0 ** (-pl_db / 10.0)
@@ -52,18 +59,11 @@ class Episode:
         self.est_e_bit = ell * p.kappa * p.C_cycles_per_bit * inst.f_hz ** 2
         self.f_obs = inst.f_hz / p.f_max_hz
         self.acc_table = model.accuracy(p, np.arange(1, p.ell_max + 1))  # A(l), l = 1 .. l_max
-        self.n = 0
-        self.omega = np.empty((0, p.K))
-        self.gain = np.empty((0, p.M, p.N))
-        self.interf = np.empty((0, p.N))
-        self.d_bits = np.empty((0, p.M, p.K))
-        self.l2 = np.empty((0, p.M, p.N))
-        self.top = np.empty((0, p.K, p.N))
-        self.socf_g: list[np.random.Generator] = []
-        self._draw(self.block)
+        self.t0 = self.n = 0  # the block holds frames t0 .. t0 + n - 1
+        self._draw(0, self.block)
 
-    def _draw(self, count: int) -> None:
-        p, t0 = self.p, self.n
+    def _draw(self, t0: int, count: int) -> None:
+        p = self.p
         M, N, K = p.M, p.N, p.K
         gens = rngs(self.seed, "federated", "frame", last=range(t0, t0 + count))
         D = np.empty((count, K))
@@ -91,34 +91,35 @@ class Episode:
         else:  # a single column is added pairwise there: the same call per (frame, k)
             top = np.stack([np.stack([best[i, k].sum(axis=0) for k in range(K)])
                             for i in range(count)])
-        self.omega = np.concatenate([self.omega, omega])
-        self.gain = np.concatenate([self.gain, gain])
-        self.interf = np.concatenate([self.interf, I_])
-        self.d_bits = np.concatenate([self.d_bits, d])
-        self.l2 = np.concatenate([self.l2, l2])
-        self.top = np.concatenate([self.top, top])
-        self.socf_g += rngs(self.seed, "federated", "socf", last=range(t0, t0 + count))
-        self.n += count
+        self.omega, self.gain, self.interf, self.d_bits = omega, gain, I_, d
+        self.l2, self.top = l2, top
+        self.socf_g = rngs(self.seed, "federated", "socf", last=range(t0, t0 + count))
+        self.t0, self.n = t0, count
 
-    def ensure(self, t: int) -> None:
-        """Draw up to frame ``t``."""
-        while t >= self.n:
-            self._draw(self.block)
+    def at(self, t: int) -> int:
+        """The index of frame ``t`` in the block's arrays (the block drawn first if it does not
+        hold t)."""
+        i = t - self.t0
+        if not 0 <= i < self.n:
+            self._draw(t, self.block)
+            i = 0
+        return i
 
     def frame(self, t: int) -> model.Frame:
         """Frame t as :func:`~.model.draw_frame` gives it."""
-        self.ensure(t)
-        return model.Frame(t=t, omega=self.omega[t], gain=self.gain[t],
-                           interference_w=self.interf[t], d_bits=self.d_bits[t])
+        i = self.at(t)
+        return model.Frame(t=t, omega=self.omega[i], gain=self.gain[i],
+                           interference_w=self.interf[i], d_bits=self.d_bits[i])
 
     def estimate(self, t: int, st: model.State) -> np.ndarray:
         """:func:`~.algorithms.utility_estimate` of frame t in state ``st`` (default rounds)."""
         p = self.p
-        top = self.top[t]
+        i = self.at(t)
+        top = self.top[i]
         Q = np.minimum(p.Q_max, model.rho(p, st.D_bits[:, None] + top) * self.est_acc)
         mig = np.where(st.assign[:, None] == np.arange(p.N)[None, :], 0.0,
                        (st.D_bits / p.r_fiber_bps * p.P_es_w)[:, None])
-        return (p.lambda1 * self.omega[t][:, None] * Q
+        return (p.lambda1 * self.omega[i][:, None] * Q
                 - p.lambda2 * (self.est_e_bit[None, :] * top + mig))
 
 
@@ -137,6 +138,7 @@ def frame_ctx(p: FederatedParams, ep: Episode, t: int, state: model.State, assig
                          f"got {assign}")
     z = np.minimum(np.maximum(np.asarray(z, dtype=int), 1), p.z_levels)
     ell = np.minimum(np.maximum(np.asarray(ell, dtype=int), 1), p.ell_max)
-    return frame_ctx_arrays(p, assign, z, ell, ep.l2[t], ep.d_bits[t], ep.omega[t],
+    i = ep.at(t)
+    return frame_ctx_arrays(p, assign, z, ell, ep.l2[i], ep.d_bits[i], ep.omega[i],
                             state.D_bits, state.assign, state.Y, ep.inst.S_bits, ep.inst.f_hz,
                             ep.f2, ep.acc_table, ep.T_int, ep.E_int)
