@@ -117,3 +117,37 @@ def test_blocks_of_a_long_episode_equal_the_reference(monkeypatch: pytest.Monkey
         assert _same(ra[0], rb[0]) and ra[1:4] == rb[1:4]
         assert all(_same(ra[4][k], rb[4][k]) for k in rb[4])
     assert ra[3]  # truncated at the last frame
+
+
+def test_actions_outside_the_space_take_the_same_path() -> None:
+    """An action outside the MultiDiscrete box (negative, too large) is decoded by
+    decode_action on both paths: the same frames (or the same error)."""
+    p = PARAMS["paper"]
+    fast, ref = FederatedEnv(p, frames=5), FederatedEnv(p, frames=5, reference=True)
+    fast.reset(seed=2)
+    ref.reset(seed=2)
+    nvec = fast.action_space.nvec
+    for act in (np.where(np.arange(len(nvec)) % 3 == 0, -1, 0), nvec - 1):
+        ra, rb = fast.step(act), ref.step(act)
+        assert _same(ra[0], rb[0]) and ra[1:4] == rb[1:4]
+    with pytest.raises(IndexError):
+        ref.step(nvec)
+    with pytest.raises(IndexError):
+        fast.step(nvec)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_compiled_gale_shapley_equals_ours(seed: int) -> None:
+    """The env's compiled matching equals games.gale_shapley, ties (broken by index) too."""
+    from twinbed.scenarios.federated.games import gale_shapley
+    from twinbed.scenarios.federated.socf_fast import _gale_shapley
+
+    g = np.random.default_rng(seed)
+    for _ in range(200):
+        N = int(g.integers(1, 9))
+        K = int(g.integers(1, N + 1))
+        sk = np.round(g.random((K, N)), int(g.integers(0, 3)))
+        sn = np.round(g.random((N, K)), int(g.integers(0, 3)))
+        got = np.empty(K, dtype=int)
+        _gale_shapley(sk, sn, got)
+        assert np.array_equal(got, gale_shapley(sk, sn))

@@ -125,6 +125,7 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         self.framework = framework
         p = self.p
         self.action_space = spaces.MultiDiscrete(action_nvec(p))
+        self._nvec = np.asarray(action_nvec(p))
         self.observation_space = spaces.Box(0.0, OBS_HIGH, (obs_size(p),), np.float32)
         self._seed = 0
         self._view: View | None = None
@@ -154,22 +155,29 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _observe_fast(self, ep: Episode) -> np.ndarray:
         """:meth:`_observe` from the episode's draws (the same numbers)."""
-        p, st = self.p, self.state
-        t = st.t
-        i = ep.at(t)
+        from twinbed.scenarios.federated.socf_fast import observe_prepared
+
+        st = self.state
+        i = ep.at(st.t)
         self._view = None  # built when asked for (frame_view, _current)
-        est = self._est = ep.estimate(t, st)
-        prior = self._prior = _norm_estimate(est)
-        onehot = np.zeros((p.K, p.N))
-        if (st.assign >= 0).all():
-            onehot[np.arange(p.K), st.assign] = 1.0
-        obs = np.concatenate([
-            ep.omega[i], np.log1p(st.D_bits * p.varpi_per_bit) / 5.0, onehot.ravel(),
-            ep.f_obs, st.Y.sum(axis=0) / p.Z_max, prior.ravel(), [t / max(1, p.frames)],
-        ])
-        return np.clip(obs, 0.0, OBS_HIGH).astype(np.float32)
+        obs, self._est, self._prior = observe_prepared(
+            self.p, ep.top[i], ep.omega[i], st, float(ep.est_acc), ep.est_e_bit, ep.f_obs,
+            OBS_HIGH)
+        return obs
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._ep is not None and self._prior is not None:
+            a = np.asarray(action, dtype=int)
+            if a.shape == self._nvec.shape and (a >= 0).all() and (a < self._nvec).all():
+                from twinbed.scenarios.federated.socf_fast import decode_kernel
+
+                p = self.p
+                assign = np.empty(p.K, dtype=int)
+                ell = np.empty(p.N, dtype=int)
+                z = np.empty(p.N, dtype=int)
+                decode_kernel(a, self._prior, p.ell_max, ELL_LEVELS, float(PREF_LEVELS), assign,
+                              ell, z)
+                return self.step_decision(Decision(assign, z, ell, None))
         return self.step_decision(decode_action(self.p, action, self.estimate, self._prior))
 
     @property

@@ -31,7 +31,9 @@ from twinbed.npsum import pairwise as _pairwise
 from twinbed.scenarios.federated.model import FrameCtx, FrameOutcome, State, accuracy
 from twinbed.scenarios.federated.params import FederatedParams
 
-__all__ = ["EPS", "SwitchLoop"]
+__all__ = ["EPS", "Prepared", "SwitchLoop", "decode_kernel", "evaluate_prepared",
+           "frame_ctx_arrays", "observe_prepared", "socf_init_prepared", "socf_prepared",
+           "socf_switches"]
 
 EPS = 1e-9  # a switch must gain more than this (games._EPS)
 
@@ -579,3 +581,168 @@ def socf_init_prepared(p: FederatedParams, pre: Prepared, g: np.random.Generator
             Y[pick, n] = True
             per_sensor[pick] += 1
     return Y
+
+
+@njit(cache=True)
+def _obs_args(D: np.ndarray, top: np.ndarray, varpi: float, X: np.ndarray
+              ) -> None:  # pragma: no cover - compiled
+    """The arguments of the observation's two log1p: varpi (D_k + top_kn) for the utility
+    estimate's rho (K N, row-major), then D_k varpi for the data feature (K)."""
+    K, N = top.shape
+    for k in range(K):
+        for n in range(N):
+            X[k * N + n] = varpi * (D[k] + top[k, n])
+    for k in range(K):
+        X[K * N + k] = D[k] * varpi
+
+
+@njit(cache=True)
+def _observation(L: np.ndarray, top: np.ndarray, omega: np.ndarray, D: np.ndarray,
+                 assign: np.ndarray, Y: np.ndarray, acc: float, e_bit: np.ndarray,
+                 f_obs: np.ndarray, c: np.ndarray, t_frac: float, est: np.ndarray,
+                 prior: np.ndarray, obs: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`~.algorithms.utility_estimate` (``est``), its normalization (``prior``) and the
+    env's observation (float32, clipped to [0, c[5]]) from ``L = log1p(X)`` of
+    :func:`_obs_args`; ``c``: Q_max, lambda1, lambda2, 1 / r_fiber's divisor r_fiber, P_es,
+    OBS_HIGH, Z_max."""
+    K, N = top.shape
+    q_max, l1, l2, r_fiber, p_es, high, z_max = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    for k in range(K):
+        for n in range(N):
+            x = L[k * N + n]
+            q = x / (1.0 + x) * acc
+            if q > q_max:
+                q = q_max
+            mig = 0.0 if assign[k] == n else D[k] / r_fiber * p_es
+            est[k, n] = l1 * omega[k] * q - l2 * (e_bit[n] * top[k, n] + mig)
+    lo = est[0, 0]
+    hi = est[0, 0]
+    for k in range(K):
+        for n in range(N):
+            v = est[k, n]
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+    for k in range(K):
+        for n in range(N):
+            prior[k, n] = (est[k, n] - lo) / (hi - lo) if hi > lo else 0.0
+    placed = True
+    for k in range(K):
+        if assign[k] < 0:
+            placed = False
+    out = np.empty(obs.shape[0])
+    i = 0
+    for k in range(K):
+        out[i] = omega[k]
+        i += 1
+    for k in range(K):
+        out[i] = L[K * N + k] / 5.0
+        i += 1
+    for k in range(K):
+        for n in range(N):
+            out[i] = 1.0 if placed and assign[k] == n else 0.0
+            i += 1
+    for n in range(N):
+        out[i] = f_obs[n]
+        i += 1
+    for n in range(N):
+        cnt = 0
+        for m in range(Y.shape[0]):
+            if Y[m, n]:
+                cnt += 1
+        out[i] = cnt / z_max
+        i += 1
+    for k in range(K):
+        for n in range(N):
+            out[i] = prior[k, n]
+            i += 1
+    out[i] = t_frac
+    for j in range(obs.shape[0]):  # numpy's clip: max(x, 0) then min(., high)
+        x = out[j]
+        x = x if x > 0.0 else 0.0
+        x = x if x < high else high
+        obs[j] = np.float32(x)
+
+
+def observe_prepared(p: FederatedParams, top: np.ndarray, omega: np.ndarray, st: State,
+                     acc: float, e_bit: np.ndarray, f_obs: np.ndarray, high: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(observation, utility estimate, its normalization) of a frame as the env's
+    frame-by-frame path computes them (the same numbers), numpy's log1p between two
+    compiled calls."""
+    K, N = top.shape
+    X = np.empty(K * N + K)
+    _obs_args(st.D_bits, top, p.varpi_per_bit, X)
+    L = np.log1p(X)
+    est = np.empty((K, N))
+    prior = np.empty((K, N))
+    obs = np.empty(2 * K + 2 * K * N + 2 * N + 1, dtype=np.float32)
+    c = np.array([p.Q_max, p.lambda1, p.lambda2, p.r_fiber_bps, p.P_es_w, high, p.Z_max])
+    _observation(L, top, omega, st.D_bits, st.assign, st.Y, acc, e_bit, f_obs, c,
+                 st.t / max(1, p.frames), est, prior, obs)
+    return obs, est, prior
+
+
+@njit(cache=True)
+def _gale_shapley(sk: np.ndarray, sn: np.ndarray, assign: np.ndarray
+                  ) -> None:  # pragma: no cover - compiled
+    """:func:`~.games.gale_shapley` (the same matching): partial-DTs propose in the same order
+    down lists sorted stably by descending score."""
+    K, N = sk.shape
+    pk = np.empty((K, N), dtype=np.int64)
+    for k in range(K):
+        pk[k] = np.argsort(-sk[k], kind="mergesort")
+    rank_n = np.empty((N, K), dtype=np.int64)
+    for n in range(N):
+        order = np.argsort(-sn[n], kind="mergesort")
+        for pos in range(K):
+            rank_n[n, order[pos]] = pos
+    holder = np.full(N, -1, dtype=np.int64)
+    nxt = np.zeros(K, dtype=np.int64)
+    free = np.empty(K, dtype=np.int64)  # a stack: k = 0 on top first, as the list's pop()
+    top = 0
+    for k in range(K - 1, -1, -1):
+        free[top] = k
+        top += 1
+    while top > 0:
+        top -= 1
+        k = free[top]
+        n = pk[k, nxt[k]]
+        nxt[k] += 1
+        h = holder[n]
+        if h < 0:
+            holder[n] = k
+        elif rank_n[n, k] < rank_n[n, h]:
+            holder[n] = k
+            free[top] = h
+            top += 1
+        else:
+            free[top] = k
+            top += 1
+    for k in range(K):
+        assign[k] = -1
+    for n in range(N):
+        if holder[n] >= 0:
+            assign[holder[n]] = n
+
+
+@njit(cache=True)
+def decode_kernel(a: np.ndarray, prior: np.ndarray, ell_max: int, ell_levels: int,
+                  pref: float, assign: np.ndarray, ell: np.ndarray, z: np.ndarray
+                  ) -> None:  # pragma: no cover - compiled
+    """:func:`~.env.decode_action` of a valid action: rounds, subcarriers, and the
+    Gale-Shapley matching on the prior with each side's first choice raised by ``pref``."""
+    K, N = prior.shape
+    for n in range(N):
+        ell[n] = int(np.ceil(float((a[n] + 1) * ell_max) / float(ell_levels)))
+        z[n] = a[N + n] + 1
+    sk = prior.copy()
+    for k in range(K):
+        sk[k, a[2 * N + k]] += pref
+    sn = np.empty((N, K))
+    for n in range(N):
+        for k in range(K):
+            sn[n, k] = prior[k, n]
+        sn[n, a[2 * N + K + n]] += pref
+    _gale_shapley(sk, sn, assign)
