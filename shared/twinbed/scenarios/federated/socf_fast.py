@@ -12,11 +12,20 @@ Bit-equality with the numpy form is by construction, and tested on thousands of 
   reassociate or fuse without ``fastmath``);
 - the coalition sums are added in numpy's order: ``np.sum(a, axis=0)`` over an (M, c) slice
   adds the sensors one after the other when c >= 2 and by numpy's pairwise summation when
-  c = 1 (:func:`_pairwise`, as numpy's ``pairwise_sum``);
+  c = 1 (:func:`twinbed.npsum.pairwise`, as numpy's ``pairwise_sum``);
 - ``log1p``, the one transcendental function whose argument changes within a frame, is numpy's
   own: the kernel stops after writing the arguments, ``np.log1p`` evaluates them, and the
   kernel resumes (numpy's SIMD ``log1p`` differs from the C library's in ~2 % of arguments).
   The accuracy term ``A(l)`` (``np.exp2``) is per ES and frame, computed by numpy beforehand.
+
+The environment's fast path (:mod:`.episode`, ``FederatedEnv``; issue 15) plays the rest of a
+frame here by the same rules: the frame context (:func:`frame_ctx_arrays`), SOCF's
+initialization (:func:`socf_init_prepared`: the candidates compiled, the generator's
+``choice`` and ``permutation`` numpy's, same draws), the switch loop with one compiled call
+and one ``log1p`` per switch (:func:`socf_prepared`), the outcome (:func:`evaluate_prepared`),
+the observation with the utility estimate (:func:`observe_prepared`) and the action's
+decoding (:func:`decode_kernel`, Gale-Shapley by stable sorts); each equal to the
+frame-by-frame code, tested in ``tests/scenarios/test_federated_envfast.py``.
 
 numba is imported here only, and this module only when SOCF first runs (it adds ~0.5 s to
 an import; the CLI and services start without it).
