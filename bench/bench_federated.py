@@ -1,9 +1,10 @@
 """twinbed bench federated: env steps/s, SOCF and Gale-Shapley times, one live frame.
 
 0. The DMO environment (``FederatedEnv``, one frame per step, random actions, M = 30, N = 5,
-   K = 4) in steps/s, beside the same environment with SOCF and Gale-Shapley as first written
-   (``socf_reference``, the ``matching`` package), same seeds, same frames (checked), as a
-   ratio; then SB3 training steps/s of DMO's N + 2 PPO agents and of ``dmo-shared``, each as
+   K = 4) in steps/s (wall and CPU), beside the frame-by-frame environment it replaced
+   (``FederatedEnv(reference=True)``) measured interleaved in the same run, and beside that
+   one with SOCF and Gale-Shapley as first written (``socf_reference``, the ``matching``
+   package), same seeds, same rewards (checked), as ratios; then SB3 training steps/s of DMO's N + 2 PPO agents and of ``dmo-shared``, each as
    a share of the bare environment's rate (what the learners cost on top).
 1. SOCF time to a stable partition (Algorithm 1 from its random initialization) at
    (sensors, ESs) = (20, 5), (200, 20), (2000, 50), beside its numpy form ``socf_reference``
@@ -16,13 +17,14 @@
    local stack (two edge processes), broken down by phase from the cloud's frame report.
 
     twinbed bench federated [--repeats R] [--frames N] [--env-steps S] [--train-steps S]
-                            [--skip-live] [--skip-train]
+                            [--skip-live] [--skip-train] [--env-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -49,15 +51,15 @@ SIZES = ((20, 5), (200, 20), (2000, 50))
 
 @contextlib.contextmanager
 def _reference_paths() -> Iterator[None]:
-    """The environment with SOCF and Gale-Shapley as first written (the reference)."""
+    """The frame-by-frame environment with SOCF and Gale-Shapley as first written."""
     with mock.patch.object(world_module, "socf", socf_reference), \
             mock.patch.object(env_module, "gale_shapley", gale_shapley_reference):
         yield
 
 
-def _env_run(steps: int) -> tuple[float, float, list[float]]:
+def _env_run(steps: int, reference: bool = False) -> tuple[float, float, list[float]]:
     """(wall s, CPU s, rewards) of ``steps`` random-action steps from a fixed seed."""
-    env = env_module.FederatedEnv()
+    env = env_module.FederatedEnv(reference=reference)
     env.reset(seed=0, options={"instance_seed": 1000})
     env.action_space.seed(0)
     actions = [env.action_space.sample() for _ in range(steps)]
@@ -71,26 +73,42 @@ def _env_run(steps: int) -> tuple[float, float, list[float]]:
     return time.perf_counter() - t0, time.process_time() - c0, rewards
 
 
+def _load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def bench_env(steps: int, repeats: int) -> float:
-    """Environment steps/s against the reference paths; returns the median steps/s."""
+    """Environment steps/s: the fast env (an episode drawn at reset) beside the frame-by-frame
+    env (``reference=True``), interleaved, and the frame-by-frame env with SOCF and
+    Gale-Shapley as first written; returns the fast env's median steps/s (wall)."""
     print(f"== DMO environment, single env, random actions ({steps} steps, median of "
-          f"{repeats}; CPU: steps per second of this process's CPU time)")
-    _env_run(20)  # compile SOCF's kernels (numba's cache) and warm imports
-    fast, ref, same = [], [], True
+          f"{repeats} interleaved runs; CPU: steps per second of this process's CPU time; "
+          f"{_load()})")
+    _env_run(20)  # compile the kernels (numba's cache) and warm imports
+    _env_run(20, reference=True)
+    rows: dict[str, list[tuple[float, float]]] = {"fast": [], "frame": [], "first": []}
+    same = True
     for _ in range(repeats):
         w, c, r1 = _env_run(steps)
-        fast.append((steps / w, steps / c))
+        rows["fast"].append((steps / w, steps / c))
+        w, c, r2 = _env_run(steps, reference=True)
+        rows["frame"].append((steps / w, steps / c))
         with _reference_paths():
-            w, c, r2 = _env_run(max(steps // 10, 20))
-        ref.append((len(r2) / w, len(r2) / c))
-        same &= r1[:len(r2)] == r2
-    print(f"{'':<34}{'steps/s':>10}{'CPU steps/s':>13}")
-    f_w, f_c = (statistics.median(x[i] for x in fast) for i in (0, 1))
-    r_w, r_c = (statistics.median(x[i] for x in ref) for i in (0, 1))
-    print(f"{'FederatedEnv':<34}{f_w:>10.0f}{f_c:>13.0f}")
-    print(f"{'reference (SOCF, GS first written)':<34}{r_w:>10.0f}{r_c:>13.0f}")
-    print(f"{'ratio':<34}{f_w / r_w:>9.1f}x{f_c / r_c:>12.1f}x   same frames: {same}")
-    return f_w
+            w, c, r3 = _env_run(max(steps // 10, 20), reference=True)
+        rows["first"].append((len(r3) / w, len(r3) / c))
+        same &= r1 == r2 and r1[:len(r3)] == r3
+    med = {k: tuple(statistics.median(x[i] for x in v) for i in (0, 1)) for k, v in rows.items()}
+    print(f"{'':<44}{'steps/s':>10}{'CPU steps/s':>13}")
+    names = {"fast": "FederatedEnv (episode drawn at reset)",
+             "frame": "FederatedEnv(reference=True) frame by frame",
+             "first": "  and SOCF, GS as first written"}
+    for k, name in names.items():
+        print(f"{name:<44}{med[k][0]:>10.0f}{med[k][1]:>13.0f}")
+    for k in ("frame", "first"):
+        print(f"{'ratio fast / ' + k:<44}{med['fast'][0] / med[k][0]:>9.2f}x"
+              f"{med['fast'][1] / med[k][1]:>12.2f}x")
+    print(f"same rewards: {same}   ({_load()})")
+    return med["fast"][0]
 
 
 def bench_train(steps: int, env_rate: float) -> None:
@@ -262,8 +280,12 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=2048)
     ap.add_argument("--skip-live", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--env-only", action="store_true",
+                    help="only the environment's speed (0.), no training, SOCF, GS or live")
     args = ap.parse_args()
     rate = bench_env(args.env_steps, args.repeats)
+    if args.env_only:
+        return
     if not args.skip_train:
         bench_train(args.train_steps, rate)
     print()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 
@@ -136,10 +137,21 @@ def live(slots: int) -> None:
               "edge process)")
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def env_speed(steps: int = 300, repeats: int = 5) -> None:
     from twinbed.scenarios.fl_migration.env import FlMigrationEnv
 
     rates: dict[tuple[bool, str], list[float]] = {}
+    load0 = _load()
+    for reference in (False, True):  # warm up: imports, numba's cached kernels
+        warm = FlMigrationEnv(reference=reference)
+        warm.reset(seed=0)
+        warm.action_space.seed(0)
+        for _ in range(20):
+            warm.step(warm.action_space.sample())
     for _ in range(repeats):
         for reference in (False, True):
             env = FlMigrationEnv(reference=reference)
@@ -156,7 +168,8 @@ def env_speed(steps: int = 300, repeats: int = 5) -> None:
             rates.setdefault((reference, "cpu"), []).append(steps / cpu)
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(f"\n== environment (U = 20, S = 9, {steps} random actions, median of {repeats} "
-          "interleaved runs)")
+          "interleaved runs; reference: the allocation's search as written before, "
+          f"FlMigrationEnv(reference=True); load before {load0}, after {_load()})")
     print(f"{'':<22}{'fast':>10}{'reference':>12}{'ratio':>8}")
     for unit in ("wall", "cpu"):
         f, r = med[(False, unit)], med[(True, unit)]

@@ -28,6 +28,12 @@ utility estimate normalized (K*N), t / T (1).
 
 Reward: the frame's performance minus the frame-time penalty (eqs. 23-24, 37-38 with zeta),
 times ``reward_scale``. The episode ends (truncation) after ``frames`` frames.
+
+Speed (issue 15): the env draws an episode's frames at reset and plays each frame with the
+frame-only terms computed then (:mod:`.episode`); ``FederatedEnv(reference=True)`` keeps the
+frame-by-frame path (draw, estimate, :func:`~.world.play_frame` per step), which
+``tests/scenarios/test_federated_envfast.py`` compares it with, bit for bit. The centralized
+framework (``framework="cen"``) always takes the frame-by-frame path.
 """
 
 from __future__ import annotations
@@ -40,9 +46,11 @@ from gymnasium import spaces
 
 from twinbed.scenarios.federated import model
 from twinbed.scenarios.federated.algorithms import Decision, View, utility_estimate
-from twinbed.scenarios.federated.games import gale_shapley
+from twinbed.scenarios.federated.episode import Episode
+from twinbed.scenarios.federated.episode import frame_ctx as episode_frame_ctx
+from twinbed.scenarios.federated.games import gale_shapley, socf
 from twinbed.scenarios.federated.params import FederatedParams
-from twinbed.scenarios.federated.world import frame_record, play_frame
+from twinbed.scenarios.federated.world import FrameResult, frame_record, play_frame
 from twinbed.seeding import rng
 
 __all__ = ["ELL_LEVELS", "FederatedEnv", "PREF_LEVELS", "action_nvec", "ell_of_level",
@@ -83,12 +91,16 @@ def ell_of_level(p: FederatedParams, level: np.ndarray) -> np.ndarray:
     return np.ceil((np.asarray(level) + 1) * p.ell_max / ELL_LEVELS).astype(int)
 
 
-def decode_action(p: FederatedParams, action: np.ndarray, est: np.ndarray) -> Decision:
+def decode_action(p: FederatedParams, action: np.ndarray, est: np.ndarray,
+                  prior: np.ndarray | None = None) -> Decision:
+    """The frame's decision of a joint action; ``prior``: ``_norm_estimate(est)`` if the
+    caller has it."""
     a = np.asarray(action, dtype=int)
     N, K = p.N, p.K
     ell = ell_of_level(p, a[:N])
     z = a[N:2 * N] + 1
-    prior = _norm_estimate(est)  # in [0, 1]
+    if prior is None:
+        prior = _norm_estimate(est)  # in [0, 1]
     sk = prior.copy()
     sk[np.arange(K), a[2 * N:2 * N + K]] += PREF_LEVELS
     sn = prior.T.copy()
@@ -102,20 +114,30 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": []}
 
     def __init__(self, params: FederatedParams | None = None, frames: int | None = None,
-                 reward_scale: float = 0.1, framework: str = "federated") -> None:
+                 reward_scale: float = 0.1, framework: str = "federated",
+                 reference: bool = False) -> None:
         super().__init__()
         self.p = params or FederatedParams()
+        # the frame-by-frame path (tests, bench); the centralized framework always takes it
+        self.reference = reference or framework == "cen"
         self.frames = frames or self.p.frames
         self.reward_scale = reward_scale
         self.framework = framework
         p = self.p
         self.action_space = spaces.MultiDiscrete(action_nvec(p))
+        self._nvec = np.asarray(action_nvec(p))
         self.observation_space = spaces.Box(0.0, OBS_HIGH, (obs_size(p),), np.float32)
         self._seed = 0
         self._view: View | None = None
         self._est: np.ndarray | None = None
+        self._prior: np.ndarray | None = None
+        self._ep: Episode | None = None
+        # the parameters SOCF and the outcome see (play_frame's q: Y_max = 1 for NOV)
+        self._q = p if framework != "nov" else p.model_copy(update={"Y_max": 1})
 
     def _observe(self) -> np.ndarray:
+        if self._ep is not None:
+            return self._observe_fast(self._ep)
         frame = model.draw_frame(self.p, self.inst, self._seed, self.state.t)
         self._view = View(self.p, self.inst, frame, self.state, np.random.default_rng(0))
         self._est = utility_estimate(self._view)
@@ -127,10 +149,36 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         self._seed = int((options or {}).get("instance_seed", self.np_random.integers(2**31)))
         self.inst = model.draw_instance(self.p, self._seed)
         self.state = model.initial_state(self.p)
+        if not self.reference:
+            self._ep = Episode(self.p, self.inst, self._seed, self.frames)
         return self._observe(), {"instance_seed": self._seed}
 
+    def _observe_fast(self, ep: Episode) -> np.ndarray:
+        """:meth:`_observe` from the episode's draws (the same numbers)."""
+        from twinbed.scenarios.federated.socf_fast import observe_prepared
+
+        st = self.state
+        i = ep.at(st.t)
+        self._view = None  # built when asked for (frame_view, _current)
+        obs, self._est, self._prior = observe_prepared(
+            self.p, ep.top[i], ep.omega[i], st, float(ep.est_acc), ep.est_e_bit, ep.f_obs,
+            OBS_HIGH)
+        return obs
+
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        return self.step_decision(decode_action(self.p, action, self.estimate))
+        if self._ep is not None and self._prior is not None:
+            a = np.asarray(action, dtype=int)
+            if a.shape == self._nvec.shape and (a >= 0).all() and (a < self._nvec).all():
+                from twinbed.scenarios.federated.socf_fast import decode_kernel
+
+                p = self.p
+                assign = np.empty(p.K, dtype=int)
+                ell = np.empty(p.N, dtype=int)
+                z = np.empty(p.N, dtype=int)
+                decode_kernel(a, self._prior, p.ell_max, ELL_LEVELS, float(PREF_LEVELS), assign,
+                              ell, z)
+                return self.step_decision(Decision(assign, z, ell, None))
+        return self.step_decision(decode_action(self.p, action, self.estimate, self._prior))
 
     @property
     def estimate(self) -> np.ndarray:
@@ -140,6 +188,9 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._est
 
     def _current(self) -> View:
+        if self._view is None and self._ep is not None and self._est is not None:
+            self._view = View(self.p, self.inst, self._ep.frame(self.state.t), self.state,
+                              np.random.default_rng(0))
         if self._view is None:
             raise RuntimeError("call reset() before step()")
         return self._view
@@ -152,13 +203,46 @@ class FederatedEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step_decision(self, d: Decision) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """One frame with a decoded decision (``d.Y`` given: the coalitions too, no SOCF)."""
-        res, self.state = play_frame(self.p, self.inst, self._current().frame, self.state,
-                                     _Fixed(d), self.framework, self._seed)
+        if self._ep is not None:
+            res, self.state = self._play_fast(self._ep, d)
+        else:
+            res, self.state = play_frame(self.p, self.inst, self._current().frame, self.state,
+                                         _Fixed(d), self.framework, self._seed)
         info = frame_record(self.state.t - 1, res)
         info["U_n"] = res.outcome.U_n.tolist()  # per-ES utilities: the ES agents' rewards (37)
         reward = float(res.outcome.reward) * self.reward_scale
         truncated = self.state.t >= self.frames
         return self._observe(), reward, False, truncated, info
+
+    def _play_fast(self, ep: Episode, d: Decision) -> tuple[FrameResult, model.State]:
+        """:func:`~.world.play_frame` of decision ``d`` on the episode's frame (the same
+        numbers): SOCF in the env's framework unless ``d.Y`` is given, then eqs. (2)-(25)."""
+        if self._est is None:
+            raise RuntimeError("call reset() before step()")
+        q, st = self._q, self.state
+        t = st.t
+        pre = episode_frame_ctx(q, ep, t, st, d.assign, d.z, d.ell)
+        fc = pre.fc
+        res = None
+        passes = 0
+        if d.Y is None:
+            from twinbed.scenarios.federated.socf_fast import socf_init_prepared
+
+            g = ep.socf_g[ep.at(t)]
+            Y0 = socf_init_prepared(q, pre, g, q.Y_max)
+            if q.protect_members:  # rule (iii) takes SOCF's numpy form
+                res = socf(q, fc, Y0, g)
+                Y, passes = res.Y, res.passes
+            else:  # the same partition and passes, without the potentials' record
+                from twinbed.scenarios.federated.socf_fast import socf_prepared
+
+                Y, passes = socf_prepared(q, pre, Y0, g, q.Y_max)
+        else:
+            Y = d.Y
+        from twinbed.scenarios.federated.socf_fast import evaluate_prepared
+
+        out, nxt = evaluate_prepared(q, pre, ep.omega[ep.at(t)], st, d.assign, Y)
+        return FrameResult(d, Y, out, res, passes), nxt
 
 
 class _Fixed:

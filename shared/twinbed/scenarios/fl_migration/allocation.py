@@ -205,43 +205,12 @@ def _inner_quiet(p: FlMigrationParams, U: int, pr: ServerProblems, pi: np.ndarra
         bb = pr.b[b_i]
         capi = np.maximum(cap[b_i], 0.0)
 
-        def excess(mu: np.ndarray) -> np.ndarray:
-            return _add(bb * _gamma_at_price(p, U, sub, base + mu[:, None] * bb), axis=-1) - capi
+        # the Illinois search on the load's excess (bracket [lo, hi], excess(lo) > 0 >=
+        # excess(hi), hi kept), as _inner_reference's, with its arithmetic compiled
+        # (illinois.py: the same numbers; numba is imported when a capacity first binds)
+        from twinbed.scenarios.fl_migration.illinois import Search
 
-        # Illinois (modified regula falsi) on the load's excess, bracket [lo, hi] with
-        # excess(lo) > 0 >= excess(hi); hi (feasible) is what we keep
-        lo = np.zeros_like(hi)
-        f_lo = excess(lo)
-        f_hi = excess(hi)
-        # the reference's side (0 before the first step, then 1 if the last mid fit, else -1)
-        # as two masks
-        last_fit = np.zeros(hi.shape, dtype=np.bool_)
-        last_unfit = np.zeros(hi.shape, dtype=np.bool_)
-        tol_f = -1e-10 * np.maximum(capi, 1.0)
-        # a lane whose two ends hold equal values divides 0 by 0 below: NaN, which the mid
-        # line replaces by the bisection point (no warning: _inner's errstate; handled)
-        for _ in range(100):
-            width = hi - lo
-            done = (width <= 1e-14 * hi) | (f_hi > tol_f)
-            if done.all():
-                break
-            mid = hi - f_hi * width / (f_hi - f_lo)
-            # the reference also asks np.isfinite(mid): implied, as lo < mid < hi is false for
-            # any lo, hi when mid is NaN, +inf (inf < hi never holds) or -inf (-inf > lo never)
-            mid = np.where((mid > lo) & (mid < hi), mid, 0.5 * (lo + hi))
-            f_mid = excess(mid)
-            fits = f_mid <= 0
-            unfit = ~fits
-            f_lo = np.where(fits & last_fit, 0.5 * f_lo, f_lo)  # Illinois step
-            f_hi = np.where(unfit & last_unfit, 0.5 * f_hi, f_hi)
-            move = ~done
-            up, down = fits & move, unfit & move
-            hi = np.where(up, mid, hi)
-            f_hi = np.where(up, f_mid, f_hi)
-            lo = np.where(down, mid, lo)
-            f_lo = np.where(down, f_mid, f_lo)
-            last_fit, last_unfit = fits, unfit
-        g[k_i, b_i] = _gamma_at_price(p, U, sub, base + hi[:, None] * bb)
+        g[k_i, b_i] = Search(U, p.alpha3, sub, base, bb, capi).run(hi)
     g = np.where((cap <= 0)[..., None], 0.0, g)
     return np.where(pr.mask, g, 0.0)
 
