@@ -43,7 +43,14 @@ from redis.asyncio.cluster import (
 )
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.crc import key_slot
-from redis.exceptions import ClusterError, DataError, RedisError, SlotNotCoveredError, TryAgainError
+from redis.exceptions import (
+    ClusterError,
+    DataError,
+    RedisClusterException,
+    RedisError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -377,9 +384,43 @@ class _SlotTransaction(TransactionStrategy):
         return AbstractStrategy.execute_command(self, *args, **kwargs)
 
 
+def _stream_keys(command: Any, args: tuple[Any, ...]) -> list[Any] | None:
+    """The keys of an ``XREAD``/``XREADGROUP`` (the first half of what follows ``STREAMS``);
+    None for another command."""
+    if str(command).upper() not in ("XREAD", "XREADGROUP"):
+        return None
+    for i, a in enumerate(args):
+        if isinstance(a, (str, bytes)) and a.upper() in ("STREAMS", b"STREAMS"):
+            rest = args[i + 1:]
+            return list(rest[:len(rest) // 2])
+    return None
+
+
 class _Cluster(RedisCluster):
     """``RedisCluster`` whose transactions queue commands without a thread each
-    (:class:`_SlotTransaction`)."""
+    (:class:`_SlotTransaction`), and whose stream reads find their slot without asking a
+    server (:meth:`_determine_slot`)."""
+
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        """The hash slot of a command. redis-py asks a server (``COMMAND GETKEYS``, on the
+        node it picked as default when it last read the slot map) for the keys of a command
+        whose keys move, ``XREADGROUP`` among them: a round trip per read, and, when that
+        node dies, an error raised before redis-py's retry loop, so nothing re-reads the slot
+        map and every later read fails on the dead node. A worker stayed stuck so for
+        minutes after the kill of a primary that was its client's default node (the seed,
+        usually). Stream reads get their keys here; and an unanswered ``COMMAND GETKEYS``
+        of any other command marks the slot map for re-reading, as a failed command does."""
+        keys = _stream_keys(command, args)
+        if keys:
+            slots = {self.keyslot(k) for k in keys}
+            if len(slots) != 1:
+                raise RedisClusterException(f"{command} - all keys must map to the same key slot")
+            return slots.pop()
+        try:
+            return await super()._determine_slot(command, *args)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._initialize = True  # the next command re-reads the slot map and the parser's node
+            raise
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None
                  ) -> ClusterPipeline:

@@ -302,3 +302,58 @@ async def test_an_aborted_transaction_leaves_the_connection_as_it_was(
             assert await pipe.execute() == [1, 2]
     finally:
         await r.aclose()
+
+
+async def test_a_client_whose_default_node_dies_reads_streams_again_after_the_failover(
+        failover_cluster: LocalCluster, uid: str) -> None:
+    """The primary the cluster client picked as its default node (its seed) is killed.
+    redis-py asked that node for the keys of every XREADGROUP (``COMMAND GETKEYS``), outside
+    its retry loop, so once it died every read failed on it for good, and the slot map was
+    never re-read: a live service's worker stayed stuck for minutes. Now stream reads find
+    their slot themselves, and after the failover reads and commits work on every slot,
+    including the dead primary's; reads need no round trip to any other node."""
+    cluster = failover_cluster
+    r = redisconn.connect(cluster.url)
+    try:
+        await r.initialize()  # type: ignore[attr-defined]
+        default = r.get_default_node()  # type: ignore[attr-defined]
+        # a stream on each primary: the default's, and the others'
+        names: dict[int, str] = {}
+        for i in range(200):
+            s = keys.stream(f"dn{uid}{i}", "cloud")
+            names.setdefault(cluster.owner(s).port, s)
+        assert len(names) == 3 and default.port in names
+        for s in names.values():
+            await r.xgroup_create(s, "g", id="0", mkstream=True)
+            await r.xadd(s, {"f": "before"})
+        dead_stream = names[default.port]
+        killed = await asyncio.to_thread(cluster.kill_owner, dead_stream)
+        assert killed.port == default.port
+        await asyncio.to_thread(cluster.wait_promoted, dead_stream, killed)
+        read: dict[str, int] = {}
+        for _ in range(100):  # redis-py's own retries take a few attempts to re-read the map
+            try:
+                for s in names.values():
+                    if s not in read:
+                        reply = await r.xreadgroup("g", "c", {s: ">"}, count=10)
+                        read[s] = len(reply[0][1])
+                async with r.pipeline(transaction=True) as pipe:
+                    pipe.xadd(dead_stream, {"f": "after"})
+                    await pipe.execute()
+                break
+            except redisconn.UNAVAILABLE:
+                await asyncio.sleep(0.2)
+        assert read == {s: 1 for s in names.values()}, read
+        assert [f[b"f"] for _, f in await r.xrange(dead_stream)][-1] == b"after"
+    finally:
+        await r.aclose()
+
+
+def test_a_stream_read_finds_its_slot_without_asking_a_server() -> None:
+    """XREAD/XREADGROUP keys are the first half of what follows STREAMS."""
+    from twinbed.redisconn import _stream_keys  # noqa: PLC0415
+
+    assert _stream_keys("XREADGROUP", ("GROUP", "g", "c", "COUNT", 5, "BLOCK", 10, "STREAMS",
+                                       "a", "b", ">", ">")) == ["a", "b"]
+    assert _stream_keys("xread", (b"streams", b"a", b"0")) == [b"a"]
+    assert _stream_keys("XADD", ("a", "*", "f", "v")) is None
