@@ -86,10 +86,7 @@ class LocalCluster:
     @property
     def replica_url(self) -> str:
         """``redis+cluster://`` of a node that is a replica now: a seed that killing a
-        primary does not take away. Once in four live failover runs whose seed was the killed
-        primary, one service's client (the base station's) kept connecting to the dead node
-        for minutes while the others recovered; a plain client whose seed dies recovers
-        (checked), so the failing path is not isolated yet (docs/ARCHITECTURE.md, Failover)."""
+        primary does not take away."""
         for node in self.nodes:
             if node.alive and node.client(decode_responses=True).info(
                     "replication").get("role") == "slave":
